@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Set up the project environment from the lock file and run a task.
+
+Usage::
+
+    python3 dev.py demo      # create .venv if needed, then run `patron demo`
+    python3 dev.py test      # create .venv if needed, then ruff, mypy and the whole test suite
+    python3 dev.py env       # only create/refresh .venv
+
+Only the Python standard library is used here, so this works on a fresh machine with
+Python 3.11+. The environment is rebuilt when `requirements/dev.lock` or `pyproject.toml`
+changes (a stamp file inside .venv records their hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements" / "dev.lock"
+STAMP = VENV / ".patron-lock-hash"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _lock_hash() -> str:
+    digest = hashlib.sha256()
+    for path in (LOCK, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _run(*cmd: str | Path) -> None:
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Patron needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    wanted = _lock_hash()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print(f"Creating the environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("Installing locked dependencies (requirements/dev.lock) ...", flush=True)
+    _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(BIN / "python", "-m", "pip", "install", "--quiet", "-r", LOCK)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> None:
+    task = argv[0] if argv else "help"
+    rest = argv[1:]
+    if task in {"help", "-h", "--help"}:
+        print(__doc__)
+        return
+    if task not in {"demo", "test", "env"}:
+        sys.exit(f"Unknown task {task!r}: use demo, test or env.")
+    ensure_env()
+    if task == "demo":
+        _run(BIN / "patron", "demo", *rest)
+    elif task == "test":
+        _run(BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py")
+        _run(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
+        _run(BIN / "mypy")
+        _run(BIN / "python", "-m", "pytest", *rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,331 @@
+"""The ``patron`` command: a thin face over the domain packages.
+
+Exit codes (one place): 0 success, 2 usage error, 65 data error, 69 warehouse unavailable or
+refused, 70 internal error (a bug: run with ``--debug`` and report it), 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from patron import __version__
+from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
+from patron.data.simulate import simulate_shop
+from patron.data.status import warehouse_status
+from patron.data.warehouse import Warehouse, connect
+from patron.errors import (
+    ConfigError,
+    ConvergenceError,
+    DataError,
+    NotFittedError,
+    PatronError,
+    UsageError,
+    WarehouseError,
+)
+from patron.settings import Settings
+
+__all__ = ["EXIT_CODES", "app", "main"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_DATA = 65
+EXIT_UNAVAILABLE = 69
+EXIT_INTERNAL = 70
+EXIT_CONFIG = 78
+
+#: How each error class maps to an exit code (the first matching class wins).
+EXIT_CODES: tuple[tuple[type[PatronError], int], ...] = (
+    (UsageError, EXIT_USAGE),
+    (ConfigError, EXIT_CONFIG),
+    (DataError, EXIT_DATA),
+    (ConvergenceError, EXIT_DATA),
+    (NotFittedError, EXIT_USAGE),
+    (WarehouseError, EXIT_UNAVAILABLE),
+    (PatronError, EXIT_INTERNAL),
+)
+
+app = typer.Typer(
+    name="patron",
+    help="Patron: one-to-one marketing on your own customer data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _State:
+    debug = False
+    warehouse: str | None = None
+
+
+STATE = _State()
+
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        help="Warehouse URL (default: $PATRON_WAREHOUSE or duckdb://patron.duckdb).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _open(warehouse: str | None) -> Warehouse:
+    url = warehouse or STATE.warehouse or Settings().warehouse
+    return connect(url)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"patron {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    warehouse: WarehouseOpt = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Patron: identify, differentiate, interact, customize, measure."""
+    STATE.debug = debug or STATE.debug
+    STATE.warehouse = warehouse
+    if STATE.debug:
+        logging.basicConfig(level=logging.DEBUG)
+
+
+def _emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _print_load(report: LoadReport) -> None:
+    table = Table(title=f"Load into {report.table}", title_justify="left")
+    for col in ("file", "status", "read", "loaded", "rejected", "returns"):
+        table.add_column(col, justify="right" if col not in {"file", "status"} else "left")
+    for f in report.files:
+        table.add_row(
+            Path(f.path).name,
+            f.status,
+            f"{f.rows_read:,}",
+            f"{f.rows_loaded:,}",
+            f"{f.rows_rejected:,}",
+            f"{f.returns:,}",
+        )
+    out.print(table)
+    for f in report.files:
+        if f.message:
+            out.print(f"{Path(f.path).name}: {f.message}")
+        for r in f.rejections:
+            lines = ", ".join(str(n) for n in r.first_lines)
+            more = ", ..." if r.count > len(r.first_lines) else ""
+            out.print(f"  rejected {r.count:,} row(s): {r.reason} (lines {lines}{more})")
+
+
+@app.command("load")
+def load_cmd(
+    table: Annotated[str, typer.Argument(help="transactions, customers or products.")],
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            "-m",
+            help="target=source, repeatable; source may be an expression, e.g. "
+            "amount=Quantity*UnitPrice.",
+        ),
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strftime format of the dates, e.g. %Y%m%d; guessed when absent."),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Field delimiter (',', ';', '\\t', '|' or 'whitespace'); sniffed."),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option("--header/--no-header", help="Whether line 1 holds names; detected."),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+    strict: Annotated[bool, typer.Option(help="Fail, loading nothing, on any rejection.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the rows of an earlier load of the same file.")
+    ] = False,
+    return_if: Annotated[
+        str | None,
+        typer.Option(
+            help="Extra rule marking returns, e.g. \"order_id.startswith('C')\"; rows with a "
+            "negative amount or quantity are always returns."
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load CSV, whitespace-separated text or Parquet files into a warehouse table.
+
+    Loads are atomic (all files or nothing) and idempotent (a file whose content was loaded
+    before is skipped). Rejected rows are counted by reason with their first line numbers.
+    """
+    options = LoadOptions(
+        mapping=parse_mappings(mapping or [], table),
+        date_format=date_format,
+        delimiter=delimiter,
+        header=header,
+        encoding=encoding,
+        strict=strict,
+        replace=replace,
+        return_if=return_if,
+    )
+    wh = _open(warehouse)
+    try:
+        with err.status(f"Loading {len(paths)} path(s) into {table} ..."):
+            report = load(wh, table, paths, options)
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_load(report)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Number of customers.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("shop"),
+) -> None:
+    """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
+    with err.status(f"Simulating {customers:,} customers ..."):
+        result = simulate_shop(customers, out_dir, seed=seed)
+    out.print(
+        f"Wrote {result.customers:,} customers, {result.transactions:,} transactions and "
+        f"{result.products} products to {result.out}/ (ground truth in truth.parquet)."
+    )
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    out.print(f"Warehouse {status['warehouse']} ({status['backend']})")
+    out.print(f"Customers: {status['customers']:,}")
+    table = Table(title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("details")
+    for name, info in status["tables"].items():
+        details = ""
+        if name == "transactions":
+            details = (
+                f"{info['first'][:10] if info['first'] else '-'} .. "
+                f"{info['last'][:10] if info['last'] else '-'}, revenue {info['revenue']:,.2f}, "
+                f"{info['returns']:,} returns"
+            )
+        table.add_row(name, f"{info['rows']:,}", details)
+    out.print(table)
+    if not status["tables"]:
+        out.print("The warehouse is empty: load data with `patron load` or run `patron demo`.")
+
+
+@app.command("status")
+def status_cmd(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the warehouse's tables, row counts, customers, date range and totals."""
+    wh = _open(warehouse)
+    try:
+        status = warehouse_status(wh)
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(status)
+    else:
+        _print_status(status)
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[Path, typer.Option("--dir", help="Folder for the demo's files.")] = Path(
+        "patron-demo"
+    ),
+    customers: Annotated[int, typer.Option("--customers", "-n")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Simulate a shop, load it into a fresh warehouse and show what is there."""
+    shop = directory / "shop"
+    url = f"duckdb://{directory / 'patron.duckdb'}"
+    directory.mkdir(parents=True, exist_ok=True)
+    out.rule("1. Simulate a shop")
+    with err.status(f"Simulating {customers:,} customers ..."):
+        result = simulate_shop(customers, shop, seed=seed)
+    out.print(f"{result.customers:,} customers, {result.transactions:,} transactions -> {shop}/")
+    out.rule("2. Load it into the warehouse")
+    wh = connect(url)
+    try:
+        for table in ("products", "customers", "transactions"):
+            with err.status(f"Loading {table} ..."):
+                report = load(wh, table, [str(result.files[table])])
+            _print_load(report)
+        out.rule("3. What is in the warehouse")
+        _print_status(warehouse_status(wh))
+    finally:
+        wh.close()
+    out.rule("Next")
+    out.print(f"patron status --warehouse {url}")
+    out.print(f"patron load transactions YOUR_FILE.csv --warehouse {url}")
+
+
+def _exit_code(exc: PatronError) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_INTERNAL  # pragma: no cover - PatronError is the last entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a script, exit with) the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    STATE.debug = "--debug" in args or os.environ.get("PATRON_DEBUG", "") not in {"", "0"}
+    try:
+        app(args=args, prog_name="patron")  # usage errors: printed by Typer, exit code 2
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except PatronError as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        err.print(f"error: {exc}", markup=False)
+        return _exit_code(exc)
+    except Exception as exc:
+        if STATE.debug:
+            traceback.print_exc()
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in Patron; run again "
+            "with --debug for the traceback and report it.",
+            markup=False,
+        )
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Identify: the warehouse, table contracts, loading and validation, the simulated shop."""
+
+from patron.data.contracts import CONTRACTS, Column, Contract, contract_for
+from patron.data.loader import FileReport, LoadOptions, LoadReport, Rejection, load
+from patron.data.simulate import ShopParams, SimulationResult, simulate_shop
+from patron.data.status import warehouse_status
+from patron.data.warehouse import Warehouse, connect
+
+__all__ = [
+    "CONTRACTS",
+    "Column",
+    "Contract",
+    "FileReport",
+    "LoadOptions",
+    "LoadReport",
+    "Rejection",
+    "ShopParams",
+    "SimulationResult",
+    "Warehouse",
+    "connect",
+    "contract_for",
+    "load",
+    "simulate_shop",
+    "warehouse_status",
+]

@@ -1,0 +1,163 @@
+"""Parsing dates in the engine from strftime-style formats, portably and without exceptions.
+
+A format such as ``%Y%m%d`` becomes a regular expression whose groups are reassembled into an
+ISO timestamp string and ``TRY_CAST`` to a timestamp: values that do not match, or name an
+impossible date (30 February), become null and are reported as unparseable, on every engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.errors import UsageError
+
+__all__ = ["CANDIDATE_FORMATS", "guess_format", "parse_timestamp"]
+
+_DIRECTIVES: dict[str, tuple[str, str]] = {
+    "Y": (r"(\d{4})", "year"),
+    "y": (r"(\d{2})", "year2"),
+    "m": (r"(\d{1,2})", "month"),
+    "d": (r"(\d{1,2})", "day"),
+    "H": (r"(\d{1,2})", "hour"),
+    "M": (r"(\d{1,2})", "minute"),
+    "S": (r"(\d{1,2})", "second"),
+    "f": (r"(\d{1,6})", "fraction"),
+}
+
+#: Formats tried, in order, when no --date-format is given. Day-first and month-first
+#: formats are both listed; when both fit every sampled value the format is ambiguous.
+CANDIDATE_FORMATS: tuple[str, ...] = (
+    "%Y%m%d",
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y%m%d%H%M%S",
+)
+
+
+def _compile(fmt: str) -> tuple[str, list[str]]:
+    pattern = ["^"]
+    fields: list[str] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            if i + 1 >= len(fmt):
+                raise UsageError(f"--date-format {fmt!r} ends with a lone '%'.")
+            code = fmt[i + 1]
+            if code == "%":
+                pattern.append("%")
+            elif code in _DIRECTIVES:
+                regex, name = _DIRECTIVES[code]
+                pattern.append(regex)
+                fields.append(name)
+            else:
+                raise UsageError(
+                    f"--date-format {fmt!r}: directive %{code} is not supported; use "
+                    f"{', '.join('%' + k for k in _DIRECTIVES)} and literal characters."
+                )
+            i += 2
+        else:
+            pattern.append(re.escape(ch))
+            i += 1
+    pattern.append("$")
+    if not {"year", "year2"} & set(fields) or "month" not in fields or "day" not in fields:
+        raise UsageError(
+            f"--date-format {fmt!r} needs a year (%Y or %y), a month (%m) and a day (%d)."
+        )
+    return "".join(pattern), fields
+
+
+def parse_timestamp(value: ir.Value, fmt: str | None) -> ir.TimestampValue:
+    """Parse a string column into a timestamp; null where it does not parse.
+
+    Parameters
+    ----------
+    value
+        A string (or integer) column.
+    fmt
+        A strftime-style format (``%Y%m%d``, ``%d/%m/%Y %H:%M``, ...), or ``None`` for ISO 8601
+        (``YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]``).
+    """
+    text = value.cast("string").strip()
+    if fmt is None:
+        return text.try_cast("timestamp")
+    pattern, fields = _compile(fmt)
+    parts: dict[str, ir.StringValue] = {
+        name: text.re_extract(pattern, i + 1) for i, name in enumerate(fields)
+    }
+
+    def pad(name: str, default: str) -> ir.StringValue:
+        if name not in parts:
+            return ibis.literal(default)
+        return parts[name].lpad(2, "0")
+
+    if "year" in parts:
+        year = parts["year"]
+    else:
+        y2 = parts["year2"]
+        year = ibis.ifelse(y2.cast("int32") < 69, "20", "19").concat(y2)
+    iso = year.concat(
+        "-", pad("month", "01"), "-", pad("day", "01"), " ",
+        pad("hour", "00"), ":", pad("minute", "00"), ":", pad("second", "00"),
+    )  # fmt: skip
+    if "fraction" in parts:
+        iso = iso.concat(".", parts["fraction"])
+    matched = text.re_search(pattern)
+    return ibis.ifelse(matched, iso, ibis.null("string")).try_cast("timestamp")
+
+
+def _parses(values: Sequence[str], fmt: str) -> bool:
+    try:
+        for v in values:
+            datetime.strptime(v, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def guess_format(values: Sequence[str], *, column: str = "timestamp") -> str | None:
+    """Pick the date format that fits every sampled value (``None`` = ISO 8601).
+
+    Raises
+    ------
+    UsageError
+        When no known format fits, or day-first and month-first both fit.
+    """
+    values = [v.strip() for v in values if v is not None and v.strip()]
+    if not values:
+        return None
+    try:
+        for v in values:
+            datetime.fromisoformat(v)
+        return None
+    except ValueError:
+        pass
+    fitting = [f for f in CANDIDATE_FORMATS if _parses(values, f)]
+    if not fitting:
+        raise UsageError(
+            f"Cannot tell the date format of {column!r} (e.g. {values[0]!r}); pass it with "
+            "--date-format, e.g. --date-format '%d/%m/%Y %H:%M'."
+        )
+    first = fitting[0]
+    swapped = first.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
+    if swapped != first and swapped in fitting:
+        raise UsageError(
+            f"The dates in {column!r} are ambiguous (e.g. {values[0]!r} fits both {first!r} "
+            f"and {swapped!r}); pass the right one with --date-format."
+        )
+    return first

@@ -1,0 +1,313 @@
+"""A realistic synthetic shop, drawn from the BG/NBD + Gamma-Gamma generative process.
+
+Each customer is acquired at a random date in the first year, buys as a Poisson process with a
+rate lambda ~ Gamma(r, alpha) (per week), after each repeat purchase drops out with probability
+p ~ Beta(a, b), and spends per order z ~ Gamma(p_gg, nu) with nu ~ Gamma(q, gamma) (Fader, Hardie
+& Lee 2005; Fader & Hardie 2013). Defaults are near the published CDNOW estimates.
+
+On top of that, every customer belongs to one of a few *needs segments* that drive which
+categories they buy, through which channel, basket size, weekday and discount use; products
+carry margins; customers carry a yearly cost to serve; some orders are returned.
+
+The ground truth (segment, rate, dropout probability, dropout time, spend parameter) is written
+to a separate file so that later steps can be checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from patron.errors import UsageError
+
+__all__ = ["SEGMENTS", "ShopParams", "SimulationResult", "simulate_shop"]
+
+CATEGORIES = ("books", "music", "video", "games", "electronics", "home")
+CHANNELS = ("web", "store", "app", "phone")
+#: Category margin rates (share of the price that is margin).
+CATEGORY_MARGIN = np.array([0.30, 0.25, 0.28, 0.22, 0.12, 0.35])
+#: Cost to serve per year by main channel (currency per year).
+CHANNEL_COST = np.array([2.0, 9.0, 1.5, 12.0])
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A needs segment: what its customers buy and how."""
+
+    name: str
+    share: float
+    category_mix: tuple[float, ...]
+    channel_mix: tuple[float, ...]
+    basket: float  # mean items per order
+    weekend: float  # share of orders on weekends
+    discount: float  # share of orders with a discount
+
+
+# Columns: name, share, category mix (CATEGORIES order), channel mix (CHANNELS order),
+# mean basket size, weekend share, discount share.
+SEGMENTS: tuple[Segment, ...] = (
+    Segment("readers", 0.30, (0.70, 0.10, 0.08, 0.02, 0.02, 0.08),
+            (0.70, 0.15, 0.10, 0.05), 1.5, 0.25, 0.10),
+    Segment("gamers", 0.20, (0.03, 0.07, 0.10, 0.65, 0.12, 0.03),
+            (0.20, 0.10, 0.68, 0.02), 1.2, 0.55, 0.35),
+    Segment("home_makers", 0.25, (0.08, 0.02, 0.05, 0.02, 0.13, 0.70),
+            (0.15, 0.70, 0.05, 0.10), 3.5, 0.60, 0.20),
+    Segment("media_fans", 0.25, (0.05, 0.45, 0.40, 0.03, 0.05, 0.02),
+            (0.45, 0.05, 0.20, 0.30), 2.2, 0.30, 0.50),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ShopParams:
+    """Parameters of the generative process (time unit: weeks)."""
+
+    r: float = 0.243
+    alpha: float = 4.414
+    a: float = 0.793
+    b: float = 2.426
+    p: float = 6.25
+    q: float = 3.74
+    gamma: float = 15.44
+    acquisition_weeks: float = 52.0
+    observation_weeks: float = 104.0
+    return_rate: float = 0.03
+    start: datetime = datetime(2024, 1, 1)
+    n_products: int = 240
+
+
+@dataclass
+class SimulationResult:
+    """Where the files went and how many rows they have."""
+
+    out: Path
+    customers: int
+    transactions: int
+    products: int
+    files: dict[str, Path]
+
+
+def _products(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    cat = np.arange(n) % len(CATEGORIES)
+    price = np.round(rng.lognormal(mean=2.8, sigma=0.5, size=n), 2)
+    margin = np.clip(CATEGORY_MARGIN[cat] + rng.normal(0, 0.04, n), 0.02, 0.8)
+    return {
+        "product_id": np.array([f"P{i:04d}" for i in range(n)]),
+        "category_idx": cat,
+        "price": price,
+        "margin": margin,
+    }
+
+
+def _codes(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """``prefix`` + zero-padded numbers, built in Arrow (fast for millions of rows)."""
+    text = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
+    return pc.binary_join_element_wise(prefix, text, "")
+
+
+def _labels(names: Sequence[str] | np.ndarray, codes: np.ndarray) -> pa.DictionaryArray:
+    """Dictionary-encoded labels: no string copies per row."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(names))
+
+
+def _draw_categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One draw per row of ``probs`` (rows sum to 1), vectorised."""
+    u = rng.random((probs.shape[0], 1))
+    below: np.ndarray = (np.cumsum(probs, axis=1) < u).sum(axis=1)
+    return np.asarray(np.minimum(below, probs.shape[1] - 1))
+
+
+def simulate_shop(
+    n_customers: int,
+    out: Path,
+    *,
+    seed: int = 0,
+    params: ShopParams | None = None,
+) -> SimulationResult:
+    """Simulate a shop and write it as Parquet files.
+
+    Parameters
+    ----------
+    n_customers
+        Number of customers.
+    out
+        Folder to write ``transactions.parquet``, ``customers.parquet``, ``products.parquet``
+        and ``truth.parquet`` into (created if needed).
+    seed
+        Seed of the random generator; the same seed gives the same files.
+    params
+        Generative parameters; rates are per week.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    if n_customers < 1:
+        raise UsageError(f"--customers must be at least 1, got {n_customers}.")
+    prm = params or ShopParams()
+    rng = np.random.default_rng(seed)
+    n = n_customers
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Customers: segment, acquisition, BG/NBD and Gamma-Gamma latent parameters.
+    shares = np.array([s.share for s in SEGMENTS])
+    segment = rng.choice(len(SEGMENTS), size=n, p=shares / shares.sum())
+    acquired = rng.uniform(0.0, prm.acquisition_weeks, n)
+    horizon = prm.observation_weeks - acquired  # weeks each customer is observed after acquisition
+    lam = rng.gamma(prm.r, 1.0 / prm.alpha, n)
+    pdrop = rng.beta(prm.a, prm.b, n)
+    nu = rng.gamma(prm.q, 1.0 / prm.gamma, n)
+
+    # Repeat purchases: a Poisson process until the J-th purchase, after which the customer
+    # has dropped out; J ~ Geometric(p) on 1, 2, ...
+    j = rng.geometric(np.clip(pdrop, 1e-12, 1.0))
+    n_poisson = rng.poisson(lam * horizon)
+    n_repeat = np.minimum(n_poisson, j)
+    # Dropout time: the J-th purchase time. When J <= n_poisson it is inside the window
+    # (computed below from the event times); otherwise it is past the end: T + Gamma(J - n, lam).
+    died_inside = j <= n_poisson
+    late = ~died_inside
+    dropout = np.full(n, np.inf)
+    extra = np.maximum(j - n_poisson, 1)
+    dropout[late] = (
+        acquired[late] + horizon[late] + rng.gamma(extra[late], 1.0 / np.maximum(lam[late], 1e-300))
+    )
+
+    # Event times: n_poisson uniforms on the window, sorted per customer; keep the first n_repeat.
+    owner = np.repeat(np.arange(n), n_poisson)
+    u = rng.random(owner.size) * horizon[owner]
+    order = np.lexsort((u, owner))
+    u = u[order]
+    starts = np.concatenate(([0], np.cumsum(n_poisson)[:-1]))
+    rank = np.arange(owner.size) - starts[owner]
+    keep = rank < n_repeat[owner]
+    last_idx = starts + j - 1  # index of the J-th event for those who die inside
+    inside = np.flatnonzero(died_inside)
+    dropout[inside] = acquired[inside] + u[last_idx[inside]]
+    rep_owner = owner[keep]
+    rep_time = acquired[rep_owner] + u[keep]
+
+    cust = np.concatenate([np.arange(n), rep_owner])
+    t_week = np.concatenate([acquired, rep_time])
+    m = cust.size
+    spend = rng.gamma(prm.p, 1.0 / nu[cust])
+
+    # Needs: category, channel, basket, weekday and discount from the customer's segment.
+    seg = segment[cust]
+    cat_probs = np.array([s.category_mix for s in SEGMENTS])
+    chan_probs = np.array([s.channel_mix for s in SEGMENTS])
+    category = _draw_categorical(rng, cat_probs[seg])
+    channel = _draw_categorical(rng, chan_probs[seg])
+    basket = np.array([s.basket for s in SEGMENTS])[seg]
+    quantity = 1 + rng.poisson(basket - 1.0)
+    weekend_share = np.array([s.weekend for s in SEGMENTS])[seg]
+    discount = rng.random(m) < np.array([s.discount for s in SEGMENTS])[seg]
+    # Shift each order to a weekend or weekday day of its week, keeping the week.
+    day = np.floor(t_week * 7.0)
+    base_week_day = (day + prm.start.weekday()) % 7  # 0 = Monday
+    want_weekend = rng.random(m) < weekend_share
+    target_day = np.where(want_weekend, 5 + rng.integers(0, 2, m), rng.integers(0, 5, m))
+    day = day - base_week_day + target_day
+    seconds = np.floor((day + rng.uniform(8 / 24, 22 / 24, m)) * 86400.0)
+    seconds = np.clip(seconds, 0, prm.observation_weeks * 7 * 86400 - 1)
+
+    prods = _products(rng, prm.n_products)
+    per_cat = len(CATEGORIES)
+    slot = rng.integers(0, prm.n_products // per_cat, m)
+    product_idx = slot * per_cat + category
+    margin = prods["margin"][product_idx]
+    amount = np.round(spend, 2)
+    cost = np.round(amount * (1.0 - margin) * np.where(discount, 1.1, 1.0), 2)
+
+    order_id = np.arange(m)
+    # Returns: a share of orders is returned a few days later (negative amount and quantity).
+    returned = rng.random(m) < prm.return_rate
+    ridx = np.flatnonzero(returned)
+    r_seconds = np.minimum(
+        seconds[ridx] + rng.integers(2, 20, ridx.size) * 86400,
+        prm.observation_weeks * 7 * 86400 - 1,
+    )
+
+    start_us = np.datetime64(prm.start, "us")
+
+    def ts(sec: np.ndarray) -> np.ndarray:
+        return start_us + (sec * 1_000_000).astype("timedelta64[us]")
+
+    all_idx = np.concatenate([np.arange(m), ridx])
+    sign = np.concatenate([np.ones(m), -np.ones(ridx.size)])
+    ids = _codes("C", np.arange(n), 7)
+    tx = pa.table(
+        {
+            "customer_id": ids.take(pa.array(cust[all_idx])),
+            "timestamp": pa.array(ts(np.concatenate([seconds, r_seconds]))),
+            "amount": amount[all_idx] * sign,
+            "order_id": _codes("O", order_id[all_idx], 9),
+            "product_id": _labels(prods["product_id"], product_idx[all_idx]),
+            "category": _labels(CATEGORIES, category[all_idx]),
+            "quantity": (quantity[all_idx] * sign).astype(np.float64),
+            "cost": cost[all_idx] * sign,
+            "channel": _labels(CHANNELS, channel[all_idx]),
+            "discount": discount[all_idx],
+        }
+    )
+    tx = tx.sort_by([("timestamp", "ascending"), ("order_id", "ascending")])
+
+    main_channel = np.argmax(chan_probs[segment], axis=1)
+    cost_to_serve = np.round(CHANNEL_COST[main_channel] * rng.uniform(0.7, 1.3, n), 2)
+    customers = pa.table(
+        {
+            "customer_id": ids,
+            "signup_date": pa.array(ts(seconds[:n])),  # the first purchase
+            "cost_to_serve": cost_to_serve,
+            "customer_type": np.where(rng.random(n) < 0.03, "reseller", "end_user"),
+        }
+    )
+    products = pa.table(
+        {
+            "product_id": prods["product_id"],
+            "category": np.array(CATEGORIES)[prods["category_idx"]],
+            "price": prods["price"],
+            "cost": np.round(prods["price"] * (1 - prods["margin"]), 2),
+        }
+    )
+    end = prm.start + timedelta(weeks=prm.observation_weeks)
+    dropout_ts = np.where(np.isfinite(dropout), dropout, np.nan)
+    truth = pa.table(
+        {
+            "customer_id": ids,
+            "segment": np.array([s.name for s in SEGMENTS])[segment],
+            "purchase_rate_per_week": lam,
+            "dropout_probability": pdrop,
+            "spend_nu": nu,
+            "acquired_week": acquired,
+            "dropout_week": dropout_ts,
+            "alive_at_end": dropout > prm.observation_weeks,
+            "repeat_purchases": n_repeat,
+        }
+    )
+    files = {
+        "transactions": out / "transactions.parquet",
+        "customers": out / "customers.parquet",
+        "products": out / "products.parquet",
+        "truth": out / "truth.parquet",
+    }
+    for key, table in (
+        ("transactions", tx),
+        ("customers", customers),
+        ("products", products),
+        ("truth", truth),
+    ):
+        pq.write_table(table, files[key], compression="zstd")
+    (out / "README.txt").write_text(
+        f"Simulated shop: {n} customers, seed {seed}, weeks from {prm.start:%Y-%m-%d} to "
+        f"{end:%Y-%m-%d}.\n truth.parquet: each customer's true needs segment, purchase rate "
+        "(per week), dropout probability, dropout week (weeks since start; empty if still "
+        "alive beyond the window's end is unknown) and spend parameter nu.\n"
+    )
+    return SimulationResult(out, n, tx.num_rows, products.num_rows, files)

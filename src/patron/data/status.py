@@ -1,0 +1,73 @@
+"""What is in the warehouse: tables, row counts, customers, date range, totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from patron.data.contracts import CONTRACTS
+from patron.data.loader import LEDGER
+from patron.data.warehouse import Warehouse
+
+__all__ = ["warehouse_status"]
+
+
+def warehouse_status(wh: Warehouse) -> dict[str, Any]:
+    """Summarise the warehouse; every number is computed in the engine.
+
+    Returns
+    -------
+    dict
+        ``{"warehouse": url, "backend": name, "customers": N, "tables": {name: {"rows": N, ...}},
+        "loads": N}``. ``customers`` counts distinct customer ids over the customers and
+        transactions tables. The transactions entry adds ``first``/``last`` timestamps (ISO),
+        ``revenue`` (sum of amount, returns included) and ``returns``.
+    """
+    tables: dict[str, dict[str, Any]] = {}
+    present = set(wh.list_tables())
+    ids = []
+    for name in CONTRACTS:
+        if name not in present:
+            continue
+        t = wh.con.table(name)
+        if name == "transactions":
+            row = (
+                t.aggregate(
+                    rows=t.count(),
+                    customers=t.customer_id.nunique(),
+                    first=t.timestamp.min(),
+                    last=t.timestamp.max(),
+                    revenue=t.amount.sum(),
+                    returns=t.is_return.sum(),
+                )
+                .to_pyarrow()
+                .to_pylist()[0]
+            )
+            info: dict[str, Any] = {
+                "rows": int(row["rows"]),
+                "customers": int(row["customers"]),
+                "first": row["first"].isoformat() if row["first"] else None,
+                "last": row["last"].isoformat() if row["last"] else None,
+                "revenue": round(float(row["revenue"] or 0.0), 2),
+                "returns": int(row["returns"] or 0),
+            }
+        else:
+            info = {"rows": int(t.count().to_pyarrow().as_py())}
+        tables[name] = info
+        if name in {"transactions", "customers"}:
+            ids.append(t.select("customer_id"))
+    customers = 0
+    if ids:
+        union = ids[0] if len(ids) == 1 else ids[0].union(ids[1])
+        customers = int(union.customer_id.nunique().to_pyarrow().as_py())
+    for name in sorted(present):
+        if name in tables or name.startswith(("_", "ibis_")):
+            continue
+        tables[name] = {"rows": int(wh.con.table(name).count().to_pyarrow().as_py())}
+    loads = int(wh.con.table(LEDGER).count().to_pyarrow().as_py()) if LEDGER in present else 0
+    return {
+        "warehouse": wh.url,
+        "backend": wh.backend,
+        "customers": customers,
+        "tables": tables,
+        "loads": loads,
+    }

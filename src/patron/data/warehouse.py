@@ -1,0 +1,256 @@
+"""The warehouse: an Ibis connection chosen by URL, plus the few operations Patron needs.
+
+DuckDB (a file in the working directory) is the default; ``pyspark:///DIR`` starts a local Spark
+session whose tables persist under DIR; any other URL goes to :func:`ibis.connect`. Engine
+differences are handled by *probing capabilities* (``supports_transactions``), never by
+branching on the backend's name in domain code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.errors import ConfigError, WarehouseError
+
+__all__ = ["Warehouse", "connect"]
+
+log = logging.getLogger(__name__)
+
+SPARK_INSTALL_HINT = "pip install 'patron[spark]' (and a Java 17+ runtime on PATH)"
+
+
+def _duckdb_path(url: str) -> str:
+    rest = url.split("://", 1)[1] if "://" in url else url
+    if rest in {"", ":memory:", "memory"}:
+        return ":memory:"
+    return rest
+
+
+def _spark_session(directory: Path) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigError(
+            f"The pyspark warehouse needs the Spark extra: {SPARK_INSTALL_HINT}."
+        ) from exc
+    directory.mkdir(parents=True, exist_ok=True)
+    metastore = directory / "metastore_db"
+    builder = (
+        SparkSession.builder.master(os.environ.get("PATRON_SPARK_MASTER", "local[2]"))
+        .appName("patron")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(directory / "spark-warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={directory}")
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={metastore};create=true",
+        )
+        .enableHiveSupport()
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class Warehouse:
+    """An Ibis connection with the operations the loaders and models need.
+
+    Parameters
+    ----------
+    con
+        An Ibis backend connection (injected; see :func:`connect` to build one from a URL).
+    url
+        The URL it came from, for messages.
+    """
+
+    def __init__(self, con: Any, url: str = "") -> None:
+        self.con = con
+        self.url = url
+        self._supports_transactions: bool | None = None
+        self._names = itertools.count()
+        self._depth = 0
+
+    # -- inspection ---------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """The Ibis backend's name, for messages only."""
+        return str(self.con.name)
+
+    def list_tables(self) -> list[str]:
+        """Names of the tables (and views) in the warehouse."""
+        return sorted(str(t) for t in self.con.list_tables())
+
+    def has_table(self, name: str) -> bool:
+        """Whether a table of that name exists."""
+        return name in set(self.con.list_tables())
+
+    def table(self, name: str) -> ir.Table:
+        """The table ``name`` as an Ibis expression; a clear error when it does not exist."""
+        if not self.has_table(name):
+            raise WarehouseError(
+                f"The warehouse {self.url or self.backend} has no table {name!r}; "
+                "load data first with `patron load` (or run `patron demo`)."
+            )
+        return self.con.table(name)
+
+    # -- capabilities -------------------------------------------------------------------------
+    @property
+    def supports_transactions(self) -> bool:
+        """Whether BEGIN/COMMIT/ROLLBACK work on this engine (probed once)."""
+        if self._supports_transactions is None:
+            try:
+                self.con.raw_sql("BEGIN TRANSACTION")
+                self.con.raw_sql("ROLLBACK")
+                self._supports_transactions = True
+            except Exception:
+                self._supports_transactions = False
+        return self._supports_transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one transaction where the engine has them.
+
+        On engines without transactions (Spark) the block runs as it is; callers then order
+        their writes so that a failure leaves earlier state readable (stage first, swap last).
+        """
+        if not self.supports_transactions or self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.raw_sql("BEGIN TRANSACTION")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self.con.raw_sql("ROLLBACK")
+            raise
+        self._depth -= 1
+        self.con.raw_sql("COMMIT")
+
+    # -- writing ------------------------------------------------------------------------------
+    def scratch_name(self, stem: str) -> str:
+        """A fresh table name for staging, unique in this warehouse."""
+        return f"_patron_{stem}_{uuid.uuid4().hex[:8]}{next(self._names)}"
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[list[str]]:
+        """Collect staging tables/views created in the block and drop them at its end."""
+        created: list[str] = []
+        try:
+            yield created
+        finally:
+            for name in created:
+                self.drop(name)
+
+    def drop(self, name: str) -> None:
+        """Drop a table or view if it exists."""
+        for drop in (self.con.drop_table, self.con.drop_view):
+            with contextlib.suppress(Exception):
+                drop(name, force=True)
+
+    def create_table(self, name: str, obj: Any, *, overwrite: bool = False) -> ir.Table:
+        """Materialise an expression (or in-memory table) as a warehouse table."""
+        return self.con.create_table(name, obj, overwrite=overwrite)
+
+    def insert(self, name: str, obj: Any) -> None:
+        """Append the rows of an expression to an existing table."""
+        self.con.insert(name, obj)
+
+    def replace_table(self, name: str, obj: ir.Table) -> None:
+        """Replace ``name`` by the rows of ``obj`` (which may read ``name`` itself).
+
+        The new rows are materialised into a staging table first; only then is the old table
+        dropped and the staging table renamed, inside a transaction where the engine has them.
+        """
+        stage = self.scratch_name("stage")
+        self.create_table(stage, obj)
+        try:
+            with self.transaction():
+                self.drop(name)
+                self.rename(stage, name)
+        except BaseException:
+            self.drop(stage)
+            raise
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a table (names are plain identifiers made by Patron)."""
+        try:
+            self.con.rename_table(old, new)
+        except NotImplementedError:
+            self.con.raw_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    def close(self) -> None:
+        """Release the connection (DuckDB file locks); a no-op for engines that share it."""
+        disconnect = getattr(self.con, "disconnect", None)
+        if disconnect is not None and self.backend != "pyspark":
+            with contextlib.suppress(Exception):
+                disconnect()
+
+
+def connect(url: str) -> Warehouse:
+    """Open the warehouse at ``url``.
+
+    Parameters
+    ----------
+    url
+        ``duckdb://FILE`` (relative paths are taken from the working directory),
+        ``duckdb://:memory:``, ``pyspark:///DIR`` (a local Spark session with a persistent
+        metastore under DIR) or any URL :func:`ibis.connect` understands (``postgres://...``).
+
+    Returns
+    -------
+    Warehouse
+    """
+    url = url.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    try:
+        if scheme == "duckdb" or (not scheme and url.endswith((".duckdb", ".db"))):
+            path = _duckdb_path(url)
+            if path != ":memory:":
+                parent = Path(path).expanduser().resolve().parent
+                if not parent.is_dir():
+                    raise ConfigError(
+                        f"Warehouse {url!r}: folder {parent} does not exist; create it or "
+                        "choose another --warehouse."
+                    )
+            return Warehouse(ibis.duckdb.connect(path), url)
+        if scheme in {"pyspark", "spark"}:
+            directory = Path(url.split("://", 1)[1] or ".").expanduser().resolve()
+            session = _spark_session(directory)
+            return Warehouse(ibis.pyspark.connect(session), url)
+        if not scheme:
+            raise ConfigError(
+                f"Warehouse {url!r} is not a URL; use duckdb://FILE, pyspark:///DIR or an "
+                "Ibis backend URL such as postgres://user@host/db."
+            )
+        return Warehouse(ibis.connect(url), url)
+    except ConfigError:
+        raise
+    except ImportError as exc:
+        raise ConfigError(
+            f"Warehouse {url!r} needs an engine that is not installed ({exc}). For Spark: "
+            f"{SPARK_INSTALL_HINT}; for another engine: pip install 'ibis-framework[{scheme}]'."
+        ) from exc
+    except Exception as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(
+                f"Warehouse {url!r} is in use by another process (DuckDB allows one writer); "
+                "close it or use another file."
+            ) from exc
+        raise WarehouseError(f"Could not open warehouse {url!r}: {exc}") from exc

@@ -1,0 +1,46 @@
+"""The exceptions Patron raises.
+
+One root, :class:`PatronError`; each subclass also inherits the builtin it refines, so
+callers that catch ``ValueError`` keep working. Faces map each class to an exit code (CLI) or
+an HTTP status (API) in one place each.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConvergenceError",
+    "DataError",
+    "NotFittedError",
+    "PatronError",
+    "UsageError",
+    "WarehouseError",
+]
+
+
+class PatronError(Exception):
+    """Root of every error Patron raises on purpose."""
+
+
+class UsageError(PatronError, ValueError):
+    """The caller asked for something inconsistent (bad option, unknown model, ...)."""
+
+
+class ConfigError(PatronError, ValueError):
+    """A setting is invalid (warehouse URL, environment variable, ...)."""
+
+
+class DataError(PatronError, ValueError):
+    """Input data is wrong: a missing column, unparseable values, an empty file, ..."""
+
+
+class WarehouseError(PatronError, RuntimeError):
+    """The warehouse engine refused an operation or is missing something it needs."""
+
+
+class NotFittedError(PatronError, AttributeError):
+    """A model was used for prediction before ``fit`` was called."""
+
+
+class ConvergenceError(PatronError, RuntimeError):
+    """A model fit did not converge; the message says what to try."""
