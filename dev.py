@@ -42,7 +42,7 @@ def _run(*cmd: str | Path) -> None:
 
 
 def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on an old Python
         sys.exit(f"Patron needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     wanted = _lock_hash()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:

@@ -29,6 +29,8 @@ _DIRECTIVES: dict[str, tuple[str, str]] = {
     "f": (r"(\d{1,6})", "fraction"),
 }
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$")
+
 #: Formats tried, in order, when no --date-format is given. Day-first and month-first
 #: formats are both listed; when both fit every sampled value the format is ambiguous.
 CANDIDATE_FORMATS: tuple[str, ...] = (
@@ -50,8 +52,13 @@ CANDIDATE_FORMATS: tuple[str, ...] = (
 
 
 def _compile(fmt: str) -> tuple[str, list[str]]:
-    pattern = ["^"]
-    fields: list[str] = []
+    """Regex and field names of a strftime format.
+
+    One- or two-digit fields (``%m``, ``%d``, ...) accept one digit only when a separator
+    stands beside them: in ``%Y%m%d`` every field has its fixed width, so ``1997011`` is
+    rejected instead of being read as some guess.
+    """
+    tokens: list[tuple[str, str]] = []  # ("dir", code) or ("lit", text)
     i = 0
     while i < len(fmt):
         ch = fmt[i]
@@ -60,11 +67,9 @@ def _compile(fmt: str) -> tuple[str, list[str]]:
                 raise UsageError(f"--date-format {fmt!r} ends with a lone '%'.")
             code = fmt[i + 1]
             if code == "%":
-                pattern.append("%")
+                tokens.append(("lit", "%"))
             elif code in _DIRECTIVES:
-                regex, name = _DIRECTIVES[code]
-                pattern.append(regex)
-                fields.append(name)
+                tokens.append(("dir", code))
             else:
                 raise UsageError(
                     f"--date-format {fmt!r}: directive %{code} is not supported; use "
@@ -72,8 +77,20 @@ def _compile(fmt: str) -> tuple[str, list[str]]:
                 )
             i += 2
         else:
-            pattern.append(re.escape(ch))
+            tokens.append(("lit", ch))
             i += 1
+    pattern = ["^"]
+    fields: list[str] = []
+    for k, (kind, value) in enumerate(tokens):
+        if kind == "lit":
+            pattern.append(re.escape(value))
+            continue
+        regex, name = _DIRECTIVES[value]
+        near = [tokens[j][0] for j in (k - 1, k + 1) if 0 <= j < len(tokens)]
+        if "dir" in near and regex == r"(\d{1,2})":
+            regex = r"(\d{2})"
+        pattern.append(regex)
+        fields.append(name)
     pattern.append("$")
     if not {"year", "year2"} & set(fields) or "month" not in fields or "day" not in fields:
         raise UsageError(
@@ -121,43 +138,45 @@ def parse_timestamp(value: ir.Value, fmt: str | None) -> ir.TimestampValue:
     return ibis.ifelse(matched, iso, ibis.null("string")).try_cast("timestamp")
 
 
-def _parses(values: Sequence[str], fmt: str) -> bool:
-    try:
-        for v in values:
+def _fits(values: Sequence[str], fmt: str | None) -> int:
+    if fmt is None:
+        return sum(1 for v in values if _ISO.match(v))
+    count = 0
+    for v in values:
+        try:
             datetime.strptime(v, fmt)
-    except ValueError:
-        return False
-    return True
+        except ValueError:
+            continue
+        count += 1
+    return count
 
 
 def guess_format(values: Sequence[str], *, column: str = "timestamp") -> str | None:
-    """Pick the date format that fits every sampled value (``None`` = ISO 8601).
+    """Pick the date format that fits most sampled values (``None`` = ISO 8601).
+
+    A few bad values do not stop the guess (they are rejected row by row later), but the
+    winning format must fit at least half of the sample.
 
     Raises
     ------
     UsageError
-        When no known format fits, or day-first and month-first both fit.
+        When no known format fits, or day-first and month-first fit equally well.
     """
     values = [v.strip() for v in values if v is not None and v.strip()]
     if not values:
         return None
-    try:
-        for v in values:
-            datetime.fromisoformat(v)
-        return None
-    except ValueError:
-        pass
-    fitting = [f for f in CANDIDATE_FORMATS if _parses(values, f)]
-    if not fitting:
+    scores = {fmt: _fits(values, fmt) for fmt in (None, *CANDIDATE_FORMATS)}
+    best = max(scores, key=lambda f: scores[f])  # the first of equal scores wins
+    if scores[best] * 2 < len(values) or scores[best] == 0:
         raise UsageError(
             f"Cannot tell the date format of {column!r} (e.g. {values[0]!r}); pass it with "
             "--date-format, e.g. --date-format '%d/%m/%Y %H:%M'."
         )
-    first = fitting[0]
-    swapped = first.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
-    if swapped != first and swapped in fitting:
-        raise UsageError(
-            f"The dates in {column!r} are ambiguous (e.g. {values[0]!r} fits both {first!r} "
-            f"and {swapped!r}); pass the right one with --date-format."
-        )
-    return first
+    if best is not None:
+        swapped = best.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m")
+        if swapped != best and scores.get(swapped) == scores[best]:
+            raise UsageError(
+                f"The dates in {column!r} are ambiguous (e.g. {values[0]!r} fits both {best!r} "
+                f"and {swapped!r}); pass the right one with --date-format."
+            )
+    return best

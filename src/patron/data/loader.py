@@ -187,23 +187,49 @@ def _find_source(raw: ir.Table, col: Column) -> str | None:
     return None
 
 
-def _blank_to_null(value: ir.Value) -> ir.Value:
+def _present(value: ir.Value) -> ir.BooleanValue:
+    """Whether a source value is there: not null and, for text, not empty."""
     if isinstance(value, ir.StringValue):
-        stripped = value.strip()
-        return stripped.nullif("")
-    return value
+        return value.notnull() & (value != "")
+    return value.notnull()
+
+
+def _to_number(value: ir.StringValue) -> ir.FloatingValue:
+    """Text to float64; a leading currency sign is dropped only when the plain cast fails."""
+    plain = value.try_cast("float64")
+    return ibis.coalesce(plain, value.strip().re_replace(r"^[$£€]", "").try_cast("float64"))
+
+
+@dataclass
+class _Staged:
+    src: SourceFile
+    report: FileReport
+    target: str
+    load_id: str
+    replaces: list[str]
+    formats: dict[str, str | None]
 
 
 class _Typer:
     """Builds typed contract columns and a rejection reason for one raw table."""
 
-    def __init__(self, raw: ir.Table, contract: Contract, options: LoadOptions, src: SourceFile):
+    def __init__(
+        self,
+        raw: ir.Table,
+        contract: Contract,
+        options: LoadOptions,
+        src: SourceFile,
+        formats: dict[str, str | None],
+    ):
+        self.formats = formats
         self.raw = raw
         self.contract = contract
         self.options = options
         self.src = src
         self.values: dict[str, ir.Value] = {}
-        self.reasons: list[tuple[ir.BooleanValue, str]] = []
+        self.flags: dict[str, ir.Value] = {}
+        self.present: dict[str, ir.Value] = {}
+        self.conversions: list[tuple[str, str]] = []
 
     def source_expr(self, col: Column) -> ir.Value | None:
         if col.name in self.options.mapping:
@@ -236,14 +262,13 @@ class _Typer:
             f"--map {col.name}=COLUMN (or an expression, e.g. --map amount=Quantity*UnitPrice)."
         )
 
-    def build(self) -> ir.Table:
+    def convert_all(self) -> None:
+        """Convert every contract column once (raw-based expressions in ``self.values``)."""
         order = ["quantity"] + [c.name for c in self.contract.columns if c.name != "quantity"]
         for name in order:
-            if name not in self.contract.names:
+            if name not in self.contract.names or name == "is_return":
                 continue
             col = self.contract.column(name)
-            if col.name == "is_return":
-                continue
             source = self.source_expr(col)
             if source is None:
                 if col.required:
@@ -252,40 +277,106 @@ class _Typer:
                 continue
             self.values[col.name] = self.convert(col, source)
         if "is_return" in self.contract.names:
-            self.values["is_return"] = self.returns()
-        reason = ibis.cases(*self.reasons, else_=ibis.null("string")) if self.reasons else None
-        return self.raw.select(
-            **{c: self.values[c] for c in self.contract.names},
-            _line=self.raw._line,
-            _reason=reason if reason is not None else ibis.null("string"),
+            source = self.source_expr(self.contract.column("is_return"))
+            if source is not None:
+                self.flags["_r_source"] = source.cast("string").strip().lower().isin(_TRUE)
+            if self.options.return_if:
+                rule = compile_expression(
+                    self.options.return_if, self.raw, what="--return-if", aliases=self.values
+                )
+                self.flags["_r_rule"] = rule.fill_null(False)
+
+    def _finish(self, first: ir.Table, extra: dict[str, ir.Value]) -> ir.Table:
+        out: dict[str, ir.Value] = {n: first[n] for n in self.values}
+        if "is_return" in self.contract.names:
+            flag: ir.BooleanValue = ibis.literal(False)
+            for name in ("_r_source", "_r_rule"):
+                if name in first.columns:
+                    flag = flag | first[name]
+            for name in ("amount", "quantity"):
+                if name in self.values:
+                    flag = flag | (first[name] < 0).fill_null(False)
+            out["is_return"] = flag
+        if "_line" in first.columns:
+            out["_line"] = first._line
+        out.update(extra)
+        names = [*self.contract.names, *(k for k in out if k not in self.contract.names)]
+        return first.select(*[out[n].name(n) for n in names])
+
+    def build(self) -> ir.Table:
+        """Typed contract columns, ``_reason`` (null for good rows) and ``_line`` if present.
+
+        Two projections: the first converts each source column once (and keeps a "present"
+        flag where a conversion can fail); the second derives reasons and returns from the
+        converted values, so no conversion is computed twice.
+        """
+        self.convert_all()
+        lines = {"_line": self.raw._line} if "_line" in self.raw.columns else {}
+        first = self.raw.select(**self.values, **self.flags, **self.present, **lines)
+        reasons = []
+        for c in self.contract.columns:
+            if c.required:
+                flag = f"_p_{c.name}"
+                missing = ~first[flag] if flag in first.columns else first[c.name].isnull()
+                reasons.append((missing, f"missing {c.name}"))
+        for name, label in self.conversions:
+            reasons.append((first[f"_p_{name}"] & first[name].isnull(), f"{label} {name}"))
+        reason = ibis.cases(*reasons, else_=ibis.null("string")) if reasons else None
+        return self._finish(
+            first, {"_reason": reason if reason is not None else ibis.null("string")}
         )
 
+    def build_good(self) -> ir.Table:
+        """Only the rows :meth:`build` gives no reason, computed without the reasons.
+
+        A row is good when every required column converted to a value and every optional
+        column that was present converted too. Used for the write pass, where computing all
+        reasons would cost a full evaluation of every condition.
+        """
+        self.convert_all()
+        lines = {"_line": self.raw._line} if "_line" in self.raw.columns else {}
+        optional = {
+            k: v for k, v in self.present.items() if not self.contract.column(k[3:]).required
+        }
+        first = self.raw.select(**self.values, **self.flags, **optional, **lines)
+        good: ir.BooleanValue = ibis.literal(True)
+        for c in self.contract.columns:
+            if c.required:
+                good = good & first[c.name].notnull()
+        for name, _ in self.conversions:
+            if f"_p_{name}" in optional:
+                good = good & (first[name].notnull() | ~first[f"_p_{name}"])
+        return self._finish(first.filter(good), {})
+
     def convert(self, col: Column, source: ir.Value) -> ir.Value:
-        present = _blank_to_null(source).notnull()
+        """The source converted to the column's type; notes where conversion can fail."""
+        can_fail = False
+        label = ""
         if col.dtype == "string":
-            value = _blank_to_null(source.cast("string"))
+            value = source.cast("string")
+            if self.src.kind != "parquet" and col.name in (*self.contract.key, "customer_id"):
+                value = value.strip()
+            value = value.nullif("")
         elif col.dtype == "float64":
             if source.type().is_numeric():
                 value = source.cast("float64")
             elif source.type().is_string():
-                value = source.strip().re_replace(r"^[$£€]", "").try_cast("float64")
+                value = _to_number(source)
+                can_fail = True
             else:
                 raise UsageError(
                     f"{self.src.path}: {col.name} must be numeric, got {source.type()}."
                 )
-            self.reasons.append((present & value.isnull(), f"non-numeric {col.name}"))
+            label = "non-numeric"
         elif col.dtype == "timestamp":
             value = self.timestamp(col, source)
-            self.reasons.append((present & value.isnull(), f"unparseable {col.name}"))
-        elif col.dtype == "boolean":
-            value = source.cast("string").strip().lower().isin(_TRUE)
+            can_fail = not (source.type().is_timestamp() or source.type().is_date())
+            label = "unparseable"
         else:  # pragma: no cover - contracts use the types above
             raise AssertionError(col.dtype)
-        if col.required:
-            self.reasons.insert(
-                sum(1 for _, r in self.reasons if r.startswith("missing ")),
-                (~present, f"missing {col.name}"),
-            )
+        if can_fail:
+            self.present[f"_p_{col.name}"] = _present(source)
+            self.conversions.append((col.name, label))
         return value
 
     def timestamp(self, col: Column, source: ir.Value) -> ir.Value:
@@ -295,9 +386,11 @@ class _Typer:
         if typ.is_date():
             return source.cast("timestamp")
         fmt = self.options.date_format
-        if fmt is None:
+        if fmt is None and col.name in self.formats:
+            fmt = self.formats[col.name]
+        elif fmt is None:
             sample = (
-                self.raw.select(v=_blank_to_null(source.cast("string")))
+                self.raw.select(v=source.cast("string").strip().nullif(""))
                 .filter(lambda t: t.v.notnull())
                 .limit(500)
                 .to_pyarrow()
@@ -305,33 +398,8 @@ class _Typer:
                 .to_pylist()
             )
             fmt = guess_format([str(v) for v in sample], column=col.name)
+            self.formats[col.name] = fmt
         return parse_timestamp(source, fmt)
-
-    def returns(self) -> ir.BooleanValue:
-        flag: ir.BooleanValue = ibis.literal(False)
-        col = self.contract.column("is_return")
-        source = self.source_expr(col)
-        if source is not None:
-            flag = source.cast("string").strip().lower().isin(_TRUE)
-        for name in ("amount", "quantity"):
-            if name in self.values:
-                flag = flag | (self.values[name] < 0).fill_null(False)
-        if self.options.return_if:
-            rule = compile_expression(
-                self.options.return_if, self.raw, what="--return-if", aliases=self.values
-            )
-            flag = flag | rule.fill_null(False)
-        return flag
-
-
-@dataclass
-class _Staged:
-    src: SourceFile
-    report: FileReport
-    table: str  # the staging table
-    target: str
-    load_id: str
-    replaces: list[str]
 
 
 def _ledger(wh: Warehouse) -> ir.Table | None:
@@ -346,55 +414,70 @@ def _previous_loads(wh: Warehouse, table: str) -> list[dict[str, Any]]:
     return list(rows)
 
 
-def _stage(
-    wh: Warehouse,
-    contract: Contract,
-    src: SourceFile,
-    options: LoadOptions,
-    created: list[str],
-) -> tuple[str, FileReport]:
-    raw = read_raw(wh, src, created)
-    typed = _Typer(raw, contract, options, src).build()
-    name = wh.scratch_name("staged")
-    try:
-        staged = wh.create_table(name, typed)
-    except DataError:
-        raise
-    except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"{src.path}: the engine could not read the file ({text}). Check the delimiter "
-            "(--delimiter), the header (--header/--no-header) and the encoding (--encoding)."
-        ) from exc
-    created.append(name)
-    counts = (
-        staged.group_by("_reason")
-        .aggregate(
-            n=staged.count(),
-            returns=staged.is_return.sum() if "is_return" in staged.columns else ibis.literal(0),
-        )
-        .to_pyarrow()
-        .to_pylist()
+class _Context:
+    """What every step of one load shares."""
+
+    def __init__(self, wh: Warehouse, contract: Contract, options: LoadOptions, created: list[str]):
+        self.wh = wh
+        self.contract = contract
+        self.options = options
+        self.created = created
+
+    def typer(self, item: _Staged, *, with_lines: bool) -> _Typer:
+        raw = read_raw(self.wh, item.src, self.created, with_lines=with_lines)
+        return _Typer(raw, self.contract, self.options, item.src, item.formats)
+
+    def count_read(self, item: _Staged) -> int:
+        raw = read_raw(self.wh, item.src, self.created)
+        try:
+            return int(raw.count().to_pyarrow().as_py())
+        except Exception as exc:
+            raise _engine_error(item.src, exc) from exc
+
+
+def _engine_error(src: SourceFile, exc: Exception) -> DataError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(
+        f"{src.path}: the engine could not read the file ({text}). Check the delimiter "
+        "(--delimiter), the header (--header/--no-header) and the encoding (--encoding)."
     )
-    report = FileReport(path=str(src.path), status="loaded")
+
+
+def _check(ctx: _Context, item: _Staged) -> None:
+    """Fill ``item.report``: rows by rejection reason (one engine pass), first bad lines."""
+    typed = ctx.typer(item, with_lines=False).build()
+    returns = typed.is_return.sum() if "is_return" in typed.columns else ibis.literal(0)
+    try:
+        counts = (
+            typed.group_by("_reason")
+            .aggregate(n=typed.count(), returns=returns)
+            .to_pyarrow()
+            .to_pylist()
+        )
+    except Exception as exc:
+        raise _engine_error(item.src, exc) from exc
+    report = item.report
+    report.rows_read = report.rows_loaded = report.returns = 0
+    report.rejections = []
     for row in counts:
         report.rows_read += int(row["n"])
         if row["_reason"] is None:
             report.rows_loaded = int(row["n"])
             report.returns = int(row["returns"] or 0)
-    rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
-    for row in rejected:
-        lines = (
-            staged.filter(staged._reason == row["_reason"])
-            .order_by("_line")
-            .limit(FIRST_LINES)
-            ._line.to_pyarrow()
-            .to_pylist()
-        )
-        report.rejections.append(Rejection(str(row["_reason"]), int(row["n"]), lines))
     if report.rows_read == 0:
-        raise DataError(f"{src.path}: file has no data rows; nothing to load.")
-    return name, report
+        raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
+    rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
+    if rejected:
+        numbered = ctx.typer(item, with_lines=True).build()
+        for row in rejected:
+            lines = (
+                numbered.filter(numbered._reason == row["_reason"])
+                .order_by("_line")
+                .limit(FIRST_LINES)
+                ._line.to_pyarrow()
+                .to_pylist()
+            )
+            report.rejections.append(Rejection(str(row["_reason"]), int(row["n"]), lines))
 
 
 def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
@@ -402,9 +485,62 @@ def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
         wh.con.create_table(name, schema=schema)
 
 
-def _write(wh: Warehouse, contract: Contract, staged: list[_Staged]) -> None:
+def _strict(reports: Sequence[FileReport]) -> None:
+    bad = [r for r in reports if r.rejections]
+    if bad:
+        first = bad[0].rejections[0]
+        raise DataError(
+            f"{bad[0].path}: {bad[0].rows_rejected} row(s) rejected under --strict "
+            f"({first.count} {first.reason}, first at line {first.first_lines[0]}); "
+            "nothing was loaded. Fix the file or load without --strict."
+        )
+
+
+def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
+    """Write one file's good rows (appending, or upserting by key).
+
+    With ``verify``, the rows are written first and counted afterwards: rows read come from
+    a cheap count of the file, rows loaded and returns from the target table; the full
+    per-reason check runs only when some rows were rejected. Only used inside a transaction.
+    """
+    wh, contract = ctx.wh, ctx.contract
     target = contract.table
+    schema = table_schema(contract)
     columns = [*contract.names, LOAD_ID]
+    load_id = ibis.literal(item.load_id)
+    if contract.key:
+        rows = ctx.typer(item, with_lines=True).build_good().mutate(**{LOAD_ID: load_id})
+        key = list(contract.key)
+        latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
+        rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
+        current = wh.con.table(target)
+        kept = current.anti_join(rows.select(*key), key).select(*columns).cast(schema)
+        wh.replace_table(target, kept.union(rows.select(*columns).cast(schema)))
+        return
+    rows = ctx.typer(item, with_lines=False).build_good().mutate(**{LOAD_ID: load_id})
+    try:
+        wh.insert(target, rows.select(*columns).cast(schema))
+    except Exception as exc:
+        raise _engine_error(item.src, exc) from exc
+    if not verify:
+        return
+    table = wh.con.table(target)
+    mine = table.filter(table[LOAD_ID] == item.load_id)
+    got = mine.aggregate(n=mine.count(), returns=mine.is_return.sum()).to_pyarrow().to_pylist()[0]
+    report = item.report
+    report.rows_read = ctx.count_read(item)
+    report.rows_loaded = int(got["n"])
+    report.returns = int(got["returns"] or 0)
+    if report.rows_read == 0:
+        raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
+    if report.rows_read != report.rows_loaded:
+        _check(ctx, item)
+
+
+def _write(ctx: _Context, staged: list[_Staged], *, verify: bool) -> None:
+    """Write every file and its ledger row, in one transaction where the engine has them."""
+    wh, contract = ctx.wh, ctx.contract
+    target = contract.table
     now = datetime.now(UTC).replace(tzinfo=None)
     with wh.transaction():
         _ensure_table(wh, target, table_schema(contract))
@@ -416,20 +552,10 @@ def _write(wh: Warehouse, contract: Contract, staged: list[_Staged]) -> None:
             ledger = wh.con.table(LEDGER)
             wh.replace_table(LEDGER, ledger.filter(~ledger.load_id.isin(replaced)))
         for item in staged:
-            rows = wh.con.table(item.table)
-            good = rows.filter(rows._reason.isnull()).mutate(
-                **{LOAD_ID: ibis.literal(item.load_id)}
-            )
-            if contract.key:
-                key = list(contract.key)
-                latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
-                good = good.mutate(_rank=latest).filter(lambda t: t._rank == 0)
-                current = wh.con.table(target)
-                kept = current.anti_join(good.select(*key), key).select(*columns)
-                wh.replace_table(target, kept.union(good.select(*columns)))
-            else:
-                wh.insert(target, good.select(*columns))
+            _write_file(ctx, item, verify=verify)
             _record(wh, item, now)
+        if verify and ctx.options.strict:
+            _strict([item.report for item in staged])
 
 
 def _record(wh: Warehouse, item: _Staged, when: datetime) -> None:
@@ -492,54 +618,52 @@ def load(
     reports: list[FileReport] = []
     staged: list[_Staged] = []
     seen_hashes: set[str] = set()
-    with wh.scratch() as created:
-        for path in files:
-            src = inspect_file(
-                path,
-                encoding=options.encoding,
-                delimiter=options.delimiter,
-                header=options.header,
-                known_names=known,
+    for path in files:
+        src = inspect_file(
+            path,
+            encoding=options.encoding,
+            delimiter=options.delimiter,
+            header=options.header,
+            known_names=known,
+        )
+        earlier = by_hash.get(src.content_hash)
+        if src.content_hash in seen_hashes or (earlier and not options.replace):
+            when = f" on {earlier['loaded_at']:%Y-%m-%d %H:%M}" if earlier else ""
+            what = f" as {earlier['file_name']}" if earlier else " in this command"
+            reports.append(
+                FileReport(
+                    str(path),
+                    "skipped",
+                    message=f"same content already loaded{what}{when}; skipped "
+                    "(use --replace to load it again)",
+                )
             )
-            earlier = by_hash.get(src.content_hash)
-            if src.content_hash in seen_hashes or (earlier and not options.replace):
-                when = f" on {earlier['loaded_at']:%Y-%m-%d %H:%M}" if earlier else ""
-                what = f" as {earlier['file_name']}" if earlier else " in this command"
-                reports.append(
-                    FileReport(
-                        str(path),
-                        "skipped",
-                        message=f"same content already loaded{what}{when}; skipped "
-                        "(use --replace to load it again)",
-                    )
-                )
-                continue
-            seen_hashes.add(src.content_hash)
-            replaces = [r["load_id"] for r in by_name.get(path.name, [])]
-            if earlier and earlier["load_id"] not in replaces:
-                replaces.append(earlier["load_id"])
-            if replaces and not options.replace and not contract.key:
-                raise DataError(
-                    f"{path}: a file named {path.name!r} was loaded into {table} before with "
-                    "other content. Pass --replace to replace the rows of that earlier load, "
-                    "or give the file another name if it holds new data."
-                )
-            name, report = _stage(wh, contract, src, options, created)
-            if replaces and options.replace:
-                report.status = "replaced"
-            reports.append(report)
-            load_id = uuid.uuid4().hex
-            kept = replaces if options.replace else []
-            staged.append(_Staged(src, report, name, table, load_id, kept))
-        if options.strict:
-            bad = [r for r in reports if r.rejections]
-            if bad:
-                first = bad[0].rejections[0]
-                raise DataError(
-                    f"{bad[0].path}: {bad[0].rows_rejected} row(s) rejected under --strict "
-                    f"({first.count} {first.reason}, first at line {first.first_lines[0]}); "
-                    "nothing was loaded. Fix the file or load without --strict."
-                )
-        if staged:
-            _write(wh, contract, staged)
+            continue
+        seen_hashes.add(src.content_hash)
+        replaces = [r["load_id"] for r in by_name.get(path.name, [])]
+        if earlier and earlier["load_id"] not in replaces:
+            replaces.append(earlier["load_id"])
+        if replaces and not options.replace and not contract.key:
+            raise DataError(
+                f"{path}: a file named {path.name!r} was loaded into {table} before with "
+                "other content. Pass --replace to replace the rows of that earlier load, "
+                "or give the file another name if it holds new data."
+            )
+        report = FileReport(str(path), "replaced" if replaces and options.replace else "loaded")
+        reports.append(report)
+        kept = replaces if options.replace else []
+        staged.append(_Staged(src, report, table, uuid.uuid4().hex, kept, {}))
+    if not staged:
+        return LoadReport(table, reports)
+    # Transactional engines write first and verify inside the transaction (one pass over
+    # the data when nothing is rejected); others check every file before writing anything.
+    verify = wh.supports_transactions and not contract.key
+    with wh.scratch() as created:
+        ctx = _Context(wh, contract, options, created)
+        if not verify:
+            for item in staged:
+                _check(ctx, item)
+            if options.strict:
+                _strict(reports)
+        _write(ctx, staged, verify=verify)
     return LoadReport(table, reports)

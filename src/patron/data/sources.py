@@ -238,10 +238,15 @@ def inspect_file(
     )
 
 
-def read_raw(wh: Warehouse, src: SourceFile, created: list[str]) -> ir.Table:
-    """Scan ``src`` in the engine: its columns (strings for text files) plus ``_line``.
+def read_raw(
+    wh: Warehouse, src: SourceFile, created: list[str], *, with_lines: bool = False
+) -> ir.Table:
+    """Scan ``src`` in the engine: its columns (strings for text files).
 
-    The name of the view the engine registers is appended to ``created`` for clean-up.
+    With ``with_lines``, a ``_line`` column holds each row's line number in the file (row
+    number for Parquet). Numbering needs a window over the whole file, so it is asked for
+    only to report where rejected rows are. The name of the view the engine registers is
+    appended to ``created`` for clean-up.
     """
     name = wh.scratch_name("raw")
     created.append(name)
@@ -256,7 +261,7 @@ def read_raw(wh: Warehouse, src: SourceFile, created: list[str]) -> ir.Table:
         elif src.kind == "whitespace":
             kwargs: dict[str, Any] = {
                 opts["delimiter"]: "\x1f",
-                opts["header"]: False,
+                opts["header"]: src.header and not with_lines,
                 opts["quote"]: "",
                 opts["escape"]: "",
                 **_CSV_EXTRA[dialect],
@@ -269,14 +274,14 @@ def read_raw(wh: Warehouse, src: SourceFile, created: list[str]) -> ir.Table:
             lines = (
                 lines.rename({"line": lines.columns[0]}) if "line" not in lines.columns else lines
             )
-            numbered = lines.mutate(_line=ibis.row_number() + 1)
-            numbered = numbered.filter(numbered.line.strip() != "")
-            if src.header:
-                numbered = numbered.filter(numbered._line > 1)
-            parts = numbered.line.strip().re_split(r"\s+")
-            return numbered.select(
-                **{col: parts[i] for i, col in enumerate(src.columns)}, _line=numbered._line
-            )
+            if with_lines:
+                lines = lines.mutate(_line=ibis.row_number() + 1)
+                if src.header:
+                    lines = lines.filter(lines._line > 1)
+            lines = lines.filter(lines.line.strip() != "")
+            parts = lines.line.strip().re_split(r"\s+")
+            extra = {"_line": lines._line} if with_lines else {}
+            return lines.select(**{col: parts[i] for i, col in enumerate(src.columns)}, **extra)
         else:
             kwargs = {
                 opts["delimiter"]: src.delimiter,
@@ -299,7 +304,7 @@ def read_raw(wh: Warehouse, src: SourceFile, created: list[str]) -> ir.Table:
         raise DataError(
             f"{src.path}: the engine could not read the file: {_first_line(exc)}"
         ) from exc
-    return raw.mutate(_line=ibis.row_number() + first)
+    return raw.mutate(_line=ibis.row_number() + first) if with_lines else raw
 
 
 def _first_line(exc: BaseException) -> str:

@@ -49,6 +49,7 @@ def _spark_session(directory: Path) -> Any:
         SparkSession.builder.master(os.environ.get("PATRON_SPARK_MASTER", "local[2]"))
         .appName("patron")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(directory / "spark-warehouse"))
@@ -229,7 +230,10 @@ def connect(url: str) -> Warehouse:
                         f"Warehouse {url!r}: folder {parent} does not exist; create it or "
                         "choose another --warehouse."
                     )
-            return Warehouse(ibis.duckdb.connect(path), url)
+            con = ibis.duckdb.connect(path)
+            # DuckDB draws a progress bar on stdout for long queries; it would corrupt --json.
+            con.raw_sql("SET enable_progress_bar = false")
+            return Warehouse(con, url)
         if scheme in {"pyspark", "spark"}:
             directory = Path(url.split("://", 1)[1] or ".").expanduser().resolve()
             session = _spark_session(directory)

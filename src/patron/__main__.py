@@ -1,0 +1,5 @@
+"""``python -m patron`` runs the CLI."""
+
+from patron.cli import run
+
+run()

@@ -1,0 +1,65 @@
+"""Loading and status on PySpark through Ibis give the same answers as on DuckDB."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import shared_file
+
+from patron.data.loader import LoadOptions, load
+from patron.data.status import warehouse_status
+from patron.data.warehouse import Warehouse, connect
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime on PATH; Spark needs Java 17+")
+    directory = tmp_path_factory.mktemp("spark")
+    warehouse = connect(f"pyspark://{directory}")
+    yield warehouse
+    warehouse.con._session.stop()
+
+
+def test_capabilities_are_probed(spark_wh: Warehouse) -> None:
+    assert spark_wh.backend == "pyspark"
+    assert spark_wh.supports_transactions is False
+
+
+def test_cdnow_master_on_spark(spark_wh: Warehouse) -> None:
+    path = shared_file("cdnow", "CDNOW_master.txt")
+    report = load(spark_wh, "transactions", [str(path)], LoadOptions(date_format="%Y%m%d"))
+    assert report.rows_loaded == 69_659
+    again = load(spark_wh, "transactions", [str(path)], LoadOptions(date_format="%Y%m%d"))
+    assert again.files[0].status == "skipped"
+    status = warehouse_status(spark_wh)
+    assert status["tables"]["transactions"]["rows"] == 69_659
+    assert status["customers"] == 23_570
+    assert status["tables"]["transactions"]["revenue"] == pytest.approx(2_500_315.63, abs=0.005)
+    assert status["tables"]["transactions"]["first"][:10] == "1997-01-01"
+    # Staging tables and views are gone; only the contract table and the ledger remain.
+    assert [t for t in spark_wh.list_tables() if t.startswith("_patron_")] == ["_patron_loads"]
+
+
+def test_rejections_and_upsert_on_spark(spark_wh: Warehouse, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "customer_id,date,amount\nA,2024-01-02,1\n,2024-01-03,2\nB,2024-02-30,3\nC,x,4\n"
+    )
+    report = load(spark_wh, "transactions", [str(bad)])
+    reasons = {r.reason: (r.count, r.first_lines) for r in report.files[0].rejections}
+    assert reasons == {"missing customer_id": (1, [3]), "unparseable timestamp": (2, [4, 5])}
+    one = tmp_path / "c1.csv"
+    one.write_text("customer_id,cost_to_serve\nA,5\nB,3\n")
+    two = tmp_path / "c2.csv"
+    two.write_text("customer_id,cost_to_serve\nB,4\nC,1\n")
+    load(spark_wh, "customers", [str(one)])
+    load(spark_wh, "customers", [str(two)])
+    rows = spark_wh.table("customers").order_by("customer_id").execute()
+    assert rows.cost_to_serve.tolist() == [5.0, 4.0, 1.0]

@@ -1,0 +1,116 @@
+"""The CLI through its real entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import shared_file
+
+from patron.cli import main
+
+
+def test_console_script_help_and_version() -> None:
+    exe = Path(sys.executable).parent / "patron"
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    for command in ("load", "simulate", "status", "demo"):
+        assert command in result.stdout
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
+    assert version.stdout.startswith("patron ")
+
+
+def test_simulate_load_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shop = tmp_path / "shop"
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    assert main(["simulate", "--customers", "500", "--seed", "1", "--out", str(shop)]) == 0
+    assert main(["load", "customers", str(shop / "customers.parquet"), "--warehouse", url]) == 0
+    args = ["load", "transactions", str(shop / "transactions.parquet"), "-w", url, "--json"]
+    capsys.readouterr()
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_rejected"] == 0
+    assert report["rows_loaded"] > 500
+    assert main(["status", "--json", "--warehouse", url]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["customers"] == 500
+    assert status["tables"]["transactions"]["rows"] == report["rows_loaded"]
+    assert status["tables"]["customers"]["rows"] == 500
+
+
+def test_warehouse_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATRON_WAREHOUSE", f"duckdb://{tmp_path / 'env.duckdb'}")
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["warehouse"].endswith("env.duckdb")
+    assert status["customers"] == 0
+
+
+def test_data_error_is_one_line_with_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,amount\n2024-01-01,1\n")
+    code = main(["load", "transactions", str(bad), "-w", f"duckdb://{tmp_path / 'w.duckdb'}"])
+    captured = capsys.readouterr()
+    assert code == 65
+    assert captured.err.startswith("error: ")
+    assert "Traceback" not in captured.err
+    assert "no column for required field 'customer_id'" in captured.err
+
+
+def test_debug_shows_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,amount\n2024-01-01,1\n")
+    code = main(
+        ["--debug", "load", "transactions", str(bad), "-w", f"duckdb://{tmp_path / 'w.db'}"]
+    )
+    assert code == 65
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    f = tmp_path / "x.csv"
+    f.write_text("customer_id,date,amount\nA,2024-01-01,1\n")
+    assert main(["load", "orders", str(f), "-w", url]) == 2
+    assert "Unknown table 'orders'; choose one of: transactions, customers, products" in (
+        capsys.readouterr().err
+    )
+    assert main(["load", "transactions", str(f), "--map", "bogus=x", "-w", url]) == 2
+    assert main(["status", "--no-such-option"]) == 2
+    assert main(["status", "-w", "nonsense"]) == 78
+    assert "is not a URL" in capsys.readouterr().err
+    assert main(["status", "-w", f"duckdb://{tmp_path / 'missing' / 'w.duckdb'}"]) == 78
+
+
+def test_load_text_report_shows_rejections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = shared_file("cdnow", "CDNOW_master.txt")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    assert main(["load", "transactions", str(path), "--date-format", "%Y%m%d", "-w", url]) == 0
+    text = capsys.readouterr().out
+    assert "69,659" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,date,amount\nA,2024-01-01,1\n,2024-01-02,1\nB,2024-01-02,zz\n")
+    assert main(["load", "transactions", str(bad), "-w", url]) == 0
+    text = capsys.readouterr().out
+    assert "rejected 1 row(s): missing customer_id (lines 3)" in text
+    assert "rejected 1 row(s): non-numeric amount (lines 4)" in text
+
+
+def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--dir", str(tmp_path / "demo"), "--customers", "1000"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "Customers: 1,000" in first
+    assert main(args) == 0  # running it again is idempotent
+    again = capsys.readouterr().out
+    assert "skipped" in again
+    assert "Customers: 1,000" in again
