@@ -1,0 +1,1 @@
+"""Differentiate by value: summaries, probabilistic models, CLV, validation."""

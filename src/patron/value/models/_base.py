@@ -1,0 +1,245 @@
+"""Shared fitting machinery: weighted maximum likelihood in log-parameter space.
+
+Every model minimises the mean negative log-likelihood over *unique* data rows weighted by
+their counts, in log-parameter space (so parameters stay positive) with L-BFGS-B, using an
+analytic gradient where the model has one. Standard errors come from the inverse Hessian of
+the total negative log-likelihood (finite differences of the gradient), mapped back to the
+natural parameters by the delta method.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import optimize
+
+from patron.errors import ConvergenceError, NotFittedError, UsageError
+
+__all__ = ["BaseModel", "FloatArray", "as_float_array", "load_model"]
+
+FloatArray = NDArray[np.float64]
+LOG_BOUND = 18.0  # |log parameter| above this means the data do not identify it
+
+
+def as_float_array(value: Any, name: str) -> FloatArray:
+    """A 1-D float array; an error naming the input when it has NaN or inf."""
+    arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if not np.all(np.isfinite(arr)):
+        raise UsageError(f"{name} has missing or infinite values; drop or fill them first.")
+    return arr
+
+
+class BaseModel:
+    """Base of every value model: the scikit-learn contract plus JSON persistence.
+
+    Subclasses set ``name`` and ``param_names`` and implement ``_negll(log_params, data)``
+    returning the total negative log-likelihood and its gradient with respect to the log
+    parameters (gradient may be ``None``: then it is computed numerically).
+    """
+
+    name: ClassVar[str] = ""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    analytic_gradient: ClassVar[bool] = True
+
+    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000) -> None:
+        self.penalizer = penalizer
+        self.max_iter = max_iter
+
+    # -- the contract -----------------------------------------------------------------------
+    def _check_hyperparameters(self) -> None:
+        if not (isinstance(self.penalizer, int | float) and self.penalizer >= 0):
+            raise UsageError(
+                f"{type(self).__name__}: penalizer={self.penalizer!r} must be a number >= 0."
+            )
+        if not (isinstance(self.max_iter, int) and self.max_iter > 0):
+            raise UsageError(
+                f"{type(self).__name__}: max_iter={self.max_iter!r} must be an integer > 0."
+            )
+
+    @property
+    def params_(self) -> dict[str, float]:
+        """Fitted parameters by name."""
+        self._check_fitted()
+        return dict(zip(self.param_names, self._params.tolist(), strict=True))
+
+    @property
+    def standard_errors_(self) -> dict[str, float]:
+        """Standard errors of the parameters (delta method from the log-space Hessian)."""
+        self._check_fitted()
+        se = np.sqrt(np.clip(np.diag(self.covariance_), 0.0, None))
+        return dict(zip(self.param_names, se.tolist(), strict=True))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_params"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit() or load() first."
+            )
+
+    def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
+        raise NotImplementedError
+
+    def _penalty(self, log_params: FloatArray) -> tuple[float, FloatArray]:
+        params = np.exp(log_params)
+        return self.penalizer * float(np.sum(params**2)), 2.0 * self.penalizer * params**2
+
+    def _objective(self, data: Any, n: float) -> Callable[[FloatArray], tuple[float, FloatArray]]:
+        def fun(theta: FloatArray) -> tuple[float, FloatArray]:
+            value, grad = self._negll(theta, data)
+            if grad is None:
+                grad = _numeric_gradient(lambda t: self._negll(t, data)[0], theta)
+            pen, pen_grad = self._penalty(theta)
+            total = (value + pen) / n
+            if not np.isfinite(total):
+                return 1e300, np.zeros_like(theta)
+            return total, (grad + pen_grad) / n
+
+        return fun
+
+    def _fit(self, data: Any, n: float, start: FloatArray) -> Self:
+        self._check_hyperparameters()
+        fun = self._objective(data, n)
+        best = None
+        for guess in (start, start + 0.5, start - 0.5):
+            res = optimize.minimize(
+                fun,
+                guess,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
+                options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
+            )
+            if best is None or res.fun < best.fun:
+                best = res
+            if res.success and np.max(np.abs(res.x)) < LOG_BOUND - 1e-6:
+                break
+        assert best is not None
+        theta = best.x
+        stuck = [
+            p for p, t in zip(self.param_names, theta, strict=True) if abs(t) >= LOG_BOUND - 1e-3
+        ]
+        if stuck:
+            raise ConvergenceError(
+                f"{type(self).__name__} did not converge: parameter(s) {', '.join(stuck)} ran "
+                "to the edge of the search space, so the data do not identify them. Try more "
+                "data, a longer calibration period, a small penalizer (e.g. penalizer=0.001), or "
+                "a simpler model."
+            )
+        if not best.success and np.linalg.norm(best.jac) > 1e-3:
+            raise ConvergenceError(
+                f"{type(self).__name__} did not converge ({best.message}); try max_iter larger "
+                "than {self.max_iter}, a small penalizer, or check the summary for outliers."
+            )
+        self._params = np.exp(theta)
+        self.log_likelihood_ = -float(self._negll(theta, data)[0])
+        self.n_obs_ = float(n)
+        self.covariance_ = self._covariance(theta, data)
+        return self
+
+    def _covariance(self, theta: FloatArray, data: Any) -> FloatArray:
+        def grad(t: FloatArray) -> FloatArray:
+            g = self._negll(t, data)[1]
+            if g is None:
+                g = _numeric_gradient(lambda u: self._negll(u, data)[0], t)
+            return g + self._penalty(t)[1]
+
+        k = len(theta)
+        hess = np.zeros((k, k))
+        for i in range(k):
+            h = 1e-5 * max(1.0, abs(theta[i]))
+            e = np.zeros(k)
+            e[i] = h
+            hess[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
+        hess = (hess + hess.T) / 2
+        try:
+            cov_log = np.linalg.inv(hess)
+        except np.linalg.LinAlgError:
+            cov_log = np.linalg.pinv(hess)
+        jac = np.diag(np.exp(theta))
+        return np.asarray(jac @ cov_log @ jac)
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild the fitted model, JSON-ready."""
+        self._check_fitted()
+        from patron import __version__
+
+        return {
+            "model": self.name,
+            "patron_version": __version__,
+            "hyperparameters": {"penalizer": self.penalizer, "max_iter": self.max_iter},
+            "params": self.params_,
+            "standard_errors": self.standard_errors_,
+            "covariance": self.covariance_.tolist(),
+            "log_likelihood": self.log_likelihood_,
+            "n_obs": self.n_obs_,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Self:
+        """Rebuild a fitted model from :meth:`to_dict` output."""
+        if payload.get("model") != cls.name:
+            raise UsageError(f"This file holds a {payload.get('model')!r} model, not {cls.name!r}.")
+        model = cls(**payload.get("hyperparameters", {}))
+        model._params = np.array([payload["params"][p] for p in cls.param_names], dtype=float)
+        model.covariance_ = np.array(payload["covariance"], dtype=float)
+        model.log_likelihood_ = float(payload["log_likelihood"])
+        model.n_obs_ = float(payload["n_obs"])
+        return model
+
+    def sample_params(self, n: int, seed: int | np.random.Generator | None = None) -> FloatArray:
+        """Draw parameter vectors from the fitted (log-normal) sampling distribution.
+
+        The draws are normal in log-parameter space with the delta-method covariance, so
+        every draw is positive. Returns an ``(n, k)`` array.
+        """
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        p = self._params
+        cov_log = self.covariance_ / np.outer(p, p)
+        draws = rng.multivariate_normal(np.log(p), cov_log, size=n, method="eigh")
+        return np.asarray(np.exp(draws))
+
+    def with_params(self, params: FloatArray) -> Self:
+        """A copy of this model with other parameter values (for intervals)."""
+        clone = type(self)(penalizer=self.penalizer, max_iter=self.max_iter)
+        clone._params = np.asarray(params, dtype=float)
+        clone.covariance_ = self.covariance_
+        clone.log_likelihood_ = float("nan")
+        clone.n_obs_ = getattr(self, "n_obs_", float("nan"))
+        return clone
+
+    def __repr__(self) -> str:
+        if hasattr(self, "_params"):
+            inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}(penalizer={self.penalizer})"
+
+
+def _numeric_gradient(f: Callable[[FloatArray], float], x: FloatArray) -> FloatArray:
+    grad = np.zeros_like(x)
+    for i in range(len(x)):
+        h = 1e-6 * max(1.0, abs(x[i]))
+        e = np.zeros_like(x)
+        e[i] = h
+        grad[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return grad
+
+
+def load_model(path: str | Path) -> BaseModel:
+    """Load any registered model from a JSON file written by :meth:`BaseModel.save`."""
+    from patron.value.models import MODELS
+
+    payload = json.loads(Path(path).read_text())
+    name = payload.get("model")
+    if name not in MODELS:
+        raise UsageError(f"{path}: unknown model {name!r}; known: {', '.join(MODELS)}.")
+    return MODELS[name].from_dict(payload)

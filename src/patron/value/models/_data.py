@@ -1,0 +1,128 @@
+"""Inputs of the models: compressed per-customer summaries as numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from patron.errors import DataError
+from patron.value.models._base import FloatArray, as_float_array
+
+__all__ = ["DiscreteData", "RFMData", "SpendData"]
+
+
+def _weights(weights: Any, n: int) -> FloatArray:
+    if weights is None:
+        return np.ones(n)
+    w = as_float_array(weights, "weights")
+    if w.shape != (n,) or np.any(w < 0):
+        raise DataError("weights must be one non-negative count per row.")
+    return w
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+@dataclass(frozen=True)
+class RFMData:
+    """Frequency (repeat purchases), recency and age T per row, with row counts as weights.
+
+    ``recency`` and ``T`` are in the model's time unit (e.g. weeks): recency is the time from
+    the first to the last purchase, T from the first purchase to the end of calibration.
+    """
+
+    frequency: FloatArray
+    recency: FloatArray
+    T: FloatArray
+    weights: FloatArray
+
+    @classmethod
+    def from_arrays(cls, frequency: Any, recency: Any, T: Any, weights: Any = None) -> RFMData:
+        """Validate and build; a :class:`DataError` names the first bad row."""
+        x = as_float_array(frequency, "frequency")
+        tx = as_float_array(recency, "recency")
+        t = as_float_array(T, "T")
+        if not (x.shape == tx.shape == t.shape):
+            raise DataError("frequency, recency and T must have the same length.")
+        checks = [
+            (x < 0, "frequency is negative"),
+            (x != np.round(x), "frequency is not a whole number"),
+            (tx < 0, "recency is negative"),
+            (tx > t * (1 + 1e-9) + 1e-9, "recency is larger than T"),
+            ((x == 0) & (tx != 0), "recency is not 0 although frequency is 0"),
+            (t <= 0, "T is not positive"),
+        ]
+        for mask, text in checks:
+            if np.any(mask):
+                i = _first_bad(mask)
+                raise DataError(
+                    f"Summary row {i}: {text} (frequency={x[i]:g}, recency={tx[i]:g}, T={t[i]:g})."
+                )
+        return cls(x, tx, t, _weights(weights, len(x)))
+
+    @property
+    def n_customers(self) -> float:
+        """Number of customers (sum of weights)."""
+        return float(self.weights.sum())
+
+
+@dataclass(frozen=True)
+class SpendData:
+    """Number of repeat transactions and their mean value, for repeat customers only."""
+
+    frequency: FloatArray
+    monetary: FloatArray
+    weights: FloatArray
+
+    @classmethod
+    def from_arrays(cls, frequency: Any, monetary: Any, weights: Any = None) -> SpendData:
+        """Keep rows with at least one repeat purchase and positive mean spend."""
+        x = as_float_array(frequency, "frequency")
+        m = as_float_array(monetary, "monetary_value")
+        w = _weights(weights, len(x))
+        keep = (x > 0) & (m > 0)
+        if not np.any(keep):
+            raise DataError(
+                "Gamma-Gamma needs customers with at least one repeat purchase and positive "
+                "mean spend; this summary has none."
+            )
+        return cls(x[keep], m[keep], w[keep])
+
+
+@dataclass(frozen=True)
+class DiscreteData:
+    """Discrete-time data for BG/BB: transactions x, recency t_x, opportunities n."""
+
+    frequency: FloatArray
+    recency: FloatArray
+    n_periods: FloatArray
+    weights: FloatArray
+
+    @classmethod
+    def from_arrays(
+        cls, frequency: Any, recency: Any, n_periods: Any, weights: Any = None
+    ) -> DiscreteData:
+        """Validate and build; a :class:`DataError` names the first bad row."""
+        x = as_float_array(frequency, "frequency")
+        tx = as_float_array(recency, "recency")
+        n = as_float_array(n_periods, "periods")
+        checks = [
+            (x < 0, "frequency is negative"),
+            (x > tx, "frequency is larger than recency"),
+            (tx > n, "recency is larger than the number of periods"),
+            ((x > 0) & (tx == 0), "recency is 0 although frequency is positive"),
+            (
+                (x != np.round(x)) | (tx != np.round(tx)) | (n != np.round(n)),
+                "a value is not whole",
+            ),
+        ]
+        for mask, text in checks:
+            if np.any(mask):
+                i = _first_bad(mask)
+                raise DataError(
+                    f"Row {i}: {text} (frequency={x[i]:g}, recency={tx[i]:g}, periods={n[i]:g})."
+                )
+        return cls(x, tx, n, _weights(weights, len(x)))

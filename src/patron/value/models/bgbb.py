@@ -1,0 +1,129 @@
+"""BG/BB: non-contractual purchasing in discrete time (one chance to buy per period).
+
+Reference: Fader, Hardie & Shang (2010), "Customer-Base Analysis in a Discrete-Time
+Noncontractual Setting", Marketing Science 29(6), 1086-1108. While alive, a customer buys in
+each period with probability p ~ Beta(α, β) and, at the start of each later period, drops out
+with probability θ ~ Beta(γ, δ). Time is counted in periods (transaction opportunities).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.special import betaln, expit, gammaln
+from scipy.special import logsumexp as _lse
+
+from patron.value.models._base import BaseModel, FloatArray
+from patron.value.models._data import DiscreteData
+
+__all__ = ["BetaGeoBetaBinomModel", "bgbb_log_terms", "bgbb_negll"]
+
+
+def bgbb_log_terms(
+    params: FloatArray, x: FloatArray, tx: FloatArray, n: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``(log_alive, log_dead)``: the likelihood's two parts (FHS 2010, eq. 5).
+
+    ``log_alive`` is alive through period n; ``log_dead`` sums over dropping out in periods
+    t_x+1 .. n (log-sum-exp over a padded matrix, so it is vectorised).
+    """
+    alpha, beta, gamma, delta = params
+    base = betaln(alpha, beta)
+    base_d = betaln(gamma, delta)
+    log_alive = betaln(alpha + x, beta + n - x) - base + betaln(gamma, delta + n) - base_d
+    terms = (n - tx).astype(int)
+    width = max(int(terms.max()) if terms.size else 0, 1)
+    i = np.arange(width)[None, :]
+    mask = i < terms[:, None]
+    vals = (
+        betaln(alpha + x[:, None], beta + tx[:, None] - x[:, None] + i) - base
+        + betaln(gamma + 1, delta + tx[:, None] + i) - base_d
+    )  # fmt: skip
+    vals = np.where(mask, vals, -np.inf)
+    log_dead = _lse(vals, axis=1)
+    return np.asarray(log_alive), np.asarray(log_dead)
+
+
+def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, None]:
+    """Negative BG/BB log-likelihood (gradient by finite differences)."""
+    alive, dead = bgbb_log_terms(np.exp(log_params), data.frequency, data.recency, data.n_periods)
+    return -float(np.dot(data.weights, np.logaddexp(alive, dead))), None
+
+
+class BetaGeoBetaBinomModel(BaseModel):
+    """BG/BB for discrete transaction opportunities (annual donations, weekly visits, ...)."""
+
+    name: ClassVar[str] = "bgbb"
+    param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
+    analytic_gradient: ClassVar[bool] = False
+
+    def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
+        return bgbb_negll(log_params, data)
+
+    def fit(self, data: DiscreteData) -> BetaGeoBetaBinomModel:
+        """Fit on unique (frequency, recency, periods) rows with counts as weights."""
+        return self._fit(data, float(data.weights.sum()), np.zeros(4))
+
+    def p_alive(self, frequency: Any, recency: Any, n_periods: Any) -> FloatArray:
+        """P(alive in period n+1 | x, t_x, n) (FHS 2010, eq. 11)."""
+        self._check_fitted()
+        x, tx, n = (
+            np.atleast_1d(np.asarray(v, dtype=float)) for v in (frequency, recency, n_periods)
+        )
+        gamma, delta = self._params[2:]
+        alive, dead = bgbb_log_terms(self._params, x, tx, n)
+        log_next = np.log(delta + n) - np.log(gamma + delta + n)  # survive one more period
+        log_num = alive + log_next
+        return np.asarray(expit(log_num - np.logaddexp(alive, dead)))
+
+    def expected_purchases(self, periods: Any) -> FloatArray:
+        """Expected transactions of a new customer in its first n periods (FHS 2010, eq. 7)."""
+        self._check_fitted()
+        alpha, beta, gamma, delta = self._params
+        n = np.asarray(periods, dtype=float)
+        ratio = np.exp(
+            gammaln(gamma + delta)
+            - gammaln(gamma + delta + n)
+            + gammaln(1 + delta + n)
+            - gammaln(1 + delta)
+        )
+        return np.asarray(alpha / (alpha + beta) * delta / (gamma - 1) * (1 - ratio))
+
+    def conditional_expected_purchases(
+        self, periods: Any, frequency: Any, recency: Any, n_periods: Any
+    ) -> FloatArray:
+        """Expected transactions in periods n+1 .. n+n* given (x, t_x, n) (FHS 2010, eq. 13)."""
+        self._check_fitted()
+        alpha, beta, gamma, delta = self._params
+        x, tx, n = (
+            np.atleast_1d(np.asarray(v, dtype=float)) for v in (frequency, recency, n_periods)
+        )
+        k = np.asarray(periods, dtype=float)
+        alive, dead = bgbb_log_terms(self._params, x, tx, n)
+        log_l = np.logaddexp(alive, dead)
+        log_p = betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta)
+        g = gammaln(gamma + delta) - gammaln(1 + delta)
+        a1 = gammaln(1 + delta + n) - gammaln(gamma + delta + n)
+        a2 = gammaln(1 + delta + n + k) - gammaln(gamma + delta + n + k)
+        bracket = np.exp(g + a1) - np.exp(g + a2)
+        return np.asarray(np.exp(log_p - log_l) * delta / (gamma - 1) * bracket)
+
+    def sample(self, n_periods: Any, seed: int | np.random.Generator | None = None) -> DiscreteData:
+        """Draw one customer per entry of ``n_periods``."""
+        self._check_fitted()
+        alpha, beta, gamma, delta = self._params
+        rng = np.random.default_rng(seed)
+        n = np.asarray(n_periods, dtype=int)
+        m = len(n)
+        p = rng.beta(alpha, beta, m)
+        theta = rng.beta(gamma, delta, m)
+        # Periods alive after the first: geometric number of survivals.
+        life = rng.geometric(np.clip(theta, 1e-12, 1.0)) - 1
+        width = int(n.max())
+        i = np.arange(1, width + 1)[None, :]
+        active = i <= np.minimum(life, n)[:, None]
+        buys = (rng.random((m, width)) < p[:, None]) & active
+        x = buys.sum(axis=1)
+        last = np.where(x > 0, width - np.argmax(buys[:, ::-1], axis=1), 0)
+        return DiscreteData.from_arrays(x, last, n)
