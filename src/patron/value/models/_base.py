@@ -155,10 +155,16 @@ class BaseModel:
             e[i] = h
             hess[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
         hess = (hess + hess.T) / 2
-        try:
-            cov_log = np.linalg.inv(hess)
-        except np.linalg.LinAlgError:
-            cov_log = np.linalg.pinv(hess)
+        eigval, eigvec = np.linalg.eigh(hess)
+        if not np.all(np.isfinite(eigval)) or eigval[0] <= 1e-7 * max(1.0, float(eigval[-1])):
+            weak = np.abs(eigvec[:, 0]) > 0.3 if np.all(np.isfinite(eigvec)) else np.ones(k, bool)
+            names = ", ".join(p for p, w in zip(self.param_names, weak, strict=True) if w)
+            raise ConvergenceError(
+                f"{type(self).__name__} did not converge to a unique estimate: the likelihood is "
+                f"flat in {names}, so the data do not identify them. Try more data, a longer "
+                "calibration period, a small penalizer (e.g. penalizer=0.001), or a simpler model."
+            )
+        cov_log = np.linalg.inv(hess)
         jac = np.diag(np.exp(theta))
         return np.asarray(jac @ cov_log @ jac)
 
@@ -212,7 +218,7 @@ class BaseModel:
         """A copy of this model with other parameter values (for intervals)."""
         clone = type(self)(penalizer=self.penalizer, max_iter=self.max_iter)
         clone._params = np.asarray(params, dtype=float)
-        clone.covariance_ = self.covariance_
+        clone.covariance_ = getattr(self, "covariance_", np.zeros((len(params), len(params))))
         clone.log_likelihood_ = float("nan")
         clone.n_obs_ = getattr(self, "n_obs_", float("nan"))
         return clone
