@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
 
 from patron.cli import main
+from tests.conftest import shared_file
 
 
 def test_console_script_help_and_version() -> None:

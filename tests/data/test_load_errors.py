@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import snapshot
 
 from patron.data import loader as loader_module
 from patron.data.loader import LoadOptions, load
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
+from tests.conftest import snapshot
 
 GOOD = "customer_id,date,amount\nA,2024-01-02,10.5\nB,2024-01-03,7\nA,2024-02-01,-3\n"
 

@@ -6,11 +6,11 @@ import csv
 from decimal import Decimal
 
 import pytest
-from tests.conftest import shared_file
 
 from patron.data.loader import LoadOptions, load
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse
+from tests.conftest import shared_file
 
 
 def test_cdnow_master_exact(wh: Warehouse) -> None:

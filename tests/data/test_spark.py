@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
 
 from patron.data.loader import LoadOptions, load
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
+from tests.conftest import shared_file
 
 pytestmark = pytest.mark.spark
 

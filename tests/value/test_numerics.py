@@ -97,7 +97,7 @@ def test_ten_customers_fit_without_nan() -> None:
 
 def test_nobody_repeats_does_not_converge_with_a_clear_message() -> None:
     data = RFMData.from_arrays(np.zeros(50), np.zeros(50), np.full(50, 30.0))
-    with pytest.raises(ConvergenceError, match="do not identify them.*penalizer"):
+    with pytest.raises(ConvergenceError, match=r"do not identify them.*penalizer"):
         BetaGeoModel().fit(data)
 
 
@@ -123,5 +123,6 @@ def test_invariants(h: tuple[float, float, float], t1: float, t2: float) -> None
         lo, hi = sorted((t1, t2))
         e_lo = float(model.conditional_expected_purchases(lo, x, tx, T))
         e_hi = float(model.conditional_expected_purchases(hi, x, tx, T))
-        assert np.isfinite(e_lo) and np.isfinite(e_hi)
+        assert np.isfinite(e_lo)
+        assert np.isfinite(e_hi)
         assert -1e-9 <= e_lo <= e_hi + 1e-9 * max(1.0, e_hi)
