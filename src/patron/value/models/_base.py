@@ -80,6 +80,10 @@ class BaseModel:
                 f"This {type(self).__name__} is not fitted yet; call fit() or load() first."
             )
 
+    def fit(self, data: Any) -> Self:
+        """Fit the model to ``data`` (its own input type); returns ``self``."""
+        raise NotImplementedError
+
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         raise NotImplementedError
 

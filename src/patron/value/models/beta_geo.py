@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import digamma, expit, gammaln, hyp2f1, roots_jacobi
 
 from patron.errors import UsageError
 from patron.value.models._base import BaseModel, FloatArray
@@ -173,6 +173,48 @@ class BetaGeoModel(BaseModel):
             f = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         one_minus_term = -(f - 1.0) - f * np.expm1((a - 1) * log1mz)
         return np.asarray(coef * one_minus_term * self.p_alive(x, tx, T_))
+
+    def expected_if_alive(self, t: Any, frequency: Any, T: Any) -> FloatArray:
+        """Expected purchases in (T, T+t] for a customer alive at T (recency drops out).
+
+        ``conditional_expected_purchases = p_alive × expected_if_alive``, so scoring evaluates
+        this on unique (frequency, T) pairs only.
+        """
+        self._check_fitted()
+        r, alpha, a, b = self._params
+        x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        t = np.asarray(t, dtype=float)
+        z = t / (alpha + T_ + t)
+        log1mz = np.log1p(-z)
+        if self.modified:
+            coef = (a + b + x) / (a - 1)
+            f = hyp2f1(a + b - r, a - 1, a + b + x, z)
+        else:
+            coef = (a + b + x - 1) / (a - 1)
+            f = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        return np.asarray(coef * (-(f - 1.0) - f * np.expm1((a - 1) * log1mz)))
+
+    def survival_if_alive(self, t: Any, frequency: Any, T: Any, nodes: int = 12) -> FloatArray:
+        """P(still alive at T+t | alive at T, history).
+
+        Given alive at T, the posterior is λ ~ Gamma(r+x, α+T) and p ~ Beta(a, b+x) (b+x+1
+        for MBG/NBD), independent; dropouts then arrive at rate λp, so the probability is
+        ``E_p[((α+T)/(α+T+p t))^(r+x)]``, computed by Gauss-Jacobi quadrature over p.
+        """
+        self._check_fitted()
+        r, alpha, a, b = self._params
+        x, T_, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (frequency, T, t)))
+        out = np.empty(x.shape)
+        shift = 1.0 if self.modified else 0.0
+        for xv in np.unique(x):
+            sel = x == xv
+            u, w = roots_jacobi(nodes, b + xv + shift - 1.0, a - 1.0)
+            p = (1.0 + u) / 2.0
+            w = w / w.sum()
+            base = alpha + T_[sel][:, None]
+            vals = np.exp(-(r + xv) * np.log1p(p[None, :] * t[sel][:, None] / base))
+            out[sel] = vals @ w
+        return out
 
     def probability_of_purchases(self, t: float, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer (Fader, Hardie & Lee 2005, eq. 8); BG/NBD only."""

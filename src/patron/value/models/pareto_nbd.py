@@ -121,6 +121,25 @@ class ParetoNBDModel(BaseModel):
             rate * _shrink(s, np.log((beta + T_) / (beta + T_ + t))) * self.p_alive(x, tx, T_)
         )
 
+    def expected_if_alive(self, t: Any, frequency: Any, T: Any) -> FloatArray:
+        """Expected purchases in (T, T+t] for a customer alive at T."""
+        self._check_fitted()
+        r, alpha, s, beta = self._params
+        x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        t = np.asarray(t, dtype=float)
+        rate = (r + x) * (beta + T_) / (alpha + T_)
+        return np.asarray(rate * _shrink(s, np.log((beta + T_) / (beta + T_ + t))))
+
+    def survival_if_alive(self, t: Any, frequency: Any, T: Any) -> FloatArray:
+        """P(alive at T+t | alive at T) = ((β+T)/(β+T+t))^s; posterior μ ~ Gamma(s, β+T)."""
+        self._check_fitted()
+        s, beta = self._params[2], self._params[3]
+        T_, t = np.asarray(T, dtype=float), np.asarray(t, dtype=float)
+        return np.asarray(
+            np.exp(s * np.log((beta + T_) / (beta + T_ + t)))
+            + 0.0 * np.asarray(frequency, dtype=float)
+        )
+
     def dert(self, discount: float, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Discounted expected residual transactions (Fader, Hardie & Lee 2005, JMR, eq. 2).
 

@@ -1,0 +1,149 @@
+"""Customer lifetime value: discounted expected margin minus discounted cost to serve.
+
+For each customer, over a horizon of H months with a yearly discount rate d (converted to a
+monthly rate ``(1+d)^(1/12) − 1``; cash flows at month ends):
+
+- ``DE`` = Σ_m (E[X(T, T+t_m)] − E[X(T, T+t_{m−1})]) / (1+d_m)^m: discounted expected purchases;
+- ``DS`` = Σ_m P(alive at T + mid-month m) / (1+d_m)^m: discounted expected active months;
+- ``CLV = (expected spend × margin rate − cost per order) × DE − cost to serve per month × DS``.
+
+Both DE and DS factor as ``P(alive now) × f(frequency, T)``: the expensive part (hypergeometric
+functions, quadrature) is evaluated on unique (frequency, T) pairs only, P(alive) on unique
+(frequency, recency, T) rows, and the per-customer arithmetic happens in the engine.
+
+Uncertainty: the parameters' sampling distribution (log-normal, from the Hessian) is carried
+to DE and DS by the delta method with finite-difference gradients. Because every customer
+shares the same parameters, customer equity's variance uses the *summed* gradient (the
+errors are perfectly correlated), not the sum of per-customer variances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from patron.errors import UsageError
+from patron.value.models._base import BaseModel, FloatArray
+
+__all__ = ["ValueFactors", "ValueSettings", "monthly_rate", "value_factors"]
+
+MONTH_DAYS = 365.25 / 12.0
+Z95 = 1.959963984540054
+
+
+def monthly_rate(yearly: float) -> float:
+    """The monthly discount rate equivalent to a yearly one: (1 + yearly)^(1/12) − 1."""
+    return float((1.0 + yearly) ** (1.0 / 12.0) - 1.0)
+
+
+@dataclass(frozen=True)
+class ValueSettings:
+    """Horizon (months), yearly discount rate, margin and costs used to value customers."""
+
+    horizon_months: int = 12
+    discount_rate: float = 0.10
+    margin_rate: float | None = None
+    order_cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.horizon_months, int) and 1 <= self.horizon_months <= 1200):
+            raise UsageError(
+                f"--horizon {self.horizon_months!r} must be a whole number of months, 1..1200."
+            )
+        if not (0.0 <= self.discount_rate < 10.0):
+            raise UsageError(
+                f"--discount-rate {self.discount_rate!r} must be a yearly rate such as 0.1 (10%)."
+            )
+        if self.margin_rate is not None and not (0.0 < self.margin_rate <= 1.0):
+            raise UsageError(f"--margin-rate {self.margin_rate!r} must be a share in (0, 1].")
+        if self.order_cost < 0:
+            raise UsageError(f"--order-cost {self.order_cost!r} must be >= 0.")
+
+
+@dataclass
+class ValueFactors:
+    """Per unique (frequency, recency_days, T_days) row: the model's part of CLV."""
+
+    p_alive: FloatArray
+    expected_purchases: FloatArray  # over the horizon
+    de: FloatArray  # discounted expected purchases
+    ds: FloatArray  # discounted expected active months
+    var_de: FloatArray
+    var_ds: FloatArray
+    cov_de_ds: FloatArray
+    grad_de: FloatArray  # (rows, k): d DE / d log-parameters
+    grad_ds: FloatArray
+    cov_log: FloatArray  # (k, k) covariance of the log-parameters
+
+
+def _pair_index(
+    frequency: FloatArray, T_days: FloatArray
+) -> tuple[FloatArray, FloatArray, np.ndarray]:
+    keys = np.stack([frequency, T_days], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return uniq[:, 0], uniq[:, 1], inverse.ravel()
+
+
+def _evaluate(
+    model: Any,
+    x: FloatArray,
+    tx_units: FloatArray,
+    T_units: FloatArray,
+    px: FloatArray,
+    pT: FloatArray,
+    inverse: np.ndarray,
+    months: FloatArray,
+    unit_days: float,
+    disc: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    alive = model.p_alive(x, tx_units, T_units)
+    t_end = months * MONTH_DAYS / unit_days
+    t_mid = (months - 0.5) * MONTH_DAYS / unit_days
+    cum = model.expected_if_alive(t_end[None, :], px[:, None], pT[:, None])
+    inc = np.diff(np.concatenate([np.zeros((len(px), 1)), cum], axis=1), axis=1)
+    de_pair = inc @ disc
+    surv = model.survival_if_alive(t_mid[None, :], px[:, None], pT[:, None])
+    ds_pair = surv @ disc
+    return alive, alive * cum[:, -1][inverse], alive * de_pair[inverse], alive * ds_pair[inverse]
+
+
+def value_factors(
+    model: BaseModel,
+    frequency: FloatArray,
+    recency_days: FloatArray,
+    T_days: FloatArray,
+    *,
+    unit_days: float,
+    settings: ValueSettings,
+) -> ValueFactors:
+    """Evaluate the purchase model's part of CLV (and its uncertainty) on unique rows."""
+    if not hasattr(model, "expected_if_alive"):
+        raise UsageError(f"Model {model.name!r} cannot score customer value from transactions.")
+    months = np.arange(1, settings.horizon_months + 1, dtype=float)
+    disc = (1.0 + monthly_rate(settings.discount_rate)) ** -months
+    x = np.asarray(frequency, dtype=float)
+    tx_u = np.asarray(recency_days, dtype=float) / unit_days
+    T_u = np.asarray(T_days, dtype=float) / unit_days
+    px, pT_days, inverse = _pair_index(x, np.asarray(T_days, dtype=float))
+    pT = pT_days / unit_days
+    args = (x, tx_u, T_u, px, pT, inverse, months, unit_days, disc)
+    alive, horizon, de, ds = _evaluate(model, *args)
+    params = np.asarray(list(model.params_.values()))
+    theta = np.log(params)
+    k = len(theta)
+    grad_de = np.zeros((len(x), k))
+    grad_ds = np.zeros((len(x), k))
+    for j in range(k):
+        h = 1e-5
+        shifted = theta.copy()
+        shifted[j] += h
+        _, _, de_j, ds_j = _evaluate(model.with_params(np.exp(shifted)), *args)
+        grad_de[:, j] = (de_j - de) / h
+        grad_ds[:, j] = (ds_j - ds) / h
+    cov_log = model.covariance_ / np.outer(params, params)
+    var_de = np.einsum("ij,jk,ik->i", grad_de, cov_log, grad_de)
+    var_ds = np.einsum("ij,jk,ik->i", grad_ds, cov_log, grad_ds)
+    cov = np.einsum("ij,jk,ik->i", grad_de, cov_log, grad_ds)
+    return ValueFactors(alive, horizon, de, ds, var_de, var_ds, cov, grad_de, grad_ds, cov_log)

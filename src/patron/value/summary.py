@@ -1,0 +1,243 @@
+"""Per-customer summaries computed in the engine, and their compression for the models.
+
+Definitions (the BTYD conventions, so CDNOW results match the papers):
+
+- Purchases are merged per calendar day: a *purchase day* is a day with at least one
+  non-return row; its amount is the day's net amount (returns that day are netted in).
+  Return-only days are not purchases.
+- ``frequency`` = purchase days in calibration minus one (repeat purchases);
+  ``recency`` = time from the first to the last purchase day; ``T`` = time from the first
+  purchase day to the end of calibration (inclusive). Both are exact day counts divided by
+  the time unit (day = 1, week = 7, month = 365.25/12 days).
+- ``monetary_value`` = mean net amount of the repeat purchase days (0 without repeats);
+  ``margin_value`` the same for amount − cost, when costs are known.
+- With a calibration end, ``holdout_frequency`` and ``holdout_spend`` count purchase days and
+  net amount in (calibration end, observation end]; only customers whose first purchase falls
+  in calibration are summarised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+
+from patron.errors import DataError, UsageError
+from patron.value.models import DiscreteData, RFMData, SpendData
+
+__all__ = [
+    "TIME_UNITS",
+    "Compressed",
+    "SummarySpec",
+    "compress",
+    "customer_summary",
+    "day_number",
+    "spend_data",
+]
+
+#: Length of each time unit in days.
+TIME_UNITS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 365.25 / 12.0, "year": 365.25}
+_EPOCH = date(1970, 1, 1)
+
+
+def day_number(value: date | datetime | str) -> int:
+    """Days since 1970-01-01 of a date (the engine's integer day numbers)."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            raise UsageError(f"{value!r} is not a date; use YYYY-MM-DD.") from None
+    if isinstance(value, datetime):
+        value = value.date()
+    return (value - _EPOCH).days
+
+
+@dataclass(frozen=True)
+class SummarySpec:
+    """How to summarise: time unit, calibration end and observation end (inclusive dates)."""
+
+    unit: str = "week"
+    calibration_end: date | None = None
+    observation_end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in TIME_UNITS:
+            raise UsageError(
+                f"--unit {self.unit!r} is not known; use one of: {', '.join(TIME_UNITS)}."
+            )
+        if (
+            self.calibration_end
+            and self.observation_end
+            and self.calibration_end >= self.observation_end
+        ):
+            raise UsageError(
+                f"--calibration-end {self.calibration_end} must be before the observation end "
+                f"{self.observation_end}."
+            )
+
+    @property
+    def unit_days(self) -> float:
+        """Length of the time unit in days."""
+        return TIME_UNITS[self.unit]
+
+
+def _purchase_days(transactions: ir.Table, products: ir.Table | None) -> ir.Table:
+    tx = transactions
+    day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
+    cost = tx.cost
+    if products is not None and "cost" in products.columns:
+        unit_cost = products.select(_pid=products.product_id, _pcost=products.cost)
+        tx = tx.left_join(unit_cost, tx.product_id == unit_cost._pid)
+        cost = ibis.coalesce(tx.cost, tx._pcost * ibis.coalesce(tx.quantity, 1.0))
+        day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
+    daily = tx.group_by(customer_id=tx.customer_id, day=day).aggregate(
+        amount=tx.amount.sum(),
+        margin=(tx.amount - cost).sum(),
+        costed=cost.count(),
+        rows=tx.count(),
+        buys=(~tx.is_return.fill_null(False)).cast("int64").sum(),
+    )
+    return daily.filter(daily.buys > 0)
+
+
+def customer_summary(
+    transactions: ir.Table,
+    spec: SummarySpec,
+    *,
+    products: ir.Table | None = None,
+) -> tuple[ir.Table, dict[str, Any]]:
+    """The per-customer summary as an Ibis expression (nothing is computed in Python).
+
+    Returns
+    -------
+    (table, info)
+        ``table`` has ``customer_id, frequency, recency_days, T_days, recency, T,
+        monetary_value, margin_value, first_purchase_day`` (+ ``holdout_frequency,
+        holdout_spend`` with a calibration end); ``info`` the dates used and ``has_costs``.
+    """
+    if transactions.count().to_pyarrow().as_py() == 0:
+        raise DataError("The transactions table is empty; load transactions first.")
+    daily = _purchase_days(transactions, products)
+    bounds = daily.aggregate(lo=daily.day.min(), hi=daily.day.max()).to_pyarrow().to_pylist()[0]
+    if bounds["lo"] is None:
+        raise DataError("The transactions table has no purchases (only returns).")
+    obs = day_number(spec.observation_end) if spec.observation_end else int(bounds["hi"])
+    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    if cal < int(bounds["lo"]):
+        raise UsageError(
+            f"--calibration-end {spec.calibration_end} is before the first purchase "
+            f"({_EPOCH.fromordinal(_EPOCH.toordinal() + int(bounds['lo']))})."
+        )
+    daily = daily.filter(daily.day <= obs)
+    in_cal = daily.filter(daily.day <= cal)
+    first = in_cal.group_by("customer_id").aggregate(first_day=in_cal.day.min())
+    joined = in_cal.inner_join(first, "customer_id")
+    is_first = joined.day == joined.first_day
+    costed = joined.costed == joined.rows
+    per = joined.group_by("customer_id").aggregate(
+        first_purchase_day=joined.first_day.min(),
+        last_day=joined.day.max(),
+        days=joined.count(),
+        repeat_spend=ibis.ifelse(is_first, 0.0, joined.amount).sum(),
+        repeat_margin=ibis.ifelse(is_first, 0.0, joined.margin).sum(),
+        all_costed=costed.all(),
+    )
+    unit = TIME_UNITS[spec.unit]
+    freq = (per.days - 1).cast("int64")
+    recency_days = (per.last_day - per.first_purchase_day).cast("int64")
+    t_days = (ibis.literal(cal) - per.first_purchase_day).cast("int64")
+    summary = per.select(
+        "customer_id",
+        frequency=freq,
+        recency_days=recency_days,
+        T_days=t_days,
+        recency=recency_days / unit,
+        T=t_days / unit,
+        monetary_value=ibis.ifelse(freq > 0, per.repeat_spend / freq, 0.0),
+        margin_value=ibis.ifelse(
+            per.all_costed & (freq > 0), per.repeat_margin / freq, ibis.null("float64")
+        ),
+        first_purchase_day="first_purchase_day",
+    )
+    if spec.calibration_end:
+        hold = daily.filter(daily.day > cal)
+        hold = hold.group_by("customer_id").aggregate(
+            holdout_frequency=hold.count(), holdout_spend=hold.amount.sum()
+        )
+        summary = summary.left_join(hold, "customer_id").select(
+            *summary.columns,
+            holdout_frequency=ibis.coalesce(hold.holdout_frequency, 0).cast("int64"),
+            holdout_spend=ibis.coalesce(hold.holdout_spend, 0.0),
+        )
+    has_costs = bool(transactions.cost.notnull().any().to_pyarrow().as_py()) or (
+        products is not None and bool(products.cost.notnull().any().to_pyarrow().as_py())
+    )
+    info = {
+        "unit": spec.unit,
+        "calibration_end": _EPOCH.fromordinal(_EPOCH.toordinal() + cal).isoformat(),
+        "observation_end": _EPOCH.fromordinal(_EPOCH.toordinal() + obs).isoformat(),
+        "holdout_days": obs - cal,
+        "has_costs": has_costs,
+    }
+    return summary, info
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """Unique (frequency, recency_days, T_days) rows with counts, and the model input."""
+
+    frequency: np.ndarray
+    recency_days: np.ndarray
+    T_days: np.ndarray
+    counts: np.ndarray
+    unit_days: float
+
+    @property
+    def rfm(self) -> RFMData:
+        """Model input in the summary's time unit."""
+        return RFMData.from_arrays(
+            self.frequency,
+            self.recency_days / self.unit_days,
+            self.T_days / self.unit_days,
+            self.counts,
+        )
+
+    def discrete(self, period_days: float) -> DiscreteData:
+        """Whole periods for BG/BB: opportunities after the first purchase, last one used."""
+        n = np.floor(self.T_days / period_days)
+        tx = np.ceil(self.recency_days / period_days)
+        keep = n >= 1
+        return DiscreteData.from_arrays(
+            np.minimum(self.frequency, tx)[keep],
+            np.minimum(tx, n)[keep],
+            n[keep],
+            self.counts[keep],
+        )
+
+
+def compress(summary: ir.Table, unit_days: float) -> Compressed:
+    """Group the summary into unique integer rows in the engine; only those reach numpy."""
+    grouped = summary.group_by(["frequency", "recency_days", "T_days"]).aggregate(n=summary.count())
+    arrow = grouped.to_pyarrow()
+    if arrow.num_rows == 0:
+        raise DataError("No customer has a purchase in the calibration period.")
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(arrow.column(name).to_numpy(), dtype=np.float64)
+
+    return Compressed(col("frequency"), col("recency_days"), col("T_days"), col("n"), unit_days)
+
+
+def spend_data(summary: ir.Table) -> SpendData:
+    """(frequency, mean repeat spend) of repeat customers with positive spend, for Gamma-Gamma."""
+    rep = summary.filter((summary.frequency > 0) & (summary.monetary_value > 0))
+    grouped = rep.group_by(["frequency", "monetary_value"]).aggregate(n=rep.count()).to_pyarrow()
+    return SpendData.from_arrays(
+        grouped.column("frequency").to_numpy().astype(float),
+        grouped.column("monetary_value").to_numpy().astype(float),
+        grouped.column("n").to_numpy().astype(float),
+    )

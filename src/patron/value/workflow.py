@@ -1,0 +1,487 @@
+"""Value workflows over the warehouse: fit, score into ``customer_value``, validate.
+
+Everything per customer stays in the engine; numpy sees only the compressed unique rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+
+from patron.data.warehouse import Warehouse, connect
+from patron.errors import DataError, UsageError
+from patron.value.clv import Z95, ValueSettings, value_factors
+from patron.value.models import MODELS, BaseModel, GammaGammaModel
+from patron.value.summary import (
+    TIME_UNITS,
+    Compressed,
+    SummarySpec,
+    compress,
+    customer_summary,
+    spend_data,
+)
+
+__all__ = [
+    "CONTINUOUS_MODELS",
+    "FitResult",
+    "ScoreResult",
+    "SummarySource",
+    "fit_purchase_model",
+    "score_customers",
+    "summary_from_file",
+    "summary_from_warehouse",
+]
+
+CONTINUOUS_MODELS = ("bgnbd", "mbgnbd", "pnbd")
+FIT_MODELS = (*CONTINUOUS_MODELS, "bgbb")
+VALUE_TABLE = "customer_value"
+
+
+@dataclass
+class SummarySource:
+    """A per-customer summary (an Ibis table) plus what it was made from."""
+
+    table: ir.Table
+    unit: str
+    info: dict[str, Any]
+    compressed: Compressed
+    warehouse: Warehouse
+
+    @property
+    def unit_days(self) -> float:
+        """Length of the summary's time unit in days."""
+        return TIME_UNITS[self.unit]
+
+    @property
+    def has_holdout(self) -> bool:
+        """Whether holdout purchases are available for validation."""
+        return "holdout_frequency" in self.table.columns
+
+
+def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
+    """Summarise the warehouse's transactions (in the engine) and compress them."""
+    products = wh.con.table("products") if wh.has_table("products") else None
+    table, info = customer_summary(wh.table("transactions"), spec, products=products)
+    return SummarySource(table, spec.unit, info, compress(table, spec.unit_days), wh)
+
+
+def summary_from_file(path: Path, unit: str) -> SummarySource:
+    """Read a summary file (CSV or Parquet) with ``frequency, recency, T`` columns.
+
+    Optional: ``monetary_value``, ``weights`` (rows standing for that many customers),
+    ``customer_id``, ``holdout_frequency``. Times are in ``unit``.
+    """
+    if unit not in TIME_UNITS:
+        raise UsageError(f"--unit {unit!r} is not known; use one of: {', '.join(TIME_UNITS)}.")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    wh = connect("duckdb://:memory:")
+    try:
+        raw = (
+            wh.con.read_parquet(str(path))
+            if path.suffix.lower() in {".parquet", ".pq"}
+            else wh.con.read_csv(str(path))
+        )
+    except Exception as exc:
+        raise DataError(f"{path}: could not read the file ({str(exc).splitlines()[0]}).") from exc
+    cols = {c.lower(): c for c in raw.columns}
+    missing = [c for c in ("frequency", "recency", "t") if c not in cols]
+    if missing:
+        raise DataError(
+            f"{path}: a summary needs columns frequency, recency, T; missing "
+            f"{', '.join('T' if m == 't' else m for m in missing)} "
+            f"(found: {', '.join(raw.columns)})."
+        )
+    days = TIME_UNITS[unit]
+    weights = raw[cols["weights"]].cast("int64") if "weights" in cols else ibis.literal(1, "int64")
+    table = raw.select(
+        customer_id=raw[cols["customer_id"]].cast("string")
+        if "customer_id" in cols
+        else (ibis.row_number() + 1).cast("string"),
+        frequency=raw[cols["frequency"]].cast("int64"),
+        recency_days=raw[cols["recency"]].cast("float64") * days,
+        T_days=raw[cols["t"]].cast("float64") * days,
+        recency=raw[cols["recency"]].cast("float64"),
+        T=raw[cols["t"]].cast("float64"),
+        monetary_value=raw[cols["monetary_value"]].cast("float64")
+        if "monetary_value" in cols
+        else ibis.literal(0.0),
+        margin_value=ibis.null("float64"),
+        weights=weights,
+        **(
+            {"holdout_frequency": raw[cols["holdout_frequency"]].cast("int64")}
+            if "holdout_frequency" in cols
+            else {}
+        ),
+    )
+    table = wh.create_table("summary", table)
+    grouped = (
+        table.group_by(["frequency", "recency_days", "T_days"])
+        .aggregate(n=table.weights.sum())
+        .to_pyarrow()
+    )
+    arrays = [
+        np.asarray(grouped.column(c).to_numpy(), dtype=float)
+        for c in ("frequency", "recency_days", "T_days", "n")
+    ]
+    comp = Compressed(arrays[0], arrays[1], arrays[2], arrays[3], unit_days=days)
+    comp.rfm  # validates rows, naming the first bad one  # noqa: B018
+    info = {"unit": unit, "source": str(path), "has_costs": False}
+    return SummarySource(table, unit, info, comp, wh)
+
+
+@dataclass
+class FitResult:
+    """A fitted purchase model (and spend model) with how it was chosen."""
+
+    model: BaseModel
+    spend_model: GammaGammaModel | None
+    unit: str
+    n_customers: float
+    n_unique_rows: int
+    reason: str = ""
+    candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: model, params, standard errors, log-likelihood, ..."""
+        out = {
+            "model": self.model.name,
+            "unit": self.unit,
+            "params": self.model.params_,
+            "standard_errors": self.model.standard_errors_,
+            "log_likelihood": self.model.log_likelihood_,
+            "n_customers": self.n_customers,
+            "n_unique_rows": self.n_unique_rows,
+        }
+        if self.spend_model is not None:
+            out["spend_model"] = {
+                "model": "gg",
+                "params": self.spend_model.params_,
+                "standard_errors": self.spend_model.standard_errors_,
+                "log_likelihood": self.spend_model.log_likelihood_,
+            }
+        if self.reason:
+            out["selection"] = {"reason": self.reason, "candidates": self.candidates}
+        return out
+
+
+def _holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per compressed row: sum of holdout purchases and of their squares (for RMSE)."""
+    t = source.table
+    w = t.weights if "weights" in t.columns else ibis.literal(1)
+    grouped = (
+        t.group_by(["frequency", "recency_days", "T_days"])
+        .aggregate(y=(t.holdout_frequency * w).sum(), y2=(t.holdout_frequency**2 * w).sum())
+        .to_pyarrow()
+    )
+    keys = {
+        (f, r, T): (y, y2)
+        for f, r, T, y, y2 in zip(
+            *(
+                grouped.column(c).to_numpy().astype(float)
+                for c in ("frequency", "recency_days", "T_days", "y", "y2")
+            ),
+            strict=True,
+        )
+    }
+    c = source.compressed
+    y = np.array([keys[k][0] for k in zip(c.frequency, c.recency_days, c.T_days, strict=True)])
+    y2 = np.array([keys[k][1] for k in zip(c.frequency, c.recency_days, c.T_days, strict=True)])
+    return y, y2, c.counts
+
+
+def holdout_prediction(model: Any, source: SummarySource) -> np.ndarray:
+    """Predicted holdout purchases per compressed row."""
+    c = source.compressed
+    t = source.info["holdout_days"] / source.unit_days
+    return np.asarray(
+        model.conditional_expected_purchases(
+            t, c.frequency, c.recency_days / c.unit_days, c.T_days / c.unit_days
+        )
+    )
+
+
+def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
+    """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma."""
+    if name not in (*FIT_MODELS, "auto"):
+        raise UsageError(
+            f"--model {name!r} is not known; use one of: {', '.join((*FIT_MODELS, 'auto'))}."
+        )
+    comp = source.compressed
+    candidates: dict[str, dict[str, float]] = {}
+    reason = ""
+    if name == "bgbb":
+        model: BaseModel = MODELS["bgbb"]().fit(comp.discrete(source.unit_days))
+    elif name != "auto":
+        model = MODELS[name]().fit(comp.rfm)
+    else:
+        fitted: dict[str, BaseModel] = {}
+        for cand in CONTINUOUS_MODELS:
+            try:
+                fitted[cand] = MODELS[cand]().fit(comp.rfm)
+            except Exception as exc:
+                candidates[cand] = {"error": float("nan")}
+                reason += f"{cand} failed ({str(exc)[:80]}); "
+        if not fitted:
+            raise DataError("No model could be fitted to this summary: " + reason)
+        n = comp.counts.sum()
+        if source.has_holdout and source.info.get("holdout_days", 0) > 0:
+            y, y2, counts = _holdout_sums(source)
+            for cand, m in fitted.items():
+                pred = holdout_prediction(m, source)
+                sse = float(np.sum(y2 - 2 * pred * y + counts * pred**2))
+                candidates[cand] = {
+                    "holdout_rmse": float(np.sqrt(max(sse, 0.0) / n)),
+                    "holdout_predicted": float(np.dot(pred, counts)),
+                    "holdout_actual": float(y.sum()),
+                    "log_likelihood": m.log_likelihood_,
+                }
+            best = min(fitted, key=lambda c: candidates[c]["holdout_rmse"])
+            others = ", ".join(
+                f"{c} {candidates[c]['holdout_rmse']:.4f}" for c in fitted if c != best
+            )
+            chosen = candidates[best]
+            reason += (
+                f"{best} has the lowest holdout RMSE per customer "
+                f"({chosen['holdout_rmse']:.4f}; {others}); it predicts "
+                f"{chosen['holdout_predicted']:,.0f} holdout purchases against "
+                f"{chosen['holdout_actual']:,.0f} actual."
+            )
+        else:
+            for cand, m in fitted.items():
+                candidates[cand] = {
+                    "bic": 4 * np.log(n) - 2 * m.log_likelihood_,
+                    "log_likelihood": m.log_likelihood_,
+                }
+            best = min(fitted, key=lambda c: candidates[c]["bic"])
+            reason += (
+                f"{best} has the lowest BIC ({candidates[best]['bic']:.1f}); give "
+                "--calibration-end to choose by holdout accuracy instead."
+            )
+        model = fitted[best]
+    spend: GammaGammaModel | None = None
+    if "monetary_value" in source.table.columns:
+        try:
+            spend = GammaGammaModel().fit(spend_data(source.table))
+        except (DataError, Exception):
+            spend = None
+    return FitResult(
+        model, spend, source.unit, float(comp.counts.sum()), len(comp.counts), reason, candidates
+    )
+
+
+@dataclass
+class ScoreResult:
+    """What scoring wrote and the customer equity with its interval."""
+
+    table: str
+    customers: int
+    equity: float
+    equity_low: float
+    equity_high: float
+    settings: ValueSettings
+    fit: FitResult
+    margin_basis: str
+    top: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; money in the data's currency, horizon in months, rates per year."""
+        return {
+            "table": self.table,
+            "customers": self.customers,
+            "customer_equity": self.equity,
+            "customer_equity_low": self.equity_low,
+            "customer_equity_high": self.equity_high,
+            "interval": "95% (parameter uncertainty, delta method)",
+            "horizon_months": self.settings.horizon_months,
+            "discount_rate_yearly": self.settings.discount_rate,
+            "margin_basis": self.margin_basis,
+            "model": self.fit.to_dict(),
+            "top_customers": self.top,
+        }
+
+
+def _spend_terms(
+    table: ir.Table, spend: GammaGammaModel | None, fallback: float
+) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
+    """Expected spend per transaction, its variance, and its gradient (Ibis expressions)."""
+    x = table.frequency.cast("float64")
+    if spend is None:
+        return ibis.literal(fallback), ibis.literal(0.0), [ibis.literal(0.0)] * 3
+    p, q, g = spend.params_.values()
+    z = ibis.ifelse(x > 0, table.monetary_value, 0.0)
+    num = g + x * z
+    den = p * x + q - 1.0
+    v = p * num / den
+    grads = [num / den - p * x * num / den**2, -p * num / den**2, p / den]
+    cov = spend.covariance_
+    var = sum(grads[i] * grads[j] * float(cov[i, j]) for i in range(3) for j in range(3))
+    return v, var, grads
+
+
+def score_customers(
+    source: SummarySource,
+    fit: FitResult,
+    settings: ValueSettings,
+    *,
+    customers: ir.Table | None = None,
+    write: str | None = VALUE_TABLE,
+) -> tuple[ScoreResult, ir.Table]:
+    """Score every customer: P(alive), expected purchases and spend, CLV with a 95% interval."""
+    model = fit.model
+    if model.name not in CONTINUOUS_MODELS:
+        raise UsageError(
+            f"--model {model.name} can be fitted but not scored into customer value; use one of "
+            f"{', '.join(CONTINUOUS_MODELS)} (or auto)."
+        )
+    c = source.compressed
+    fac = value_factors(
+        model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings
+    )
+    keys = ["frequency", "recency_days", "T_days"]
+    summary = source.table
+    key_types = {k: summary[k].type() for k in keys}
+    factors = ibis.memtable(
+        {
+            "_f": c.frequency,
+            "_r": c.recency_days,
+            "_t": c.T_days,
+            "p_alive": fac.p_alive,
+            "expected_purchases": fac.expected_purchases,
+            "_de": fac.de,
+            "_ds": fac.ds,
+            "_var_de": fac.var_de,
+            "_var_ds": fac.var_ds,
+            "_cov": fac.cov_de_ds,
+        }
+    )
+    factors = factors.mutate(
+        _f=factors._f.cast(key_types["frequency"]),
+        _r=factors._r.cast(key_types["recency_days"]),
+        _t=factors._t.cast(key_types["T_days"]),
+    )
+    t = summary.inner_join(
+        factors,
+        [
+            summary.frequency == factors._f,
+            summary.recency_days == factors._r,
+            summary.T_days == factors._t,
+        ],
+    )
+    cts = ibis.literal(0.0)
+    if customers is not None and "cost_to_serve" in customers.columns:
+        cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
+        t = t.left_join(cs, t.customer_id == cs._cid)
+        cts = ibis.coalesce(t._cts, 0.0)
+    monthly_cts = cts / 12.0
+    totals = (
+        summary.aggregate(
+            spend=(summary.monetary_value * summary.frequency).sum(),
+            margin=(summary.margin_value * summary.frequency).sum(),
+            n=summary.count(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    mean_spend = float(totals["spend"] or 0.0) / max(float(np.dot(c.frequency, c.counts)), 1.0)
+    if settings.margin_rate is not None:
+        rate = ibis.literal(settings.margin_rate)
+        basis = f"margin rate {settings.margin_rate:g} of revenue (given)"
+    elif source.info.get("has_costs") and totals["margin"] is not None and totals["spend"]:
+        overall = float(totals["margin"]) / float(totals["spend"])
+        rate = ibis.ifelse(
+            t.margin_value.notnull() & (t.monetary_value > 0),
+            t.margin_value / t.monetary_value,
+            overall,
+        )
+        basis = f"each customer's own margin rate from costs (overall {overall:.3f})"
+    else:
+        rate = ibis.literal(1.0)
+        basis = "revenue (no costs known: pass --margin-rate)"
+    v, var_v, grads_v = _spend_terms(t, fit.spend_model, mean_spend)
+    unit_value = v * rate - settings.order_cost
+    clv = unit_value * t._de - monthly_cts * t._ds
+    var = (
+        unit_value**2 * t._var_de
+        + monthly_cts**2 * t._var_ds
+        - 2 * unit_value * monthly_cts * t._cov
+        + (rate * t._de) ** 2 * var_v
+    )
+    sd = var.clip(lower=0.0).sqrt()
+    scored = t.select(
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        p_alive=t.p_alive,
+        expected_purchases=t.expected_purchases,
+        expected_spend=v,
+        margin_rate=rate,
+        cost_to_serve_yearly=cts,
+        discounted_purchases=t._de,
+        clv=clv,
+        clv_low=clv - Z95 * sd,
+        clv_high=clv + Z95 * sd,
+        model=ibis.literal(model.name),
+        time_unit=ibis.literal(source.unit),
+        horizon_months=ibis.literal(settings.horizon_months),
+        discount_rate_yearly=ibis.literal(settings.discount_rate),
+        scored_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
+    )
+    wh = source.warehouse
+    if write:
+        wh.replace_table(write, scored)
+        scored = wh.con.table(write)
+    # Customer equity and its interval: the parameter errors are shared by all customers.
+    one = t.p_alive * 0.0 + 1.0  # makes literal terms summable per group
+    per_row = t.group_by([t._f, t._r, t._t]).aggregate(
+        a=(one * unit_value).sum(),
+        b=(one * monthly_cts).sum(),
+        **{f"g{i}": (one * rate * t._de * grads_v[i]).sum() for i in range(3)},
+    )
+    arrow = per_row.to_pyarrow()
+    lookup = {k: i for i, k in enumerate(zip(c.frequency, c.recency_days, c.T_days, strict=True))}
+    idx = np.array(
+        [
+            lookup[k]
+            for k in zip(
+                *(arrow.column(n).to_numpy().astype(float) for n in ("_f", "_r", "_t")), strict=True
+            )
+        ],
+        dtype=int,
+    )
+    a = arrow.column("a").to_numpy()
+    b = arrow.column("b").to_numpy()
+    equity = float(np.dot(a, fac.de[idx]) - np.dot(b, fac.ds[idx]))
+    g_theta = a @ fac.grad_de[idx] - b @ fac.grad_ds[idx]
+    var_eq = float(g_theta @ fac.cov_log @ g_theta)
+    if fit.spend_model is not None:
+        g_phi = np.array([float(arrow.column(f"g{i}").to_numpy().sum()) for i in range(3)])
+        var_eq += float(g_phi @ fit.spend_model.covariance_ @ g_phi)
+    half = Z95 * np.sqrt(max(var_eq, 0.0))
+    top = (
+        scored.order_by(ibis.desc("clv"))
+        .limit(5)
+        .select("customer_id", "clv", "clv_low", "clv_high", "p_alive")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    result = ScoreResult(
+        write or "",
+        int(totals["n"]),
+        equity,
+        float(equity - half),
+        float(equity + half),
+        settings,
+        fit,
+        basis,
+        top,
+    )
+    return result, scored
