@@ -241,3 +241,43 @@ def spend_data(summary: ir.Table) -> SpendData:
         grouped.column("monetary_value").to_numpy().astype(float),
         grouped.column("n").to_numpy().astype(float),
     )
+
+
+def repeat_purchases_by_period(
+    transactions: ir.Table, spec: SummarySpec, period_days: int = 7
+) -> tuple[int, np.ndarray]:
+    """Repeat purchase days per period since the first purchase in the data (engine counts).
+
+    Only customers whose first purchase falls in calibration are counted, as in the summary.
+    Returns ``(start_day, counts)``: ``counts[i]`` is the number of repeat purchase days in
+    period ``i`` (days ``start_day + i*period_days`` to ``start_day + (i+1)*period_days − 1``).
+    """
+    daily = _purchase_days(transactions, None)
+    start = int(daily.day.min().to_pyarrow().as_py())
+    obs = (
+        day_number(spec.observation_end)
+        if spec.observation_end
+        else int(daily.day.max().to_pyarrow().as_py())
+    )
+    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    daily = daily.filter(daily.day <= obs)
+    first = daily.group_by("customer_id").aggregate(first_day=daily.day.min())
+    first = first.filter(first.first_day <= cal)
+    joined = daily.inner_join(first, "customer_id")
+    repeats = joined.filter(joined.day > joined.first_day)
+    period = ((repeats.day - start) // period_days).cast("int64")
+    counts = repeats.group_by(period=period).aggregate(n=repeats.count()).to_pyarrow()
+    size = (obs - start) // period_days + 1
+    out = np.zeros(size)
+    idx = counts.column("period").to_numpy()
+    out[idx] = counts.column("n").to_numpy()
+    return start, out
+
+
+def first_purchase_cohorts(summary: ir.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(first purchase day, number of customers) pairs, from the engine."""
+    grouped = summary.group_by("first_purchase_day").aggregate(n=summary.count()).to_pyarrow()
+    return (
+        np.asarray(grouped.column("first_purchase_day").to_numpy(), dtype=float),
+        np.asarray(grouped.column("n").to_numpy(), dtype=float),
+    )
