@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import traceback
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,18 @@ from patron.errors import (
     WarehouseError,
 )
 from patron.settings import Settings
+from patron.value.clv import ValueSettings
+from patron.value.summary import SummarySpec
+from patron.value.validation import holdout_report
+from patron.value.workflow import (
+    FitResult,
+    ScoreResult,
+    SummarySource,
+    fit_purchase_model,
+    score_customers,
+    summary_from_file,
+    summary_from_warehouse,
+)
 
 __all__ = ["EXIT_CODES", "app", "main"]
 
@@ -286,11 +299,257 @@ def demo_cmd(
             _print_load(report)
         out.rule("3. What is in the warehouse")
         _print_status(warehouse_status(wh))
+        out.rule("4. Customer value")
+        with err.status("Fitting the purchase and spend models, scoring customers ..."):
+            source = summary_from_warehouse(wh, SummarySpec("week"))
+            fit = fit_purchase_model(source, "auto")
+            valued, _ = score_customers(
+                source, fit, ValueSettings(12, 0.1), customers=wh.con.table("customers")
+            )
+        _print_fit(fit)
+        _print_score(valued, None)
     finally:
         wh.close()
     out.rule("Next")
     out.print(f"patron status --warehouse {url}")
+    out.print(f"patron value validate --model auto --calibration-end 2025-06-30 --warehouse {url}")
+    out.print(f"patron value score --horizon 24 --warehouse {url}")
     out.print(f"patron load transactions YOUR_FILE.csv --warehouse {url}")
+
+
+value_app = typer.Typer(
+    help="Differentiate by value: fit purchase models, score CLV, validate on a holdout.",
+    no_args_is_help=True,
+)
+app.add_typer(value_app, name="value")
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="bgnbd, mbgnbd, pnbd, bgbb (fit only) or auto (best holdout accuracy).",
+    ),
+]
+UnitOpt = Annotated[str, typer.Option("--unit", help="Time unit: day, week, month or year.")]
+CalOpt = Annotated[
+    str | None,
+    typer.Option(help="Last day of the calibration period (YYYY-MM-DD); later days are holdout."),
+]
+ObsOpt = Annotated[
+    str | None, typer.Option(help="Last day observed (YYYY-MM-DD); default the last transaction.")
+]
+SummaryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-summary",
+        help="CSV/Parquet with frequency, recency, T (optional monetary_value, weights, "
+        "customer_id) instead of the warehouse.",
+    ),
+]
+
+
+def _parse_date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD.") from None
+
+
+def _value_source(
+    warehouse: str | None,
+    from_summary: Path | None,
+    unit: str,
+    calibration_end: str | None,
+    observation_end: str | None,
+) -> SummarySource:
+    if from_summary is not None:
+        return summary_from_file(from_summary, unit)
+    spec = SummarySpec(
+        unit,
+        _parse_date(calibration_end, "--calibration-end"),
+        _parse_date(observation_end, "--observation-end"),
+    )
+    return summary_from_warehouse(_open(warehouse), spec)
+
+
+def _print_fit(fit: FitResult) -> None:
+    table = Table(
+        title=f"{fit.model.name} fitted on {fit.n_customers:,.0f} customers "
+        f"({fit.n_unique_rows:,} unique rows; time unit: {fit.unit})",
+        title_justify="left",
+    )
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column("std. error", justify="right")
+    for name, value in fit.model.params_.items():
+        table.add_row(name, f"{value:.4f}", f"{fit.model.standard_errors_[name]:.4f}")
+    out.print(table)
+    out.print(f"log-likelihood: {fit.model.log_likelihood_:.2f}")
+    if fit.spend_model is not None:
+        p = fit.spend_model.params_
+        se = fit.spend_model.standard_errors_
+        out.print(
+            "spend (Gamma-Gamma): "
+            + ", ".join(f"{k}={v:.4f} (se {se[k]:.4f})" for k, v in p.items())
+        )
+    if fit.reason:
+        out.print(f"model choice: {fit.reason}")
+
+
+@value_app.command("fit")
+def value_fit_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    from_summary: SummaryOpt = None,
+    save: Annotated[Path | None, typer.Option(help="Write the fitted model as JSON.")] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with err.status(f"Fitting {model} ..."):
+        fit = fit_purchase_model(source, model)
+    if save is not None:
+        fit.model.save(save)
+    if as_json:
+        _emit_json(fit.to_dict())
+    else:
+        _print_fit(fit)
+
+
+@value_app.command("score")
+def value_score_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    horizon: Annotated[int, typer.Option(help="Horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option(help="Yearly discount rate, e.g. 0.1.")] = 0.1,
+    margin_rate: Annotated[
+        float | None,
+        typer.Option(help="Margin as a share of revenue; default: from costs, else revenue."),
+    ] = None,
+    order_cost: Annotated[float, typer.Option(help="Cost to serve per order (currency).")] = 0.0,
+    from_summary: SummaryOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write scores to this CSV/Parquet file.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every customer into the customer_value table (or --out FILE).
+
+    Per customer: frequency, recency, T, monetary value, P(alive), expected purchases and
+    spend over the horizon, CLV with a 95% interval, the model and the units used.
+    """
+    settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost)
+    if from_summary is not None and out_file is None:
+        raise UsageError("--from-summary needs --out FILE for the scores.")
+    if out_file is not None and out_file.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
+    if model == "bgbb":
+        raise UsageError(
+            "--model bgbb can be fitted but not scored; use bgnbd, mbgnbd, pnbd or auto."
+        )
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with err.status(f"Fitting {model} and scoring ..."):
+        fit = fit_purchase_model(source, model)
+        wh = source.warehouse
+        customers = wh.con.table("customers") if wh.has_table("customers") else None
+        result, scored = score_customers(
+            source, fit, settings, customers=customers, write=None if out_file else "customer_value"
+        )
+        if out_file is not None:
+            arrow = scored.to_pyarrow()
+            if out_file.suffix.lower() == ".csv":
+                import pyarrow.csv as pacsv
+
+                pacsv.write_csv(arrow, out_file)
+            else:
+                import pyarrow.parquet as pq
+
+                pq.write_table(arrow, out_file)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    _print_score(result, out_file)
+
+
+def _print_score(result: ScoreResult, out_file: Path | None) -> None:
+    where = str(out_file) if out_file else f"table {result.table}"
+    out.print(f"Scored {result.customers:,} customers with {result.fit.model.name} into {where}.")
+    out.print(
+        f"Customer equity over {result.settings.horizon_months} months at "
+        f"{result.settings.discount_rate:.1%} a year: {result.equity:,.2f} "
+        f"(95% interval {result.equity_low:,.2f} .. {result.equity_high:,.2f}); "
+        f"value basis: {result.margin_basis}."
+    )
+    table = Table(title="Most valuable customers", title_justify="left")
+    for col in ("customer", "CLV", "95% interval", "P(alive)"):
+        table.add_column(col, justify="left" if col == "customer" else "right")
+    for row in result.top:
+        table.add_row(
+            str(row["customer_id"]),
+            f"{row['clv']:,.2f}",
+            f"{row['clv_low']:,.2f} .. {row['clv_high']:,.2f}",
+            f"{row['p_alive']:.2f}",
+        )
+    out.print(table)
+
+
+@value_app.command("validate")
+def value_validate_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    from_summary: SummaryOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit on the calibration period and compare predictions with the holdout."""
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with err.status("Validating ..."):
+        fit = fit_purchase_model(source, model)
+        report = holdout_report(source, fit)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    out.print(
+        f"{report.model}: calibration to {report.calibration_end}, "
+        f"holdout {report.holdout_days} days"
+    )
+    if fit.reason:
+        out.print(f"model choice: {fit.reason}")
+    table = Table(
+        title="Holdout purchases per customer by calibration frequency", title_justify="left"
+    )
+    for col in ("frequency", "customers", "actual", "predicted"):
+        table.add_column(col, justify="right")
+    for b in report.bins:
+        table.add_row(
+            b["frequency"],
+            f"{b['customers']:,.0f}",
+            f"{b['actual_mean']:.3f}",
+            f"{b['predicted_mean']:.3f}",
+        )
+    out.print(table)
+    t = report.totals
+    out.print(
+        f"Total holdout purchases: actual {t['actual']:,.0f}, predicted {t['predicted']:,.1f} "
+        f"({t['error_pct']:+.1f}%); RMSE per customer {t['rmse_per_customer']:.3f}; "
+        f"mean absolute error over bins {t['bin_mae']:.3f}."
+    )
+    if report.tracking:
+        last = report.tracking[-1]
+        out.print(
+            f"Cumulative repeat purchases after {last['period']} weeks: actual "
+            f"{last['actual']:,.0f}, predicted {last['predicted']:,.1f}."
+        )
 
 
 def _exit_code(exc: PatronError) -> int:

@@ -36,6 +36,7 @@ __all__ = [
     "compress",
     "customer_summary",
     "day_number",
+    "discrete_summary",
     "spend_data",
 ]
 
@@ -72,10 +73,10 @@ class SummarySpec:
         if (
             self.calibration_end
             and self.observation_end
-            and self.calibration_end >= self.observation_end
+            and self.calibration_end > self.observation_end
         ):
             raise UsageError(
-                f"--calibration-end {self.calibration_end} must be before the observation end "
+                f"--calibration-end {self.calibration_end} must not be after the observation end "
                 f"{self.observation_end}."
             )
 
@@ -206,18 +207,6 @@ class Compressed:
             self.counts,
         )
 
-    def discrete(self, period_days: float) -> DiscreteData:
-        """Whole periods for BG/BB: opportunities after the first purchase, last one used."""
-        n = np.floor(self.T_days / period_days)
-        tx = np.ceil(self.recency_days / period_days)
-        keep = n >= 1
-        return DiscreteData.from_arrays(
-            np.minimum(self.frequency, tx)[keep],
-            np.minimum(tx, n)[keep],
-            n[keep],
-            self.counts[keep],
-        )
-
 
 def compress(summary: ir.Table, unit_days: float) -> Compressed:
     """Group the summary into unique integer rows in the engine; only those reach numpy."""
@@ -281,3 +270,40 @@ def first_purchase_cohorts(summary: ir.Table) -> tuple[np.ndarray, np.ndarray]:
         np.asarray(grouped.column("first_purchase_day").to_numpy(), dtype=float),
         np.asarray(grouped.column("n").to_numpy(), dtype=float),
     )
+
+
+def discrete_summary(transactions: ir.Table, spec: SummarySpec) -> DiscreteData:
+    """BG/BB input: per customer, whole periods (of the spec's unit) after the first purchase.
+
+    ``n`` = complete periods between the first purchase and the calibration end (transaction
+    opportunities), ``x`` = periods among 1..n with at least one purchase day, ``t_x`` = the
+    last such period (0 if none). Computed in the engine and grouped into unique rows.
+    """
+    period = spec.unit_days
+    daily = _purchase_days(transactions, None)
+    obs = (
+        day_number(spec.observation_end)
+        if spec.observation_end
+        else int(daily.day.max().to_pyarrow().as_py())
+    )
+    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    daily = daily.filter(daily.day <= cal)
+    first = daily.group_by("customer_id").aggregate(first_day=daily.day.min())
+    joined = daily.inner_join(first, "customer_id")
+    n = ((ibis.literal(cal) - joined.first_day + 1) / period).floor().cast("int64")
+    idx = ((joined.day - joined.first_day) / period).floor().cast("int64")
+    periods = joined.select("customer_id", n=n, p=idx).distinct()
+    periods = periods.filter((periods.p > 0) & (periods.p <= periods.n) | (periods.p == 0))
+    per = periods.group_by("customer_id").aggregate(
+        n=periods.n.max(),
+        x=(periods.p > 0).cast("int64").sum(),
+        tx=periods.p.max(),
+    )
+    per = per.filter(per.n >= 1)
+    grouped = per.group_by(["x", "tx", "n"]).aggregate(w=per.count()).to_pyarrow()
+    if grouped.num_rows == 0:
+        raise DataError(
+            f"No customer has a whole {spec.unit} after the first purchase; use a shorter --unit."
+        )
+    cols = [np.asarray(grouped.column(c).to_numpy(), dtype=float) for c in ("x", "tx", "n", "w")]
+    return DiscreteData.from_arrays(*cols)

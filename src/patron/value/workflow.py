@@ -6,7 +6,7 @@ Everything per customer stays in the engine; numpy sees only the compressed uniq
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,14 @@ import numpy as np
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, value_factors
-from patron.value.models import MODELS, BaseModel, GammaGammaModel
+from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
 from patron.value.summary import (
     TIME_UNITS,
     Compressed,
     SummarySpec,
     compress,
     customer_summary,
+    discrete_summary,
     spend_data,
 )
 
@@ -217,7 +218,21 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
     candidates: dict[str, dict[str, float]] = {}
     reason = ""
     if name == "bgbb":
-        model: BaseModel = MODELS["bgbb"]().fit(comp.discrete(source.unit_days))
+        if source.warehouse.has_table("transactions") and "holdout_days" in source.info:
+            spec = SummarySpec(
+                source.unit,
+                date.fromisoformat(source.info["calibration_end"]),
+                date.fromisoformat(source.info["observation_end"]),
+            )
+            data = discrete_summary(source.warehouse.table("transactions"), spec)
+        else:  # a summary file: frequency, recency and T are whole periods already
+            data = DiscreteData.from_arrays(
+                comp.frequency,
+                comp.recency_days / comp.unit_days,
+                comp.T_days / comp.unit_days,
+                comp.counts,
+            )
+        model: BaseModel = MODELS["bgbb"]().fit(data)
     elif name != "auto":
         model = MODELS[name]().fit(comp.rfm)
     else:
