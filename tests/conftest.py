@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,18 @@ def wh(tmp_path: Path) -> Iterator[Warehouse]:
     warehouse = connect(f"duckdb://{tmp_path / 'test.duckdb'}")
     yield warehouse
     warehouse.close()
+
+
+@pytest.fixture(scope="session")
+def spark_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """One local Spark warehouse for the whole test session (Spark starts slowly)."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime on PATH; Spark needs Java 17+")
+    directory = tmp_path_factory.mktemp("spark")
+    warehouse = connect(f"pyspark://{directory}")
+    yield warehouse
+    warehouse.con._session.stop()
 
 
 def snapshot(warehouse: Warehouse) -> dict[str, object]:

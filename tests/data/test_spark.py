@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from patron.data.loader import LoadOptions, load
 from patron.data.status import warehouse_status
-from patron.data.warehouse import Warehouse, connect
+from patron.data.warehouse import Warehouse
 from tests.conftest import shared_file
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="module")
-def spark_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime on PATH; Spark needs Java 17+")
-    directory = tmp_path_factory.mktemp("spark")
-    warehouse = connect(f"pyspark://{directory}")
-    yield warehouse
-    warehouse.con._session.stop()
 
 
 def test_capabilities_are_probed(spark_wh: Warehouse) -> None:

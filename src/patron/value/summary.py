@@ -156,8 +156,8 @@ def customer_summary(
         frequency=freq,
         recency_days=recency_days,
         T_days=t_days,
-        recency=recency_days / unit,
-        T=t_days / unit,
+        recency=recency_days.cast("float64") / ibis.literal(unit, "float64"),
+        T=t_days.cast("float64") / ibis.literal(unit, "float64"),
         monetary_value=ibis.ifelse(freq > 0, per.repeat_spend / freq, 0.0),
         margin_value=ibis.ifelse(
             per.all_costed & (freq > 0), per.repeat_margin / freq, ibis.null("float64")

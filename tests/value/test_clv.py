@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patron.data.loader import load
+from patron.data.simulate import simulate_shop
+from patron.data.warehouse import Warehouse
+from patron.errors import UsageError
+from patron.value.clv import MONTH_DAYS, ValueSettings, monthly_rate, value_factors
+from patron.value.models import BetaGeoModel, ParetoNBDModel
+from patron.value.summary import SummarySpec
+from patron.value.workflow import fit_purchase_model, score_customers, summary_from_warehouse
+from tests.value.conftest import load_cdnow_sample
+
+BG = BetaGeoModel().with_params(np.array([0.243, 4.414, 0.793, 2.426]))
+
+
+def test_monthly_rate() -> None:
+    assert (1 + monthly_rate(0.1)) ** 12 == pytest.approx(1.1)
+    assert monthly_rate(0.0) == 0.0
+
+
+def test_discounted_purchases_equal_a_direct_sum() -> None:
+    """The factorised computation equals summing the model's conditional expectations."""
+    x, tx, T = np.array([0.0, 2, 7]), np.array([0.0, 30.43, 38]), np.array([38.86, 38.86, 30])
+    s = ValueSettings(horizon_months=24, discount_rate=0.15)
+    for model in (BG, ParetoNBDModel().with_params(np.array([0.553, 10.578, 0.606, 11.669]))):
+        model.covariance_ = np.eye(4) * 1e-4
+        fac = value_factors(model, x, tx * 7, T * 7, unit_days=7.0, settings=s)
+        months = np.arange(0, 25)
+        cum = np.stack(
+            [model.conditional_expected_purchases(m * MONTH_DAYS / 7, x, tx, T) for m in months]
+        )
+        disc = (1.15) ** (-months[1:] / 12)
+        direct = (np.diff(cum, axis=0) * disc[:, None]).sum(axis=0)
+        np.testing.assert_allclose(fac.de, direct, rtol=1e-10)
+        np.testing.assert_allclose(fac.expected_purchases, cum[-1], rtol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.0, 0.5), st.floats(0.0, 0.5), st.integers(1, 60))
+def test_value_decreases_with_discount_and_grows_with_horizon(d1: float, d2: float, h: int) -> None:
+    BG.covariance_ = np.eye(4) * 1e-4
+    x, tx, T = np.array([3.0]), np.array([140.0]), np.array([200.0])
+    lo, hi = sorted((d1, d2))
+    de_lo = value_factors(BG, x, tx, T, unit_days=7.0, settings=ValueSettings(h, lo)).de[0]
+    de_hi = value_factors(BG, x, tx, T, unit_days=7.0, settings=ValueSettings(h, hi)).de[0]
+    assert de_hi <= de_lo + 1e-12
+    longer = value_factors(BG, x, tx, T, unit_days=7.0, settings=ValueSettings(h + 1, lo)).de[0]
+    assert longer >= de_lo - 1e-12
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(UsageError, match="--discount-rate 10 must be a yearly rate"):
+        ValueSettings(12, 10)
+    with pytest.raises(UsageError, match="--horizon 0 must be a whole number of months"):
+        ValueSettings(0)
+    with pytest.raises(UsageError, match=r"--margin-rate 1\.5 must be a share"):
+        ValueSettings(12, 0.1, 1.5)
+
+
+def test_scores_and_equity_interval_against_parameter_sampling(wh: Warehouse) -> None:
+    load_cdnow_sample(wh)
+    source = summary_from_warehouse(wh, SummarySpec("week", date(1997, 9, 30)))
+    fit = fit_purchase_model(source, "bgnbd")
+    settings_ = ValueSettings(12, 0.1, margin_rate=0.3)
+    result, scored = score_customers(source, fit, settings_)
+    df = scored.execute()
+    assert len(df) == 2357
+    assert {"p_alive", "expected_purchases", "expected_spend", "clv", "clv_low", "clv_high"} <= set(
+        df
+    )
+    assert (df.clv_low <= df.clv + 1e-9).all()
+    assert (df.clv <= df.clv_high + 1e-9).all()
+    assert df.clv.sum() == pytest.approx(result.equity, rel=1e-9)
+    assert (df.time_unit == "week").all()
+    assert (df.horizon_months == 12).all()
+    # Independent check of the equity interval: refit-free parameter sampling.
+    rng = np.random.default_rng(0)
+    draws = fit.model.sample_params(200, rng)
+    spend = fit.spend_model
+    assert spend is not None
+    spend_draws = spend.sample_params(200, rng)
+    c = source.compressed
+    x = df.frequency.to_numpy(float)
+    z = df.monetary_value.to_numpy(float)
+    key = {k: i for i, k in enumerate(zip(c.frequency, c.recency_days, c.T_days, strict=True))}
+    rows = source.table.execute()
+    idx = np.array(
+        [
+            key[k]
+            for k in zip(
+                rows.frequency.astype(float),
+                rows.recency_days.astype(float),
+                rows.T_days.astype(float),
+                strict=True,
+            )
+        ]
+    )
+    equities = []
+    for theta, phi in zip(draws, spend_draws, strict=True):
+        m = fit.model.with_params(theta)
+        m.covariance_ = np.eye(4) * 1e-8
+        fac = value_factors(
+            m, c.frequency, c.recency_days, c.T_days, unit_days=7.0, settings=settings_
+        )
+        p, q, g = phi
+        rx = rows.frequency.to_numpy(float)
+        rz = np.where(rx > 0, rows.monetary_value.to_numpy(float), 0.0)
+        v = p * (g + rx * rz) / (p * rx + q - 1)
+        equities.append(float(np.sum(0.3 * v * fac.de[idx])))
+    sd_sampling = np.std(equities)
+    sd_delta = (result.equity_high - result.equity_low) / (2 * 1.96)
+    assert sd_delta == pytest.approx(sd_sampling, rel=0.25)
+    assert len(x) == len(z)
+
+
+def test_cost_to_serve_makes_customers_below_zero(wh: Warehouse, tmp_path: Path) -> None:
+    simulate_shop(3000, tmp_path / "shop", seed=5)
+    for table in ("products", "customers", "transactions"):
+        load(wh, table, [str(tmp_path / "shop" / f"{table}.parquet")])
+    source = summary_from_warehouse(wh, SummarySpec("week"))
+    fit = fit_purchase_model(source, "bgnbd")
+    result, scored = score_customers(
+        source, fit, ValueSettings(12, 0.1), customers=wh.con.table("customers")
+    )
+    df = scored.execute()
+    assert "own margin rate from costs" in result.margin_basis
+    assert (df.margin_rate <= 1.0).all()  # discounted sales can have a negative margin
+    # One-time buyers who are surely gone still cost their yearly cost to serve while alive.
+    assert (df.clv < 0).any()
+    costly = df[df.cost_to_serve_yearly > 10]
+    assert costly.clv.mean() < df[df.cost_to_serve_yearly < 3].clv.mean() + 50

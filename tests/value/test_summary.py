@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patron.data.loader import load
+from patron.data.warehouse import Warehouse
+from patron.errors import UsageError
+from patron.value.summary import SummarySpec, compress, customer_summary
+from tests.conftest import shared_file
+from tests.value.conftest import load_cdnow_sample
+
+
+def test_cdnow_summary_equals_btyd_cbs(wh: Warehouse) -> None:
+    load_cdnow_sample(wh)
+    spec = SummarySpec("week", date(1997, 9, 30), date(1998, 6, 30))
+    table, info = customer_summary(wh.table("transactions"), spec)
+    got = table.execute().assign(cust=lambda d: d.customer_id.astype(int)).sort_values("cust")
+    cbs = pd.read_csv(shared_file("cdnow", "btyd_R", "cdnowSummary_cbs.csv"))
+    assert got.cust.tolist() == cbs.cust.tolist()
+    pairs = [
+        ("frequency", "x"),
+        ("recency", "t.x"),
+        ("T", "T.cal"),
+        ("holdout_frequency", "x.star"),
+        ("monetary_value", "m.x"),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(
+            got[ours].to_numpy(float), cbs[theirs].to_numpy(float), atol=1e-9
+        )
+    assert info["holdout_days"] == 273
+    comp = compress(table, spec.unit_days)
+    assert comp.counts.sum() == 2357
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_same_day_merged_and_returns_netted(wh: Warehouse, tmp_path: Path) -> None:
+    text = (
+        "customer_id,timestamp,amount\n"
+        "A,2024-01-01 09:00,10\n"
+        "A,2024-01-08 10:00,20\n"
+        "A,2024-01-08 18:00,5\n"  # same day: one purchase of 25
+        "A,2024-01-15 10:00,30\n"
+        "A,2024-01-15 11:00,-10\n"  # a return that day: nets to 20
+        "A,2024-01-22 10:00,-20\n"  # return-only day: not a purchase
+        "B,2024-01-29 10:00,7\n"
+    )
+    load(wh, "transactions", [write(tmp_path, text)])
+    table, _ = customer_summary(wh.table("transactions"), SummarySpec("day"))
+    rows = table.execute().set_index("customer_id")
+    assert rows.loc["A", "frequency"] == 2
+    assert rows.loc["A", "recency"] == 14
+    assert rows.loc["A", "T"] == 28  # the observation end is the last purchase day, 29 Jan
+    assert rows.loc["A", "monetary_value"] == pytest.approx((25 + 20) / 2)
+    assert rows.loc["B", "frequency"] == 0
+    assert rows.loc["B", "T"] == 0
+    week, _ = customer_summary(wh.table("transactions"), SummarySpec("week"))
+    assert week.execute().set_index("customer_id").loc["A", "T"] == pytest.approx(4.0)
+    month, _ = customer_summary(wh.table("transactions"), SummarySpec("month"))
+    assert month.execute().set_index("customer_id").loc["A", "T"] == pytest.approx(
+        28 / (365.25 / 12)
+    )
+
+
+def test_bad_spec() -> None:
+    with pytest.raises(UsageError, match="--unit 'fortnight' is not known"):
+        SummarySpec("fortnight")
+    with pytest.raises(UsageError, match="must not be after the observation end"):
+        SummarySpec("week", date(2024, 2, 1), date(2024, 1, 1))

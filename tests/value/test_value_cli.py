@@ -1,0 +1,119 @@
+"""`patron value fit|score|validate` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from patron.cli import main
+from patron.data.warehouse import connect
+from tests.conftest import shared_file
+from tests.value.conftest import load_cdnow_sample
+
+
+@pytest.fixture
+def cdnow_url(tmp_path: Path) -> str:
+    url = f"duckdb://{tmp_path / 'cdnow.duckdb'}"
+    wh = connect(url)
+    load_cdnow_sample(wh)
+    wh.close()
+    return url
+
+
+def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_fit_from_summary_file(capsys: pytest.CaptureFixture[str]) -> None:
+    path = shared_file("cdnow", "cdnow_customers_summary.csv")
+    out = run_json(["value", "fit", "--model", "bgnbd", "--from-summary", str(path)], capsys)
+    assert out["model"] == "bgnbd"
+    assert out["params"]["r"] == pytest.approx(0.243, abs=5e-4)
+    assert out["params"]["b"] == pytest.approx(2.426, abs=5e-4)
+    assert out["log_likelihood"] == pytest.approx(-9582.4, abs=0.5)
+
+
+def test_fit_auto_explains_its_choice(cdnow_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["value", "fit", "--model", "auto", "--calibration-end", "1997-09-30", "-w", cdnow_url]
+    out = run_json(args, capsys)
+    assert out["model"] in {"bgnbd", "mbgnbd", "pnbd"}
+    reason = out["selection"]["reason"]
+    assert "lowest holdout RMSE" in reason
+    assert "1,882 actual" in reason
+    assert set(out["selection"]["candidates"]) == {"bgnbd", "mbgnbd", "pnbd"}
+    assert main(["value", "fit", "--model", "auto", "-w", cdnow_url]) == 0
+    assert "lowest BIC" in capsys.readouterr().out
+
+
+def test_score_writes_customer_value(cdnow_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["value", "score", "--horizon", "24", "--discount-rate", "0.12", "-w", cdnow_url]
+    out = run_json(args, capsys)
+    assert out["customers"] == 2357
+    assert out["horizon_months"] == 24
+    assert out["customer_equity_low"] < out["customer_equity"] < out["customer_equity_high"]
+    assert "revenue" in out["margin_basis"]
+    wh = connect(cdnow_url)
+    table = wh.table("customer_value")
+    assert int(table.count().execute()) == 2357
+    assert float(table.clv.sum().execute()) == pytest.approx(out["customer_equity"])
+    wh.close()
+    assert main(["value", "score", "-w", cdnow_url]) == 0
+    assert "Customer equity over 12 months at 10.0% a year" in capsys.readouterr().out
+
+
+def test_score_from_summary_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = shared_file("cdnow", "cdnow_customers_summary_with_transactions.csv")
+    summary = pd.read_csv(src).rename(
+        columns={"x": "frequency", "t_x": "recency", "zbar": "monetary_value", "ID": "customer_id"}
+    )
+    path = tmp_path / "summary.csv"
+    summary.to_csv(path, index=False)
+    out_file = tmp_path / "scores.parquet"
+    args = ["value", "score", "--from-summary", str(path), "--out", str(out_file)]
+    assert main(args) == 0
+    scores = pd.read_parquet(out_file)
+    assert len(scores) == 2357
+    assert scores.expected_spend.gt(0).all()
+    assert main(["value", "score", "--from-summary", str(path)]) == 2
+    assert "--from-summary needs --out FILE" in capsys.readouterr().err
+
+
+def test_validate(cdnow_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["value", "validate", "--calibration-end", "1997-09-30", "-w", cdnow_url]
+    out = run_json(args, capsys)
+    assert out["totals"]["actual"] == 1882
+    assert out["totals"]["predicted"] == pytest.approx(1653.4, abs=1.0)  # BG/NBD, FHL 2005 data
+    assert [b["frequency"] for b in out["by_frequency"]][-1] == "7+"
+    assert out["tracking"][-1] == {
+        "period": 78,
+        "actual": 4339.0,
+        "predicted": pytest.approx(4160.6, abs=1),
+    }
+    assert main(["value", "validate", "-w", cdnow_url]) == 2
+    assert "Validation needs a holdout period: give --calibration-end" in capsys.readouterr().err
+
+
+def test_value_usage_and_data_errors(
+    cdnow_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["value", "fit", "--model", "nope", "-w", cdnow_url]) == 2
+    assert "--model 'nope' is not known" in capsys.readouterr().err
+    assert main(["value", "fit", "--calibration-end", "30/09/1997", "-w", cdnow_url]) == 2
+    assert "--calibration-end '30/09/1997' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("frequency,recency\n1,2\n")
+    assert main(["value", "fit", "--from-summary", str(bad)]) == 65
+    assert "a summary needs columns frequency, recency, T; missing T" in capsys.readouterr().err
+    worse = tmp_path / "worse.csv"
+    worse.write_text("frequency,recency,T\n1,2,3\n2,9,5\n")
+    assert main(["value", "fit", "--from-summary", str(worse)]) == 65
+    assert "recency is larger than T" in capsys.readouterr().err
+    empty = f"duckdb://{tmp_path / 'empty.duckdb'}"
+    assert main(["value", "fit", "-w", empty]) == 69
+    assert "has no table 'transactions'" in capsys.readouterr().err
+    assert main(["value", "score", "--model", "bgbb", "-w", cdnow_url]) == 2
