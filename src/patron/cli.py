@@ -300,8 +300,10 @@ def demo_cmd(
         out.rule("3. What is in the warehouse")
         _print_status(warehouse_status(wh))
         out.rule("4. Customer value")
-        with err.status("Fitting the purchase and spend models, scoring customers ..."):
-            source = summary_from_warehouse(wh, SummarySpec("week"))
+        with (
+            err.status("Fitting the purchase and spend models, scoring customers ..."),
+            summary_from_warehouse(wh, SummarySpec("week")) as source,
+        ):
             fit = fit_purchase_model(source, "auto")
             valued, _ = score_customers(
                 source, fit, ValueSettings(12, 0.1), customers=wh.con.table("customers")
@@ -411,7 +413,7 @@ def value_fit_cmd(
 ) -> None:
     """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
-    with err.status(f"Fitting {model} ..."):
+    with source, err.status(f"Fitting {model} ..."):
         fit = fit_purchase_model(source, model)
     if save is not None:
         fit.model.save(save)
@@ -456,7 +458,7 @@ def value_score_cmd(
             "--model bgbb can be fitted but not scored; use bgnbd, mbgnbd, pnbd or auto."
         )
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
-    with err.status(f"Fitting {model} and scoring ..."):
+    with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)
         wh = source.warehouse
         customers = wh.con.table("customers") if wh.has_table("customers") else None
@@ -513,7 +515,7 @@ def value_validate_cmd(
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
-    with err.status("Validating ..."):
+    with source, err.status("Validating ..."):
         fit = fit_purchase_model(source, model)
         report = holdout_report(source, fit)
     if as_json:

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.spark
 
 
 def _scores(warehouse: Warehouse) -> tuple[object, dict[str, float]]:
-    source = summary_from_warehouse(warehouse, SummarySpec("week", date(1997, 9, 30)))
-    fit = fit_purchase_model(source, "bgnbd")
-    result, scored = score_customers(source, fit, ValueSettings(12, 0.1))
-    df = scored.execute().sort_values("customer_id").reset_index(drop=True)
+    with summary_from_warehouse(warehouse, SummarySpec("week", date(1997, 9, 30))) as source:
+        fit = fit_purchase_model(source, "bgnbd")
+        result, scored = score_customers(source, fit, ValueSettings(12, 0.1))
+        df = scored.execute().sort_values("customer_id").reset_index(drop=True)
     return df, {"equity": result.equity, "low": result.equity_low, **fit.model.params_}
 
 

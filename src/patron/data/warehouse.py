@@ -82,6 +82,7 @@ class Warehouse:
         self._supports_transactions: bool | None = None
         self._names = itertools.count()
         self._depth = 0
+        self._supports_temp: bool | None = None
 
     # -- inspection ---------------------------------------------------------------------------
     @property
@@ -168,6 +169,22 @@ class Warehouse:
     def create_table(self, name: str, obj: Any, *, overwrite: bool = False) -> ir.Table:
         """Materialise an expression (or in-memory table) as a warehouse table."""
         return self.con.create_table(name, obj, overwrite=overwrite)
+
+    def materialize(self, stem: str, obj: Any) -> tuple[str, ir.Table]:
+        """Compute ``obj`` once into a staging table (temporary where the engine allows).
+
+        Returns its name (drop it with :meth:`drop` when done) and the table.
+        """
+        name = self.scratch_name(stem)
+        if self._supports_temp is not False:
+            try:
+                table = self.con.create_table(name, obj, temp=True)
+                self._supports_temp = True
+                return name, table
+            except Exception:
+                self._supports_temp = False
+                self.drop(name)
+        return name, self.con.create_table(name, obj)
 
     def insert(self, name: str, obj: Any) -> None:
         """Append the rows of an expression to an existing table."""

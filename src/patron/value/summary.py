@@ -120,12 +120,20 @@ def customer_summary(
         monetary_value, margin_value, first_purchase_day`` (+ ``holdout_frequency,
         holdout_spend`` with a calibration end); ``info`` the dates used and ``has_costs``.
     """
-    if transactions.count().to_pyarrow().as_py() == 0:
-        raise DataError("The transactions table is empty; load transactions first.")
+    # One cheap scan for the date range and whether costs are known (no grouping needed).
+    buys = transactions.filter(~transactions.is_return.fill_null(False))
+    day = (buys.timestamp.epoch_seconds() // 86400).cast("int64")
+    bounds = (
+        buys.aggregate(lo=day.min(), hi=day.max(), costed=buys.cost.count(), n=buys.count())
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    if not bounds["n"]:
+        raise DataError(
+            "The transactions table has no purchases (it is empty, or holds only returns); "
+            "load transactions first."
+        )
     daily = _purchase_days(transactions, products)
-    bounds = daily.aggregate(lo=daily.day.min(), hi=daily.day.max()).to_pyarrow().to_pylist()[0]
-    if bounds["lo"] is None:
-        raise DataError("The transactions table has no purchases (only returns).")
     obs = day_number(spec.observation_end) if spec.observation_end else int(bounds["hi"])
     cal = day_number(spec.calibration_end) if spec.calibration_end else obs
     if cal < int(bounds["lo"]):
@@ -174,7 +182,7 @@ def customer_summary(
             holdout_frequency=ibis.coalesce(hold.holdout_frequency, 0).cast("int64"),
             holdout_spend=ibis.coalesce(hold.holdout_spend, 0.0),
         )
-    has_costs = bool(transactions.cost.notnull().any().to_pyarrow().as_py()) or (
+    has_costs = bool(bounds["costed"]) or (
         products is not None and bool(products.cost.notnull().any().to_pyarrow().as_py())
     )
     info = {

@@ -64,12 +64,33 @@ class SummarySource:
         """Whether holdout purchases are available for validation."""
         return "holdout_frequency" in self.table.columns
 
+    staging: str | None = None
+
+    def release(self) -> None:
+        """Drop the materialised summary (a staging table)."""
+        if self.staging:
+            self.warehouse.drop(self.staging)
+            self.staging = None
+
+    def __enter__(self) -> SummarySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     """Summarise the warehouse's transactions (in the engine) and compress them."""
     products = wh.con.table("products") if wh.has_table("products") else None
     table, info = customer_summary(wh.table("transactions"), spec, products=products)
-    return SummarySource(table, spec.unit, info, compress(table, spec.unit_days), wh)
+    # Computed once: every later step (fit, score, validate) reads the customer-level rows.
+    name, table = wh.materialize("summary", table)
+    try:
+        comp = compress(table, spec.unit_days)
+    except BaseException:
+        wh.drop(name)
+        raise
+    return SummarySource(table, spec.unit, info, comp, wh, staging=name)
 
 
 def summary_from_file(path: Path, unit: str) -> SummarySource:
@@ -364,6 +385,7 @@ def score_customers(
     key_types = {k: summary[k].type() for k in keys}
     factors = ibis.memtable(
         {
+            "_i": np.arange(len(c.counts), dtype=np.int64),
             "_f": c.frequency,
             "_r": c.recency_days,
             "_t": c.T_days,
@@ -456,22 +478,13 @@ def score_customers(
         scored = wh.con.table(write)
     # Customer equity and its interval: the parameter errors are shared by all customers.
     one = t.p_alive * 0.0 + 1.0  # makes literal terms summable per group
-    per_row = t.group_by([t._f, t._r, t._t]).aggregate(
+    per_row = t.group_by(t._i).aggregate(
         a=(one * unit_value).sum(),
         b=(one * monthly_cts).sum(),
         **{f"g{i}": (one * rate * t._de * grads_v[i]).sum() for i in range(3)},
     )
     arrow = per_row.to_pyarrow()
-    lookup = {k: i for i, k in enumerate(zip(c.frequency, c.recency_days, c.T_days, strict=True))}
-    idx = np.array(
-        [
-            lookup[k]
-            for k in zip(
-                *(arrow.column(n).to_numpy().astype(float) for n in ("_f", "_r", "_t")), strict=True
-            )
-        ],
-        dtype=int,
-    )
+    idx = arrow.column("_i").to_numpy().astype(int)
     a = arrow.column("a").to_numpy()
     b = arrow.column("b").to_numpy()
     equity = float(np.dot(a, fac.de[idx]) - np.dot(b, fac.ds[idx]))

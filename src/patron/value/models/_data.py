@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from patron.errors import DataError
 from patron.value.models._base import FloatArray, as_float_array
 
-__all__ = ["DiscreteData", "RFMData", "SpendData"]
+__all__ = ["DiscreteData", "RFMData", "RFMIndex", "SpendData", "SpendStats"]
 
 
 def _weights(weights: Any, n: int) -> FloatArray:
@@ -68,6 +69,31 @@ class RFMData:
         """Number of customers (sum of weights)."""
         return float(self.weights.sum())
 
+    @cached_property
+    def index(self) -> RFMIndex:
+        """Unique values of frequency, T and recency with each row's position (cached).
+
+        Likelihood terms that depend on one of them only are computed once per unique value.
+        """
+        ux, ix = np.unique(self.frequency, return_inverse=True)
+        uT, iT = np.unique(self.T, return_inverse=True)
+        utx, itx = np.unique(self.recency, return_inverse=True)
+        wx = np.asarray(np.bincount(ix, weights=self.weights, minlength=len(ux)), dtype=float)
+        return RFMIndex(ux, ix, wx, uT, iT, utx, itx)
+
+
+@dataclass(frozen=True)
+class RFMIndex:
+    """Unique values and inverse indices of an :class:`RFMData` (see ``RFMData.index``)."""
+
+    ux: FloatArray
+    ix: np.ndarray
+    wx: FloatArray
+    uT: FloatArray
+    iT: np.ndarray
+    utx: FloatArray
+    itx: np.ndarray
+
 
 @dataclass(frozen=True)
 class SpendData:
@@ -90,6 +116,29 @@ class SpendData:
                 "mean spend; this summary has none."
             )
         return cls(x[keep], m[keep], w[keep])
+
+    @cached_property
+    def stats(self) -> SpendStats:
+        """Sufficient statistics that do not depend on the parameters (cached)."""
+        ux, ix = np.unique(self.frequency, return_inverse=True)
+        wx = np.asarray(np.bincount(ix, weights=self.weights, minlength=len(ux)), dtype=float)
+        logz = np.log(self.monetary)
+        return SpendStats(
+            ux,
+            wx,
+            float(np.dot(self.weights * self.frequency, logz)),
+            float(np.dot(self.weights, logz)),
+        )
+
+
+@dataclass(frozen=True)
+class SpendStats:
+    """Unique frequencies with their weights, and Σ w·x·ln z̄ and Σ w·ln z̄."""
+
+    ux: FloatArray
+    wx: FloatArray
+    wx_logz: float
+    w_logz: float
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,57 @@ from patron.value.models._data import RFMData
 __all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "bgnbd_negll", "mbgnbd_negll"]
 
 
+def _beta_geo_negll(
+    log_params: FloatArray, data: RFMData, modified: bool
+) -> tuple[float, FloatArray]:
+    """Shared BG/NBD and MBG/NBD likelihood on unique values (see the two wrappers)."""
+    r, alpha, a, b = np.exp(log_params)
+    idx = data.index
+    ux, ix, w = idx.ux, idx.ix, data.weights
+    x = data.frequency
+    # Terms of x only: once per unique frequency, weighted by the customers having it.
+    shift = 1.0 if modified else 0.0
+    a1 = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+    c = gammaln(b + ux) + gammaln(a + b) - gammaln(b) - gammaln(a + b + ux + shift)
+    if modified:
+        lead_u = np.log(b + ux)  # weight of "alive at T"
+        lead_v = np.full_like(ux, np.log(a))
+    else:
+        has_x = ux > 0
+        lead_u = np.zeros_like(ux)
+        lead_v = np.where(has_x, np.log(a) - np.log(np.where(has_x, b + ux - 1, 1.0)), -np.inf)
+    log_aT = np.log(alpha + idx.uT)[idx.iT]
+    log_atx = np.log(alpha + idx.utx)[idx.itx]
+    rx = r + x
+    u = lead_u[ix] - rx * log_aT
+    v = lead_v[ix] - rx * log_atx
+    lse = np.logaddexp(u, v)
+    wv = np.exp(v - lse)  # weight of the "dropped out after t_x" branch
+    wu = 1.0 - wv
+    ll = float(np.dot(idx.wx, a1 + c) + np.dot(w, lse))
+    # Gradient: per-unique-x parts weighted by wx, per-row parts by w.
+    wwv, wwu = w * wv, w * wu
+    sum_wv_x = np.bincount(ix, weights=wwv, minlength=len(ux))
+    sum_wu_x = np.bincount(ix, weights=wwu, minlength=len(ux))
+    d_r = (
+        np.dot(idx.wx, digamma(r + ux) - digamma(r) + np.log(alpha))
+        - np.dot(wwu, log_aT) - np.dot(wwv, log_atx)
+    )  # fmt: skip
+    d_alpha = (
+        idx.wx.sum() * r / alpha
+        - np.dot(wwu * rx, 1.0 / np.exp(log_aT)) - np.dot(wwv * rx, 1.0 / np.exp(log_atx))
+    )  # fmt: skip
+    dg_ab = digamma(a + b) - digamma(a + b + ux + shift)
+    d_a = np.dot(idx.wx, dg_ab) + float(np.sum(sum_wv_x)) / a
+    d_b = np.dot(idx.wx, digamma(b + ux) - digamma(b) + dg_ab)
+    if modified:
+        d_b += np.dot(sum_wu_x, 1.0 / (b + ux))
+    else:
+        d_b -= np.dot(sum_wv_x, np.where(ux > 0, 1.0 / np.where(ux > 0, b + ux - 1, 1.0), 0.0))
+    grad = np.array([d_r, d_alpha, d_a, d_b]) * np.exp(log_params)
+    return -ll, -grad
+
+
 def bgnbd_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArray]:
     """Negative BG/NBD log-likelihood and its gradient in log-parameter space.
 
@@ -33,31 +84,7 @@ def bgnbd_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArra
     ``C = lnΓ(b+x) + lnΓ(a+b) − lnΓ(b) − lnΓ(a+b+x)``,
     ``u = −(r+x) ln(α+T)`` and ``v = ln a − ln(b+x−1) − (r+x) ln(α+t_x)``.
     """
-    r, alpha, a, b = np.exp(log_params)
-    x, tx, T, w = data.frequency, data.recency, data.T, data.weights
-    rx = r + x
-    has = x > 0
-    a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha)
-    c = gammaln(b + x) + gammaln(a + b) - gammaln(b) - gammaln(a + b + x)
-    u = -rx * np.log(alpha + T)
-    v = np.where(
-        has, np.log(a) - np.log(np.where(has, b + x - 1, 1.0)) - rx * np.log(alpha + tx), -np.inf
-    )
-    lse = np.logaddexp(u, v)
-    ll = a1 + c + lse
-    wv = np.exp(v - lse)  # weight of the "dropped out after t_x" branch
-    wu = 1.0 - wv
-    d_r = (
-        digamma(rx) - digamma(r) + np.log(alpha) - wu * np.log(alpha + T) - wv * np.log(alpha + tx)
-    )
-    d_alpha = r / alpha - wu * rx / (alpha + T) - wv * rx / (alpha + tx)
-    d_a = digamma(a + b) - digamma(a + b + x) + wv / a
-    d_b = (
-        digamma(b + x) + digamma(a + b) - digamma(b) - digamma(a + b + x)
-        - wv / np.where(has, b + x - 1, 1.0)
-    )  # fmt: skip
-    grad = np.array([np.dot(w, d) for d in (d_r, d_alpha, d_a, d_b)]) * np.exp(log_params)
-    return -float(np.dot(w, ll)), -grad
+    return _beta_geo_negll(log_params, data, modified=False)
 
 
 def mbgnbd_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArray]:
@@ -68,25 +95,7 @@ def mbgnbd_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArr
     BG/NBD, a customer may drop out right after the first purchase, so both terms are there
     for every x.
     """
-    r, alpha, a, b = np.exp(log_params)
-    x, tx, T, w = data.frequency, data.recency, data.T, data.weights
-    rx = r + x
-    a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha)
-    c = gammaln(b + x) + gammaln(a + b) - gammaln(b) - gammaln(a + b + x + 1)
-    u = np.log(b + x) - rx * np.log(alpha + T)
-    v = np.log(a) - rx * np.log(alpha + tx)
-    lse = np.logaddexp(u, v)
-    ll = a1 + c + lse
-    wv = np.exp(v - lse)
-    wu = 1.0 - wv
-    d_r = (
-        digamma(rx) - digamma(r) + np.log(alpha) - wu * np.log(alpha + T) - wv * np.log(alpha + tx)
-    )
-    d_alpha = r / alpha - wu * rx / (alpha + T) - wv * rx / (alpha + tx)
-    d_a = digamma(a + b) - digamma(a + b + x + 1) + wv / a
-    d_b = digamma(b + x) + digamma(a + b) - digamma(b) - digamma(a + b + x + 1) + wu / (b + x)
-    grad = np.array([np.dot(w, d) for d in (d_r, d_alpha, d_a, d_b)]) * np.exp(log_params)
-    return -float(np.dot(w, ll)), -grad
+    return _beta_geo_negll(log_params, data, modified=True)
 
 
 class BetaGeoModel(BaseModel):

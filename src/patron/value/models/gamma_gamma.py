@@ -22,21 +22,27 @@ def gamma_gamma_negll(log_params: FloatArray, data: SpendData) -> tuple[float, F
     """Negative log-likelihood of mean spend z̄ over x transactions, and gradient.
 
     Fader & Hardie (2013), eq. (4): ``f(z̄|p,q,γ;x) = Γ(px+q)/(Γ(px)Γ(q)) γ^q z̄^(px−1) x^px /
-    (γ + x z̄)^(px+q)``.
+    (γ + x z̄)^(px+q)``. Terms in x alone are computed once per unique x; only
+    ``ln(γ + x z̄)`` is evaluated per row.
     """
     p, q, g = np.exp(log_params)
+    st = data.stats
+    ux, wx = st.ux, st.wx
     x, z, w = data.frequency, data.monetary, data.weights
-    px = p * x
+    pu = p * ux
     log_denom = np.log(g + x * z)
+    wl = np.dot(w, log_denom)
+    wxl = np.dot(w * x, log_denom)
     ll = (
-        gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
-        + (px - 1) * np.log(z) + px * np.log(x) - (px + q) * log_denom
+        np.dot(wx, gammaln(pu + q) - gammaln(pu) - gammaln(q) + q * np.log(g) + pu * np.log(ux))
+        + p * st.wx_logz - st.w_logz - p * wxl - q * wl
     )  # fmt: skip
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(z) + np.log(x) - log_denom)
-    d_q = digamma(px + q) - digamma(q) + np.log(g) - log_denom
-    d_g = q / g - (px + q) / (g + x * z)
-    grad = np.array([np.dot(w, d) for d in (d_p, d_q, d_g)]) * np.exp(log_params)
-    return -float(np.dot(w, ll)), -grad
+    inv = 1.0 / (g + x * z)
+    d_p = np.dot(wx, ux * (digamma(pu + q) - digamma(pu) + np.log(ux))) + st.wx_logz - wxl
+    d_q = np.dot(wx, digamma(pu + q) - digamma(q) + np.log(g)) - wl
+    d_g = wx.sum() * q / g - p * np.dot(w * x, inv) - q * np.dot(w, inv)
+    grad = np.array([d_p, d_q, d_g]) * np.exp(log_params)
+    return -float(ll), -grad
 
 
 class GammaGammaModel(BaseModel):
