@@ -240,6 +240,16 @@ def spend_data(summary: ir.Table) -> SpendData:
     )
 
 
+def _window(daily: ir.Table, spec: SummarySpec) -> tuple[int, int, int]:
+    """First purchase day in the data, calibration end and observation end (day numbers)."""
+    row = daily.aggregate(lo=daily.day.min(), hi=daily.day.max()).to_pyarrow().to_pylist()[0]
+    if row["lo"] is None:
+        raise DataError("The transactions table has no purchases; load transactions first.")
+    obs = day_number(spec.observation_end) if spec.observation_end else int(row["hi"])
+    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    return int(row["lo"]), cal, obs
+
+
 def repeat_purchases_by_period(
     transactions: ir.Table, spec: SummarySpec, period_days: int = 7
 ) -> tuple[int, np.ndarray]:
@@ -250,13 +260,7 @@ def repeat_purchases_by_period(
     period ``i`` (days ``start_day + i*period_days`` to ``start_day + (i+1)*period_days − 1``).
     """
     daily = _purchase_days(transactions, None)
-    start = int(daily.day.min().to_pyarrow().as_py())
-    obs = (
-        day_number(spec.observation_end)
-        if spec.observation_end
-        else int(daily.day.max().to_pyarrow().as_py())
-    )
-    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    start, cal, obs = _window(daily, spec)
     daily = daily.filter(daily.day <= obs)
     first = daily.group_by("customer_id").aggregate(first_day=daily.day.min())
     first = first.filter(first.first_day <= cal)
@@ -289,12 +293,7 @@ def discrete_summary(transactions: ir.Table, spec: SummarySpec) -> DiscreteData:
     """
     period = spec.unit_days
     daily = _purchase_days(transactions, None)
-    obs = (
-        day_number(spec.observation_end)
-        if spec.observation_end
-        else int(daily.day.max().to_pyarrow().as_py())
-    )
-    cal = day_number(spec.calibration_end) if spec.calibration_end else obs
+    _, cal, _ = _window(daily, spec)
     daily = daily.filter(daily.day <= cal)
     first = daily.group_by("customer_id").aggregate(first_day=daily.day.min())
     joined = daily.inner_join(first, "customer_id")

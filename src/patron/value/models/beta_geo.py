@@ -164,30 +164,20 @@ class BetaGeoModel(BaseModel):
     ) -> FloatArray:
         """Expected purchases in (T, T+t] given the history (t in the data's time unit).
 
-        Uses Euler's transformation of the Gauss hypergeometric function, so that heavy
-        buyers (hundreds of purchases) stay finite: ``((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x;
-        a+b+x−1; z) = (1−z)^(a−1) 2F1(a+b−1−r, a−1; a+b+x−1; z)``, ``z = t/(α+T+t)``.
+        ``P(alive at T) × expected_if_alive``; see :meth:`expected_if_alive` for the stable
+        (Euler-transformed) hypergeometric form that keeps heavy buyers finite.
         """
         self._check_fitted()
-        r, alpha, a, b = self._params
         x, tx, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        t = np.asarray(t, dtype=float)
-        z = t / (alpha + T_ + t)
-        log1mz = np.log1p(-z)
-        if self.modified:
-            coef = (a + b + x) / (a - 1)
-            f = hyp2f1(a + b - r, a - 1, a + b + x, z)
-        else:
-            coef = (a + b + x - 1) / (a - 1)
-            f = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        one_minus_term = -(f - 1.0) - f * np.expm1((a - 1) * log1mz)
-        return np.asarray(coef * one_minus_term * self.p_alive(x, tx, T_))
+        return np.asarray(self.expected_if_alive(t, x, T_) * self.p_alive(x, tx, T_))
 
     def expected_if_alive(self, t: Any, frequency: Any, T: Any) -> FloatArray:
         """Expected purchases in (T, T+t] for a customer alive at T (recency drops out).
 
-        ``conditional_expected_purchases = p_alive × expected_if_alive``, so scoring evaluates
-        this on unique (frequency, T) pairs only.
+        Uses Euler's transformation of the Gauss hypergeometric function, so that heavy
+        buyers (hundreds of purchases) stay finite: ``((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x;
+        a+b+x−1; z) = (1−z)^(a−1) 2F1(a+b−1−r, a−1; a+b+x−1; z)``, ``z = t/(α+T+t)``.
+        Scoring evaluates this on unique (frequency, T) pairs only.
         """
         self._check_fitted()
         r, alpha, a, b = self._params

@@ -111,15 +111,10 @@ class ParetoNBDModel(BaseModel):
     def conditional_expected_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any
     ) -> FloatArray:
-        """Expected purchases in (T, T+t] given the history."""
+        """Expected purchases in (T, T+t] given the history: P(alive) × expected_if_alive."""
         self._check_fitted()
-        r, alpha, s, beta = self._params
         x, tx, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        t = np.asarray(t, dtype=float)
-        rate = (r + x) * (beta + T_) / (alpha + T_)
-        return np.asarray(
-            rate * _shrink(s, np.log((beta + T_) / (beta + T_ + t))) * self.p_alive(x, tx, T_)
-        )
+        return np.asarray(self.expected_if_alive(t, x, T_) * self.p_alive(x, tx, T_))
 
     def expected_if_alive(self, t: Any, frequency: Any, T: Any) -> FloatArray:
         """Expected purchases in (T, T+t] for a customer alive at T."""
