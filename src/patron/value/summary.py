@@ -142,46 +142,44 @@ def customer_summary(
             f"({_EPOCH.fromordinal(_EPOCH.toordinal() + int(bounds['lo']))})."
         )
     daily = daily.filter(daily.day <= obs)
-    in_cal = daily.filter(daily.day <= cal)
-    first = in_cal.group_by("customer_id").aggregate(first_day=in_cal.day.min())
-    joined = in_cal.inner_join(first, "customer_id")
-    is_first = joined.day == joined.first_day
-    costed = joined.costed == joined.rows
-    per = joined.group_by("customer_id").aggregate(
-        first_purchase_day=joined.first_day.min(),
-        last_day=joined.day.max(),
-        days=joined.count(),
-        repeat_spend=ibis.ifelse(is_first, 0.0, joined.amount).sum(),
-        repeat_margin=ibis.ifelse(is_first, 0.0, joined.margin).sum(),
-        all_costed=costed.all(),
+    # One pass over the purchase days: calibration aggregates with filters, the first day's
+    # amount by arg-min, and the holdout in the same grouping (no self-join).
+    cal_day = daily.day <= cal
+    per = daily.group_by("customer_id").aggregate(
+        first_purchase_day=daily.day.min(),
+        last_day=daily.day.max(where=cal_day),
+        days=daily.count(where=cal_day),
+        spend=daily.amount.sum(where=cal_day),
+        first_amount=daily.amount.argmin(daily.day),
+        margin=daily.margin.sum(where=cal_day),
+        first_margin=daily.margin.argmin(daily.day),
+        uncosted=(daily.costed != daily.rows).cast("int64").sum(where=cal_day),
+        hold_days=daily.count(where=~cal_day),
+        hold_spend=daily.amount.sum(where=~cal_day),
     )
+    per = per.filter(per.first_purchase_day <= cal)
     unit = TIME_UNITS[spec.unit]
     freq = (per.days - 1).cast("int64")
     recency_days = (per.last_day - per.first_purchase_day).cast("int64")
     t_days = (ibis.literal(cal) - per.first_purchase_day).cast("int64")
-    summary = per.select(
-        "customer_id",
-        frequency=freq,
-        recency_days=recency_days,
-        T_days=t_days,
-        recency=recency_days.cast("float64") / ibis.literal(unit, "float64"),
-        T=t_days.cast("float64") / ibis.literal(unit, "float64"),
-        monetary_value=ibis.ifelse(freq > 0, per.repeat_spend / freq, 0.0),
-        margin_value=ibis.ifelse(
-            per.all_costed & (freq > 0), per.repeat_margin / freq, ibis.null("float64")
+    columns = {
+        "frequency": freq,
+        "recency_days": recency_days,
+        "T_days": t_days,
+        "recency": recency_days.cast("float64") / ibis.literal(unit, "float64"),
+        "T": t_days.cast("float64") / ibis.literal(unit, "float64"),
+        "monetary_value": ibis.ifelse(freq > 0, (per.spend - per.first_amount) / freq, 0.0),
+        "margin_value": ibis.ifelse(
+            (per.uncosted == 0) & (freq > 0),
+            (per.margin - per.first_margin) / freq,
+            ibis.null("float64"),
         ),
-        first_purchase_day="first_purchase_day",
-    )
+        "first_purchase_day": per.first_purchase_day,
+    }
     if spec.calibration_end:
-        hold = daily.filter(daily.day > cal)
-        hold = hold.group_by("customer_id").aggregate(
-            holdout_frequency=hold.count(), holdout_spend=hold.amount.sum()
-        )
-        summary = summary.left_join(hold, "customer_id").select(
-            *summary.columns,
-            holdout_frequency=ibis.coalesce(hold.holdout_frequency, 0).cast("int64"),
-            holdout_spend=ibis.coalesce(hold.holdout_spend, 0.0),
-        )
+        columns["holdout_frequency"] = per.hold_days.cast("int64")
+        columns["holdout_spend"] = ibis.coalesce(per.hold_spend, 0.0)
+    summary = per.select("customer_id", **columns)
     has_costs = bool(bounds["costed"]) or (
         products is not None and bool(products.cost.notnull().any().to_pyarrow().as_py())
     )
