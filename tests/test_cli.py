@@ -114,3 +114,11 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     again = capsys.readouterr().out
     assert "skipped" in again
     assert "Customers: 1,000" in again
+
+
+def test_duckdb_settings_in_the_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}?memory_limit=1GB&threads=1"
+    assert main(["status", "-w", url]) == 0
+    capsys.readouterr()
+    assert main(["status", "-w", f"duckdb://{tmp_path / 'w.duckdb'}?no_such_setting=1"]) == 78
+    assert "DuckDB refused a setting" in capsys.readouterr().err

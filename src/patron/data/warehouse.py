@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import ibis
 import ibis.expr.types as ir
@@ -29,11 +30,14 @@ log = logging.getLogger(__name__)
 SPARK_INSTALL_HINT = "pip install 'patron[spark]' (and a Java 17+ runtime on PATH)"
 
 
-def _duckdb_path(url: str) -> str:
+def _duckdb_path(url: str) -> tuple[str, dict[str, str]]:
+    """File path and engine settings of ``duckdb://FILE?memory_limit=2GB&threads=2``."""
     rest = url.split("://", 1)[1] if "://" in url else url
+    rest, _, query = rest.partition("?")
+    config = dict(parse_qsl(query, keep_blank_values=False))
     if rest in {"", ":memory:", "memory"}:
-        return ":memory:"
-    return rest
+        return ":memory:", config
+    return rest, config
 
 
 def _spark_session(directory: Path) -> Any:
@@ -227,7 +231,8 @@ def connect(url: str) -> Warehouse:
     Parameters
     ----------
     url
-        ``duckdb://FILE`` (relative paths are taken from the working directory),
+        ``duckdb://FILE`` (relative paths are taken from the working directory; DuckDB
+        settings may follow, e.g. ``duckdb://w.duckdb?memory_limit=2GB&threads=2``),
         ``duckdb://:memory:``, ``pyspark:///DIR`` (a local Spark session with a persistent
         metastore under DIR) or any URL :func:`ibis.connect` understands (``postgres://...``).
 
@@ -239,7 +244,7 @@ def connect(url: str) -> Warehouse:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     try:
         if scheme == "duckdb" or (not scheme and url.endswith((".duckdb", ".db"))):
-            path = _duckdb_path(url)
+            path, config = _duckdb_path(url)
             if path != ":memory:":
                 parent = Path(path).expanduser().resolve().parent
                 if not parent.is_dir():
@@ -247,7 +252,14 @@ def connect(url: str) -> Warehouse:
                         f"Warehouse {url!r}: folder {parent} does not exist; create it or "
                         "choose another --warehouse."
                     )
-            con = ibis.duckdb.connect(path)
+            try:
+                con = ibis.duckdb.connect(path, **config)
+            except Exception as exc:
+                if config:  # the file opened fine before settings: name the setting
+                    raise ConfigError(
+                        f"Warehouse {url!r}: DuckDB refused a setting ({str(exc).splitlines()[0]})."
+                    ) from exc
+                raise
             # DuckDB draws a progress bar on stdout for long queries; it would corrupt --json.
             con.raw_sql("SET enable_progress_bar = false")
             return Warehouse(con, url)
