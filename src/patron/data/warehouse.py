@@ -255,7 +255,7 @@ def connect(url: str) -> Warehouse:
             try:
                 con = ibis.duckdb.connect(path, **config)
             except Exception as exc:
-                if config:  # the file opened fine before settings: name the setting
+                if any(key in str(exc) for key in config):  # DuckDB names the bad setting
                     raise ConfigError(
                         f"Warehouse {url!r}: DuckDB refused a setting ({str(exc).splitlines()[0]})."
                     ) from exc
