@@ -35,6 +35,7 @@ from patron.errors import (
 )
 from patron.settings import Settings
 from patron.value.clv import ValueSettings
+from patron.value.retention import retention_report
 from patron.value.summary import SummarySpec
 from patron.value.validation import holdout_report
 from patron.value.workflow import (
@@ -552,6 +553,48 @@ def value_validate_cmd(
             f"Cumulative repeat purchases after {last['period']} weeks: actual "
             f"{last['actual']:,.0f}, predicted {last['predicted']:,.1f}."
         )
+
+
+@value_app.command("retention")
+def value_retention_cmd(
+    alive: Annotated[
+        str | None,
+        typer.Option(help="Customers active at t = 0, 1, 2, ... e.g. 1000,631,468,382."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with one row per customer: recency (period of churn, or T if still "
+            "active) and T; optional cohort column."
+        ),
+    ] = None,
+    cohort: Annotated[str | None, typer.Option(help="Use only this cohort of --from-file.")] = None,
+    project: Annotated[int, typer.Option(help="Periods to project survival for.")] = 12,
+    discount_rate: Annotated[float, typer.Option(help="Discount rate per period.")] = 0.1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Contractual retention (sBG): fit a cohort, project survival, value a subscriber."""
+    payload = retention_report(alive, from_file, cohort, project, discount_rate)
+    if as_json:
+        _emit_json(payload)
+        return
+    p, se = payload["params"], payload["standard_errors"]
+    out.print(
+        f"sBG on {payload['cohort_size']:,.0f} customers over {payload['periods']} periods: "
+        f"alpha={p['alpha']:.4f} (se {se['alpha']:.4f}), beta={p['beta']:.4f} "
+        f"(se {se['beta']:.4f}); log-likelihood {payload['log_likelihood']:.2f}"
+    )
+    table = Table(title="Share still active", title_justify="left")
+    for col in ("period", "actual", "model", "retention rate"):
+        table.add_column(col, justify="right")
+    for row in payload["survival"]:
+        actual = "" if row["actual"] is None else f"{row['actual']:.1%}"
+        table.add_row(str(row["period"]), actual, f"{row['model']:.1%}", f"{row['retention']:.1%}")
+    out.print(table)
+    out.print(
+        f"Discounted expected residual lifetime of a new subscriber at {discount_rate:.0%} per "
+        f"period: {payload['derl_new']:.3f} future payments."
+    )
 
 
 def _exit_code(exc: PatronError) -> int:

@@ -117,3 +117,22 @@ def test_value_usage_and_data_errors(
     assert main(["value", "fit", "-w", empty]) == 69
     assert "has no table 'transactions'" in capsys.readouterr().err
     assert main(["value", "score", "--model", "bgbb", "-w", cdnow_url]) == 2
+
+
+def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:
+    counts = "1000,631,468,382,326,289,262,241"
+    out = run_json(["value", "retention", "--alive", counts], capsys)
+    assert out["params"]["alpha"] == pytest.approx(0.704, abs=5e-4)
+    assert out["params"]["beta"] == pytest.approx(1.182, abs=5e-4)
+    assert out["survival"][1]["actual"] == pytest.approx(0.631)
+    assert len(out["survival"]) == 13
+    path = shared_file("sbg_fader_hardie_2007", "sbg_cohorts.csv")
+    args = ["value", "retention", "--from-file", str(path), "--cohort", "highend"]
+    high = run_json(args, capsys)
+    assert high["params"]["beta"] == pytest.approx(3.806, abs=5e-4)
+    assert main(["value", "retention", "--alive", "1000,1100"]) == 65
+    assert "must never increase" in capsys.readouterr().err
+    assert main(["value", "retention"]) == 2
+    assert "Give either --alive COUNTS or --from-file FILE" in capsys.readouterr().err
+    assert main([*args[:-1], "lowend"]) == 65
+    assert "no rows of cohort 'lowend' (cohorts: highend, regular)" in capsys.readouterr().err
