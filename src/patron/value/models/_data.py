@@ -23,8 +23,13 @@ def _weights(weights: Any, n: int) -> FloatArray:
     return w
 
 
-def _first_bad(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
+def _raise_first_bad(checks: list[tuple[np.ndarray, str]], columns: dict[str, FloatArray]) -> None:
+    """Raise a DataError naming the first row that fails a check, with its values."""
+    for mask, text in checks:
+        if np.any(mask):
+            i = int(np.flatnonzero(mask)[0])
+            values = ", ".join(f"{name}={col[i]:g}" for name, col in columns.items())
+            raise DataError(f"Summary row {i}: {text} ({values}).")
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,7 @@ class RFMData:
             ((x == 0) & (tx != 0), "recency is not 0 although frequency is 0"),
             (t <= 0, "T is not positive"),
         ]
-        for mask, text in checks:
-            if np.any(mask):
-                i = _first_bad(mask)
-                raise DataError(
-                    f"Summary row {i}: {text} (frequency={x[i]:g}, recency={tx[i]:g}, T={t[i]:g})."
-                )
+        _raise_first_bad(checks, {"frequency": x, "recency": tx, "T": t})
         return cls(x, tx, t, _weights(weights, len(x)))
 
     @property
@@ -168,10 +168,5 @@ class DiscreteData:
                 "a value is not whole",
             ),
         ]
-        for mask, text in checks:
-            if np.any(mask):
-                i = _first_bad(mask)
-                raise DataError(
-                    f"Row {i}: {text} (frequency={x[i]:g}, recency={tx[i]:g}, periods={n[i]:g})."
-                )
+        _raise_first_bad(checks, {"frequency": x, "recency": tx, "periods": n})
         return cls(x, tx, n, _weights(weights, len(x)))
