@@ -144,3 +144,21 @@ def test_bgnbd_pmf_sums_to_one_and_matches_expectation() -> None:
     pmf = model.probability_of_purchases(39.0, n)
     assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
     assert float(np.dot(n, pmf)) == pytest.approx(float(model.expected_purchases(39.0)), rel=1e-6)
+
+
+def test_pareto_pmf_sums_to_one_and_matches_expectation() -> None:
+    model = ParetoNBDModel().with_params(np.array([0.553, 10.578, 0.606, 11.669]))
+    n = np.arange(0, 400)
+    pmf = model.probability_of_purchases(39.0, n)
+    assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
+    assert float(np.dot(n, pmf)) == pytest.approx(float(model.expected_purchases(39.0)), rel=1e-8)
+
+
+def test_bgbb_pmf_fits_the_donations_histogram() -> None:
+    d = pd.read_csv(shared_file("donations_bgbb", "donations.csv"))
+    actual = (d.groupby("frequency").weights.sum() / d.weights.sum()).to_numpy()
+    model = BetaGeoBetaBinomModel().with_params(np.array([1.204, 0.750, 0.657, 2.783]))
+    pmf = model.probability_of_purchases(6, np.arange(7))
+    assert pmf.sum() == pytest.approx(1.0, abs=1e-12)
+    assert float(np.dot(np.arange(7), pmf)) == pytest.approx(float(model.expected_purchases(6)))
+    assert np.max(np.abs(pmf - actual)) < 0.01  # FHS 2010, Figure 3: the model fits closely

@@ -90,6 +90,29 @@ class BetaGeoBetaBinomModel(BaseModel):
         )
         return np.asarray(alpha / (alpha + beta) * delta / (gamma - 1) * (1 - ratio))
 
+    def probability_of_purchases(self, periods: int, n: Any) -> FloatArray:
+        """P(X(periods) = n) for a new customer (FHS 2010, eq. 8)."""
+        self._check_fitted()
+        alpha, beta, gamma, delta = self._params
+        k = np.atleast_1d(np.asarray(n, dtype=float))
+        m = float(periods)
+        log_comb = gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
+        alive = np.exp(
+            log_comb + betaln(alpha + k, beta + m - k) - betaln(alpha, beta)
+            + betaln(gamma, delta + m) - betaln(gamma, delta)
+        )  # fmt: skip
+        i = np.arange(int(m))[None, :]
+        kk = k[:, None]
+        valid = i >= kk
+        ii = np.where(valid, i, kk)
+        terms = (
+            gammaln(ii + 1) - gammaln(kk + 1) - gammaln(ii - kk + 1)
+            + betaln(alpha + kk, beta + ii - kk) - betaln(alpha, beta)
+            + betaln(gamma + 1, delta + ii) - betaln(gamma, delta)
+        )  # fmt: skip
+        dead = np.where(valid, np.exp(terms), 0.0).sum(axis=1)
+        return np.asarray(np.where(k <= m, alive + dead, 0.0))
+
     def conditional_expected_purchases(
         self, periods: Any, frequency: Any, recency: Any, n_periods: Any
     ) -> FloatArray:

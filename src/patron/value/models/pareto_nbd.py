@@ -135,6 +135,32 @@ class ParetoNBDModel(BaseModel):
             + 0.0 * np.asarray(frequency, dtype=float)
         )
 
+    def probability_of_purchases(self, t: float, n: Any, nodes: int = 200) -> FloatArray:
+        """P(X(t) = n) for a new customer.
+
+        The lifetime τ has the Lomax survival ``(β/(β+y))^s``; given the active time
+        ``u = min(τ, t)`` the count is NBD(r, α; u). So ``P = (β/(β+t))^s NBD(n; t) +
+        ∫_0^t s β^s (β+y)^−(s+1) NBD(n; y) dy``, integrated by Gauss-Legendre quadrature.
+        """
+        self._check_fitted()
+        r, alpha, s, beta = self._params
+        k = np.atleast_1d(np.asarray(n, dtype=float))
+        u, w = np.polynomial.legendre.leggauss(nodes)
+        y = (u + 1.0) * t / 2.0
+        w = w * t / 2.0
+
+        def log_nbd(time: FloatArray) -> FloatArray:
+            time = np.maximum(time, 1e-300)
+            return np.asarray(
+                gammaln(r + k[:, None]) - gammaln(r) - gammaln(k[:, None] + 1)
+                + r * np.log(alpha / (alpha + time)) + k[:, None] * np.log(time / (alpha + time))
+            )  # fmt: skip
+
+        alive_all = np.exp(s * np.log(beta / (beta + t)) + log_nbd(np.array([t]))[:, 0])
+        density = s * np.exp(s * np.log(beta) - (s + 1) * np.log(beta + y))
+        integral = np.exp(log_nbd(y)) @ (w * density)
+        return np.asarray(alive_all + integral)
+
     def dert(self, discount: float, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Discounted expected residual transactions (Fader, Hardie & Lee 2005, JMR, eq. 2).
 
