@@ -1,4 +1,9 @@
-"""Numerical robustness: heavy buyers, long daily histories, tiny data sets, invariants."""
+"""Numerical robustness: heavy buyers, long daily histories, tiny data sets, invariants.
+
+Fader, Hardie & Lee's note "Overcoming the BG/NBD Model's #NUM! Error Problem" shows the
+likelihood overflowing for heavy buyers ((α+T)^(r+x) with large x) and long histories when
+computed directly; the extreme rows below are those cases, computed here in log space.
+"""
 
 from __future__ import annotations
 

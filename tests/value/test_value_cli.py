@@ -136,3 +136,20 @@ def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Give either --alive COUNTS or --from-file FILE" in capsys.readouterr().err
     assert main([*args[:-1], "lowend"]) == 65
     assert "no rows of cohort 'lowend' (cohorts: highend, regular)" in capsys.readouterr().err
+
+
+def test_failed_score_leaves_customer_value_untouched(
+    cdnow_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["value", "score", "-w", cdnow_url]) == 0
+    wh = connect(cdnow_url)
+    before = wh.table("customer_value").execute()
+    wh.close()
+    assert main(["value", "score", "--discount-rate", "12", "-w", cdnow_url]) == 2
+    assert (
+        main(["value", "score", "--model", "mbgnbd", "--unit", "fortnight", "-w", cdnow_url]) == 2
+    )
+    wh = connect(cdnow_url)
+    after = wh.table("customer_value").execute()
+    wh.close()
+    assert after.equals(before)
