@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import numpy as np
 
 from patron.errors import UsageError
-from patron.value.workflow import FitResult, SummarySource, holdout_prediction
+from patron.value.workflow import FitResult, SummarySource, holdout_prediction, holdout_sums
 
 __all__ = ["HoldoutReport", "holdout_report", "tracking"]
 
@@ -53,26 +52,7 @@ def holdout_report(source: SummarySource, fit: FitResult, *, track: bool = True)
         raise UsageError(f"Model {model.name!r} cannot be validated on a holdout here.")
     c = source.compressed
     pred = holdout_prediction(model, source)
-    t = source.table
-    w = t.weights if "weights" in t.columns else ibis.literal(1)
-    grouped = (
-        t.group_by(["frequency", "recency_days", "T_days"])
-        .aggregate(y=(t.holdout_frequency * w).sum(), y2=((t.holdout_frequency**2) * w).sum())
-        .to_pyarrow()
-    )
-    lookup = {k: i for i, k in enumerate(zip(c.frequency, c.recency_days, c.T_days, strict=True))}
-    keys = zip(
-        *(
-            grouped.column(n).to_numpy().astype(float)
-            for n in ("frequency", "recency_days", "T_days")
-        ),
-        strict=True,
-    )
-    idx = np.array([lookup[k] for k in keys], dtype=int)
-    y = np.zeros(len(c.counts))
-    y2 = np.zeros(len(c.counts))
-    y[idx] = grouped.column("y").to_numpy()
-    y2[idx] = grouped.column("y2").to_numpy()
+    y, y2, _ = holdout_sums(source)
     n = c.counts
     bins: list[dict[str, Any]] = []
     gaps: list[float] = []

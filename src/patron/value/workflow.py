@@ -193,7 +193,7 @@ class FitResult:
         return out
 
 
-def _holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per compressed row: sum of holdout purchases and of their squares (for RMSE)."""
     t = source.table
     w = t.weights if "weights" in t.columns else ibis.literal(1)
@@ -268,7 +268,7 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
             raise DataError("No model could be fitted to this summary: " + reason)
         n = comp.counts.sum()
         if source.has_holdout and source.info.get("holdout_days", 0) > 0:
-            y, y2, counts = _holdout_sums(source)
+            y, y2, counts = holdout_sums(source)
             for cand, m in fitted.items():
                 pred = holdout_prediction(m, source)
                 sse = float(np.sum(y2 - 2 * pred * y + counts * pred**2))
