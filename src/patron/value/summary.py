@@ -19,6 +19,7 @@ Definitions (the BTYD conventions, so CDNOW results match the papers):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime
 from typing import Any
 
@@ -203,7 +204,7 @@ class Compressed:
     counts: np.ndarray
     unit_days: float
 
-    @property
+    @cached_property
     def rfm(self) -> RFMData:
         """Model input in the summary's time unit."""
         return RFMData.from_arrays(
