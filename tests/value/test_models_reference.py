@@ -162,3 +162,33 @@ def test_bgbb_pmf_fits_the_donations_histogram() -> None:
     assert pmf.sum() == pytest.approx(1.0, abs=1e-12)
     assert float(np.dot(np.arange(7), pmf)) == pytest.approx(float(model.expected_purchases(6)))
     assert np.max(np.abs(pmf - actual)) < 0.01  # FHS 2010, Figure 3: the model fits closely
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [
+        (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
+        (ModifiedBetaGeoModel, [0.525, 6.183, 0.891, 1.614]),
+        (ParetoNBDModel, [0.553, 10.578, 0.606, 11.669]),
+    ],
+)
+def test_new_customer_expectation_agrees_with_simulation(cls: type, params: list[float]) -> None:
+    """An independent check of E[X(t)]: simulate the process the likelihood describes.
+
+    (The MBG/NBD form (a+b−1)/(a−1)[1 − (α/(α+t))^r 2F1(r, b+1; a+b−1; z)] used by some
+    implementations gives 37.4 here instead of the simulated 1.18.)
+    """
+    model = cls().with_params(np.array(params))
+    sim = model.sample(np.full(400_000, 39.0), seed=11)
+    mean, se = sim.frequency.mean(), sim.frequency.std() / np.sqrt(400_000)
+    assert abs(float(model.expected_purchases(39.0)) - mean) < 4 * se
+
+
+def test_mbgnbd_pmf_sums_to_one_and_matches_expectation() -> None:
+    model = ModifiedBetaGeoModel().with_params(np.array([0.525, 6.183, 0.891, 1.614]))
+    n = np.arange(0, 400)
+    pmf = model.probability_of_purchases(39.0, n)
+    assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
+    assert float(np.dot(n, pmf)) == pytest.approx(float(model.expected_purchases(39.0)), rel=1e-8)
+    sim = model.sample(np.full(200_000, 39.0), seed=3)
+    assert float(np.mean(sim.frequency == 0)) == pytest.approx(float(pmf[0]), abs=0.005)

@@ -19,8 +19,8 @@ Definitions (the BTYD conventions, so CDNOW results match the papers):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import ibis

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import digamma, expit, gammaln, hyp2f1, roots_jacobi
 
-from patron.errors import UsageError
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import RFMData
 
@@ -146,18 +145,19 @@ class BetaGeoModel(BaseModel):
         return np.asarray(expit(-self._log_odds_dead(x, tx, t)))
 
     def expected_purchases(self, t: Any) -> FloatArray:
-        """Expected purchases of a new customer in (0, t] (t in the data's time unit)."""
+        """Expected purchases of a new customer in (0, t] (t in the data's time unit).
+
+        The conditional expectation at an empty history (x = t_x = T = 0). For BG/NBD this is
+        FHL 2005 eq. (9). For MBG/NBD it is ``b/(a−1) [1 − (α/(α+t))^r 2F1(r, b+1; a+b;
+        t/(α+t))]``: the customer survives the coin flip after the first purchase with
+        probability b/(a+b) and then behaves as BG/NBD with p ~ Beta(a, b+1). (The form
+        ``(a+b−1)/(a−1) [1 − ... 2F1(r, b+1; a+b−1; ·)]`` found in some implementations
+        disagrees with simulation of the model; see the tests.)
+        """
         self._check_fitted()
-        r, alpha, a, b = self._params
         t = np.asarray(t, dtype=float)
-        z = t / (alpha + t)
-        if self.modified:
-            c, coef = a + b - 1, (a + b - 1) / (a - 1)
-            term = (alpha / (alpha + t)) ** r * hyp2f1(r, b + 1, c, z)
-        else:
-            c, coef = a + b - 1, (a + b - 1) / (a - 1)
-            term = (alpha / (alpha + t)) ** r * hyp2f1(r, b, c, z)
-        return np.asarray(coef * (1.0 - term))
+        zero = np.zeros_like(t)
+        return self.conditional_expected_purchases(t, zero, zero, zero)
 
     def conditional_expected_purchases(
         self, t: Any, frequency: Any, recency: Any, T: Any
@@ -216,12 +216,16 @@ class BetaGeoModel(BaseModel):
         return out
 
     def probability_of_purchases(self, t: float, n: Any) -> FloatArray:
-        """P(X(t) = n) for a new customer (Fader, Hardie & Lee 2005, eq. 8); BG/NBD only."""
+        """P(X(t) = n) for a new customer (Fader, Hardie & Lee 2005, eq. 8)."""
         self._check_fitted()
         r, alpha, a, b = self._params
         n = np.asarray(n, dtype=float)
         if self.modified:
-            raise UsageError("probability_of_purchases is available for BG/NBD, not MBG/NBD.")
+            # Dropout right after the first purchase with probability p; otherwise BG/NBD
+            # with p ~ Beta(a, b+1) (the survivors' posterior).
+            inner = BetaGeoModel().with_params(np.array([r, alpha, a, b + 1.0]))
+            pmf = b / (a + b) * inner.probability_of_purchases(t, n)
+            return np.asarray(pmf + np.where(n == 0, a / (a + b), 0.0))
         log_ratio = np.log(alpha / (alpha + t))
         log_odds = np.log(t / (alpha + t))
 
