@@ -192,3 +192,23 @@ def test_mbgnbd_pmf_sums_to_one_and_matches_expectation() -> None:
     assert float(np.dot(n, pmf)) == pytest.approx(float(model.expected_purchases(39.0)), rel=1e-8)
     sim = model.sample(np.full(200_000, 39.0), seed=3)
     assert float(np.mean(sim.frequency == 0)) == pytest.approx(float(pmf[0]), abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [
+        (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
+        (ModifiedBetaGeoModel, [0.525, 6.183, 0.891, 1.614]),
+        (ParetoNBDModel, [0.553, 10.578, 0.606, 11.669]),
+    ],
+)
+def test_conditional_expectations_average_to_the_unconditional(
+    cls: type, params: list[float]
+) -> None:
+    """Total expectation over simulated histories: E[E[Y(t) | h]] = E[X(T+t)] − E[X(T)]."""
+    model = cls().with_params(np.array(params))
+    sim = model.sample(np.full(200_000, 39.0), seed=5)
+    cond = model.conditional_expected_purchases(39.0, sim.frequency, sim.recency, sim.T)
+    target = float(model.expected_purchases(78.0) - model.expected_purchases(39.0))
+    se = cond.std() / np.sqrt(len(cond))
+    assert abs(cond.mean() - target) < 4 * se + 1e-3
