@@ -212,3 +212,13 @@ def test_conditional_expectations_average_to_the_unconditional(
     target = float(model.expected_purchases(78.0) - model.expected_purchases(39.0))
     se = cond.std() / np.sqrt(len(cond))
     assert abs(cond.mean() - target) < 4 * se + 1e-3
+
+
+def test_bgbb_expectations_agree_with_simulation() -> None:
+    model = BetaGeoBetaBinomModel().with_params(np.array([1.204, 0.750, 0.657, 2.783]))
+    sim = model.sample(np.full(200_000, 6), seed=9)
+    se = sim.frequency.std() / np.sqrt(200_000)
+    assert abs(float(model.expected_purchases(6)) - sim.frequency.mean()) < 4 * se
+    cond = model.conditional_expected_purchases(5, sim.frequency, sim.recency, sim.n_periods)
+    target = float(model.expected_purchases(11) - model.expected_purchases(6))
+    assert abs(cond.mean() - target) < 4 * cond.std() / np.sqrt(len(cond)) + 1e-3
