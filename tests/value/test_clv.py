@@ -137,3 +137,18 @@ def test_cost_to_serve_makes_customers_below_zero(wh: Warehouse, tmp_path: Path)
     assert (df.clv < 0).any()
     costly = df[df.cost_to_serve_yearly > 10]
     assert costly.clv.mean() < df[df.cost_to_serve_yearly < 3].clv.mean() + 50
+
+
+def test_survival_given_alive_matches_monte_carlo() -> None:
+    """P(alive at T+t | alive at T): posterior λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x), rate λp."""
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    rng = np.random.default_rng(0)
+    lam = rng.gamma(r + 2, 1 / (alpha + 38.86), 400_000)
+    p = rng.beta(a, b + 2, 400_000)
+    for t in (10.0, 52.0, 520.0):
+        mc = float(np.mean(np.exp(-lam * p * t)))
+        assert float(BG.survival_if_alive(t, 2, 38.86)) == pytest.approx(mc, abs=3e-3)
+    pareto = ParetoNBDModel().with_params(np.array([0.553, 10.578, 0.606, 11.669]))
+    mu = rng.gamma(0.606, 1 / (11.669 + 38.86), 400_000)
+    mc = float(np.mean(np.exp(-mu * 52.0)))
+    assert float(pareto.survival_if_alive(52.0, 2, 38.86)) == pytest.approx(mc, abs=3e-3)
