@@ -21,6 +21,14 @@ from patron.value.models import (
 from tests.conftest import shared_file
 
 
+#: The published CDNOW estimates of the continuous-time purchase models.
+PUBLISHED_CONTINUOUS = [
+    (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
+    (ModifiedBetaGeoModel, [0.525, 6.183, 0.891, 1.614]),
+    (ParetoNBDModel, [0.553, 10.578, 0.606, 11.669]),
+]
+
+
 def cdnow_cbs() -> RFMData:
     cbs = pd.read_csv(shared_file("cdnow", "btyd_R", "cdnowSummary_cbs.csv"))
     return RFMData.from_arrays(cbs["x"], cbs["t.x"], cbs["T.cal"])
@@ -164,14 +172,7 @@ def test_bgbb_pmf_fits_the_donations_histogram() -> None:
     assert np.max(np.abs(pmf - actual)) < 0.01  # FHS 2010, Figure 3: the model fits closely
 
 
-@pytest.mark.parametrize(
-    ("cls", "params"),
-    [
-        (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
-        (ModifiedBetaGeoModel, [0.525, 6.183, 0.891, 1.614]),
-        (ParetoNBDModel, [0.553, 10.578, 0.606, 11.669]),
-    ],
-)
+@pytest.mark.parametrize(("cls", "params"), PUBLISHED_CONTINUOUS)
 def test_new_customer_expectation_agrees_with_simulation(cls: type, params: list[float]) -> None:
     """An independent check of E[X(t)]: simulate the process the likelihood describes.
 
@@ -194,14 +195,7 @@ def test_mbgnbd_pmf_sums_to_one_and_matches_expectation() -> None:
     assert float(np.mean(sim.frequency == 0)) == pytest.approx(float(pmf[0]), abs=0.005)
 
 
-@pytest.mark.parametrize(
-    ("cls", "params"),
-    [
-        (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
-        (ModifiedBetaGeoModel, [0.525, 6.183, 0.891, 1.614]),
-        (ParetoNBDModel, [0.553, 10.578, 0.606, 11.669]),
-    ],
-)
+@pytest.mark.parametrize(("cls", "params"), PUBLISHED_CONTINUOUS)
 def test_conditional_expectations_average_to_the_unconditional(
     cls: type, params: list[float]
 ) -> None:
