@@ -20,7 +20,6 @@ from patron.value.models import (
 )
 from tests.conftest import shared_file
 
-
 #: The published CDNOW estimates of the continuous-time purchase models.
 PUBLISHED_CONTINUOUS = [
     (BetaGeoModel, [0.243, 4.414, 0.793, 2.426]),
