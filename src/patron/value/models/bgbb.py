@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln
+from scipy.special import betaln, digamma, expit, gammaln
 from scipy.special import logsumexp as _lse
 
 from patron.value.models._base import BaseModel, FloatArray
@@ -45,10 +45,52 @@ def bgbb_log_terms(
     return np.asarray(log_alive), np.asarray(log_dead)
 
 
-def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, None]:
-    """Negative BG/BB log-likelihood (gradient by finite differences)."""
-    alive, dead = bgbb_log_terms(np.exp(log_params), data.frequency, data.recency, data.n_periods)
-    return -float(np.dot(data.weights, np.logaddexp(alive, dead))), None
+def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, FloatArray]:
+    """Negative BG/BB log-likelihood and its exact gradient in log-parameter space.
+
+    Every term of the likelihood is a product of Beta functions, so each derivative is a
+    difference of digammas; the gradient of ``log(alive + Σ_i dead_i)`` weights each term's
+    derivative by its share of the likelihood.
+    """
+    alpha, beta, gamma, delta = np.exp(log_params)
+    x, tx, n, w = data.frequency, data.recency, data.n_periods, data.weights
+    alive, dead = bgbb_log_terms(np.exp(log_params), x, tx, n)
+    ll = np.logaddexp(alive, dead)
+    share_alive = np.exp(alive - ll)
+    base_a = digamma(alpha) - digamma(alpha + beta)
+    base_b = digamma(beta) - digamma(alpha + beta)
+    base_g = digamma(gamma) - digamma(gamma + delta)
+    base_d = digamma(delta) - digamma(gamma + delta)
+    g_alive = np.stack(
+        [
+            digamma(alpha + x) - digamma(alpha + beta + n) - base_a,
+            digamma(beta + n - x) - digamma(alpha + beta + n) - base_b,
+            digamma(gamma) - digamma(gamma + delta + n) - base_g,
+            digamma(delta + n) - digamma(gamma + delta + n) - base_d,
+        ]
+    )
+    terms = (n - tx).astype(int)
+    width = max(int(terms.max()) if terms.size else 0, 1)
+    i = np.arange(width)[None, :]
+    mask = i < terms[:, None]
+    xi, txi = x[:, None], tx[:, None] + i
+    log_terms = (
+        betaln(alpha + xi, beta + txi - xi) - betaln(alpha, beta)
+        + betaln(gamma + 1, delta + txi) - betaln(gamma, delta)
+    )  # fmt: skip
+    share = np.where(mask, np.exp(np.where(mask, log_terms, 0.0) - ll[:, None]), 0.0)
+    g_dead = np.stack(
+        [
+            (share * (digamma(alpha + xi) - digamma(alpha + beta + txi) - base_a)).sum(axis=1),
+            (share * (digamma(beta + txi - xi) - digamma(alpha + beta + txi) - base_b)).sum(axis=1),
+            (share * (digamma(gamma + 1) - digamma(gamma + delta + 1 + txi) - base_g)).sum(axis=1),
+            (share * (digamma(delta + txi) - digamma(gamma + delta + 1 + txi) - base_d)).sum(
+                axis=1
+            ),
+        ]
+    )
+    grad = (g_alive * share_alive + g_dead) @ w * np.exp(log_params)
+    return -float(np.dot(w, ll)), -grad
 
 
 class BetaGeoBetaBinomModel(BaseModel):
@@ -56,7 +98,6 @@ class BetaGeoBetaBinomModel(BaseModel):
 
     name: ClassVar[str] = "bgbb"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
-    analytic_gradient: ClassVar[bool] = False
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return bgbb_negll(log_params, data)
