@@ -8,11 +8,14 @@ How a load works
    skipped: loading the same data twice never doubles it, whatever the file is called. A file
    whose *name* was loaded before with other content is refused unless ``replace`` is set, in
    which case the rows of the earlier load are replaced.
-3. Each file is scanned by the engine into a staging table with typed contract columns, a
-   rejection reason per row and its line number. Counts by reason come from the engine.
-4. Only when every file has been staged (and ``strict`` found no rejection) are the rows
-   written, together with their ledger entries, in one transaction where the engine has them.
-   A failure before the commit leaves the warehouse exactly as it was.
+3. Each file is scanned by the engine into typed contract columns with, for each row, the
+   first reason to reject it (missing customer id, unparseable date, non-numeric amount, ...).
+4. On engines with transactions, the good rows of every file and their ledger entries are
+   written in one transaction and then verified with cheap counts (rows read from the file,
+   rows loaded from the table); only when rows were rejected is the per-reason breakdown,
+   with the first line numbers, computed. ``strict`` or any failure rolls everything back,
+   so the warehouse is left exactly as it was. Engines without transactions (Spark) check
+   every file first and write only when all are staged.
 
 Customers and products are keyed: a later load updates a customer (the last line of a file
 wins). Transactions are appended; each row carries the ``_load_id`` of its ledger entry.
