@@ -43,6 +43,7 @@ from patron.value.workflow import (
     ScoreResult,
     SummarySource,
     fit_purchase_model,
+    require_scorable,
     score_customers,
     summary_from_file,
     summary_from_warehouse,
@@ -397,6 +398,8 @@ def _print_fit(fit: FitResult) -> None:
             "spend (Gamma-Gamma): "
             + ", ".join(f"{k}={v:.4f} (se {se[k]:.4f})" for k, v in p.items())
         )
+    elif fit.spend_note:
+        out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
 
@@ -454,10 +457,9 @@ def value_score_cmd(
         raise UsageError("--from-summary needs --out FILE for the scores.")
     if out_file is not None and out_file.suffix.lower() not in {".csv", ".parquet"}:
         raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
-    if model == "bgbb":
-        raise UsageError(
-            "--model bgbb can be fitted but not scored; use bgnbd, mbgnbd, pnbd or auto."
-        )
+    if out_file is not None and not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+    require_scorable(model)
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)

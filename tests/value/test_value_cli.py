@@ -117,6 +117,15 @@ def test_value_usage_and_data_errors(
     assert main(["value", "fit", "-w", empty]) == 69
     assert "has no table 'transactions'" in capsys.readouterr().err
     assert main(["value", "score", "--model", "bgbb", "-w", cdnow_url]) == 2
+    assert "--model bgbb can be fitted but not scored" in capsys.readouterr().err
+    text = tmp_path / "text.csv"
+    text.write_text("frequency,recency,T\n1,abc,3\n")
+    assert main(["value", "fit", "--from-summary", str(text)]) == 65
+    assert "must be numbers" in capsys.readouterr().err
+    good = shared_file("cdnow", "cdnow_customers_summary.csv")
+    nowhere = tmp_path / "missing" / "scores.csv"
+    assert main(["value", "score", "--from-summary", str(good), "--out", str(nowhere)]) == 2
+    assert f"folder {nowhere.parent} does not exist" in capsys.readouterr().err
 
 
 def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:

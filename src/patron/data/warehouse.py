@@ -218,11 +218,9 @@ class Warehouse:
             self.con.raw_sql(f"ALTER TABLE {old} RENAME TO {new}")
 
     def close(self) -> None:
-        """Release the connection (DuckDB file locks); a no-op for engines that share it."""
-        disconnect = getattr(self.con, "disconnect", None)
-        if disconnect is not None and self.backend != "pyspark":
-            with contextlib.suppress(Exception):
-                disconnect()
+        """Release the connection (DuckDB's file lock, Spark's session)."""
+        with contextlib.suppress(Exception):
+            self.con.disconnect()
 
 
 def connect(url: str) -> Warehouse:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from patron.errors import UsageError
+from patron.value.summary import first_purchase_cohorts, repeat_purchases_by_period
 from patron.value.workflow import FitResult, SummarySource, holdout_prediction, holdout_sums
 
 __all__ = ["HoldoutReport", "holdout_report", "tracking"]
@@ -101,17 +102,10 @@ def tracking(source: SummarySource, fit: FitResult, period_days: int = 7) -> lis
     The prediction sums, over first-purchase cohorts, the model's expected purchases of a new
     customer since that cohort's first purchase.
     """
-    from patron.value.summary import SummarySpec, first_purchase_cohorts, repeat_purchases_by_period
-
-    wh = source.warehouse
-    if not wh.has_table("transactions"):
+    if source.spec is None:  # a summary file: no transactions to track
         return []
-    spec = SummarySpec(
-        source.unit,
-        _date(source.info.get("calibration_end")),
-        _date(source.info.get("observation_end")),
-    )
-    start, actual = repeat_purchases_by_period(wh.table("transactions"), spec, period_days)
+    transactions = source.warehouse.table("transactions")
+    start, actual = repeat_purchases_by_period(transactions, source.spec, period_days)
     first_days, counts = first_purchase_cohorts(source.table)
     ends = start + period_days * np.arange(1, len(actual) + 1)
     t = np.clip(ends[:, None] - first_days[None, :] - 1, 0, None) / source.unit_days
@@ -121,9 +115,3 @@ def tracking(source: SummarySource, fit: FitResult, period_days: int = 7) -> lis
         {"period": int(i + 1), "actual": float(a), "predicted": float(p)}
         for i, (a, p) in enumerate(zip(cum_actual, expected, strict=True))
     ]
-
-
-def _date(text: Any) -> Any:
-    from datetime import date
-
-    return date.fromisoformat(text) if text else None

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from patron.data.warehouse import Warehouse, connect
-from patron.errors import DataError, UsageError
+from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
 from patron.value.summary import (
@@ -34,6 +34,7 @@ __all__ = [
     "ScoreResult",
     "SummarySource",
     "fit_purchase_model",
+    "require_scorable",
     "score_customers",
     "summary_from_file",
     "summary_from_warehouse",
@@ -65,6 +66,8 @@ class SummarySource:
         return "holdout_frequency" in self.table.columns
 
     staging: str | None = None
+    #: The summary's definition with the dates actually used (None for a summary file).
+    spec: SummarySpec | None = None
 
     def release(self) -> None:
         """Drop the materialised summary (a staging table)."""
@@ -90,7 +93,12 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     except BaseException:
         wh.drop(name)
         raise
-    return SummarySource(table, spec.unit, info, comp, wh, staging=name)
+    resolved = SummarySpec(
+        spec.unit,
+        date.fromisoformat(info["calibration_end"]),
+        date.fromisoformat(info["observation_end"]),
+    )
+    return SummarySource(table, spec.unit, info, comp, wh, staging=name, spec=resolved)
 
 
 def summary_from_file(path: Path, unit: str) -> SummarySource:
@@ -142,7 +150,13 @@ def summary_from_file(path: Path, unit: str) -> SummarySource:
             else {}
         ),
     )
-    table = wh.create_table("summary", table)
+    try:
+        table = wh.create_table("summary", table)
+    except Exception as exc:
+        raise DataError(
+            f"{path}: frequency, recency and T (and monetary_value, weights) must be numbers "
+            f"({str(exc).strip().splitlines()[0]})."
+        ) from exc
     grouped = (
         table.group_by(["frequency", "recency_days", "T_days"])
         .aggregate(n=table.weights.sum())
@@ -169,6 +183,8 @@ class FitResult:
     n_unique_rows: int
     reason: str = ""
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Why there is no spend model (expected spend then falls back to the mean), if so.
+    spend_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: model, params, standard errors, log-likelihood, ..."""
@@ -188,6 +204,8 @@ class FitResult:
                 "standard_errors": self.spend_model.standard_errors_,
                 "log_likelihood": self.spend_model.log_likelihood_,
             }
+        elif self.spend_note:
+            out["spend_model"] = {"model": None, "note": f"{self.spend_note}; mean spend used"}
         if self.reason:
             out["selection"] = {"reason": self.reason, "candidates": self.candidates}
         return out
@@ -229,6 +247,15 @@ def holdout_prediction(model: Any, source: SummarySource) -> np.ndarray:
     )
 
 
+def require_scorable(name: str) -> None:
+    """Refuse, before any work, a model that cannot be scored into customer value."""
+    if name not in (*CONTINUOUS_MODELS, "auto"):
+        raise UsageError(
+            f"--model {name} can be fitted but not scored into customer value; use one of "
+            f"{', '.join(CONTINUOUS_MODELS)} (or auto)."
+        )
+
+
 def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
     """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma."""
     if name not in (*FIT_MODELS, "auto"):
@@ -239,13 +266,8 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
     candidates: dict[str, dict[str, float]] = {}
     reason = ""
     if name == "bgbb":
-        if source.warehouse.has_table("transactions") and "holdout_days" in source.info:
-            spec = SummarySpec(
-                source.unit,
-                date.fromisoformat(source.info["calibration_end"]),
-                date.fromisoformat(source.info["observation_end"]),
-            )
-            data = discrete_summary(source.warehouse.table("transactions"), spec)
+        if source.spec is not None:
+            data = discrete_summary(source.warehouse.table("transactions"), source.spec)
         else:  # a summary file: frequency, recency and T are whole periods already
             data = DiscreteData.from_arrays(
                 comp.frequency,
@@ -302,13 +324,22 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
             )
         model = fitted[best]
     spend: GammaGammaModel | None = None
+    spend_note = "the summary has no monetary_value"
     if "monetary_value" in source.table.columns:
         try:
             spend = GammaGammaModel().fit(spend_data(source.table))
-        except (DataError, Exception):
-            spend = None
+            spend_note = ""
+        except (DataError, ConvergenceError) as exc:  # CLV then uses the mean spend
+            spend_note = str(exc)
     return FitResult(
-        model, spend, source.unit, float(comp.counts.sum()), len(comp.counts), reason, candidates
+        model,
+        spend,
+        source.unit,
+        float(comp.counts.sum()),
+        len(comp.counts),
+        reason,
+        candidates,
+        spend_note,
     )
 
 
@@ -371,11 +402,7 @@ def score_customers(
 ) -> tuple[ScoreResult, ir.Table]:
     """Score every customer: P(alive), expected purchases and spend, CLV with a 95% interval."""
     model = fit.model
-    if model.name not in CONTINUOUS_MODELS:
-        raise UsageError(
-            f"--model {model.name} can be fitted but not scored into customer value; use one of "
-            f"{', '.join(CONTINUOUS_MODELS)} (or auto)."
-        )
+    require_scorable(model.name)
     c = source.compressed
     fac = value_factors(
         model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings

@@ -136,7 +136,7 @@ class BaseModel:
         if not best.success and np.linalg.norm(best.jac) > 1e-3:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge ({best.message}); try max_iter larger "
-                "than {self.max_iter}, a small penalizer, or check the summary for outliers."
+                f"than {self.max_iter}, a small penalizer, or check the summary for outliers."
             )
         self._params = np.exp(theta)
         self.log_likelihood_ = -float(self._negll(theta, data)[0])
