@@ -307,7 +307,7 @@ def simulate_shop(
     (out / "README.txt").write_text(
         f"Simulated shop: {n} customers, seed {seed}, weeks from {prm.start:%Y-%m-%d} to "
         f"{end:%Y-%m-%d}.\n truth.parquet: each customer's true needs segment, purchase rate "
-        "(per week), dropout probability, dropout week (weeks since start; empty if still "
-        "alive beyond the window's end is unknown) and spend parameter nu.\n"
+        "(per week), dropout probability, dropout week (weeks since start; drawn past the "
+        "window for customers still alive at its end, see alive_at_end) and spend parameter nu.\n"
     )
     return SimulationResult(out, n, tx.num_rows, products.num_rows, files)

@@ -57,7 +57,6 @@ class SourceFile:
     delimiter: str | None = None
     header: bool = False
     columns: list[str] = field(default_factory=list)
-    sample: list[list[str]] = field(default_factory=list)
 
     @property
     def first_data_line(self) -> int:
@@ -234,7 +233,6 @@ def inspect_file(
         delimiter=delim,
         header=has_header,
         columns=columns,
-        sample=sample,
     )
 
 

@@ -68,6 +68,7 @@ class SummarySource:
     staging: str | None = None
     #: The summary's definition with the dates actually used (None for a summary file).
     spec: SummarySpec | None = None
+    _holdout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def release(self) -> None:
         """Drop the materialised summary (a staging table)."""
@@ -212,6 +213,16 @@ class FitResult:
 
 
 def holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per compressed row: sum of holdout purchases and of their squares (for RMSE).
+
+    Computed in the engine once per source (model choice and validation both need it).
+    """
+    if source._holdout is None:
+        source._holdout = _holdout_sums(source)
+    return source._holdout
+
+
+def _holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per compressed row: sum of holdout purchases and of their squares (for RMSE)."""
     t = source.table
     w = t.weights if "weights" in t.columns else ibis.literal(1)
