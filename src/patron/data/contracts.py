@@ -104,6 +104,14 @@ TRANSACTIONS = Contract(
         ),
         Column("cost", "float64", False, "Cost of goods of the row (for margin).", ("cogs",)),
         Column("channel", "string", False, "Channel: web, store, phone, app, ...", ()),
+        Column(
+            "discount",
+            "float64",
+            False,
+            "Discount on the row: an amount (currency), or 1 for a discounted row when only a "
+            "yes/no flag is known.",
+            ("discountamount", "markdown"),
+        ),
         Column("is_return", "boolean", False, "Return or cancellation (derived when absent).", ()),
     ),
 )

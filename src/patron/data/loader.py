@@ -361,7 +361,7 @@ class _Typer:
                 value = value.strip()
             value = value.nullif("")
         elif col.dtype == "float64":
-            if source.type().is_numeric():
+            if source.type().is_numeric() or source.type().is_boolean():
                 value = source.cast("float64")
             elif source.type().is_string():
                 value = _to_number(source)
