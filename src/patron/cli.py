@@ -33,10 +33,13 @@ from patron.errors import (
     UsageError,
     WarehouseError,
 )
+from patron.needs import SegmentResult, segment_customers
 from patron.settings import Settings
 from patron.value.clv import ValueSettings
+from patron.value.history import Migration, apply_tiers, migration, score_into_warehouse
 from patron.value.retention import retention_report
 from patron.value.summary import SummarySpec
+from patron.value.tiers import TierRules, TierSummary
 from patron.value.validation import holdout_report
 from patron.value.workflow import (
     FitResult,
@@ -464,11 +467,12 @@ def value_score_cmd(
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)
         wh = source.warehouse
-        customers = wh.con.table("customers") if wh.has_table("customers") else None
-        result, scored = score_customers(
-            source, fit, settings, customers=customers, write=None if out_file else "customer_value"
-        )
-        if out_file is not None:
+        tiers: TierSummary | None = None
+        if out_file is None:
+            result, tiers = score_into_warehouse(source, fit, settings)
+        else:
+            customers = wh.con.table("customers") if wh.has_table("customers") else None
+            result, scored = score_customers(source, fit, settings, customers=customers, write=None)
             arrow = scored.to_pyarrow()
             if out_file.suffix.lower() == ".csv":
                 import pyarrow.csv as pacsv
@@ -479,9 +483,14 @@ def value_score_cmd(
 
                 pq.write_table(arrow, out_file)
     if as_json:
-        _emit_json(result.to_dict())
+        payload = result.to_dict()
+        if tiers is not None:
+            payload["tiers"] = tiers.to_dict()
+        _emit_json(payload)
         return
     _print_score(result, out_file)
+    if tiers is not None:
+        _print_tiers(tiers)
 
 
 def _print_score(result: ScoreResult, out_file: Path | None) -> None:
@@ -504,6 +513,214 @@ def _print_score(result: ScoreResult, out_file: Path | None) -> None:
             f"{row['p_alive']:.2f}",
         )
     out.print(table)
+
+
+def _print_tiers(summary: TierSummary) -> None:
+    th = summary.thresholds
+    table = Table(
+        title=f"Value tiers (customer equity {summary.equity:,.2f})", title_justify="left"
+    )
+    for col in ("tier", "customers", "share", "equity", "equity share", "mean CLV"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for row in summary.tiers:
+        share = row["equity_share"]
+        table.add_row(
+            row["tier"],
+            f"{row['customers']:,}",
+            f"{row['customer_share']:.1%}",
+            f"{row['equity']:,.2f}",
+            "-" if share is None else f"{share:.1%}",
+            "-" if row["mean_clv"] is None else f"{row['mean_clv']:,.2f}",
+        )
+    out.print(table)
+    for row in summary.tiers:
+        out.print(f"  {row['tier']}: {row['action']}")
+    mvc = "none" if th.mvc_min_clv is None else f"CLV >= {th.mvc_min_clv:,.2f}"
+    mgc = "none" if th.mgc_min_growth is None else f"growth potential >= {th.mgc_min_growth:,.2f}"
+    out.print(
+        f"Thresholds used: MVC {mvc}; MGC {mgc}; BZ CLV < {summary.rules.bz_below:g}. "
+        f"Strategic value: {summary.to_dict()['strategic_value_basis']}."
+    )
+    out.print(
+        "Loyalty: "
+        + ", ".join(f"{r['loyalty']} {r['customers']:,}" for r in summary.loyalty)
+        + ". Profitability x loyalty: "
+        + ", ".join(f"{r['cell']} {r['customers']:,}" for r in summary.grid)
+        + "."
+    )
+
+
+@app.command("tiers")
+def tiers_cmd(
+    mvc_share: Annotated[
+        float, typer.Option(help="MVC: top customers carrying this share of positive equity.")
+    ] = 0.5,
+    mgc_share: Annotated[
+        float, typer.Option(help="MGC: this share of the rest with the largest growth potential.")
+    ] = 0.2,
+    growth_rate: Annotated[
+        float, typer.Option(help="MGC also: CLV grown by this much since the last snapshot.")
+    ] = 0.25,
+    bz_below: Annotated[float, typer.Option(help="BZ: CLV below this (currency).")] = 0.0,
+    reference_quantile: Annotated[
+        float, typer.Option(help="Strategic value: spend quantile of the segment's best.")
+    ] = 0.8,
+    lapsed_p_alive: Annotated[float, typer.Option(help="Lapsed: P(alive) below this.")] = 0.5,
+    regular_rate: Annotated[
+        float | None,
+        typer.Option(help="Regular: repeat purchases per time unit; default the median."),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign value tiers (MVC, MGC, BZ, other) to the scored customers and store a snapshot."""
+    rules = TierRules(
+        mvc_share, mgc_share, growth_rate, bz_below, reference_quantile, lapsed_p_alive,
+        regular_rate,
+    )  # fmt: skip
+    wh = _open(warehouse)
+    try:
+        with err.status("Assigning tiers ..."):
+            summary = apply_tiers(wh, rules)
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(summary.to_dict())
+    else:
+        _print_tiers(summary)
+
+
+@app.command("migration")
+def migration_cmd(
+    from_date: Annotated[
+        str | None, typer.Option("--from", help="Earlier snapshot date (default: second latest).")
+    ] = None,
+    to_date: Annotated[
+        str | None, typer.Option("--to", help="Later snapshot date (default: the latest).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tier migration between two value snapshots: who moved where."""
+    wh = _open(warehouse)
+    try:
+        result = migration(wh, _parse_date(from_date, "--from"), _parse_date(to_date, "--to"))
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    _print_migration(result)
+
+
+def _print_migration(m: Migration) -> None:
+    table = Table(
+        title=f"Tier migration {m.from_date} -> {m.to_date} (rows: from, columns: to)",
+        title_justify="left",
+    )
+    table.add_column("from")
+    for label in m.labels_to:
+        table.add_column(label, justify="right")
+    for a in m.labels_from:
+        table.add_row(a, *(f"{m.moved(a, b):,}" for b in m.labels_to))
+    out.print(table)
+    out.print(", ".join(f"{k}: {v:,}" for k, v in m.to_dict()["highlights"].items()) + ".")
+
+
+@app.command("segment")
+def segment_cmd(
+    k: Annotated[
+        str, typer.Option("--k", help="Number of segments, or auto (silhouette).")
+    ] = "auto",
+    refit: Annotated[
+        bool, typer.Option(help="Fit new segments even when a segment model is stored.")
+    ] = False,
+    min_orders: Annotated[
+        int, typer.Option(help="Train on customers with at least this many orders.")
+    ] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same segments).")] = 0,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Segment customers by needs (what and how they buy) into customer_segments.
+
+    A stored segment model is reused, so new customers join the existing segments; --refit
+    (or --k N) fits anew. Tiers in customer_value are refreshed with the segments.
+    """
+    if k != "auto" and not k.isdigit():
+        raise UsageError(f"--k {k!r}: give a whole number of segments or auto.")
+    wh = _open(warehouse)
+    try:
+        with err.status("Segmenting customers ..."):
+            result = segment_customers(
+                wh,
+                k=None if k == "auto" else int(k),
+                refit=refit,
+                min_orders=min_orders,
+                seed=seed,
+            )
+            tiers = apply_tiers(wh) if wh.has_table("customer_value") else None
+    finally:
+        wh.close()
+    if as_json:
+        payload = result.to_dict()
+        if tiers is not None:
+            payload["tiers"] = tiers.to_dict()
+        _emit_json(payload)
+        return
+    _print_segments(result)
+    if tiers is not None:
+        out.print("customer_value re-tiered with the segments (strategic value per segment).")
+
+
+def _print_segments(result: SegmentResult) -> None:
+    how = "fitted" if result.refitted else "stored model reused"
+    out.print(
+        f"{result.model.k} needs segments ({how}; {result.model.criterion}); "
+        f"{result.customers:,} customers assigned into customer_segments."
+    )
+    table = Table(title="Needs segments", title_justify="left")
+    for col in ("#", "segment", "customers", "share", "what distinguishes it"):
+        table.add_column(col, justify="right" if col in ("#", "customers", "share") else "left")
+    for p in result.profiles:
+        table.add_row(
+            str(p["segment_no"]), p["segment"], f"{p['customers']:,}", f"{p['share']:.1%}",
+            p["description"],
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command("export")
+def export_cmd(
+    table: Annotated[str, typer.Argument(help="Table to export, e.g. customer_value.")],
+    out_file: Annotated[Path, typer.Option("--out", help="A .csv or .parquet file.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Export a warehouse table to CSV or Parquet."""
+    suffix = out_file.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
+    if not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+    wh = _open(warehouse)
+    try:
+        if not wh.has_table(table) or table.startswith("_"):
+            names = ", ".join(n for n in sorted(wh.con.list_tables()) if not n.startswith("_"))
+            raise UsageError(f"No table {table!r} in the warehouse; tables: {names or 'none'}.")
+        expr = wh.table(table)
+        rows = int(expr.count().to_pyarrow().as_py())
+        tmp = out_file.with_name(f".{out_file.name}.partial")
+        try:
+            if suffix == ".csv":
+                expr.to_csv(tmp)
+            else:
+                expr.to_parquet(tmp)
+            tmp.replace(out_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+    finally:
+        wh.close()
+    out.print(f"Exported {rows:,} rows of {table} to {out_file}.")
 
 
 @value_app.command("validate")

@@ -489,6 +489,12 @@ def score_customers(
         + (rate * t._de) ** 2 * var_v
     )
     sd = var.clip(lower=0.0).sqrt()
+    # The date the data was observed up to: snapshots of customer value are dated by it.
+    as_of = (
+        source.spec.observation_end
+        if source.spec is not None and source.spec.observation_end
+        else datetime.now(UTC).date()
+    )
     scored = t.select(
         "customer_id",
         "frequency",
@@ -508,6 +514,7 @@ def score_customers(
         time_unit=ibis.literal(source.unit),
         horizon_months=ibis.literal(settings.horizon_months),
         discount_rate_yearly=ibis.literal(settings.discount_rate),
+        as_of=ibis.literal(as_of),
         scored_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
     )
     wh = source.warehouse

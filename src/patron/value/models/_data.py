@@ -59,7 +59,9 @@ class RFMData:
             (tx < 0, "recency is negative"),
             (tx > t * (1 + 1e-9) + 1e-9, "recency is larger than T"),
             ((x == 0) & (tx != 0), "recency is not 0 although frequency is 0"),
-            (t <= 0, "T is not positive"),
+            # T = 0: first purchase on the last day observed (no repeat possible yet).
+            (t < 0, "T is negative"),
+            ((t == 0) & (x > 0), "T is 0 although there are repeat purchases"),
         ]
         _raise_first_bad(checks, {"frequency": x, "recency": tx, "T": t})
         return cls(x, tx, t, _weights(weights, len(x)))

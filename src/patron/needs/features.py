@@ -1,0 +1,131 @@
+"""Behavioural features per customer, computed in the engine from the transactions.
+
+What customers buy and how — the needs side of differentiation (Peppers & Rogers): category
+shares, channel mix, basket size and value, weekend shopping, discount use, returns — plus
+tenure and order count, which describe the relationship and are profiled but not clustered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.errors import DataError
+
+__all__ = ["FEATURE_LABELS", "NeedsFeatures", "customer_features"]
+
+#: Plain-language names of the fixed features.
+FEATURE_LABELS = {
+    "basket_items": "items per order",
+    "basket_value": "value per order",
+    "weekend_share": "share of orders at weekends",
+    "discount_share": "share of items bought on discount",
+    "return_rate": "share of items returned",
+    "tenure_days": "days since the first purchase",
+    "orders": "orders",
+}
+
+
+@dataclass
+class NeedsFeatures:
+    """The per-customer feature table (an Ibis expression) and what its columns mean."""
+
+    table: ir.Table
+    #: Columns used for clustering (what and how customers buy).
+    cluster_columns: list[str]
+    #: Share columns: name -> (dimension, value), e.g. "cat_0" -> ("category", "books").
+    shares: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        """Plain-language name of a feature column."""
+        if column in self.shares:
+            dim, value = self.shares[column]
+            return f"{dim} {value}"
+        return FEATURE_LABELS.get(column, column)
+
+
+def _top_values(rows: ir.Table, column: str, limit: int) -> list[str]:
+    known = rows.filter(rows[column].notnull())
+    counts = known.group_by(column).aggregate(n=known.count())
+    top = counts.order_by([ibis.desc("n"), column]).limit(limit).to_pyarrow()
+    return [str(v) for v in top.column(column).to_pylist()]
+
+
+def customer_features(
+    transactions: ir.Table, *, max_categories: int = 8, max_channels: int = 6
+) -> NeedsFeatures:
+    """Per-customer needs features as an Ibis expression (nothing is pulled into Python).
+
+    Parameters
+    ----------
+    transactions
+        The ``transactions`` table (contract columns; ``category``, ``channel``,
+        ``quantity``, ``discount``, ``order_id`` used when present and filled).
+    max_categories, max_channels
+        The most frequent categories and channels get a share column each; rarer values
+        count only in the totals.
+
+    Returns
+    -------
+    NeedsFeatures
+        Shares are of purchase lines (returns excluded); ``basket_value`` is in the data's
+        currency per order; ``tenure_days`` counts days from the first purchase to the last
+        day in the data.
+    """
+    tx = transactions
+    is_return = tx.is_return.fill_null(False) | (tx.amount < 0)
+    buys = tx.filter(~is_return)
+    if not buys.count().to_pyarrow().as_py():
+        raise DataError("The transactions table has no purchases; load transactions first.")
+    shares: dict[str, tuple[str, str]] = {}
+    aggs: dict[str, ir.Value] = {}
+    lines = buys.count()
+    for dim, column, limit, prefix in (
+        ("category", "category", max_categories, "cat"),
+        ("channel", "channel", max_channels, "chan"),
+    ):
+        values = _top_values(buys, column, limit)
+        if len(values) < 2:  # one value (or none) tells nothing about needs
+            continue
+        for i, value in enumerate(values):
+            name = f"{prefix}_{i}"
+            shares[name] = (dim, value)
+            aggs[name] = (buys[column] == value).cast("float64").sum() / lines.cast("float64")
+    order_key = ibis.coalesce(
+        buys.order_id, buys.timestamp.date().cast("string")
+    )  # orders, or purchase days when there are no order ids
+    orders = order_key.nunique()
+    items = ibis.coalesce(buys.quantity, 1.0).clip(lower=1.0)
+    day = buys.timestamp.day_of_week.index()  # Monday = 0
+    weekend_order = ibis.ifelse(day >= 5, order_key, ibis.null("string"))
+    aggs.update(
+        orders=orders,
+        basket_items=items.sum() / orders.cast("float64"),
+        basket_value=buys.amount.sum() / orders.cast("float64"),
+        weekend_share=weekend_order.nunique().cast("float64") / orders.cast("float64"),
+        first_day=buys.timestamp.min(),
+        lines=lines,
+    )
+    has_discount = bool(buys.discount.notnull().any().to_pyarrow().as_py())
+    if has_discount:
+        aggs["discount_share"] = (buys.discount.fill_null(0.0) > 0).cast("float64").mean()
+    per = buys.group_by("customer_id").aggregate(**aggs)
+    returns = tx.filter(is_return)
+    ret = returns.group_by(_rid=returns.customer_id).aggregate(_returned=returns.count())
+    last = tx.timestamp.max().to_pyarrow().as_py()
+    joined = per.left_join(ret, per.customer_id == ret._rid)
+    returned = ibis.coalesce(joined._returned, 0).cast("float64")
+    table = joined.select(
+        *[c for c in per.columns if c not in ("first_day", "lines")],
+        return_rate=returned / (returned + joined.lines.cast("float64")),
+        tenure_days=ibis.literal(last)
+        .cast("timestamp")
+        .date()
+        .delta(joined.first_day.date(), unit="day"),
+    )
+    cluster = [*shares, "basket_items", "weekend_share", "return_rate"]
+    if has_discount:
+        cluster.append("discount_share")
+    return NeedsFeatures(table, cluster, shares)

@@ -1,0 +1,355 @@
+"""Needs segments: k-means on behavioural features, profiles in words, assignment in the engine.
+
+- Training: customers with at least ``min_orders`` orders (their shares are informative; a
+  single order is one category, one channel), a seeded sample of at most ``sample_size``
+  of them, standardised features, scikit-learn ``KMeans``.
+- Number of segments: ``k="auto"`` tries 2..8 and keeps the best mean silhouette (on a seeded
+  subsample of 5,000 customers); the scores are kept with the model.
+- Stable labels: segments are numbered by size (1 = largest) and named after what most
+  distinguishes them; the same data and seed give the same segments.
+- Assignment of every customer (new ones included) to the nearest centroid is an Ibis
+  expression evaluated in the engine, from the stored model (JSON, in ``segment_models``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
+
+from patron.data.warehouse import Warehouse
+from patron.errors import DataError, UsageError
+from patron.needs.features import NeedsFeatures, customer_features
+
+__all__ = [
+    "MODELS_TABLE",
+    "SEGMENTS_TABLE",
+    "SegmentModel",
+    "SegmentResult",
+    "assign_segments",
+    "fit_segments",
+    "load_segment_model",
+    "segment_customers",
+]
+
+SEGMENTS_TABLE = "customer_segments"
+MODELS_TABLE = "segment_models"
+K_RANGE = range(2, 9)
+
+
+@dataclass
+class SegmentModel:
+    """A fitted segmentation: feature scaling, centroids, names and how k was chosen."""
+
+    features: list[str]
+    labels: dict[str, str]
+    mean: list[float]
+    scale: list[float]
+    centroids: list[list[float]]
+    names: list[str]
+    descriptions: list[str] = field(default_factory=list)
+    k_scores: dict[str, float] = field(default_factory=dict)
+    criterion: str = ""
+    seed: int = 0
+    min_orders: int = 3
+    trained_on: int = 0
+
+    @property
+    def k(self) -> int:
+        """Number of segments."""
+        return len(self.centroids)
+
+    def to_json(self) -> str:
+        """The model as JSON (stored in the warehouse)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SegmentModel:
+        """Read a model written by :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+
+def _phrase(label: str, column: str, seg: float, overall: float, z: float) -> str:
+    if column.startswith("cat_"):
+        return f"buys mostly {label.split(' ', 1)[1]} ({seg:.0%} of items vs {overall:.0%} overall)"
+    if column.startswith("chan_"):
+        return f"buys through {label.split(' ', 1)[1]} ({seg:.0%} vs {overall:.0%})"
+    more = z > 0
+    if column == "basket_items":
+        return f"{'large' if more else 'small'} baskets ({seg:.1f} items vs {overall:.1f})"
+    if column == "weekend_share":
+        when = "at weekends" if more else "on weekdays"
+        return f"shops {when} ({seg:.0%} of orders at weekends vs {overall:.0%})"
+    if column == "discount_share":
+        how = "often buys on discount" if more else "rarely buys on discount"
+        return f"{how} ({seg:.0%} vs {overall:.0%})"
+    if column == "return_rate":
+        return f"{'returns often' if more else 'rarely returns'} ({seg:.1%} vs {overall:.1%})"
+    return f"{'more' if more else 'less'} {label} ({seg:.3g} vs {overall:.3g})"
+
+
+def _describe(
+    centroids: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    features: list[str],
+    labels: dict[str, str],
+) -> tuple[list[str], list[str]]:
+    """Names and one-sentence profiles from how each centroid differs from the average."""
+    names: list[str] = []
+    texts: list[str] = []
+    for c in centroids:
+        raw = c * scale + mean
+        order = np.argsort(-np.abs(c))
+        picked = [
+            j for j in order if not (features[j].startswith(("cat_", "chan_")) and c[j] <= 0)
+        ][:3]
+        parts = [_phrase(labels[features[j]], features[j], raw[j], mean[j], c[j]) for j in picked]
+        texts.append((parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else "Average.")
+        tops = []
+        for prefix in ("cat_", "chan_"):
+            cands = [j for j in range(len(features)) if features[j].startswith(prefix)]
+            if cands:
+                best = max(cands, key=lambda j: c[j])
+                if c[best] > 0:
+                    tops.append(labels[features[best]].split(" ", 1)[1])
+        if not tops and picked:
+            j = picked[0]
+            tops.append(("high " if c[j] > 0 else "low ") + labels[features[j]])
+        name = " / ".join(tops) or "average"
+        while name in names:
+            name += "+"
+        names.append(name)
+    return names, texts
+
+
+def _matrix(table: ir.Table, columns: list[str]) -> np.ndarray:
+    arrow = table.select(*columns).to_pyarrow()
+    x = np.column_stack(
+        [np.asarray(arrow.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in columns]
+    )
+    return x
+
+
+def fit_segments(
+    features: NeedsFeatures,
+    *,
+    k: int | None = None,
+    min_orders: int = 3,
+    sample_size: int = 50_000,
+    seed: int = 0,
+) -> SegmentModel:
+    """Fit k-means needs segments on a sample of customers with enough history.
+
+    Parameters
+    ----------
+    features
+        From :func:`customer_features`.
+    k
+        Number of segments; ``None`` chooses 2..8 by the mean silhouette.
+    min_orders
+        Customers with fewer orders are assigned, not trained on (falls back to all
+        customers when fewer than 200 qualify).
+    sample_size, seed
+        At most this many training customers, drawn with this seed.
+    """
+    if k is not None and not 2 <= k <= 20:
+        raise UsageError(f"--k must be between 2 and 20 (or auto), got {k}.")
+    cols = features.cluster_columns
+    if len(cols) < 2:
+        raise DataError(
+            "Too few behavioural features to segment on: load transactions with category "
+            "and/or channel columns."
+        )
+    t = features.table
+    train = t.filter(t.orders >= min_orders)
+    n_train = int(train.count().to_pyarrow().as_py())
+    if n_train < 200:
+        train, n_train = t, int(t.count().to_pyarrow().as_py())
+    if n_train < 20:
+        raise DataError(f"Only {n_train} customers have purchases; too few to segment.")
+    x = _matrix(train.order_by("customer_id"), cols)
+    rng = np.random.default_rng(seed)
+    if len(x) > sample_size:
+        x = x[np.sort(rng.choice(len(x), sample_size, replace=False))]
+    mean = np.nanmean(x, axis=0)
+    x = np.where(np.isnan(x), mean, x)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    scores: dict[str, float] = {}
+    if k is None:
+        probe = z[rng.choice(len(z), min(len(z), 5_000), replace=False)]
+        for kk in K_RANGE:
+            if kk >= len(probe):
+                break
+            labels = KMeans(kk, n_init=4, random_state=seed).fit_predict(probe)
+            scores[str(kk)] = float(silhouette_score(probe, labels, random_state=seed))
+        k = int(max(scores, key=lambda s: scores[s]))
+        criterion = f"k={k}: the highest mean silhouette over k=2..{max(int(s) for s in scores)}"
+    else:
+        criterion = f"k={k}: given"
+    km = KMeans(k, n_init=10, random_state=seed).fit(z)
+    sizes = np.bincount(km.labels_, minlength=k)
+    order = np.argsort(-sizes, kind="stable")
+    centroids = km.cluster_centers_[order]
+    labels_map = {c: features.label(c) for c in cols}
+    names, texts = _describe(centroids, mean, scale, cols, labels_map)
+    return SegmentModel(
+        cols,
+        labels_map,
+        mean.tolist(),
+        scale.tolist(),
+        centroids.tolist(),
+        names,
+        texts,
+        scores,
+        criterion,
+        seed,
+        min_orders,
+        len(z),
+    )
+
+
+def assign_segments(features: ir.Table, model: SegmentModel) -> ir.Table:
+    """Nearest-centroid assignment, as an engine expression.
+
+    Columns: ``customer_id, segment, segment_no, orders, distance`` (squared distance in
+    standardised units).
+    """
+    missing = [c for c in model.features if c not in features.columns]
+    if missing:
+        raise DataError(
+            f"The segment model uses {', '.join(missing)}, which the transactions no longer "
+            "have; segment again with --refit."
+        )
+    dists: list[ir.FloatingValue] = []
+    for centre in model.centroids:
+        total: ir.FloatingValue = ibis.literal(0.0)
+        for col, m, s, c in zip(model.features, model.mean, model.scale, centre, strict=True):
+            zc = (features[col].cast("float64").fill_null(m) - m) / s - c
+            total = total + zc * zc
+        dists.append(total)
+    best: ir.IntegerValue = ibis.literal(0, "int64")
+    best_d = dists[0]
+    for i in range(1, len(dists)):
+        closer = dists[i] < best_d
+        best = ibis.ifelse(closer, i, best)
+        best_d = ibis.ifelse(closer, dists[i], best_d)
+    name: ir.StringValue = ibis.literal(model.names[0])
+    for i in range(1, len(model.names)):
+        name = ibis.ifelse(best == i, model.names[i], name)
+    return features.select(
+        "customer_id",
+        segment=name,
+        segment_no=best + 1,
+        orders=features.orders,
+        distance=best_d,
+    )
+
+
+@dataclass
+class SegmentResult:
+    """What segmenting wrote, with each segment's profile."""
+
+    model: SegmentModel
+    refitted: bool
+    customers: int
+    profiles: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "k": self.model.k,
+            "criterion": self.model.criterion,
+            "k_scores": self.model.k_scores,
+            "refitted": self.refitted,
+            "trained_on": self.model.trained_on,
+            "min_orders": self.model.min_orders,
+            "customers": self.customers,
+            "segments": self.profiles,
+        }
+
+
+def load_segment_model(wh: Warehouse) -> SegmentModel | None:
+    """The latest stored segment model, if any."""
+    if not wh.has_table(MODELS_TABLE):
+        return None
+    t = wh.table(MODELS_TABLE)
+    rows = t.order_by(ibis.desc("created_at")).limit(1).to_pyarrow().to_pylist()
+    return SegmentModel.from_json(rows[0]["model"]) if rows else None
+
+
+def _profiles(wh: Warehouse, feats: NeedsFeatures, model: SegmentModel) -> list[dict[str, Any]]:
+    seg = wh.table(SEGMENTS_TABLE)
+    t = feats.table
+    cols = [*model.features, "basket_value"]
+    f = t.select(*cols, _c=t.customer_id)
+    j = seg.inner_join(f, seg.customer_id == f._c)
+    per = (
+        j.group_by("segment_no")
+        .aggregate(n=j.count(), **{c: j[c].mean() for c in cols})
+        .order_by("segment_no")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    total = sum(int(r["n"]) for r in per)
+    out = []
+    for r in per:
+        i = int(r["segment_no"]) - 1
+        out.append(
+            {
+                "segment": model.names[i],
+                "segment_no": i + 1,
+                "customers": int(r["n"]),
+                "share": int(r["n"]) / total if total else 0.0,
+                "description": model.descriptions[i],
+                "means": {
+                    model.labels.get(c, c): (
+                        None if r[c] is None or math.isnan(r[c]) else float(r[c])
+                    )
+                    for c in cols
+                },
+            }
+        )
+    return out
+
+
+def segment_customers(
+    wh: Warehouse,
+    *,
+    k: int | None = None,
+    refit: bool = False,
+    min_orders: int = 3,
+    seed: int = 0,
+) -> SegmentResult:
+    """Segment every customer by needs and write ``customer_segments``.
+
+    A stored model is reused (customers, new ones included, are assigned to the existing
+    segments) unless ``refit`` is true, ``k`` is given, or there is none yet.
+    """
+    feats = customer_features(wh.table("transactions"))
+    model = None if (refit or k is not None) else load_segment_model(wh)
+    refitted = model is None
+    if model is None:
+        model = fit_segments(feats, k=k, min_orders=min_orders, seed=seed)
+    assigned = assign_segments(feats.table, model)
+    wh.replace_table(SEGMENTS_TABLE, assigned)
+    if refitted:
+        row = ibis.memtable(
+            {"created_at": [datetime.now(UTC).replace(tzinfo=None)], "model": [model.to_json()]}
+        )
+        if wh.has_table(MODELS_TABLE):
+            wh.insert(MODELS_TABLE, row)
+        else:
+            wh.create_table(MODELS_TABLE, row)
+    n = int(wh.table(SEGMENTS_TABLE).count().to_pyarrow().as_py())
+    return SegmentResult(model, refitted, n, _profiles(wh, feats, model))

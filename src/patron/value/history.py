@@ -1,0 +1,248 @@
+"""Value over time: tiers applied to ``customer_value``, dated snapshots and tier migration.
+
+Every scoring run (and every re-tiering) stores a snapshot of each customer's value and tier
+in ``value_snapshots``, dated by the day the data was observed up to (``as_of``, the summary's
+observation end), and the run's rules and thresholds in ``value_runs``. Scoring the same
+``as_of`` again replaces that snapshot, so snapshots are one per date.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.data.warehouse import Warehouse
+from patron.errors import DataError, UsageError
+from patron.value.clv import ValueSettings
+from patron.value.tiers import TIERS, TierRules, TierSummary, summarise_tiers, tier_customers
+from patron.value.workflow import FitResult, ScoreResult, SummarySource, score_customers
+
+__all__ = [
+    "RUNS_TABLE",
+    "SEGMENTS_TABLE",
+    "SNAPSHOTS_TABLE",
+    "VALUE_TABLE",
+    "Migration",
+    "apply_tiers",
+    "migration",
+    "score_into_warehouse",
+    "snapshot_dates",
+    "value_trend",
+]
+
+VALUE_TABLE = "customer_value"
+SNAPSHOTS_TABLE = "value_snapshots"
+RUNS_TABLE = "value_runs"
+SEGMENTS_TABLE = "customer_segments"
+SNAPSHOT_COLUMNS = (
+    "clv",
+    "clv_low",
+    "clv_high",
+    "p_alive",
+    "expected_purchases",
+    "strategic_value",
+    "tier",
+    "segment",
+    "loyalty",
+)
+
+
+def _as_of(table: ir.Table) -> date:
+    if "as_of" not in table.columns:
+        raise DataError(
+            f"{VALUE_TABLE} has no as_of column; score again with `patron value score`."
+        )
+    value = table.as_of.max().to_pyarrow().as_py()
+    if value is None:
+        raise DataError(f"{VALUE_TABLE} is empty; run `patron value score` first.")
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def snapshot_dates(wh: Warehouse) -> list[date]:
+    """The dates (``as_of``) of the stored snapshots, oldest first."""
+    if not wh.has_table(SNAPSHOTS_TABLE):
+        return []
+    snaps = wh.table(SNAPSHOTS_TABLE)
+    rows = snaps.select("as_of").distinct().order_by("as_of").to_pyarrow().column(0).to_pylist()
+    return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in rows]
+
+
+def _replace_dated(wh: Warehouse, name: str, rows: ir.Table, as_of: date) -> None:
+    """Store ``rows`` as the ``as_of`` rows of ``name``, replacing earlier rows of that date."""
+    if not wh.has_table(name):
+        wh.create_table(name, rows)
+        return
+    old = wh.table(name)
+    kept = old.filter(old.as_of != ibis.literal(as_of)).select(*rows.columns)
+    wh.replace_table(name, kept.union(rows.cast(kept.schema())))
+
+
+def apply_tiers(
+    wh: Warehouse, rules: TierRules | None = None, scored: ir.Table | None = None
+) -> TierSummary:
+    """Tier the scored customers, write ``customer_value`` and store the dated snapshot.
+
+    ``scored`` is a freshly scored expression (from :func:`score_customers` with
+    ``write=None``); without it the existing ``customer_value`` table is re-tiered (new
+    rules, or segments found since). Needs segments come from ``customer_segments`` and
+    share of wallet from ``customers`` when those exist; the previous snapshot (the latest
+    one dated before this one) gives "value growing".
+    """
+    staging: str | None = None
+    try:
+        if scored is not None:
+            staging, table = wh.materialize("scored", scored)
+        elif wh.has_table(VALUE_TABLE):
+            table = wh.table(VALUE_TABLE)
+        else:
+            raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
+        as_of = _as_of(table)
+        previous = None
+        earlier = [d for d in snapshot_dates(wh) if d < as_of]
+        if earlier:
+            snaps = wh.table(SNAPSHOTS_TABLE)
+            previous = snaps.filter(snaps.as_of == ibis.literal(earlier[-1]))
+        summary = tier_customers(
+            table,
+            rules,
+            segments=wh.table(SEGMENTS_TABLE) if wh.has_table(SEGMENTS_TABLE) else None,
+            customers=wh.table("customers") if wh.has_table("customers") else None,
+            previous=previous,
+        )
+        summary.thresholds.time_unit = str(
+            table.time_unit.max().to_pyarrow().as_py() if "time_unit" in table.columns else ""
+        )
+        wh.replace_table(VALUE_TABLE, summary.table)
+    finally:
+        if staging:
+            wh.drop(staging)
+    stored = wh.table(VALUE_TABLE)
+    summary.table = stored
+    summarise_tiers(summary, stored)
+    snapshot = stored.select(
+        as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
+            c: stored[c] for c in SNAPSHOT_COLUMNS
+        }
+    )  # fmt: skip
+    _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
+    model = stored.model.max().to_pyarrow().as_py() if "model" in stored.columns else None
+    run = ibis.memtable(
+        {
+            "as_of": [as_of],
+            "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
+            "model": [str(model or "")],
+            "details": [json.dumps(summary.to_dict(), sort_keys=True)],
+        }
+    )
+    _replace_dated(wh, RUNS_TABLE, run, as_of)
+    return summary
+
+
+@dataclass
+class Migration:
+    """Customers moving between tiers from one snapshot to another."""
+
+    from_date: date
+    to_date: date
+    #: counts[from_tier][to_tier]; "new" rows are customers first seen in the later snapshot,
+    #: "gone" columns customers absent from it.
+    counts: dict[str, dict[str, int]]
+
+    @property
+    def labels_from(self) -> list[str]:
+        """Row labels in display order."""
+        return [t for t in (*TIERS, "new") if t in self.counts]
+
+    @property
+    def labels_to(self) -> list[str]:
+        """Column labels in display order."""
+        seen = {k for row in self.counts.values() for k in row}
+        return [t for t in (*TIERS, "gone") if t in seen]
+
+    def moved(self, a: str, b: str) -> int:
+        """How many customers went from tier ``a`` to tier ``b``."""
+        return self.counts.get(a, {}).get(b, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "from": self.from_date.isoformat(),
+            "to": self.to_date.isoformat(),
+            "counts": self.counts,
+            "highlights": {
+                "MGC to MVC": self.moved("MGC", "MVC"),
+                "MVC to MGC or other": self.moved("MVC", "MGC") + self.moved("MVC", "other"),
+                "fell to BZ": sum(self.moved(t, "BZ") for t in TIERS if t != "BZ"),
+                "left BZ": sum(self.moved("BZ", t) for t in TIERS if t != "BZ"),
+            },
+        }
+
+
+def migration(
+    wh: Warehouse, from_date: date | None = None, to_date: date | None = None
+) -> Migration:
+    """The tier migration matrix between two snapshots (default: the latest two)."""
+    dates = snapshot_dates(wh)
+    if len(dates) < 2 and (from_date is None or to_date is None):
+        raise UsageError(
+            f"Tier migration needs two snapshots; found {len(dates)}. Score again with a later "
+            "--observation-end (each scoring run stores one snapshot per date)."
+        )
+    a_date = from_date or dates[-2]
+    b_date = to_date or dates[-1]
+    for d in (a_date, b_date):
+        if d not in dates:
+            known = ", ".join(x.isoformat() for x in dates) or "none"
+            raise UsageError(f"No snapshot dated {d}; stored snapshots: {known}.")
+    snaps = wh.table(SNAPSHOTS_TABLE)
+    a = snaps.filter(snaps.as_of == ibis.literal(a_date)).select(_a=snaps.customer_id, f=snaps.tier)
+    b = snaps.filter(snaps.as_of == ibis.literal(b_date)).select(_b=snaps.customer_id, t=snaps.tier)
+    j = a.outer_join(b, a._a == b._b)
+    rows = (
+        j.group_by(f=ibis.coalesce(j.f, "new"), t=ibis.coalesce(j.t, "gone"))
+        .aggregate(n=j.count())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts.setdefault(str(r["f"]), {})[str(r["t"])] = int(r["n"])
+    return Migration(a_date, b_date, counts)
+
+
+def value_trend(wh: Warehouse, customer_id: str) -> list[dict[str, Any]]:
+    """One customer's value and tier in every snapshot, oldest first."""
+    if not wh.has_table(SNAPSHOTS_TABLE):
+        return []
+    snaps = wh.table(SNAPSHOTS_TABLE)
+    rows = (
+        snaps.filter(snaps.customer_id == customer_id)
+        .order_by("as_of")
+        .select("as_of", "clv", "clv_low", "clv_high", "p_alive", "tier", "segment")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        out.append({**r, "as_of": str(r["as_of"])[:10]})
+    return out
+
+
+def score_into_warehouse(
+    source: SummarySource,
+    fit: FitResult,
+    settings: ValueSettings,
+    rules: TierRules | None = None,
+) -> tuple[ScoreResult, TierSummary]:
+    """Score every customer, tier them, write ``customer_value`` and store the snapshot."""
+    wh = source.warehouse
+    customers = wh.table("customers") if wh.has_table("customers") else None
+    result, scored = score_customers(source, fit, settings, customers=customers, write=None)
+    summary = apply_tiers(wh, rules, scored)
+    result.table = VALUE_TABLE
+    return result, summary
