@@ -4,7 +4,8 @@
 Usage::
 
     python3 dev.py demo      # create .venv if needed, then run `patron demo`
-    python3 dev.py test      # create .venv if needed, then ruff, mypy and the whole test suite
+    python3 dev.py test      # create .venv if needed (and Debian's chromium for the browser
+                             # test, when apt-get is there), then ruff, mypy and all tests
     python3 dev.py env       # only create/refresh .venv
 
 Only the Python standard library is used here, so this works on a fresh machine with
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,6 +58,23 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_browser() -> None:
+    """Install Debian's chromium for the report's browser test, when missing and possible."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print("note: chromium is not installed; the browser test of the reports will be skipped")
+        return
+    print("Installing Debian's chromium for the browser tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            print(f"note: {' '.join(cmd)} failed; the browser test will be skipped")
+            return
+
+
 def main(argv: list[str]) -> None:
     task = argv[0] if argv else "help"
     rest = argv[1:]
@@ -68,6 +87,7 @@ def main(argv: list[str]) -> None:
     if task == "demo":
         _run(BIN / "patron", "demo", *rest)
     elif task == "test":
+        ensure_browser()
         _run(BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py")
         _run(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
         _run(BIN / "mypy")

@@ -110,6 +110,11 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "Customers: 1,000" in first
+    assert "Value tiers" in first
+    assert "needs segments" in first
+    report = tmp_path / "demo" / "customer-value-report.html"
+    assert f"Report written to {report.resolve()}" in first.replace("\n", "")
+    assert report.stat().st_size > 1_000_000  # the charting library is embedded
     assert main(args) == 0  # running it again is idempotent
     again = capsys.readouterr().out
     assert "skipped" in again

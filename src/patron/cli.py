@@ -34,6 +34,7 @@ from patron.errors import (
     WarehouseError,
 )
 from patron.needs import SegmentResult, segment_customers
+from patron.report import write_report
 from patron.settings import Settings
 from patron.value.clv import ValueSettings
 from patron.value.history import Migration, apply_tiers, migration, score_into_warehouse
@@ -310,17 +311,28 @@ def demo_cmd(
             summary_from_warehouse(wh, SummarySpec("week")) as source,
         ):
             fit = fit_purchase_model(source, "auto")
-            valued, _ = score_customers(
-                source, fit, ValueSettings(12, 0.1), customers=wh.con.table("customers")
-            )
+            valued, _ = score_into_warehouse(source, fit, ValueSettings(12, 0.1))
         _print_fit(fit)
         _print_score(valued, None)
+        out.rule("5. Needs segments")
+        with err.status("Segmenting customers by what and how they buy ..."):
+            segments = segment_customers(wh, seed=seed)
+            tiers = apply_tiers(wh)
+        _print_segments(segments)
+        out.rule("6. Value tiers")
+        _print_tiers(tiers)
+        out.rule("7. The customer-value report")
+        with err.status("Writing the report ..."):
+            report = write_report(wh, directory / "customer-value-report.html")
+        out.print(f"Report written to {report.resolve()} (open it in a browser; works offline)")
     finally:
         wh.close()
     out.rule("Next")
     out.print(f"patron status --warehouse {url}")
     out.print(f"patron value validate --model auto --calibration-end 2025-06-30 --warehouse {url}")
     out.print(f"patron value score --horizon 24 --warehouse {url}")
+    out.print(f"patron tiers --mvc-share 0.6 --warehouse {url}")
+    out.print(f"patron export customer_value --out customer_value.csv --warehouse {url}")
     out.print(f"patron load transactions YOUR_FILE.csv --warehouse {url}")
 
 
@@ -688,6 +700,23 @@ def _print_segments(result: SegmentResult) -> None:
             p["description"],
         )  # fmt: skip
     out.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "customer-value-report.html"
+    ),
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the customer-value report: one self-contained HTML file (works offline)."""
+    wh = _open(warehouse)
+    try:
+        with err.status("Building the customer-value report ..."):
+            path = write_report(wh, out_file)
+    finally:
+        wh.close()
+    out.print(f"Report written to {path.resolve()}")
 
 
 @app.command("export")

@@ -29,6 +29,7 @@ __all__ = [
     "VALUE_TABLE",
     "Migration",
     "apply_tiers",
+    "latest_run",
     "migration",
     "score_into_warehouse",
     "snapshot_dates",
@@ -83,7 +84,11 @@ def _replace_dated(wh: Warehouse, name: str, rows: ir.Table, as_of: date) -> Non
 
 
 def apply_tiers(
-    wh: Warehouse, rules: TierRules | None = None, scored: ir.Table | None = None
+    wh: Warehouse,
+    rules: TierRules | None = None,
+    scored: ir.Table | None = None,
+    *,
+    score: dict[str, Any] | None = None,
 ) -> TierSummary:
     """Tier the scored customers, write ``customer_value`` and store the dated snapshot.
 
@@ -91,7 +96,8 @@ def apply_tiers(
     ``write=None``); without it the existing ``customer_value`` table is re-tiered (new
     rules, or segments found since). Needs segments come from ``customer_segments`` and
     share of wallet from ``customers`` when those exist; the previous snapshot (the latest
-    one dated before this one) gives "value growing".
+    one dated before this one) gives "value growing". ``score`` (the scoring result, e.g.
+    the equity interval) is stored with the run; re-tiering keeps the stored one.
     """
     staging: str | None = None
     try:
@@ -131,16 +137,37 @@ def apply_tiers(
     )  # fmt: skip
     _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
     model = stored.model.max().to_pyarrow().as_py() if "model" in stored.columns else None
+    details = summary.to_dict()
+    if score is None:
+        score = latest_run(wh, as_of).get("score")
+    if score is not None:
+        details["score"] = score
     run = ibis.memtable(
         {
             "as_of": [as_of],
             "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
             "model": [str(model or "")],
-            "details": [json.dumps(summary.to_dict(), sort_keys=True)],
+            "details": [json.dumps(details, sort_keys=True, default=str)],
         }
     )
     _replace_dated(wh, RUNS_TABLE, run, as_of)
     return summary
+
+
+def latest_run(wh: Warehouse, as_of: date | None = None) -> dict[str, Any]:
+    """The stored details of the run dated ``as_of`` (default: the latest), or ``{}``."""
+    if not wh.has_table(RUNS_TABLE):
+        return {}
+    runs = wh.table(RUNS_TABLE)
+    if as_of is not None:
+        runs = runs.filter(runs.as_of == ibis.literal(as_of))
+    rows = runs.order_by(ibis.desc("as_of")).limit(1).to_pyarrow().to_pylist()
+    if not rows:
+        return {}
+    details: dict[str, Any] = json.loads(rows[0]["details"])
+    details["as_of"] = str(rows[0]["as_of"])[:10]
+    details["model"] = rows[0]["model"]
+    return details
 
 
 @dataclass
@@ -243,6 +270,6 @@ def score_into_warehouse(
     wh = source.warehouse
     customers = wh.table("customers") if wh.has_table("customers") else None
     result, scored = score_customers(source, fit, settings, customers=customers, write=None)
-    summary = apply_tiers(wh, rules, scored)
+    summary = apply_tiers(wh, rules, scored, score=result.to_dict())
     result.table = VALUE_TABLE
     return result, summary

@@ -1,0 +1,422 @@
+"""The customer-value report: one self-contained HTML file for a marketing manager.
+
+Everything is aggregated in the engine (a few hundred numbers reach Python); charts are Plotly
+figures rendered by the Plotly library embedded in the file, so the report works offline and
+makes no network request. Each chart carries one sentence of interpretation computed from the
+data and the recommended action.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ibis
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+
+from patron import __version__
+from patron.data.warehouse import Warehouse
+from patron.errors import DataError, UsageError
+from patron.needs.segments import SEGMENTS_TABLE, load_segment_model
+from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
+from patron.value.summary import SummarySpec
+from patron.value.tiers import TIER_ACTIONS, TIERS
+from patron.value.validation import holdout_report
+from patron.value.workflow import fit_purchase_model, summary_from_warehouse
+
+__all__ = ["Section", "build_report", "write_report"]
+
+TIER_COLOURS = {"MVC": "#1b7f3b", "MGC": "#2a6fdb", "BZ": "#c0392b", "other": "#8c8c8c"}
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
+
+
+@dataclass
+class Section:
+    """One part of the report: a title, a sentence of interpretation, an action, a chart."""
+
+    title: str
+    finding: str
+    action: str = ""
+    chart: str = ""
+    table: list[list[str]] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+
+
+def _chart(fig: go.Figure, height: int = 360) -> str:
+    fig.update_layout(
+        height=height,
+        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        template="plotly_white",
+        font={"family": "system-ui, sans-serif", "size": 13},
+    )
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG))
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _concentration(t: ibis.Table) -> Section:
+    pct = ibis.ntile(100).over(order_by=[ibis.desc(t.clv), t.customer_id])
+    ranked = t.select(clv=t.clv, bucket=pct)
+    rows = ranked.group_by("bucket").aggregate(v=ranked.clv.sum()).order_by("bucket").to_pyarrow()
+    values = [max(float(v), 0.0) for v in rows.column("v").to_pylist()]
+    total = sum(values) or 1.0
+    cum, x, y = 0.0, [0.0], [0.0]
+    for i, v in enumerate(values):
+        cum += v
+        x.append((i + 1) / len(values))
+        y.append(cum / total)
+    top10 = y[min(10, len(y) - 1)] if len(values) >= 10 else y[-1]
+    top20 = y[min(20, len(y) - 1)] if len(values) >= 20 else y[-1]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="customers by CLV", line={"width": 3}))
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="equal value", line={"dash": "dot"})
+    )
+    fig.update_xaxes(title="share of customers (highest CLV first)", tickformat=".0%")
+    fig.update_yaxes(title="share of positive customer equity", tickformat=".0%")
+    return Section(
+        "Where the equity is (Pareto / Lorenz curve)",
+        f"The top 10% of customers carry {top10:.0%} of the positive customer equity, the top "
+        f"20% carry {top20:.0%}.",
+        "Concentrate retention spending where the curve is steep: losing one of these "
+        "customers costs many ordinary ones.",
+        _chart(fig),
+    )
+
+
+def _tiers(details: dict[str, Any]) -> Section:
+    tiers = details.get("tiers", [])
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=[t["tier"] for t in tiers],
+            y=[t["equity"] for t in tiers],
+            marker_color=[TIER_COLOURS[t["tier"]] for t in tiers],
+            text=[_pct(t["equity_share"]) for t in tiers],
+            textposition="outside",
+            name="equity",
+        )
+    )
+    fig.update_yaxes(title="customer equity (currency)")
+    by = {t["tier"]: t for t in tiers}
+    mvc, bz = by.get("MVC", {}), by.get("BZ", {})
+    finding = (
+        f"{mvc.get('customer_share', 0):.1%} of customers (MVC) carry "
+        f"{_pct(mvc.get('equity_share'))} of customer equity; {bz.get('customer_share', 0):.1%} "
+        f"(BZ) are expected to cost more to serve than they bring "
+        f"({_money(bz.get('equity'))} together)."
+    )
+    rows = [
+        [
+            t["tier"],
+            f"{t['customers']:,}",
+            _pct(t["customer_share"]),
+            _money(t["equity"]),
+            _pct(t["equity_share"]),
+            "-" if t["mean_clv"] is None else f"{t['mean_clv']:,.2f}",
+            "-"
+            if t["mean_cost_to_serve_yearly"] is None
+            else f"{t['mean_cost_to_serve_yearly']:,.2f}",
+            TIER_ACTIONS[t["tier"]],
+        ]
+        for t in tiers
+    ]
+    return Section(
+        "Value tiers",
+        finding,
+        "Retain MVC; grow MGC with cross-sell and up-sell; make BZ profitable or cut their cost "
+        "to serve.",
+        _chart(fig, 320),
+        rows,
+        [
+            "tier",
+            "customers",
+            "share",
+            "equity",
+            "equity share",
+            "mean CLV",
+            "cost to serve / year",
+            "action",
+        ],
+    )
+
+
+def _p_alive(t: ibis.Table, unit: str) -> Section:
+    f = t.frequency
+    fbin = ibis.cases(
+        (f == 0, "0"), (f == 1, "1"), (f == 2, "2"), (f <= 4, "3-4"), (f <= 9, "5-9"),
+        else_="10+",
+    )  # fmt: skip
+    since = t["T"] - t.recency
+    q = t.aggregate(**{f"q{i}": since.quantile(i / 5) for i in range(1, 5)}).to_pyarrow()
+    cuts = [float(q.column(f"q{i}")[0].as_py() or 0.0) for i in range(1, 5)]
+    rbin: ibis.Value = ibis.literal(4)
+    for i in reversed(range(4)):
+        rbin = ibis.ifelse(since <= cuts[i], i, rbin)
+    grid = (
+        t.group_by(fb=fbin, rb=rbin)
+        .aggregate(p=t.p_alive.mean(), n=t.count())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    f_labels = ["0", "1", "2", "3-4", "5-9", "10+"]
+    edges = [0.0, *cuts]
+    r_labels = [
+        f"<= {cuts[0]:.0f}",
+        *[f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(1, 4)],
+        f"> {cuts[3]:.0f}",
+    ]
+    z: list[list[float | None]] = [[None] * 5 for _ in f_labels]
+    for r in grid:
+        z[f_labels.index(r["fb"])][int(r["rb"])] = float(r["p"])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=r_labels,
+            y=f_labels,
+            colorscale="RdYlGn",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "P(alive)"},
+            texttemplate="%{z:.2f}",
+        )
+    )
+    fig.update_xaxes(title=f"{unit}s since the last purchase (quintiles)")
+    fig.update_yaxes(title="repeat purchases")
+    hi = [r for r in grid if r["fb"] in ("3-4", "5-9", "10+") and int(r["rb"]) == 4]
+    lost = sum(int(r["n"]) for r in hi if float(r["p"]) < 0.5)
+    return Section(
+        "Who is still active: P(alive) by frequency and recency",
+        "Frequent buyers who have not bought for a long time are the most likely to have left "
+        f"({lost:,} frequent customers in the longest-silent fifth have P(alive) below 0.5).",
+        "Send reactivation offers to frequent buyers whose P(alive) is falling, before it drops "
+        "below one half.",
+        _chart(fig, 380),
+    )
+
+
+def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
+    cal = as_of - timedelta(weeks=13)
+    spec = SummarySpec(unit, cal, as_of)
+    try:
+        with summary_from_warehouse(wh, spec) as source:
+            fit = fit_purchase_model(source, model if model else "bgnbd")
+            report = holdout_report(source, fit)
+    except (DataError, UsageError) as exc:
+        return Section("Model check: calibration vs holdout", f"Not available ({exc}).")
+    bins = report.bins
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=[b["frequency"] for b in bins], y=[b["actual_mean"] for b in bins], name="actual")
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[b["frequency"] for b in bins],
+            y=[b["predicted_mean"] for b in bins],
+            name=f"predicted ({report.model})",
+        )
+    )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="repeat purchases in the calibration period")
+    fig.update_yaxes(title="purchases per customer in the holdout")
+    tot = report.totals
+    return Section(
+        "Model check: calibration vs holdout",
+        f"Fitted up to {report.calibration_end} and checked on the following 13 weeks: "
+        f"{tot['actual']:,.0f} purchases happened, the model predicted {tot['predicted']:,.0f} "
+        f"({tot['error_pct']:+.1f}%).",
+        "Trust the CLV ranking when the bars agree; re-fit or change the model (patron value "
+        "fit --model auto) when they drift apart.",
+        _chart(fig, 320),
+    )
+
+
+def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
+    model = load_segment_model(wh)
+    if model is None or not wh.has_table(SEGMENTS_TABLE):
+        return [
+            Section(
+                "Needs segments",
+                "No needs segments yet.",
+                "Run `patron segment` to find what groups of customers need.",
+            )
+        ]
+    cross = (
+        t.group_by(["segment", "tier"])
+        .aggregate(n=t.count(), equity=t.clv.sum())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    seg = wh.table(SEGMENTS_TABLE)
+    sizes = seg.group_by("segment_no").aggregate(n=seg.count()).order_by("segment_no").to_pyarrow()
+    total = sum(sizes.column("n").to_pylist()) or 1
+    rows = []
+    numbers, ns = sizes.column("segment_no").to_pylist(), sizes.column("n").to_pylist()
+    for no, n in zip(numbers, ns, strict=True):
+        i = int(no) - 1
+        rows.append([model.names[i], f"{n:,}", f"{n / total:.0%}", model.descriptions[i]])
+    names = list(model.names)
+    z = [[0.0 for _ in TIERS] for _ in names]
+    counts = [[0 for _ in TIERS] for _ in names]
+    for r in cross:
+        if r["segment"] in names and r["tier"] in TIERS:
+            z[names.index(r["segment"])][TIERS.index(r["tier"])] = float(r["equity"] or 0.0)
+            counts[names.index(r["segment"])][TIERS.index(r["tier"])] = int(r["n"])
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(TIERS),
+            y=names,
+            colorscale="Blues",
+            text=[[f"{c:,} customers" for c in row] for row in counts],
+            texttemplate="%{text}<br>%{z:,.0f}",
+            colorbar={"title": "equity"},
+        )
+    )
+    best = max(
+        range(len(names)),
+        key=lambda i: z[i][TIERS.index("MGC")] if "MGC" in TIERS else 0,
+        default=0,
+    )
+    return [
+        Section(
+            "Needs segments",
+            f"{model.k} segments ({model.criterion}); each is described by what most sets it "
+            "apart from the average customer.",
+            "Design offers per segment: the same value tier needs different offers in different "
+            "segments.",
+            "",
+            rows,
+            ["segment", "customers", "share", "what distinguishes it"],
+        ),
+        Section(
+            "Tiers within segments",
+            f"Most of the growable value (MGC) sits in segment '{names[best]}'."
+            if names
+            else "No segments.",
+            "Start cross-sell and up-sell campaigns in the segment with the most MGC equity.",
+            _chart(fig, 120 + 60 * len(names)),
+        ),
+    ]
+
+
+def _migration(wh: Warehouse) -> Section:
+    dates = snapshot_dates(wh)
+    if len(dates) < 2:
+        return Section(
+            "Tier migration",
+            f"One value snapshot so far ({dates[0] if dates else 'none'}).",
+            "Score again as new data arrives: each run stores a dated snapshot, and this section "
+            "then shows who moved between tiers.",
+        )
+    m = migration(wh)
+    labels_from, labels_to = m.labels_from, m.labels_to
+    rows = [[a, *(f"{m.moved(a, b):,}" for b in labels_to)] for a in labels_from]
+    h = m.to_dict()["highlights"]
+    return Section(
+        f"Tier migration {m.from_date} to {m.to_date}",
+        f"{h['MGC to MVC']:,} customers grew from MGC into MVC; {h['fell to BZ']:,} fell to BZ; "
+        f"{h['MVC to MGC or other']:,} MVC slipped out of the top tier.",
+        "Call the MVC who slipped before they lapse; check what worked for those who grew.",
+        "",
+        rows,
+        ["from \\ to", *labels_to],
+    )
+
+
+def build_report(wh: Warehouse) -> dict[str, Any]:
+    """Everything the report shows, aggregated in the engine (a dict for the template)."""
+    if not wh.has_table(VALUE_TABLE):
+        raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
+    t = wh.table(VALUE_TABLE)
+    if "tier" not in t.columns:
+        raise DataError(f"{VALUE_TABLE} has no tiers; run `patron tiers` first.")
+    details = latest_run(wh)
+    head = (
+        t.aggregate(
+            n=t.count(),
+            equity=t.clv.sum(),
+            model=t.model.max(),
+            unit=t.time_unit.max(),
+            horizon=t.horizon_months.max(),
+            rate=t.discount_rate_yearly.max(),
+            as_of=t.as_of.max(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    as_of = head["as_of"]
+    score = details.get("score", {})
+    sections = [
+        _concentration(t),
+        _tiers(details),
+        _p_alive(t, str(head["unit"])),
+        _holdout(wh, str(head["model"]), as_of, str(head["unit"])),
+        *_segments(wh, t),
+        _migration(wh),
+    ]
+    grid = {g["cell"]: g["customers"] for g in details.get("profit_loyalty", [])}
+    loyalty = {g["loyalty"]: g["customers"] for g in details.get("loyalty", [])}
+    sections.append(
+        Section(
+            "Loyalty and profitability",
+            f"True friends (profitable and loyal): {grid.get('true friends', 0):,}; "
+            f"butterflies (profitable, short-term): {grid.get('butterflies', 0):,}; barnacles "
+            f"(loyal but unprofitable): {grid.get('barnacles', 0):,}; strangers: "
+            f"{grid.get('strangers', 0):,}.",
+            "Reward true friends; harvest butterflies while they buy; make barnacles profitable "
+            "(bigger baskets, cheaper channels); spend little on strangers.",
+            "",
+            [[k, f"{v:,}"] for k, v in loyalty.items()],
+            ["loyalty status", "customers"],
+        )
+    )
+    return {
+        "title": "Customer value report",
+        "as_of": str(as_of),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "customers": int(head["n"]),
+        "equity": float(head["equity"] or 0.0),
+        "equity_low": score.get("customer_equity_low"),
+        "equity_high": score.get("customer_equity_high"),
+        "model": head["model"],
+        "unit": head["unit"],
+        "horizon": head["horizon"],
+        "rate": head["rate"],
+        "basis": score.get("margin_basis", ""),
+        "thresholds": details.get("thresholds", {}),
+        "rules": details.get("rules", {}),
+        "sections": sections,
+    }
+
+
+def write_report(wh: Warehouse, path: Path) -> Path:
+    """Write the customer-value report to ``path`` (one self-contained HTML file)."""
+    if path.suffix.lower() not in {".html", ".htm"}:
+        raise UsageError(f"--out {path}: use a .html file name.")
+    if not path.resolve().parent.is_dir():
+        raise UsageError(f"--out {path}: folder {path.resolve().parent} does not exist.")
+    data = build_report(wh)
+    env = Environment(
+        loader=PackageLoader("patron.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    page = env.get_template("customer_value.html").render(
+        **data, plotly_js=get_plotlyjs(), escape=html.escape
+    )
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

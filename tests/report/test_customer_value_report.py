@@ -1,0 +1,105 @@
+"""The customer-value report: content from the warehouse, and a real headless browser check."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from patron.cli import main
+from patron.data import simulate_shop
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shop scored at two dates, segmented, and its report."""
+    out = tmp_path_factory.mktemp("report")
+    simulate_shop(4000, out / "shop", seed=5)
+    url = f"duckdb://{out / 'w.duckdb'}"
+    for table in ("products", "customers", "transactions"):
+        assert main(["load", table, str(out / "shop" / f"{table}.parquet"), "-w", url]) == 0
+    assert main(["value", "score", "--observation-end", "2025-06-30", "-w", url]) == 0
+    assert main(["value", "score", "-w", url]) == 0
+    assert main(["segment", "-w", url]) == 0
+    path = out / "report.html"
+    assert main(["report", "--out", str(path), "-w", url]) == 0
+    return path
+
+
+def test_report_content(report: Path) -> None:
+    page = report.read_text(encoding="utf-8")
+    for title in (
+        "Where the equity is (Pareto / Lorenz curve)",
+        "Value tiers",
+        "Who is still active: P(alive) by frequency and recency",
+        "Model check: calibration vs holdout",
+        "Needs segments",
+        "Tiers within segments",
+        "Tier migration 2025-06-30 to",
+        "Loyalty and profitability",
+    ):
+        assert title in page
+    # The recommended action per tier, and one interpretation sentence per chart.
+    assert "Retain: protect the relationship" in page
+    assert "Grow: cross-sell and up-sell" in page
+    assert "cut the cost to serve" in page
+    assert re.search(r"The top 10% of customers carry \d+% of the positive customer equity", page)
+    assert "95% interval" in page
+    # Self-contained: no external scripts, styles or images.
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page)
+
+
+def test_report_refuses_an_empty_warehouse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    assert main(["report", "--out", str(tmp_path / "r.html"), "-w", url]) == 65
+    assert "No customer_value table; run `patron value score` first." in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+    assert main(["report", "--out", str(tmp_path / "r.pdf"), "-w", url]) == 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (python3 dev.py test installs it when it can)",
+)
+def test_report_in_a_real_browser(report: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    page_html = report.read_text(encoding="utf-8")
+    charts = page_html.count('class="plotly-graph-div"')
+    assert charts >= 5
+    errors: list[str] = []
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:"))
+                else external.append(r.url),
+            )  # fmt: skip
+            page.goto(report.as_uri(), wait_until="load")
+            page.wait_for_function(
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+                timeout=30_000,
+            )
+            drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+            heights = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                ".map(e => e.getBoundingClientRect().height)"
+            )
+        finally:
+            browser.close()
+    assert drawn == charts
+    assert all(h > 100 for h in heights)  # every chart has drawn, not an empty box
+    assert errors == []
+    assert external == []
