@@ -323,8 +323,8 @@ def demo_cmd(
         _print_tiers(tiers)
         out.rule("7. The customer-value report")
         with err.status("Writing the report ..."):
-            report = write_report(wh, directory / "customer-value-report.html")
-        out.print(f"Report written to {report.resolve()} (open it in a browser; works offline)")
+            page = write_report(wh, directory / "customer-value-report.html")
+        out.print(f"Report written to {page.resolve()} (open it in a browser; works offline)")
     finally:
         wh.close()
     out.rule("Next")
