@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 
 import patron.data
+import patron.needs
+import patron.report
 import patron.value
 import patron.value.models
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
 
 
-@pytest.mark.parametrize("module", [patron.data, patron.value, patron.value.models])
+@pytest.mark.parametrize(
+    "module", [patron.data, patron.value, patron.value.models, patron.needs, patron.report]
+)
 def test_all_names_exist(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]
     assert len(set(names)) == len(names)
@@ -38,8 +42,11 @@ def test_layers() -> None:
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
         mods = imports(path)
-        if rel.startswith(("data/", "value/")):
+        if rel.startswith(("data/", "value/", "needs/")):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
+        if rel.startswith(("value/", "needs/")):
+            other = "patron.needs" if rel.startswith("value/") else "patron.value"
+            assert not any(m.startswith(other) for m in mods), f"{rel} imports {other}"
         if rel.startswith("data/"):
             assert not any(m.startswith("patron.value") for m in mods), f"{rel} imports value"
         if rel.startswith("value/models/"):

@@ -1,6 +1,15 @@
-"""Differentiate by value: summaries, probabilistic models, CLV, validation."""
+"""Differentiate by value: summaries, probabilistic models, CLV, tiers, snapshots, validation."""
 
 from patron.value.clv import ValueFactors, ValueSettings, monthly_rate, value_factors
+from patron.value.history import (
+    Migration,
+    apply_tiers,
+    latest_run,
+    migration,
+    score_into_warehouse,
+    snapshot_dates,
+    value_trend,
+)
 from patron.value.models import (
     MODELS,
     BaseModel,
@@ -17,6 +26,7 @@ from patron.value.models import (
     load_model,
 )
 from patron.value.summary import TIME_UNITS, SummarySpec, compress, customer_summary
+from patron.value.tiers import TIER_ACTIONS, TIERS, TierRules, TierSummary, tier_customers
 from patron.value.validation import HoldoutReport, holdout_report
 from patron.value.workflow import (
     FitResult,
@@ -30,6 +40,8 @@ from patron.value.workflow import (
 
 __all__ = [
     "MODELS",
+    "TIERS",
+    "TIER_ACTIONS",
     "TIME_UNITS",
     "BaseModel",
     "BetaGeoBetaBinomModel",
@@ -39,6 +51,7 @@ __all__ = [
     "FitResult",
     "GammaGammaModel",
     "HoldoutReport",
+    "Migration",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
     "RFMData",
@@ -47,16 +60,25 @@ __all__ = [
     "SpendData",
     "SummarySource",
     "SummarySpec",
+    "TierRules",
+    "TierSummary",
     "ValueFactors",
     "ValueSettings",
+    "apply_tiers",
     "compress",
     "customer_summary",
     "fit_purchase_model",
     "holdout_report",
+    "latest_run",
     "load_model",
+    "migration",
     "monthly_rate",
     "score_customers",
+    "score_into_warehouse",
+    "snapshot_dates",
     "summary_from_file",
     "summary_from_warehouse",
+    "tier_customers",
     "value_factors",
+    "value_trend",
 ]
