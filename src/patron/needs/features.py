@@ -86,6 +86,8 @@ def customer_features(
         ("category", "category", max_categories, "cat"),
         ("channel", "channel", max_channels, "chan"),
     ):
+        if column not in buys.columns:
+            continue
         values = _top_values(buys, column, limit)
         if len(values) < 2:  # one value (or none) tells nothing about needs
             continue
@@ -93,11 +95,15 @@ def customer_features(
             name = f"{prefix}_{i}"
             shares[name] = (dim, value)
             aggs[name] = (buys[column] == value).cast("float64").sum() / lines.cast("float64")
-    order_key = ibis.coalesce(
-        buys.order_id, buys.timestamp.date().cast("string")
-    )  # orders, or purchase days when there are no order ids
+    day_key = buys.timestamp.date().cast("string")
+    # Orders, or purchase days when there are no order ids.
+    order_key = ibis.coalesce(buys.order_id, day_key) if "order_id" in buys.columns else day_key
     orders = order_key.nunique()
-    items = ibis.coalesce(buys.quantity, 1.0).clip(lower=1.0)
+    items = (
+        ibis.coalesce(buys.quantity, 1.0).clip(lower=1.0)
+        if "quantity" in buys.columns
+        else ibis.literal(1.0)
+    )
     day = buys.timestamp.day_of_week.index()  # Monday = 0
     weekend_order = ibis.ifelse(day >= 5, order_key, ibis.null("string"))
     aggs.update(
@@ -108,7 +114,9 @@ def customer_features(
         first_day=buys.timestamp.min(),
         lines=lines,
     )
-    has_discount = bool(buys.discount.notnull().any().to_pyarrow().as_py())
+    has_discount = "discount" in buys.columns and bool(
+        buys.discount.notnull().any().to_pyarrow().as_py()
+    )
     if has_discount:
         aggs["discount_share"] = (buys.discount.fill_null(0.0) > 0).cast("float64").mean()
     per = buys.group_by("customer_id").aggregate(**aggs)

@@ -4,7 +4,7 @@
   single order is one category, one channel), a seeded sample of at most ``sample_size``
   of them, standardised features, scikit-learn ``KMeans``.
 - Number of segments: ``k="auto"`` tries 2..8 and keeps the best mean silhouette (on a seeded
-  subsample of 5,000 customers); the scores are kept with the model.
+  subsample of 4,000 customers); the scores are kept with the model.
 - Stable labels: segments are numbered by size (1 = largest) and named after what most
   distinguishes them; the same data and seed give the same segments.
 - Assignment of every customer (new ones included) to the nearest centroid is an Ibis
@@ -187,7 +187,7 @@ def fit_segments(
     z = (x - mean) / scale
     scores: dict[str, float] = {}
     if k is None:
-        probe = z[rng.choice(len(z), min(len(z), 5_000), replace=False)]
+        probe = z[rng.choice(len(z), min(len(z), 4_000), replace=False)]
         for kk in K_RANGE:
             if kk >= len(probe):
                 break
@@ -337,12 +337,17 @@ def segment_customers(
     segments) unless ``refit`` is true, ``k`` is given, or there is none yet.
     """
     feats = customer_features(wh.table("transactions"))
-    model = None if (refit or k is not None) else load_segment_model(wh)
-    refitted = model is None
-    if model is None:
-        model = fit_segments(feats, k=k, min_orders=min_orders, seed=seed)
-    assigned = assign_segments(feats.table, model)
-    wh.replace_table(SEGMENTS_TABLE, assigned)
+    # Computed once (one pass over the transactions): training, assignment and profiles read it.
+    staging, feats.table = wh.materialize("features", feats.table)
+    try:
+        model = None if (refit or k is not None) else load_segment_model(wh)
+        refitted = model is None
+        if model is None:
+            model = fit_segments(feats, k=k, min_orders=min_orders, seed=seed)
+        wh.replace_table(SEGMENTS_TABLE, assign_segments(feats.table, model))
+        profiles = _profiles(wh, feats, model)
+    finally:
+        wh.drop(staging)
     if refitted:
         row = ibis.memtable(
             {"created_at": [datetime.now(UTC).replace(tzinfo=None)], "model": [model.to_json()]}
@@ -352,4 +357,4 @@ def segment_customers(
         else:
             wh.create_table(MODELS_TABLE, row)
     n = int(wh.table(SEGMENTS_TABLE).count().to_pyarrow().as_py())
-    return SegmentResult(model, refitted, n, _profiles(wh, feats, model))
+    return SegmentResult(model, refitted, n, profiles)
