@@ -59,7 +59,12 @@ def as_number(value: Any) -> Any:
 
 
 def compile_expression(
-    text: str, table: ir.Table, *, what: str = "--map", aliases: Mapping[str, Any] | None = None
+    text: str,
+    table: ir.Table,
+    *,
+    what: str = "--map",
+    aliases: Mapping[str, Any] | None = None,
+    source: str = "the file",
 ) -> ir.Value:
     """Compile ``text`` into an Ibis expression over ``table``'s columns.
 
@@ -73,6 +78,8 @@ def compile_expression(
         The option the text came from, for messages.
     aliases
         Extra names (e.g. contract columns already computed) usable in the expression.
+    source
+        What ``table`` is, for messages ("the file", "the audience table").
     """
     try:
         tree = ast.parse(text.strip(), mode="eval")
@@ -86,7 +93,7 @@ def compile_expression(
         found = resolve_column(table, name)
         if found is None:
             cols = ", ".join(c for c in table.columns if not c.startswith("_"))
-            raise UsageError(f"{what} {text!r}: no column {name!r}; the file has: {cols}.")
+            raise UsageError(f"{what} {text!r}: no column {name!r}; {source} has: {cols}.")
         return table[found]
 
     def walk(node: ast.AST) -> Any:
@@ -114,6 +121,16 @@ def compile_expression(
             if isinstance(left, ir.NumericValue) or isinstance(right, ir.NumericValue):
                 left, right = as_number(left), as_number(right)
             return _COMPARE[type(node.ops[0])](left, right)
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.In | ast.NotIn)
+            and isinstance(node.comparators[0], ast.Tuple | ast.List)
+            and all(isinstance(e, ast.Constant) for e in node.comparators[0].elts)
+        ):
+            values = [e.value for e in node.comparators[0].elts]  # type: ignore[attr-defined]
+            member = walk(node.left).isin(values)
+            return member if isinstance(node.ops[0], ast.In) else ~member
         if isinstance(node, ast.Call):
             args = node.args
             if isinstance(node.func, ast.Name):
@@ -126,8 +143,8 @@ def compile_expression(
                 return getattr(target, node.func.attr)(*(walk(a) for a in args))
         raise UsageError(
             f"{what} {text!r}: {ast.unparse(node)!r} is not allowed; use column names, numbers, "
-            "strings, + - * /, comparisons, and/or/not, col('Name'), coalesce(...), and the "
-            "methods startswith, endswith, contains, lower, upper, strip."
+            "strings, + - * /, comparisons, and/or/not, `in (...)` lists, col('Name'), "
+            "coalesce(...), and the methods startswith, endswith, contains, lower, upper, strip."
         )
 
     return walk(tree)
