@@ -1,0 +1,70 @@
+"""Per-customer outcomes of an experiment, computed in the engine from the transactions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.data.warehouse import Warehouse
+from patron.errors import DataError, UsageError
+from patron.measure.experiments import ASSIGNMENTS_TABLE, Experiment
+
+__all__ = ["OUTCOME_METRICS", "experiment_outcomes"]
+
+#: Metrics available from the transactions (per customer, in the window).
+OUTCOME_METRICS = ("conversion", "revenue", "margin", "orders")
+
+
+def experiment_outcomes(wh: Warehouse, exp: Experiment) -> tuple[ir.Table, date, date]:
+    """Per-customer outcomes of an experiment's customers, and the window used.
+
+    Columns: ``customer_id, arm, stratum``, each metric in the window, and ``pre_<metric>`` in
+    the window of the same length just before it (for CUPED); customers without purchases
+    get 0.
+
+    The window is the experiment's start..end (inclusive; end defaults to the last day with
+    transactions).
+    """
+    if not exp.start:
+        raise UsageError(
+            f"Experiment {exp.name!r} has no start date: its outcomes need a window; "
+            "create it with --start (or analyse an outcome file with --from-file)."
+        )
+    if not wh.has_table("transactions"):
+        raise DataError("No transactions in the warehouse; load them first.")
+    tx = wh.table("transactions")
+    start = date.fromisoformat(exp.start)
+    last = tx.timestamp.max().to_pyarrow().as_py()
+    end = date.fromisoformat(exp.end) if exp.end else (last.date() if last else start)
+    if end < start:
+        raise DataError(
+            f"No transactions since the experiment's start {start}; nothing to analyse."
+        )
+    length = (end - start).days + 1
+    pre_start = start - timedelta(days=length)
+    win_start, win_end = ibis.literal(start), ibis.literal(end)
+    day0 = tx.timestamp.date()
+    rel = tx.filter((day0 >= ibis.literal(pre_start)) & (day0 <= win_end))
+    day = rel.timestamp.date()
+    in_win = day >= win_start
+    in_pre = day < win_start
+    buy = ~rel.is_return.fill_null(False)
+    order = rel.order_id if "order_id" in rel.columns else day.cast("string")
+    cost = rel.cost if "cost" in rel.columns else ibis.null("float64")
+    aggs: dict[str, ir.Value] = {}
+    for prefix, where in (("", in_win), ("pre_", in_pre)):
+        aggs[f"{prefix}revenue"] = rel.amount.sum(where=where)
+        aggs[f"{prefix}margin"] = (rel.amount - cost).sum(where=where)
+        aggs[f"{prefix}orders"] = order.nunique(where=where & buy)
+        aggs[f"{prefix}conversion"] = (where & buy).cast("int64").max()
+    per = rel.group_by(_c=rel.customer_id).aggregate(**aggs)
+    a = wh.table(ASSIGNMENTS_TABLE)
+    a = a.filter(a.experiment == exp.name)
+    j = a.left_join(per, a.customer_id == per._c)
+    cols = {
+        name: ibis.coalesce(j[name], 0).cast("float64")
+        for name in (*OUTCOME_METRICS, *(f"pre_{m}" for m in OUTCOME_METRICS))
+    }
+    return j.select("customer_id", "arm", "stratum", **cols), start, end
