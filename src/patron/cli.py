@@ -33,6 +33,20 @@ from patron.errors import (
     UsageError,
     WarehouseError,
 )
+from patron.measure import (
+    AnalysisResult,
+    AssignmentResult,
+    analyze_experiment,
+    analyze_table,
+    assign_new_customers,
+    create_experiment,
+    fit_uplift,
+    load_experiment,
+    parse_arms,
+    plan_experiment,
+    read_outcome_file,
+)
+from patron.measure.experiments import ASSIGNMENTS_TABLE
 from patron.needs import SegmentResult, segment_customers
 from patron.report import write_report
 from patron.settings import Settings
@@ -843,6 +857,336 @@ def value_retention_cmd(
         f"Discounted expected residual lifetime of a new subscriber at {discount_rate:.0%} per "
         f"period: {payload['derl_new']:.3f} future payments."
     )
+
+
+experiment_app = typer.Typer(
+    help="Measure: experiments with control groups, power, lift with intervals, uplift.",
+    no_args_is_help=True,
+)
+app.add_typer(experiment_app, name="experiment")
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated and/or comma-separated option values, in order."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _print_assignment(result: AssignmentResult) -> None:
+    exp = result.experiment
+    out.print(
+        f"Experiment {exp.name}: {result.total:,} customers assigned "
+        f"({result.assigned:,} new); control arm {exp.control!r}"
+        + (f"; audience {exp.audience}" if exp.audience else "")
+        + (f"; strata: {', '.join(exp.stratify)}" if exp.stratify else "")
+        + "."
+    )
+    table = Table(title="Arms", title_justify="left")
+    for col in ("arm", "target share", "customers", "actual share"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for arm in exp.arms:
+        n = result.by_arm.get(arm.name, 0)
+        share = n / result.total if result.total else 0.0
+        table.add_row(arm.name, f"{arm.share:.1%}", f"{n:,}", f"{share:.2%}")
+    out.print(table)
+    if exp.stratify:
+        out.print(
+            f"{len(result.by_stratum)} strata, each split as close to the shares as integers allow."
+        )
+
+
+@experiment_app.command("create")
+def experiment_create_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    arms: Annotated[str, typer.Option(help="Arms with shares, e.g. treat:0.9,control:0.1.")],
+    control: Annotated[str, typer.Option(help="The control arm's name.")] = "control",
+    stratify: Annotated[
+        str | None, typer.Option(help="Customer attributes to stratify on, e.g. tier,segment.")
+    ] = None,
+    audience: Annotated[
+        str | None,
+        typer.Option(help="Who takes part, e.g. \"tier in ('MVC', 'MGC') and p_alive > 0.5\"."),
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD).")] = None,
+    salt: Annotated[
+        str | None, typer.Option(help="Hash salt (default: random, stored with the experiment).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an experiment and assign its audience to arms (stable, stratified hashing)."""
+    parsed = parse_arms(arms)
+    wh = _open(warehouse)
+    try:
+        result = create_experiment(
+            wh,
+            name,
+            parsed,
+            control=control,
+            audience=audience,
+            stratify=_split([stratify] if stratify else None),
+            start=_parse_date(start, "--start"),
+            end=_parse_date(end, "--end"),
+            salt=salt,
+        )
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_assignment(result)
+
+
+@experiment_app.command("assign")
+def experiment_assign_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign customers who joined the audience since (nobody already assigned moves)."""
+    wh = _open(warehouse)
+    try:
+        result = assign_new_customers(wh, name)
+    finally:
+        wh.close()
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_assignment(result)
+
+
+@experiment_app.command("export")
+def experiment_export_cmd(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    out_file: Annotated[Path, typer.Option("--out", help="A .csv or .parquet file.")],
+    arm: Annotated[str | None, typer.Option(help="Only this arm (e.g. the treated list).")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Export the assignment list (customer_id, arm) for a campaign tool."""
+    suffix = out_file.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
+    if not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+    wh = _open(warehouse)
+    try:
+        exp = load_experiment(wh, name)
+        if arm is not None and arm not in {a.name for a in exp.arms}:
+            raise UsageError(
+                f"--arm {arm!r} is not an arm of {name}: {', '.join(a.name for a in exp.arms)}."
+            )
+        a = wh.table(ASSIGNMENTS_TABLE)
+        rows = a.filter(a.experiment == name)
+        if arm is not None:
+            rows = rows.filter(rows.arm == arm)
+        rows = rows.select("customer_id", "arm", "stratum").order_by("customer_id")
+        n = int(rows.count().to_pyarrow().as_py())
+        tmp = out_file.with_name(f".{out_file.name}.partial")
+        try:
+            rows.to_csv(tmp) if suffix == ".csv" else rows.to_parquet(tmp)
+            tmp.replace(out_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+    finally:
+        wh.close()
+    out.print(f"Exported {n:,} assignments of {name} to {out_file}.")
+
+
+@experiment_app.command("plan")
+def experiment_plan_cmd(
+    baseline: Annotated[
+        float, typer.Option(help="Control rate (0-1), or mean per customer with --sd.")
+    ],
+    mde: Annotated[
+        float | None,
+        typer.Option(help="Minimum detectable effect: rate points (0.01) or currency with --sd."),
+    ] = None,
+    audience: Annotated[
+        int | None, typer.Option(help="Customers available; prints the detectable effect.")
+    ] = None,
+    sd: Annotated[float | None, typer.Option(help="Std. deviation per customer (means).")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level (two-sided).")] = 0.05,
+    power: Annotated[float, typer.Option(help="Power.")] = 0.8,
+    holdout: Annotated[float, typer.Option(help="Share held out as control.")] = 0.5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Holdout and sample sizes for an effect, or the effect detectable with an audience."""
+    result = plan_experiment(
+        baseline, mde=mde, audience=audience, sd=sd, alpha=alpha, power=power, holdout=holdout
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        out.print(result.summary)
+
+
+def _analysis(
+    name: str | None,
+    from_file: Path | None,
+    arm: str | None,
+    control: str | None,
+    metrics: list[str],
+    pre: str | None,
+    stratify: str | None,
+    shares: str | None,
+    warehouse: str | None,
+) -> tuple[AnalysisResult, str]:
+    if (name is None) == (from_file is None):
+        raise UsageError("Give an experiment NAME or --from-file FILE (not both).")
+    if from_file is not None:
+        if arm is None or control is None:
+            raise UsageError("--from-file needs --arm COLUMN and --control VALUE.")
+        if not metrics:
+            raise UsageError("Give the outcome columns to compare with --metric COLUMN.")
+        design = {a.name: a.share for a in parse_arms(shares)} if shares else None
+        table = read_outcome_file(from_file)
+        result = analyze_table(
+            table,
+            arm=arm,
+            control=control,
+            metrics=metrics,
+            pre=pre,
+            stratum=stratify,
+            shares=design,
+        )
+        return result, f"{from_file.name} (arms from column {arm})"
+    wh = _open(warehouse)
+    try:
+        result, start, end = analyze_experiment(
+            wh, str(name), metrics or ["conversion", "revenue"], pre=pre
+        )
+    finally:
+        wh.close()
+    return result, f"experiment {name}, {start} to {end}"
+
+
+def _print_analysis(result: AnalysisResult, title: str) -> None:
+    out.print(f"{title}: {result.srm['message']}")
+    table = Table(title="Lift over control", title_justify="left")
+    for col in ("arm", "metric", "control", "arm mean", "lift", "95% CI", "p", "p (adj.)"):
+        table.add_column(col, justify="left" if col in ("arm", "metric") else "right")
+    for r in result.results:
+        pct = r["kind"] == "proportion"
+
+        def f(v: float, pct: bool = pct) -> str:
+            return f"{v:.2%}" if pct else f"{v:,.4g}"
+
+        table.add_row(
+            r["arm"], r["metric"], f(r["control_mean"]), f(r["arm_mean"]), f(r["lift"]),
+            f"{f(r['ci_low'])} .. {f(r['ci_high'])}", f"{r['p_value']:.2g}",
+            f"{r['p_value_adjusted']:.2g}",
+        )  # fmt: skip
+    out.print(table)
+    for r in result.results:
+        out.print(f"- {r['summary']}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+
+
+MetricOpt = Annotated[
+    list[str] | None,
+    typer.Option("--metric", help="Outcome(s) to compare; repeat or comma-separate."),
+]
+FromFileOpt = Annotated[
+    Path | None, typer.Option("--from-file", help="Per-customer outcomes (CSV/Parquet).")
+]
+ArmOpt = Annotated[str | None, typer.Option("--arm", help="The file's arm column.")]
+ControlOpt = Annotated[str | None, typer.Option("--control", help="The control arm's value.")]
+PreOpt = Annotated[
+    str | None,
+    typer.Option(help="Pre-period covariate for CUPED: a column, or 'period' for an experiment."),
+]
+StrataOpt = Annotated[str | None, typer.Option("--stratify", help="Stratum column (file).")]
+SharesOpt = Annotated[
+    str | None, typer.Option(help="Design shares for the ratio check, e.g. a:0.5,b:0.5.")
+]
+
+
+@experiment_app.command("analyze")
+def experiment_analyze_cmd(
+    name: Annotated[str | None, typer.Argument(help="Experiment name.")] = None,
+    from_file: FromFileOpt = None,
+    arm: ArmOpt = None,
+    control: ControlOpt = None,
+    metric: MetricOpt = None,
+    pre: PreOpt = None,
+    stratify: StrataOpt = None,
+    shares: SharesOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lift of each arm over control with 95% intervals, the ratio check, and in words."""
+    result, title = _analysis(
+        name, from_file, arm, control, _split(metric), pre, stratify, shares, warehouse
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_analysis(result, title)
+
+
+@experiment_app.command("uplift")
+def experiment_uplift_cmd(
+    from_file: Annotated[
+        Path, typer.Option("--from-file", help="Per-customer data (CSV/Parquet).")
+    ],
+    arm: Annotated[str, typer.Option("--arm", help="The arm column.")],
+    treatment: Annotated[str, typer.Option(help="The treated arm's value.")],
+    control: Annotated[str, typer.Option(help="The control arm's value.")],
+    outcome: Annotated[str, typer.Option(help="The outcome column (0/1 or amount).")],
+    features: Annotated[str, typer.Option(help="Feature columns, comma-separated.")],
+    learner: Annotated[str, typer.Option(help="two-model or one-model.")] = "two-model",
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Customer id column for the target list.")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the ranked target list (CSV).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (split, learners).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who is persuadable: fit an uplift learner, evaluate it (Qini), rank customers."""
+    table = read_outcome_file(from_file)
+    result = fit_uplift(
+        table,
+        arm=arm,
+        treatment=treatment,
+        control=control,
+        outcome=outcome,
+        features=_split([features]),
+        learner=learner,
+        id_column=id_column,
+        seed=seed,
+    )
+    if out_file is not None:
+        import csv
+
+        order = sorted(range(len(result.scores)), key=lambda i: -result.scores[i])
+        with out_file.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["rank", id_column or "row", "predicted_uplift"])
+            for rank, i in enumerate(order, start=1):
+                writer.writerow([rank, result.ids[i], f"{result.scores[i]:.6g}"])
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    d = result.to_dict()
+    out.print(
+        f"{learner} uplift of {treatment!r} vs {control!r} on {outcome}: trained on "
+        f"{result.n_train:,}, evaluated on {result.n_test:,} held-out customers."
+    )
+    beats = d["qini_coefficient"] > d["qini_coefficient_random_rankings_p95"]
+    out.print(
+        f"Qini coefficient {d['qini_coefficient']:.5f} (random rankings: 95th percentile "
+        f"{d['qini_coefficient_random_rankings_p95']:.5f}) -> "
+        + ("the ranking finds persuadable customers." if beats else "no better than random.")
+    )
+    out.print(
+        "Uplift among the top customers: "
+        + ", ".join(f"top {k}: {v:+.4g}" for k, v in d["uplift_at"].items())
+    )
+    if out_file is not None:
+        out.print(f"Ranked target list written to {out_file}.")
 
 
 def _exit_code(exc: PatronError) -> int:

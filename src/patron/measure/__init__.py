@@ -12,10 +12,17 @@ from patron.measure.experiments import (
     load_experiment,
     parse_arms,
 )
-from patron.measure.outcomes import OUTCOME_METRICS, experiment_outcomes
+from patron.measure.outcomes import (
+    OUTCOME_METRICS,
+    analyze_experiment,
+    experiment_outcomes,
+    read_outcome_file,
+)
 from patron.measure.power import PowerPlan, plan_experiment
+from patron.measure.uplift import LEARNERS, UpliftResult, fit_uplift, qini_curve, uplift_at
 
 __all__ = [
+    "LEARNERS",
     "OUTCOME_METRICS",
     "SRM_ALARM",
     "AnalysisResult",
@@ -23,14 +30,20 @@ __all__ = [
     "AssignmentResult",
     "Experiment",
     "PowerPlan",
+    "UpliftResult",
+    "analyze_experiment",
     "analyze_table",
     "assign_new_customers",
     "audience_table",
     "create_experiment",
     "experiment_outcomes",
+    "fit_uplift",
     "hash_fraction",
     "load_experiment",
     "parse_arms",
     "plan_experiment",
+    "qini_curve",
+    "read_outcome_file",
     "srm_check",
+    "uplift_at",
 ]

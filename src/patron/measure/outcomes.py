@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
-from patron.measure.experiments import ASSIGNMENTS_TABLE, Experiment
+from patron.measure.analysis import AnalysisResult, analyze_table
+from patron.measure.experiments import ASSIGNMENTS_TABLE, Experiment, load_experiment
 
-__all__ = ["OUTCOME_METRICS", "experiment_outcomes"]
+__all__ = ["OUTCOME_METRICS", "analyze_experiment", "experiment_outcomes", "read_outcome_file"]
 
 #: Metrics available from the transactions (per customer, in the window).
 OUTCOME_METRICS = ("conversion", "revenue", "margin", "orders")
@@ -68,3 +70,49 @@ def experiment_outcomes(wh: Warehouse, exp: Experiment) -> tuple[ir.Table, date,
         for name in (*OUTCOME_METRICS, *(f"pre_{m}" for m in OUTCOME_METRICS))
     }
     return j.select("customer_id", "arm", "stratum", **cols), start, end
+
+
+def read_outcome_file(path: Path) -> ir.Table:
+    """A per-customer outcome file (CSV or Parquet) as an engine table (in-memory DuckDB)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    con = ibis.duckdb.connect()
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            return con.read_parquet(str(path))
+        return con.read_csv(str(path))
+    except Exception as exc:
+        raise DataError(f"{path}: could not read the file ({str(exc).splitlines()[0]}).") from exc
+
+
+def analyze_experiment(
+    wh: Warehouse, name: str, metrics: list[str], *, pre: str | None = None, alpha: float = 0.05
+) -> tuple[AnalysisResult, date, date]:
+    """Analyse a stored experiment on outcomes from its transaction window.
+
+    ``pre="period"`` adjusts each metric by its own value in the pre-period (CUPED).
+    """
+    exp = load_experiment(wh, name)
+    unknown = [m for m in metrics if m not in OUTCOME_METRICS]
+    if unknown:
+        raise UsageError(
+            f"--metric {', '.join(unknown)}: from the transactions Patron measures "
+            f"{', '.join(OUTCOME_METRICS)}."
+        )
+    table, start, end = experiment_outcomes(wh, exp)
+    pre_of: dict[str, str] | None = None
+    if pre == "period":
+        pre_of = {m: f"pre_{m}" for m in metrics}
+    elif pre:
+        pre_of = {m: pre for m in metrics}
+    result = analyze_table(
+        table,
+        arm="arm",
+        control=exp.control,
+        metrics=metrics,
+        pre=pre_of,
+        stratum="stratum" if exp.stratify else None,
+        shares={a.name: a.share for a in exp.arms},
+        alpha=alpha,
+    )
+    return result, start, end
