@@ -125,10 +125,17 @@ def compile_expression(
             isinstance(node, ast.Compare)
             and len(node.ops) == 1
             and isinstance(node.ops[0], ast.In | ast.NotIn)
-            and isinstance(node.comparators[0], ast.Tuple | ast.List)
-            and all(isinstance(e, ast.Constant) for e in node.comparators[0].elts)
+            and (
+                isinstance(node.comparators[0], ast.Constant)  # "x in ('a')" is one value
+                or (
+                    isinstance(node.comparators[0], ast.Tuple | ast.List)
+                    and all(isinstance(e, ast.Constant) for e in node.comparators[0].elts)
+                )
+            )
         ):
-            values = [e.value for e in node.comparators[0].elts]  # type: ignore[attr-defined]
+            right = node.comparators[0]
+            elts = [right] if isinstance(right, ast.Constant) else getattr(right, "elts", [])
+            values = [e.value for e in elts if isinstance(e, ast.Constant)]
             member = walk(node.left).isin(values)
             return member if isinstance(node.ops[0], ast.In) else ~member
         if isinstance(node, ast.Call):

@@ -8,7 +8,7 @@ a window. Its definition lives in ``experiments`` (JSON) and its assignments in
 Assignment: every customer gets the key ``md5(salt ":" customer_id)`` (hex) — portable (the same
 on every engine and machine; a Python ``hashlib`` check reproduces it) and independent of row
 order. At creation, customers are ranked by key inside each stratum and the first
-``round(c₁·n)`` get arm 1, up to ``round(c₂·n)`` arm 2, ... (cᵢ the cumulative shares), so each
+``⌊c₁·n + ½⌋`` get arm 1, up to ``⌊c₂·n + ½⌋`` arm 2, ... (cᵢ the cumulative shares), so each
 stratum's counts are as close to the target shares as integers allow. Customers who join the
 audience later (``assign``) get the arm whose cumulative-share interval holds their key read as
 a number in [0, 1): consistent on every re-run, and never moving anyone already assigned.
@@ -310,7 +310,8 @@ def create_experiment(
         cum += a.share
         cuts.append((cum, a.name))
     for c, arm_name in reversed(cuts):
-        limit = (ranked._n.cast("float64") * c).round().cast("int64")
+        # floor(x + 1/2): the same half-up rounding on every engine (ROUND differs).
+        limit = (ranked._n.cast("float64") * c + 0.5).floor().cast("int64")
         arm = ibis.ifelse(ranked._r < limit, arm_name, arm)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = ranked.select(
