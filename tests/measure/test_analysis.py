@@ -214,9 +214,7 @@ def test_hillstrom_reproduces_the_known_results(hillstrom: ibis.Table) -> None:
 
 
 @pytest.mark.parametrize("learner", ["two-model", "one-model"])
-def test_uplift_on_hillstrom_beats_random_targeting(
-    hillstrom: ibis.Table, learner: str
-) -> None:
+def test_uplift_on_hillstrom_beats_random_targeting(hillstrom: ibis.Table, learner: str) -> None:
     result = fit_uplift(
         hillstrom,
         arm="segment",
