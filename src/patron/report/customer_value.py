@@ -8,21 +8,17 @@ data and the recommended action.
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import ibis
 import plotly.graph_objects as go  # type: ignore[import-untyped]
-from jinja2 import Environment, PackageLoader, select_autoescape
-from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
-from patron import __version__
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.needs.segments import SEGMENTS_TABLE, load_segment_model
+from patron.report._render import Section, chart, check_out_path, render_page
 from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
 from patron.value.summary import SummarySpec
 from patron.value.tiers import TIER_ACTIONS, TIERS
@@ -32,29 +28,6 @@ from patron.value.workflow import fit_purchase_model, summary_from_warehouse
 __all__ = ["Section", "build_report", "write_report"]
 
 TIER_COLOURS = {"MVC": "#1b7f3b", "MGC": "#2a6fdb", "BZ": "#c0392b", "other": "#8c8c8c"}
-PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
-
-
-@dataclass
-class Section:
-    """One part of the report: a title, a sentence of interpretation, an action, a chart."""
-
-    title: str
-    finding: str
-    action: str = ""
-    chart: str = ""
-    table: list[list[str]] = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-
-
-def _chart(fig: go.Figure, height: int = 360) -> str:
-    fig.update_layout(
-        height=height,
-        margin={"l": 60, "r": 20, "t": 30, "b": 50},
-        template="plotly_white",
-        font={"family": "system-ui, sans-serif", "size": 13},
-    )
-    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG))
 
 
 def _money(x: float | None) -> str:
@@ -91,7 +64,7 @@ def _concentration(t: ibis.Table) -> Section:
         f"20% carry {top20:.0%}.",
         "Concentrate retention spending where the curve is steep: losing one of these "
         "customers costs many ordinary ones.",
-        _chart(fig),
+        chart(fig),
     )
 
 
@@ -137,7 +110,7 @@ def _tiers(details: dict[str, Any]) -> Section:
         finding,
         "Retain MVC; grow MGC with cross-sell and up-sell; make BZ profitable or cut their cost "
         "to serve.",
-        _chart(fig, 320),
+        chart(fig, 320),
         rows,
         [
             "tier",
@@ -202,7 +175,7 @@ def _p_alive(t: ibis.Table, unit: str) -> Section:
         f"({lost:,} frequent customers in the longest-silent fifth have P(alive) below 0.5).",
         "Send reactivation offers to frequent buyers whose P(alive) is falling, before it drops "
         "below one half.",
-        _chart(fig, 380),
+        chart(fig, 380),
     )
 
 
@@ -238,7 +211,7 @@ def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
         f"({tot['error_pct']:+.1f}%).",
         "Trust the CLV ranking when the bars agree; re-fit or change the model (patron value "
         "fit --model auto) when they drift apart.",
-        _chart(fig, 320),
+        chart(fig, 320),
     )
 
 
@@ -306,7 +279,7 @@ def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
             if names
             else "No segments.",
             "Start cross-sell and up-sell campaigns in the segment with the most MGC equity.",
-            _chart(fig, 120 + 60 * len(names)),
+            chart(fig, 120 + 60 * len(names)),
         ),
     ]
 
@@ -385,8 +358,6 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
     return {
         "title": "Customer value report",
         "as_of": str(as_of),
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "version": __version__,
         "customers": int(head["n"]),
         "equity": float(head["equity"] or 0.0),
         "equity_low": score.get("customer_equity_low"),
@@ -404,19 +375,5 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
 
 def write_report(wh: Warehouse, path: Path) -> Path:
     """Write the customer-value report to ``path`` (one self-contained HTML file)."""
-    if path.suffix.lower() not in {".html", ".htm"}:
-        raise UsageError(f"--out {path}: use a .html file name.")
-    if not path.resolve().parent.is_dir():
-        raise UsageError(f"--out {path}: folder {path.resolve().parent} does not exist.")
-    data = build_report(wh)
-    env = Environment(
-        loader=PackageLoader("patron.report", "templates"),
-        autoescape=select_autoescape(["html"]),
-    )
-    page = env.get_template("customer_value.html").render(
-        **data, plotly_js=get_plotlyjs(), escape=html.escape
-    )
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    check_out_path(path)
+    return render_page("customer_value.html", path, build_report(wh))

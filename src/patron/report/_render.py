@@ -1,0 +1,68 @@
+"""What both reports share: sections, Plotly charts without a CDN, atomic HTML writing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+
+from patron import __version__
+from patron.errors import UsageError
+
+__all__ = ["Section", "chart", "check_out_path", "render_page"]
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
+
+
+@dataclass
+class Section:
+    """One part of a report: a title, a sentence of interpretation, an action, a chart."""
+
+    title: str
+    finding: str
+    action: str = ""
+    chart: str = ""
+    table: list[list[str]] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+
+
+def chart(fig: go.Figure, height: int = 360) -> str:
+    """The figure as an HTML fragment drawn by the page's embedded plotly.js."""
+    fig.update_layout(
+        height=height,
+        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        template="plotly_white",
+        font={"family": "system-ui, sans-serif", "size": 13},
+    )
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG))
+
+
+def check_out_path(path: Path) -> None:
+    """Refuse a non-HTML name or a missing folder before any work."""
+    if path.suffix.lower() not in {".html", ".htm"}:
+        raise UsageError(f"--out {path}: use a .html file name.")
+    if not path.resolve().parent.is_dir():
+        raise UsageError(f"--out {path}: folder {path.resolve().parent} does not exist.")
+
+
+def render_page(template: str, path: Path, data: dict[str, Any]) -> Path:
+    """Render ``template`` with ``data`` (plus plotly.js and a footer) into ``path``."""
+    env = Environment(
+        loader=PackageLoader("patron.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    page = env.get_template(template).render(
+        **data,
+        plotly_js=get_plotlyjs(),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+    )
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
