@@ -48,7 +48,7 @@ from patron.measure import (
 )
 from patron.measure.experiments import ASSIGNMENTS_TABLE
 from patron.needs import SegmentResult, segment_customers
-from patron.report import write_report
+from patron.report import write_experiment_report, write_report
 from patron.settings import Settings
 from patron.value.clv import ValueSettings
 from patron.value.history import Migration, apply_tiers, migration, score_into_warehouse
@@ -1123,6 +1123,56 @@ def experiment_analyze_cmd(
         _emit_json(result.to_dict())
     else:
         _print_analysis(result, title)
+
+
+@experiment_app.command("report")
+def experiment_report_cmd(
+    name: Annotated[str | None, typer.Argument(help="Experiment name.")] = None,
+    from_file: FromFileOpt = None,
+    arm: ArmOpt = None,
+    control: ControlOpt = None,
+    metric: MetricOpt = None,
+    pre: PreOpt = None,
+    stratify: StrataOpt = None,
+    shares: SharesOpt = None,
+    uplift_outcome: Annotated[
+        str | None, typer.Option(help="With --features (file): add an uplift section.")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Feature columns for the uplift section.")
+    ] = None,
+    treatment: Annotated[
+        str | None, typer.Option(help="Treated arm for the uplift section (default: first).")
+    ] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "experiment-report.html"
+    ),
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the experiment report: one self-contained HTML file (works offline)."""
+    from patron.report._render import check_out_path
+
+    check_out_path(out_file)
+    result, title = _analysis(
+        name, from_file, arm, control, _split(metric), pre, stratify, shares, warehouse
+    )
+    up = None
+    if uplift_outcome or features:
+        if from_file is None or not (uplift_outcome and features) or arm is None:
+            raise UsageError(
+                "The uplift section needs --from-file with --arm, --uplift-outcome and --features."
+            )
+        treated = [a for a in result.arms if a != result.control]
+        up = fit_uplift(
+            read_outcome_file(from_file),
+            arm=arm,
+            treatment=treatment or treated[0],
+            control=result.control,
+            outcome=uplift_outcome,
+            features=_split([features]),
+        )
+    path = write_experiment_report(result, title, out_file, up)
+    out.print(f"Report written to {path.resolve()}")
 
 
 @experiment_app.command("uplift")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from patron.cli import main
 from patron.data import simulate_shop
+from tests.report.browser import CHROMIUM, check_in_browser
 
 
 @pytest.fixture(scope="module")
@@ -61,45 +61,9 @@ def test_report_refuses_an_empty_warehouse(
     assert main(["report", "--out", str(tmp_path / "r.pdf"), "-w", url]) == 2
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(
     CHROMIUM is None,
     reason="Debian's chromium is not installed (python3 dev.py test installs it when it can)",
 )
 def test_report_in_a_real_browser(report: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    page_html = report.read_text(encoding="utf-8")
-    charts = page_html.count('class="plotly-graph-div"')
-    assert charts >= 5
-    errors: list[str] = []
-    external: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "request",
-                lambda r: None if r.url.startswith(("file:", "data:", "blob:", "about:"))
-                else external.append(r.url),
-            )  # fmt: skip
-            page.goto(report.as_uri(), wait_until="load")
-            page.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-                timeout=30_000,
-            )
-            drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
-            heights = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                ".map(e => e.getBoundingClientRect().height)"
-            )
-        finally:
-            browser.close()
-    assert drawn == charts
-    assert all(h > 100 for h in heights)  # every chart has drawn, not an empty box
-    assert errors == []
-    assert external == []
+    assert check_in_browser(report) >= 5

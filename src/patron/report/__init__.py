@@ -2,5 +2,6 @@
 
 from patron.report._render import Section
 from patron.report.customer_value import build_report, write_report
+from patron.report.experiment import write_experiment_report
 
-__all__ = ["Section", "build_report", "write_report"]
+__all__ = ["Section", "build_report", "write_experiment_report", "write_report"]
