@@ -58,6 +58,30 @@ def as_number(value: Any) -> Any:
     return value
 
 
+def referenced_names(text: str) -> set[str]:
+    """The column names an expression mentions (bare names and ``col('Name')``), lower-cased.
+
+    Unparseable text gives an empty set; :func:`compile_expression` reports the error.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id.lower())
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "col"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            names.add(str(node.args[0].value).lower())
+    return names
+
+
 def compile_expression(
     text: str,
     table: ir.Table,

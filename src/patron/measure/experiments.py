@@ -7,7 +7,8 @@ a window. Its definition lives in ``experiments`` (JSON) and its assignments in
 
 Assignment: every customer gets the key ``md5(salt ":" customer_id)`` (hex) — portable (the same
 on every engine and machine; a Python ``hashlib`` check reproduces it) and independent of row
-order. At creation, customers are ranked by key inside each stratum and the first
+order (it is recomputed from the stored salt, not stored). At creation, customers are ranked
+by key (its first 13 hex digits, then the id) inside each stratum and the first
 ``⌊c₁·n + ½⌋`` get arm 1, up to ``⌊c₂·n + ½⌋`` arm 2, ... (cᵢ the cumulative shares), so each
 stratum's counts are as close to the target shares as integers allow. Customers who join the
 audience later (``assign``) get the arm whose cumulative-share interval holds their key read as
@@ -17,6 +18,7 @@ a number in [0, 1): consistent on every re-run, and never moving anyone already 
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -26,7 +28,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from patron.data.expressions import compile_expression
+from patron.data.expressions import compile_expression, referenced_names
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 
@@ -135,12 +137,17 @@ def _hex_threshold(fraction: float) -> str:
     return "g" * KEY_DIGITS if value >= 16**KEY_DIGITS else f"{value:0{KEY_DIGITS}x}"
 
 
-def audience_table(wh: Warehouse) -> ir.Table:
+def audience_table(wh: Warehouse, needed: set[str] | None = None) -> ir.Table:
     """Every known customer with their attributes, for audiences and strata.
 
     The ``customers`` columns, and value tier, CLV, P(alive), loyalty and needs segment where
-    those tables exist.
+    those tables exist. With ``needed`` (lower-cased column names), only the tables that
+    provide one of them are joined.
     """
+
+    def wanted(column: str) -> bool:
+        return needed is None or column.lower() in needed
+
     if wh.has_table("customers"):
         base = wh.table("customers")
     elif wh.has_table("transactions"):
@@ -154,12 +161,12 @@ def audience_table(wh: Warehouse) -> ir.Table:
         keep = [
             c
             for c in ("clv", "p_alive", "tier", "loyalty", "profit_loyalty", "rfm", "frequency")
-            if c in cv.columns and c not in base.columns
+            if c in cv.columns and c not in base.columns and wanted(c)
         ]
         if keep:
             v = cv.select(_vid=cv.customer_id, **{c: cv[c] for c in keep})
             base = base.left_join(v, base.customer_id == v._vid).drop("_vid")
-    if wh.has_table("customer_segments") and "segment" not in base.columns:
+    if wh.has_table("customer_segments") and "segment" not in base.columns and wanted("segment"):
         s = wh.table("customer_segments")
         seg = s.select(_sid=s.customer_id, segment=s.segment)
         base = base.left_join(seg, base.customer_id == seg._sid).drop("_sid")
@@ -167,7 +174,11 @@ def audience_table(wh: Warehouse) -> ir.Table:
 
 
 def _audience(wh: Warehouse, exp: Experiment) -> ir.Table:
-    table = audience_table(wh)
+    needed = {c.lower() for c in exp.stratify}
+    if exp.audience:
+        needed |= referenced_names(exp.audience)
+    # Join the value and segment tables only when the audience or strata use them.
+    table = audience_table(wh, needed)
     if exp.audience:
         rule = compile_expression(
             exp.audience, table, what="--audience", source="the customer attributes"
@@ -251,6 +262,63 @@ def _counts(wh: Warehouse, exp: Experiment) -> tuple[dict[str, int], list[dict[s
     return by_arm, by_stratum, sum(by_arm.values())
 
 
+BUCKET_DIGITS = 3
+
+
+def _boundaries(keyed: ir.Table, arms: list[Arm]) -> ir.Table:
+    """Per stratum, the order key of the first customer of each arm after the first.
+
+    Arm i ends at rank floor(c_i n + 1/2) (c_i the cumulative share, n the stratum's size;
+    half up on every engine). Finding that rank needs no sort of all customers: count
+    customers per (stratum, first 3 key digits) in the engine, find the bucket holding the
+    rank, and sort only that bucket's keys (about n / 4096 of them). A null boundary means
+    the whole stratum is below it.
+    """
+    bucket = keyed.order.substr(0, BUCKET_DIGITS)
+    counts = (
+        keyed.group_by(s=keyed.stratum, b=bucket).aggregate(n=keyed.count()).to_pyarrow()
+    ).to_pylist()
+    per: dict[str, dict[str, int]] = {}
+    for r in counts:
+        per.setdefault(str(r["s"]), {})[str(r["b"])] = int(r["n"])
+    cum_shares: list[float] = []
+    total = 0.0
+    for a in arms[:-1]:
+        total += a.share
+        cum_shares.append(total)
+    wanted: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for stratum, buckets in per.items():
+        n = sum(buckets.values())
+        for i, c in enumerate(cum_shares):
+            rank = math.floor(c * n + 0.5)
+            if rank >= n:
+                continue  # everyone is below: null boundary
+            seen = 0
+            for b in sorted(buckets):
+                if seen + buckets[b] > rank:
+                    wanted.setdefault((stratum, b), []).append((i, rank - seen))
+                    break
+                seen += buckets[b]
+    bounds: dict[str, list[str | None]] = {s: [None] * len(cum_shares) for s in per}
+    if wanted:
+        pairs = ibis.memtable({"_ws": [k[0] for k in wanted], "_wb": [k[1] for k in wanted]})
+        near = keyed.mutate(_bk=bucket).inner_join(
+            pairs, [keyed.stratum == pairs._ws, bucket == pairs._wb]
+        )
+        fetched = near.select(s=near.stratum, b=near._bk, o=near.order).to_pyarrow().to_pylist()
+        members: dict[tuple[str, str], list[str]] = {}
+        for r in fetched:
+            members.setdefault((str(r["s"]), str(r["b"])), []).append(str(r["o"]))
+        for key, targets in wanted.items():
+            ordered = sorted(members[key])
+            for i, offset in targets:
+                bounds[key[0]][i] = ordered[offset]
+    data: dict[str, list[Any]] = {"_bs": list(bounds)}
+    for i in range(len(cum_shares)):
+        data[f"_b{i}"] = [bounds[s][i] for s in bounds]
+    return ibis.memtable(data, schema={k: "string" for k in data})
+
+
 def create_experiment(
     wh: Warehouse,
     name: str,
@@ -296,30 +364,22 @@ def create_experiment(
     keyed = table.select(
         customer_id=table.customer_id.cast("string"),
         stratum=_stratum(table, exp.stratify),
-        key=_key(table, exp.salt),
+        # The rank order: key prefix, then the id (fixed-width prefix, so plain string order).
+        order=_key(table, exp.salt).substr(0, KEY_DIGITS) + table.customer_id.cast("string"),
     )
-    window = ibis.window(group_by=keyed.stratum, order_by=[keyed.key, keyed.customer_id])
-    ranked = keyed.mutate(
-        _r=ibis.row_number().over(window),  # 0-based in Ibis
-        _n=keyed.count().over(ibis.window(group_by=keyed.stratum)),
-    )
+    boundaries = _boundaries(keyed, arms)
     arm: ir.StringValue = ibis.literal(arms[-1].name)
-    cum = 0.0
-    cuts: list[tuple[float, str]] = []
-    for a in arms[:-1]:
-        cum += a.share
-        cuts.append((cum, a.name))
-    for c, arm_name in reversed(cuts):
-        # floor(x + 1/2): the same half-up rounding on every engine (ROUND differs).
-        limit = (ranked._n.cast("float64") * c + 0.5).floor().cast("int64")
-        arm = ibis.ifelse(ranked._r < limit, arm_name, arm)
+    joined = keyed.left_join(boundaries, keyed.stratum == boundaries._bs)
+    for i in reversed(range(len(arms) - 1)):
+        # Below the i-th boundary key: the first floor(c_i n + 1/2) customers of the stratum.
+        below = joined[f"_b{i}"].isnull() | (joined.order < joined[f"_b{i}"])
+        arm = ibis.ifelse(below, arms[i].name, arm)
     now = datetime.now(UTC).replace(tzinfo=None)
-    rows = ranked.select(
+    rows = joined.select(
         experiment=ibis.literal(name),
-        customer_id=ranked.customer_id,
+        customer_id=joined.customer_id,
         arm=arm,
-        stratum=ranked.stratum,
-        key=ranked.key,
+        stratum=joined.stratum,
         assigned_at=ibis.literal(now),
     )
     definition = ibis.memtable({"name": [name], "created_at": [now], "definition": [exp.to_json()]})
@@ -368,7 +428,6 @@ def assign_new_customers(wh: Warehouse, name: str) -> AssignmentResult:
         customer_id=keyed.customer_id,
         arm=arm,
         stratum=keyed.stratum,
-        key=keyed.key,
         assigned_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
     )
     before = int(done.count().to_pyarrow().as_py())
