@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import patron.data
+import patron.measure
 import patron.needs
 import patron.report
 import patron.value
@@ -17,7 +18,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
 
 
 @pytest.mark.parametrize(
-    "module", [patron.data, patron.value, patron.value.models, patron.needs, patron.report]
+    "module",
+    [patron.data, patron.value, patron.value.models, patron.needs, patron.measure, patron.report],
 )
 def test_all_names_exist(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]
@@ -42,11 +44,13 @@ def test_layers() -> None:
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
         mods = imports(path)
-        if rel.startswith(("data/", "value/", "needs/")):
+        domains = {"value/": "patron.value", "needs/": "patron.needs", "measure/": "patron.measure"}
+        if rel.startswith(("data/", *domains)):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
-        if rel.startswith(("value/", "needs/")):
-            other = "patron.needs" if rel.startswith("value/") else "patron.value"
-            assert not any(m.startswith(other) for m in mods), f"{rel} imports {other}"
+        for folder, own in domains.items():
+            if rel.startswith(folder):
+                others = tuple(d for d in domains.values() if d != own)
+                assert not any(m.startswith(others) for m in mods), f"{rel} imports {others}"
         if rel.startswith("data/"):
             assert not any(m.startswith("patron.value") for m in mods), f"{rel} imports value"
         if rel.startswith("value/models/"):
