@@ -2,9 +2,9 @@
 
 Starts from a warehouse with scored customers (run ``bench_value.py --keep DIR`` first, or
 give any warehouse with ``transactions`` and ``customer_value``), then times, in one process:
-1. ``apply_tiers`` on the stored ``customer_value`` (thresholds, tier columns, snapshot);
-2. ``segment_customers`` (features in the engine, KMeans on a sample, assignment in the engine)
-   and the re-tiering with segments;
+1. ``segment_customers`` (features in the engine, KMeans on a sample, assignment in the engine);
+2. ``apply_tiers`` on the stored ``customer_value`` with the segments (thresholds, tier
+   columns, snapshot);
 3. ``write_report`` (engine aggregates, a 13-week holdout check, the HTML file).
 
 Usage::
@@ -34,14 +34,11 @@ def main() -> None:
     n = int(wh.table("customer_value").count().to_pyarrow().as_py())
     steps: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    apply_tiers(wh)
-    steps.append(("tiers (apply_tiers)", time.perf_counter() - t0))
-    t1 = time.perf_counter()
     seg = segment_customers(wh, refit=True)
-    steps.append((f"segments (k={seg.model.k}, fit + assign)", time.perf_counter() - t1))
-    t2 = time.perf_counter()
+    steps.append((f"segments (k={seg.model.k}: features, fit, assign)", time.perf_counter() - t0))
+    t1 = time.perf_counter()
     apply_tiers(wh)
-    steps.append(("re-tier with segments", time.perf_counter() - t2))
+    steps.append(("tiers with segments (apply_tiers + snapshot)", time.perf_counter() - t1))
     t3 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = write_report(wh, Path(tmp) / "report.html")

@@ -282,10 +282,10 @@ def tier_customers(
         "median_clv": t.clv.quantile(0.5),
         "median_rate": rate.quantile(0.5, where=active_repeat),
     }
-    for i, qq in enumerate(quintiles):
-        aggs[f"r{i}"] = days_since.quantile(qq)
-        aggs[f"f{i}"] = t.frequency.cast("float64").quantile(qq)
-        aggs[f"m{i}"] = t.monetary_value.quantile(qq)
+    # One multi-quantile per column: one sort each instead of one per cut point.
+    aggs["r"] = days_since.quantile(list(quintiles))
+    aggs["f"] = t.frequency.cast("float64").quantile(list(quintiles))
+    aggs["m"] = t.monetary_value.quantile(list(quintiles))
     row = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
     if not row["n"]:
         raise DataError("No scored customers; run `patron value score` first.")
@@ -343,7 +343,7 @@ def tier_customers(
     )
 
     def cuts(prefix: str) -> list[float]:
-        return [float(row[f"{prefix}{i}"] or 0.0) for i in range(len(quintiles))]
+        return [float(v or 0.0) for v in row[prefix] or [0.0] * len(quintiles)]
 
     r_cuts, f_cuts, m_cuts = cuts("r"), cuts("f"), cuts("m")
     r_score = _score(days_since, r_cuts, higher_is_better=False)
