@@ -51,7 +51,13 @@ from patron.needs import SegmentResult, segment_customers
 from patron.report import write_experiment_report, write_report
 from patron.settings import Settings
 from patron.value.clv import ValueSettings
-from patron.value.history import Migration, apply_tiers, migration, score_into_warehouse
+from patron.value.history import (
+    Migration,
+    apply_tiers,
+    migration,
+    score_into_warehouse,
+    value_trend,
+)
 from patron.value.retention import retention_report
 from patron.value.summary import SummarySpec
 from patron.value.tiers import TierRules, TierSummary
@@ -764,6 +770,40 @@ def export_cmd(
     finally:
         wh.close()
     out.print(f"Exported {rows:,} rows of {table} to {out_file}.")
+
+
+@value_app.command("trend")
+def value_trend_cmd(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One customer's CLV and tier in every stored snapshot, oldest first."""
+    wh = _open(warehouse)
+    try:
+        rows = value_trend(wh, customer_id)
+    finally:
+        wh.close()
+    if not rows:
+        raise UsageError(
+            f"No snapshot holds customer {customer_id!r}; check the id, or score with "
+            "`patron value score` first."
+        )
+    if as_json:
+        _emit_json({"customer_id": customer_id, "snapshots": rows})
+        return
+    table = Table(title=f"Value of customer {customer_id} over time", title_justify="left")
+    for col in ("as of", "CLV", "95% interval", "P(alive)", "tier", "segment"):
+        table.add_column(col, justify="right" if col in ("CLV", "P(alive)") else "left")
+    for r in rows:
+        table.add_row(
+            r["as_of"], f"{r['clv']:,.2f}", f"{r['clv_low']:,.2f} .. {r['clv_high']:,.2f}",
+            f"{r['p_alive']:.2f}", str(r["tier"]), str(r["segment"] or "-"),
+        )  # fmt: skip
+    out.print(table)
+    if len(rows) > 1:
+        change = rows[-1]["clv"] - rows[0]["clv"]
+        out.print(f"CLV changed by {change:+,.2f} from {rows[0]['as_of']} to {rows[-1]['as_of']}.")
 
 
 @value_app.command("validate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import ibis
@@ -176,6 +177,12 @@ def test_snapshots_and_migration_over_two_runs(
         # Scoring the same date again replaces its snapshot instead of adding one.
         assert main(["value", "score", "-w", url]) == 0
         assert snaps.count().to_pyarrow().as_py() == earlier + later
+        early = snaps.filter(snaps.as_of == ibis.literal(date(2024, 9, 30)))
+        some = str(early.customer_id.max().to_pyarrow().as_py())
+        capsys.readouterr()
+        assert main(["value", "trend", some, "--json", "-w", url]) == 0
+        trend = json.loads(capsys.readouterr().out)["snapshots"]
+        assert [t["as_of"] for t in trend] == ["2024-09-30", mig["to"]]
         runs = wh.table("value_runs").to_pyarrow().to_pylist()
         assert len(runs) == 2
         details = json.loads(runs[-1]["details"])

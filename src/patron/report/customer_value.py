@@ -16,7 +16,7 @@ import ibis
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError
+from patron.errors import ConvergenceError, DataError, UsageError
 from patron.needs.segments import SEGMENTS_TABLE, load_segment_model
 from patron.report._render import Section, chart, check_out_path, render_page
 from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
@@ -186,8 +186,13 @@ def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
         with summary_from_warehouse(wh, spec) as source:
             fit = fit_purchase_model(source, model if model else "bgnbd")
             report = holdout_report(source, fit)
-    except (DataError, UsageError) as exc:
-        return Section("Model check: calibration vs holdout", f"Not available ({exc}).")
+    except (DataError, UsageError, ConvergenceError) as exc:
+        return Section(
+            "Model check: calibration vs holdout",
+            f"Not available: fitted on the data up to {cal} only, the model gives no answer "
+            f"({str(exc).rstrip('.')}).",
+            "Check the model on a longer history (patron value validate --calibration-end DATE).",
+        )
     bins = report.bins
     fig = go.Figure()
     fig.add_trace(
