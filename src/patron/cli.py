@@ -181,6 +181,27 @@ def _print_load(report: LoadReport) -> None:
             out.print(f"  rejected {r.count:,} row(s): {r.reason} (lines {lines}{more})")
 
 
+def _check_table_file(out_file: Path) -> None:
+    """Refuse, before any work, an --out that is not .csv/.parquet or whose folder is missing."""
+    if out_file.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
+    if not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+
+
+def _write_table_file(rows: Any, out_file: Path) -> None:
+    """Write an Ibis table to CSV or Parquet by the engine, atomically (temp file + rename)."""
+    tmp = out_file.with_name(f".{out_file.name}.partial")
+    try:
+        if out_file.suffix.lower() == ".csv":
+            rows.to_csv(tmp)
+        else:
+            rows.to_parquet(tmp)
+        tmp.replace(out_file)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @app.command("load")
 def load_cmd(
     table: Annotated[str, typer.Argument(help="transactions, customers or products.")],
@@ -236,12 +257,8 @@ def load_cmd(
         replace=replace,
         return_if=return_if,
     )
-    wh = _open(warehouse)
-    try:
-        with err.status(f"Loading {len(paths)} path(s) into {table} ..."):
-            report = load(wh, table, paths, options)
-    finally:
-        wh.close()
+    with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
+        report = load(wh, table, paths, options)
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -289,11 +306,8 @@ def _print_status(status: dict[str, Any]) -> None:
 @app.command("status")
 def status_cmd(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """Show the warehouse's tables, row counts, customers, date range and totals."""
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         status = warehouse_status(wh)
-    finally:
-        wh.close()
     if as_json:
         _emit_json(status)
     else:
@@ -490,10 +504,8 @@ def value_score_cmd(
     settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost)
     if from_summary is not None and out_file is None:
         raise UsageError("--from-summary needs --out FILE for the scores.")
-    if out_file is not None and out_file.suffix.lower() not in {".csv", ".parquet"}:
-        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
-    if out_file is not None and not out_file.resolve().parent.is_dir():
-        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+    if out_file is not None:
+        _check_table_file(out_file)
     require_scorable(model)
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
     with source, err.status(f"Fitting {model} and scoring ..."):
@@ -505,15 +517,7 @@ def value_score_cmd(
         else:
             customers = wh.con.table("customers") if wh.has_table("customers") else None
             result, scored = score_customers(source, fit, settings, customers=customers, write=None)
-            arrow = scored.to_pyarrow()
-            if out_file.suffix.lower() == ".csv":
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(arrow, out_file)
-            else:
-                import pyarrow.parquet as pq
-
-                pq.write_table(arrow, out_file)
+            _write_table_file(scored, out_file)
     if as_json:
         payload = result.to_dict()
         if tiers is not None:
@@ -610,12 +614,8 @@ def tiers_cmd(
         mvc_share, mgc_share, growth_rate, bz_below, reference_quantile, lapsed_p_alive,
         regular_rate,
     )  # fmt: skip
-    wh = _open(warehouse)
-    try:
-        with err.status("Assigning tiers ..."):
-            summary = apply_tiers(wh, rules)
-    finally:
-        wh.close()
+    with _open(warehouse) as wh, err.status("Assigning tiers ..."):
+        summary = apply_tiers(wh, rules)
     if as_json:
         _emit_json(summary.to_dict())
     else:
@@ -634,11 +634,8 @@ def migration_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Tier migration between two value snapshots: who moved where."""
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         result = migration(wh, _parse_date(from_date, "--from"), _parse_date(to_date, "--to"))
-    finally:
-        wh.close()
     if as_json:
         _emit_json(result.to_dict())
         return
@@ -681,19 +678,15 @@ def segment_cmd(
     """
     if k != "auto" and not k.isdigit():
         raise UsageError(f"--k {k!r}: give a whole number of segments or auto.")
-    wh = _open(warehouse)
-    try:
-        with err.status("Segmenting customers ..."):
-            result = segment_customers(
-                wh,
-                k=None if k == "auto" else int(k),
-                refit=refit,
-                min_orders=min_orders,
-                seed=seed,
-            )
-            tiers = apply_tiers(wh) if wh.has_table("customer_value") else None
-    finally:
-        wh.close()
+    with _open(warehouse) as wh, err.status("Segmenting customers ..."):
+        result = segment_customers(
+            wh,
+            k=None if k == "auto" else int(k),
+            refit=refit,
+            min_orders=min_orders,
+            seed=seed,
+        )
+        tiers = apply_tiers(wh) if wh.has_table("customer_value") else None
     if as_json:
         payload = result.to_dict()
         if tiers is not None:
@@ -730,12 +723,8 @@ def report_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the customer-value report: one self-contained HTML file (works offline)."""
-    wh = _open(warehouse)
-    try:
-        with err.status("Building the customer-value report ..."):
-            path = write_report(wh, out_file)
-    finally:
-        wh.close()
+    with _open(warehouse) as wh, err.status("Building the customer-value report ..."):
+        path = write_report(wh, out_file)
     out.print(f"Report written to {path.resolve()}")
 
 
@@ -746,29 +735,14 @@ def export_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export a warehouse table to CSV or Parquet."""
-    suffix = out_file.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
-    if not out_file.resolve().parent.is_dir():
-        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
-    wh = _open(warehouse)
-    try:
+    _check_table_file(out_file)
+    with _open(warehouse) as wh:
         if not wh.has_table(table) or table.startswith("_"):
             names = ", ".join(n for n in sorted(wh.con.list_tables()) if not n.startswith("_"))
             raise UsageError(f"No table {table!r} in the warehouse; tables: {names or 'none'}.")
         expr = wh.table(table)
         rows = int(expr.count().to_pyarrow().as_py())
-        tmp = out_file.with_name(f".{out_file.name}.partial")
-        try:
-            if suffix == ".csv":
-                expr.to_csv(tmp)
-            else:
-                expr.to_parquet(tmp)
-            tmp.replace(out_file)
-        finally:
-            tmp.unlink(missing_ok=True)
-    finally:
-        wh.close()
+        _write_table_file(expr, out_file)
     out.print(f"Exported {rows:,} rows of {table} to {out_file}.")
 
 
@@ -779,11 +753,8 @@ def value_trend_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """One customer's CLV and tier in every stored snapshot, oldest first."""
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         rows = value_trend(wh, customer_id)
-    finally:
-        wh.close()
     if not rows:
         raise UsageError(
             f"No snapshot holds customer {customer_id!r}; check the id, or score with "
@@ -956,8 +927,7 @@ def experiment_create_cmd(
 ) -> None:
     """Create an experiment and assign its audience to arms (stable, stratified hashing)."""
     parsed = parse_arms(arms)
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         result = create_experiment(
             wh,
             name,
@@ -969,8 +939,6 @@ def experiment_create_cmd(
             end=_parse_date(end, "--end"),
             salt=salt,
         )
-    finally:
-        wh.close()
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -984,11 +952,8 @@ def experiment_assign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign customers who joined the audience since (nobody already assigned moves)."""
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         result = assign_new_customers(wh, name)
-    finally:
-        wh.close()
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -1003,13 +968,8 @@ def experiment_export_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export the assignment list (customer_id, arm) for a campaign tool."""
-    suffix = out_file.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
-    if not out_file.resolve().parent.is_dir():
-        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
-    wh = _open(warehouse)
-    try:
+    _check_table_file(out_file)
+    with _open(warehouse) as wh:
         exp = load_experiment(wh, name)
         if arm is not None and arm not in {a.name for a in exp.arms}:
             raise UsageError(
@@ -1021,14 +981,7 @@ def experiment_export_cmd(
             rows = rows.filter(rows.arm == arm)
         rows = rows.select("customer_id", "arm", "stratum").order_by("customer_id")
         n = int(rows.count().to_pyarrow().as_py())
-        tmp = out_file.with_name(f".{out_file.name}.partial")
-        try:
-            rows.to_csv(tmp) if suffix == ".csv" else rows.to_parquet(tmp)
-            tmp.replace(out_file)
-        finally:
-            tmp.unlink(missing_ok=True)
-    finally:
-        wh.close()
+        _write_table_file(rows, out_file)
     out.print(f"Exported {n:,} assignments of {name} to {out_file}.")
 
 
@@ -1090,13 +1043,10 @@ def _analysis(
             shares=design,
         )
         return result, f"{from_file.name} (arms from column {arm})"
-    wh = _open(warehouse)
-    try:
+    with _open(warehouse) as wh:
         result, start, end = analyze_experiment(
             wh, str(name), metrics or ["conversion", "revenue"], pre=pre
         )
-    finally:
-        wh.close()
     return result, f"experiment {name}, {start} to {end}"
 
 

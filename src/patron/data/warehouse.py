@@ -217,6 +217,12 @@ class Warehouse:
         except NotImplementedError:
             self.con.raw_sql(f"ALTER TABLE {old} RENAME TO {new}")
 
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release the connection (DuckDB's file lock, Spark's session)."""
         with contextlib.suppress(Exception):
