@@ -22,3 +22,14 @@ def load_cdnow_sample(wh: Warehouse) -> Path:
     path = shared_file("cdnow", "CDNOW_sample.txt")
     load(wh, "transactions", [str(path)], CDNOW_SAMPLE_OPTIONS)
     return path
+
+
+def cdnow_sample_on(warehouse: Warehouse) -> None:
+    """Make sure a (session-wide) warehouse holds exactly the CDNOW sample's transactions."""
+    if (
+        not warehouse.has_table("transactions")
+        or int(warehouse.table("transactions").count().execute()) != 6919
+    ):
+        warehouse.drop("transactions")
+        warehouse.drop("_patron_loads")
+        load_cdnow_sample(warehouse)

@@ -12,7 +12,7 @@ from patron.value.clv import ValueSettings
 from patron.value.history import score_into_warehouse, snapshot_dates
 from patron.value.summary import SummarySpec
 from patron.value.workflow import fit_purchase_model, summary_from_warehouse
-from tests.value.conftest import load_cdnow_sample
+from tests.value.conftest import cdnow_sample_on, load_cdnow_sample
 
 pytestmark = pytest.mark.spark
 
@@ -31,13 +31,7 @@ def _tiered(warehouse: Warehouse) -> dict[str, object]:
 
 
 def test_tiers_and_experiments_on_spark(spark_wh: Warehouse, wh: Warehouse) -> None:
-    if (
-        not spark_wh.has_table("transactions")
-        or int(spark_wh.table("transactions").count().execute()) != 6919
-    ):
-        spark_wh.drop("transactions")
-        spark_wh.drop("_patron_loads")
-        load_cdnow_sample(spark_wh)
+    cdnow_sample_on(spark_wh)
     for name in ("customer_value", "value_snapshots", "value_runs"):
         spark_wh.drop(name)
     load_cdnow_sample(wh)

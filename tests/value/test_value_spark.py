@@ -11,7 +11,7 @@ from patron.data.warehouse import Warehouse
 from patron.value.clv import ValueSettings
 from patron.value.summary import SummarySpec
 from patron.value.workflow import fit_purchase_model, score_customers, summary_from_warehouse
-from tests.value.conftest import load_cdnow_sample
+from tests.value.conftest import cdnow_sample_on, load_cdnow_sample
 
 pytestmark = pytest.mark.spark
 
@@ -25,13 +25,7 @@ def _scores(warehouse: Warehouse) -> tuple[object, dict[str, float]]:
 
 
 def test_spark_scores_equal_duckdb(spark_wh: Warehouse, wh: Warehouse) -> None:
-    if (
-        not spark_wh.has_table("transactions")
-        or int(spark_wh.table("transactions").count().execute()) != 6919
-    ):
-        spark_wh.drop("transactions")
-        spark_wh.drop("_patron_loads")
-        load_cdnow_sample(spark_wh)
+    cdnow_sample_on(spark_wh)
     load_cdnow_sample(wh)
     spark_df, spark_info = _scores(spark_wh)
     duck_df, duck_info = _scores(wh)
