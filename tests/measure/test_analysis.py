@@ -11,7 +11,7 @@ from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from patron.errors import UsageError
+from patron.errors import DataError, UsageError
 from patron.measure import analyze_table, fit_uplift, plan_experiment, qini_curve, srm_check
 from tests.conftest import shared_file
 
@@ -230,3 +230,13 @@ def test_uplift_on_hillstrom_beats_random_targeting(hillstrom: ibis.Table, learn
     # Held-out Qini coefficient above the 95th percentile of 50 random rankings.
     assert d["qini_coefficient"] > d["qini_coefficient_random_rankings_p95"]
     assert len(result.scores) == 42_693
+
+
+def test_text_columns_are_refused_with_their_name(hillstrom: ibis.Table) -> None:
+    with pytest.raises(DataError, match="Column 'zip_code' holds string values"):
+        analyze_table(hillstrom, arm="segment", control="No E-Mail", metrics=["zip_code"])
+    with pytest.raises(DataError, match="Outcome 'zip_code' holds string values"):
+        fit_uplift(
+            hillstrom, arm="segment", treatment="Mens E-Mail", control="No E-Mail",
+            outcome="zip_code", features=["recency"],
+        )  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 
 from patron.cli import main
 from patron.data import Warehouse, connect
-from patron.errors import UsageError
+from patron.errors import DataError, UsageError
 from patron.measure import (
     assign_new_customers,
     create_experiment,
@@ -119,6 +119,9 @@ def test_audience_filter_and_messages(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     north = int(wh.table("customers").filter(ibis._.region == "north").count().to_pyarrow().as_py())
     assert res.total == north
+    with pytest.raises(DataError, match="The audience of 'none' is empty"):
+        create_experiment(wh, "none", parse_arms("t:0.5,control:0.5"), audience="region == 'x'")
+    assert "none" not in wh.table("experiments").name.to_pyarrow().to_pylist()
     with pytest.raises(UsageError, match="exists; use `patron experiment assign north`"):
         create_experiment(wh, "north", parse_arms("t:0.5,control:0.5"))
     wh.close()

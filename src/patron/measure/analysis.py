@@ -235,6 +235,13 @@ def analyze_table(
     for c in [arm, *metrics, *pre_of.values(), *([stratum] if stratum else [])]:
         if c not in table.columns:
             raise UsageError(f"No column {c!r}; the outcomes have: {', '.join(table.columns)}.")
+    for c in [*metrics, *pre_of.values()]:
+        kind = table[c].type()
+        if not (kind.is_numeric() or kind.is_boolean()):
+            raise DataError(
+                f"Column {c!r} holds {kind} values; a metric or covariate must be numbers "
+                "(0/1 for conversions)."
+            )
     t = table.filter(table[arm].notnull())
     s_expr = t[stratum].cast("string").fill_null("(none)") if stratum else ibis.literal("all")
     t = t.mutate(_arm=t[arm].cast("string"), _s=s_expr)

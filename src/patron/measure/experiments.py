@@ -265,14 +265,14 @@ def _counts(wh: Warehouse, exp: Experiment) -> tuple[dict[str, int], list[dict[s
 BUCKET_DIGITS = 3
 
 
-def _boundaries(keyed: ir.Table, arms: list[Arm]) -> ir.Table:
+def _boundaries(keyed: ir.Table, arms: list[Arm]) -> ir.Table | None:
     """Per stratum, the order key of the first customer of each arm after the first.
 
     Arm i ends at rank floor(c_i n + 1/2) (c_i the cumulative share, n the stratum's size;
     half up on every engine). Finding that rank needs no sort of all customers: count
     customers per (stratum, first 3 key digits) in the engine, find the bucket holding the
     rank, and sort only that bucket's keys (about n / 4096 of them). A null boundary means
-    the whole stratum is below it.
+    the whole stratum is below it. ``None`` when the audience is empty.
     """
     bucket = keyed.order.substr(0, BUCKET_DIGITS)
     counts = (
@@ -281,6 +281,8 @@ def _boundaries(keyed: ir.Table, arms: list[Arm]) -> ir.Table:
     per: dict[str, dict[str, int]] = {}
     for r in counts:
         per.setdefault(str(r["s"]), {})[str(r["b"])] = int(r["n"])
+    if not per:
+        return None  # nobody in the audience
     cum_shares: list[float] = []
     total = 0.0
     for a in arms[:-1]:
@@ -368,6 +370,12 @@ def create_experiment(
         order=_key(table, exp.salt).substr(0, KEY_DIGITS) + table.customer_id.cast("string"),
     )
     boundaries = _boundaries(keyed, arms)
+    if boundaries is None:  # checked before anything is written
+        raise DataError(
+            f"The audience of {name!r} is empty"
+            + (f" (--audience {audience!r})" if audience else "")
+            + "; nothing was assigned."
+        )
     arm: ir.StringValue = ibis.literal(arms[-1].name)
     joined = keyed.left_join(boundaries, keyed.stratum == boundaries._bs)
     for i in reversed(range(len(arms) - 1)):
@@ -393,12 +401,6 @@ def create_experiment(
         else:
             wh.create_table(EXPERIMENTS_TABLE, definition)
     by_arm, by_stratum, total = _counts(wh, exp)
-    if total == 0:
-        raise DataError(
-            f"The audience of {name!r} is empty"
-            + (f" (--audience {audience!r})" if audience else "")
-            + "; nothing was assigned."
-        )
     return AssignmentResult(exp, total, by_arm, by_stratum, total)
 
 

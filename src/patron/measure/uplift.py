@@ -171,6 +171,11 @@ def fit_uplift(
             raise UsageError(f"No column {c!r}; the data have: {', '.join(table.columns)}.")
     if not features:
         raise UsageError("Give the feature columns to learn from (--features a,b,c).")
+    kind = table[outcome].type()
+    if not (kind.is_numeric() or kind.is_boolean()):
+        raise DataError(
+            f"Outcome {outcome!r} holds {kind} values; it must be numbers (0/1 or an amount)."
+        )
     two = table.filter(table[arm].cast("string").isin([treatment, control]))
     cols = [arm, outcome, *features, *([id_column] if id_column else [])]
     arrow = two.select(*cols).to_pyarrow()
