@@ -45,6 +45,9 @@ def test_tiers_and_experiments_on_spark(spark_wh: Warehouse, wh: Warehouse) -> N
     assert snapshot_dates(spark_wh) == [date(1998, 6, 30)]  # dated by the last day observed
     assert int(spark_wh.table("value_snapshots").count().execute()) == 2357
     # Assignment and analysis: the same arms and lifts on both engines.
+    # The audience: every customer with transactions (other Spark tests may have left a
+    # small customers table in the session's warehouse).
+    spark_wh.drop("customers")
     for w in (spark_wh, wh):
         w.drop("experiments")
         w.drop("experiment_assignments")
