@@ -6,6 +6,7 @@ refused, 70 internal error (a bug: run with ``--debug`` and report it), 78 confi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,12 +35,14 @@ from patron.errors import (
     WarehouseError,
 )
 from patron.measure import (
+    OUTCOME_METRICS,
     AnalysisResult,
     AssignmentResult,
     analyze_experiment,
     analyze_table,
     assign_new_customers,
     create_experiment,
+    experiment_table,
     fit_uplift,
     load_experiment,
     parse_arms,
@@ -1167,53 +1170,84 @@ def experiment_report_cmd(
 
 @experiment_app.command("uplift")
 def experiment_uplift_cmd(
+    name: Annotated[str | None, typer.Argument(help="Experiment name.")] = None,
     from_file: Annotated[
-        Path, typer.Option("--from-file", help="Per-customer data (CSV/Parquet).")
-    ],
-    arm: Annotated[str, typer.Option("--arm", help="The arm column.")],
-    treatment: Annotated[str, typer.Option(help="The treated arm's value.")],
-    control: Annotated[str, typer.Option(help="The control arm's value.")],
-    outcome: Annotated[str, typer.Option(help="The outcome column (0/1 or amount).")],
-    features: Annotated[str, typer.Option(help="Feature columns, comma-separated.")],
+        Path | None, typer.Option("--from-file", help="Per-customer data (CSV/Parquet).")
+    ] = None,
+    arm: Annotated[str | None, typer.Option("--arm", help="The file's arm column.")] = None,
+    treatment: Annotated[
+        str | None, typer.Option(help="The treated arm (experiment default: the first).")
+    ] = None,
+    control: Annotated[
+        str | None, typer.Option(help="The control arm (experiment default: its control).")
+    ] = None,
+    outcome: Annotated[
+        str, typer.Option(help="The outcome: a column (0/1 or amount), or conversion, revenue ...")
+    ] = "conversion",
+    features: Annotated[
+        str | None,
+        typer.Option(help="Feature columns, comma-separated (experiment default: attributes)."),
+    ] = None,
     learner: Annotated[str, typer.Option(help="two-model or one-model.")] = "two-model",
     id_column: Annotated[
-        str | None, typer.Option("--id", help="Customer id column for the target list.")
+        str | None, typer.Option("--id", help="The file's customer id column (target list).")
     ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the ranked target list (CSV).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split, learners).")] = 0,
+    warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Who is persuadable: fit an uplift learner, evaluate it (Qini), rank customers."""
-    table = read_outcome_file(from_file)
-    result = fit_uplift(
-        table,
-        arm=arm,
-        treatment=treatment,
-        control=control,
-        outcome=outcome,
-        features=_split([features]),
-        learner=learner,
-        id_column=id_column,
-        seed=seed,
-    )
+    """Who is persuadable: fit an uplift learner, evaluate it (Qini), rank customers.
+
+    For a stored experiment the outcomes come from its window and the features default to
+    the customer attributes (customers, value tier, CLV, segment) and pre-period outcomes.
+    """
+    if (name is None) == (from_file is None):
+        raise UsageError("Give an experiment NAME or --from-file FILE (not both).")
+    with contextlib.ExitStack() as stack:
+        if from_file is not None:
+            if arm is None or treatment is None or control is None or not features:
+                raise UsageError("--from-file needs --arm, --treatment, --control and --features.")
+            table = read_outcome_file(from_file)
+            arm_col, ids = arm, id_column
+            feats = _split([features])
+        else:
+            wh = stack.enter_context(_open(warehouse))
+            table, exp = experiment_table(wh, str(name))
+            arm_col, ids = "arm", "customer_id"
+            treatment = treatment or exp.treatments[0]
+            control = control or exp.control
+            skip = {"customer_id", "arm", "stratum", *OUTCOME_METRICS}
+            feats = _split([features]) if features else [c for c in table.columns if c not in skip]
+        result = fit_uplift(
+            table,
+            arm=arm_col,
+            treatment=treatment,
+            control=control,
+            outcome=outcome,
+            features=feats,
+            learner=learner,
+            id_column=ids,
+            seed=seed,
+        )
     if out_file is not None:
         import csv
 
-        order = sorted(range(len(result.scores)), key=lambda i: -result.scores[i])
         with out_file.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["rank", id_column or "row", "predicted_uplift"])
-            for rank, i in enumerate(order, start=1):
-                writer.writerow([rank, result.ids[i], f"{result.scores[i]:.6g}"])
+            writer.writerow(["rank", ids or "row", "predicted_uplift"])
+            for rank, cid, score in result.ranked():
+                writer.writerow([rank, cid, f"{score:.6g}"])
     if as_json:
         _emit_json(result.to_dict())
         return
     d = result.to_dict()
     out.print(
         f"{learner} uplift of {treatment!r} vs {control!r} on {outcome}: trained on "
-        f"{result.n_train:,}, evaluated on {result.n_test:,} held-out customers."
+        f"{result.n_train:,}, evaluated on {result.n_test:,} held-out customers "
+        f"({len(feats)} features)."
     )
     beats = d["qini_coefficient"] > d["qini_coefficient_random_rankings_p95"]
     out.print(

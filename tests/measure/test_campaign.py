@@ -62,3 +62,18 @@ def test_injected_effect_is_recovered(tmp_path: Path, capsys: pytest.CaptureFixt
     for key in ("arm", "metric", "control_mean", "arm_mean", "lift", "ci_low", "ci_high",
                 "relative_lift", "p_value"):  # fmt: skip
         assert key in revenue
+    # Uplift on the stored experiment: features default to the customer attributes and the
+    # pre-period outcomes; the ranked list covers every customer of the two arms.
+    targets = tmp_path / "targets.csv"
+    code = main(
+        ["experiment", "uplift", "promo", "--outcome", "revenue", "--out", str(targets),
+         "--json", "-w", url]
+    )  # fmt: skip
+    assert code == 0
+    up = json.loads(capsys.readouterr().out)
+    assert "cost_to_serve" in up["features"]
+    assert "pre_revenue" in up["features"]
+    assert up["treatment"] == "treat"
+    lines = targets.read_text().splitlines()
+    assert lines[0] == "rank,customer_id,predicted_uplift"
+    assert len(lines) - 1 == 6000

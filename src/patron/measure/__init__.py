@@ -16,6 +16,7 @@ from patron.measure.outcomes import (
     OUTCOME_METRICS,
     analyze_experiment,
     experiment_outcomes,
+    experiment_table,
     read_outcome_file,
 )
 from patron.measure.power import PowerPlan, plan_experiment
@@ -37,6 +38,7 @@ __all__ = [
     "audience_table",
     "create_experiment",
     "experiment_outcomes",
+    "experiment_table",
     "fit_uplift",
     "hash_fraction",
     "load_experiment",

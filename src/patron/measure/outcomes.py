@@ -11,9 +11,20 @@ import ibis.expr.types as ir
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.measure.analysis import AnalysisResult, analyze_table
-from patron.measure.experiments import ASSIGNMENTS_TABLE, Experiment, load_experiment
+from patron.measure.experiments import (
+    ASSIGNMENTS_TABLE,
+    Experiment,
+    audience_table,
+    load_experiment,
+)
 
-__all__ = ["OUTCOME_METRICS", "analyze_experiment", "experiment_outcomes", "read_outcome_file"]
+__all__ = [
+    "OUTCOME_METRICS",
+    "analyze_experiment",
+    "experiment_outcomes",
+    "experiment_table",
+    "read_outcome_file",
+]
 
 #: Metrics available from the transactions (per customer, in the window).
 OUTCOME_METRICS = ("conversion", "revenue", "margin", "orders")
@@ -116,3 +127,18 @@ def analyze_experiment(
         alpha=alpha,
     )
     return result, start, end
+
+
+def experiment_table(wh: Warehouse, name: str) -> tuple[ir.Table, Experiment]:
+    """Outcomes of an experiment's customers beside their attributes (for uplift models).
+
+    Columns: those of :func:`experiment_outcomes` plus every customer attribute of
+    :func:`~patron.measure.experiments.audience_table` (customers, value tier, CLV, segment ...).
+    """
+    exp = load_experiment(wh, name)
+    outcomes, _, _ = experiment_outcomes(wh, exp)
+    attrs = audience_table(wh)
+    extra = [c for c in attrs.columns if c not in outcomes.columns]
+    side = attrs.select(_aid=attrs.customer_id.cast("string"), **{c: attrs[c] for c in extra})
+    joined = outcomes.left_join(side, outcomes.customer_id == side._aid).drop("_aid")
+    return joined, exp

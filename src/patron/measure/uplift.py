@@ -120,6 +120,11 @@ class UpliftResult:
             "straight line to the whole population's value)",
         }
 
+    def ranked(self) -> list[tuple[int, Any, float]]:
+        """(rank, id, predicted uplift) for every scored customer, best first."""
+        order = np.argsort(-self.scores, kind="stable")
+        return [(rank, self.ids[i], float(self.scores[i])) for rank, i in enumerate(order, 1)]
+
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` customers with the highest predicted uplift."""
         order = np.argsort(-self.scores, kind="stable")[:k]
