@@ -1078,7 +1078,7 @@ def _print_analysis(result: AnalysisResult, title: str) -> None:
 
 MetricOpt = Annotated[
     list[str] | None,
-    typer.Option("--metric", help="Outcome(s) to compare; repeat or comma-separate."),
+    typer.Option("--metric", help="Outcome(s) to compare: --metric a b, a,b or repeated."),
 ]
 FromFileOpt = Annotated[
     Path | None, typer.Option("--from-file", help="Per-customer outcomes (CSV/Parquet).")
@@ -1270,9 +1270,31 @@ def _exit_code(exc: PatronError) -> int:
     return EXIT_INTERNAL  # pragma: no cover - PatronError is the last entry
 
 
+#: Options that take several values after one flag (``--metric visit conversion spend``).
+MULTI_VALUE = frozenset({"--metric"})
+
+
+def _gather_values(args: list[str], options: frozenset[str]) -> list[str]:
+    """Join the values that follow a multi-value option into one comma-separated value."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        out.append(args[i])
+        if args[i] in options:
+            values = []
+            i += 1
+            while i < len(args) and not args[i].startswith("-"):
+                values.append(args[i])
+                i += 1
+            out.append(",".join(values) if values else "")
+            continue
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _gather_values(list(sys.argv[1:] if argv is None else argv), MULTI_VALUE)
     STATE.debug = "--debug" in args or os.environ.get("PATRON_DEBUG", "") not in {"", "0"}
     try:
         app(args=args, prog_name="patron")  # usage errors: printed by Typer, exit code 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import ibis
@@ -11,6 +12,7 @@ from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
+from patron.cli import main
 from patron.errors import DataError, UsageError
 from patron.measure import analyze_table, fit_uplift, plan_experiment, qini_curve, srm_check
 from tests.conftest import shared_file
@@ -240,3 +242,20 @@ def test_text_columns_are_refused_with_their_name(hillstrom: ibis.Table) -> None
             hillstrom, arm="segment", treatment="Mens E-Mail", control="No E-Mail",
             outcome="zip_code", features=["recency"],
         )  # fmt: skip
+
+
+def test_analyze_cli_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    path = shared_file("hillstrom", "hillstrom.csv")
+    args = ["experiment", "analyze", "--from-file", str(path), "--arm", "segment",
+            "--control", "No E-Mail", "--metric", "visit", "conversion", "spend", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["arm"], r["metric"]) for r in out["results"]] == [
+        (arm, m)
+        for m in ("visit", "conversion", "spend")
+        for arm in ("Mens E-Mail", "Womens E-Mail")
+    ]
+    keys = {"arm", "metric", "control_mean", "arm_mean", "lift", "ci_low", "ci_high",
+            "relative_lift", "p_value"}  # fmt: skip
+    assert all(keys <= set(r) for r in out["results"])
+    assert out["sample_ratio"]["alarm"] is False
