@@ -247,13 +247,13 @@ def test_text_columns_are_refused_with_their_name(hillstrom: ibis.Table) -> None
 def test_analyze_cli_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     path = shared_file("hillstrom", "hillstrom.csv")
     args = ["experiment", "analyze", "--from-file", str(path), "--arm", "segment",
-            "--control", "No E-Mail", "--metric", "visit", "conversion", "spend", "--json"]  # fmt: skip
+            "--control", "No E-Mail", "--metric", "visit", "conversion", "spend",
+            "--json"]  # fmt: skip
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    arms = ("Mens E-Mail", "Womens E-Mail")
     assert [(r["arm"], r["metric"]) for r in out["results"]] == [
-        (arm, m)
-        for m in ("visit", "conversion", "spend")
-        for arm in ("Mens E-Mail", "Womens E-Mail")
+        (arm, m) for m in ("visit", "conversion", "spend") for arm in arms
     ]
     keys = {"arm", "metric", "control_mean", "arm_mean", "lift", "ci_low", "ci_high",
             "relative_lift", "p_value"}  # fmt: skip
