@@ -1,0 +1,117 @@
+"""What every command shares: the app, consoles, common options, small helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from patron import __version__
+from patron.data.warehouse import Warehouse, connect
+from patron.errors import UsageError
+from patron.settings import Settings
+
+app = typer.Typer(
+    name="patron",
+    help="Patron: one-to-one marketing on your own customer data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _State:
+    debug = False
+    warehouse: str | None = None
+
+
+STATE = _State()
+
+WarehouseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        help="Warehouse URL (default: $PATRON_WAREHOUSE or duckdb://patron.duckdb).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _open(warehouse: str | None) -> Warehouse:
+    url = warehouse or STATE.warehouse or Settings().warehouse
+    return connect(url)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"patron {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    warehouse: WarehouseOpt = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Patron: identify, differentiate, interact, customize, measure."""
+    STATE.debug = debug or STATE.debug
+    STATE.warehouse = warehouse
+    if STATE.debug:
+        logging.basicConfig(level=logging.DEBUG)
+
+
+def _emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _check_table_file(out_file: Path) -> None:
+    """Refuse, before any work, an --out that is not .csv/.parquet or whose folder is missing."""
+    if out_file.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
+    if not out_file.resolve().parent.is_dir():
+        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+
+
+def _write_table_file(rows: Any, out_file: Path) -> None:
+    """Write an Ibis table to CSV or Parquet by the engine, atomically (temp file + rename)."""
+    tmp = out_file.with_name(f".{out_file.name}.partial")
+    try:
+        if out_file.suffix.lower() == ".csv":
+            rows.to_csv(tmp)
+        else:
+            rows.to_parquet(tmp)
+        tmp.replace(out_file)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _parse_date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date; use YYYY-MM-DD.") from None
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated and/or comma-separated option values, in order."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]

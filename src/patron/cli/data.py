@@ -1,0 +1,178 @@
+"""Identify: load, simulate, status and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from patron.cli._common import (
+    JsonOpt,
+    WarehouseOpt,
+    _check_table_file,
+    _emit_json,
+    _open,
+    _write_table_file,
+    app,
+    err,
+    out,
+)
+from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
+from patron.data.simulate import simulate_shop
+from patron.data.status import warehouse_status
+from patron.errors import UsageError
+
+
+def _print_load(report: LoadReport) -> None:
+    table = Table(title=f"Load into {report.table}", title_justify="left")
+    for col in ("file", "status", "read", "loaded", "rejected", "returns"):
+        table.add_column(col, justify="right" if col not in {"file", "status"} else "left")
+    for f in report.files:
+        table.add_row(
+            Path(f.path).name,
+            f.status,
+            f"{f.rows_read:,}",
+            f"{f.rows_loaded:,}",
+            f"{f.rows_rejected:,}",
+            f"{f.returns:,}",
+        )
+    out.print(table)
+    for f in report.files:
+        if f.message:
+            out.print(f"{Path(f.path).name}: {f.message}")
+        for r in f.rejections:
+            lines = ", ".join(str(n) for n in r.first_lines)
+            more = ", ..." if r.count > len(r.first_lines) else ""
+            out.print(f"  rejected {r.count:,} row(s): {r.reason} (lines {lines}{more})")
+
+
+@app.command("load")
+def load_cmd(
+    table: Annotated[str, typer.Argument(help="transactions, customers or products.")],
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            "-m",
+            help="target=source, repeatable; source may be an expression, e.g. "
+            "amount=Quantity*UnitPrice.",
+        ),
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strftime format of the dates, e.g. %Y%m%d; guessed when absent."),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Field delimiter (',', ';', '\\t', '|' or 'whitespace'); sniffed."),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option("--header/--no-header", help="Whether line 1 holds names; detected."),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV files.")] = "utf-8",
+    strict: Annotated[bool, typer.Option(help="Fail, loading nothing, on any rejection.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the rows of an earlier load of the same file.")
+    ] = False,
+    return_if: Annotated[
+        str | None,
+        typer.Option(
+            help="Extra rule marking returns, e.g. \"order_id.startswith('C')\"; rows with a "
+            "negative amount or quantity are always returns."
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load CSV, whitespace-separated text or Parquet files into a warehouse table.
+
+    Loads are atomic (all files or nothing) and idempotent (a file whose content was loaded
+    before is skipped). Rejected rows are counted by reason with their first line numbers.
+    """
+    options = LoadOptions(
+        mapping=parse_mappings(mapping or [], table),
+        date_format=date_format,
+        delimiter=delimiter,
+        header=header,
+        encoding=encoding,
+        strict=strict,
+        replace=replace,
+        return_if=return_if,
+    )
+    with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
+        report = load(wh, table, paths, options)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_load(report)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    customers: Annotated[
+        int, typer.Option("--customers", "-n", help="Number of customers.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("shop"),
+) -> None:
+    """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
+    with err.status(f"Simulating {customers:,} customers ..."):
+        result = simulate_shop(customers, out_dir, seed=seed)
+    out.print(
+        f"Wrote {result.customers:,} customers, {result.transactions:,} transactions and "
+        f"{result.products} products to {result.out}/ (ground truth in truth.parquet)."
+    )
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    out.print(f"Warehouse {status['warehouse']} ({status['backend']})")
+    out.print(f"Customers: {status['customers']:,}")
+    table = Table(title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("details")
+    for name, info in status["tables"].items():
+        details = ""
+        if name == "transactions":
+            details = (
+                f"{info['first'][:10] if info['first'] else '-'} .. "
+                f"{info['last'][:10] if info['last'] else '-'}, revenue {info['revenue']:,.2f}, "
+                f"{info['returns']:,} returns"
+            )
+        table.add_row(name, f"{info['rows']:,}", details)
+    out.print(table)
+    if not status["tables"]:
+        out.print("The warehouse is empty: load data with `patron load` or run `patron demo`.")
+
+
+@app.command("status")
+def status_cmd(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the warehouse's tables, row counts, customers, date range and totals."""
+    with _open(warehouse) as wh:
+        status = warehouse_status(wh)
+    if as_json:
+        _emit_json(status)
+    else:
+        _print_status(status)
+
+
+@app.command("export")
+def export_cmd(
+    table: Annotated[str, typer.Argument(help="Table to export, e.g. customer_value.")],
+    out_file: Annotated[Path, typer.Option("--out", help="A .csv or .parquet file.")],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Export a warehouse table to CSV or Parquet."""
+    _check_table_file(out_file)
+    with _open(warehouse) as wh:
+        if not wh.has_table(table) or table.startswith("_"):
+            names = ", ".join(n for n in sorted(wh.con.list_tables()) if not n.startswith("_"))
+            raise UsageError(f"No table {table!r} in the warehouse; tables: {names or 'none'}.")
+        expr = wh.table(table)
+        rows = int(expr.count().to_pyarrow().as_py())
+        _write_table_file(expr, out_file)
+    out.print(f"Exported {rows:,} rows of {table} to {out_file}.")

@@ -1,0 +1,193 @@
+"""Differentiate: tiers, migration, needs segments, the customer-value report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_date, app, err, out
+from patron.errors import UsageError
+from patron.needs import SegmentResult, segment_customers
+from patron.report import write_report
+from patron.value.history import Migration, apply_tiers, migration
+from patron.value.tiers import TierRules, TierSummary
+
+
+def _print_tiers(summary: TierSummary) -> None:
+    th = summary.thresholds
+    table = Table(
+        title=f"Value tiers (customer equity {summary.equity:,.2f})", title_justify="left"
+    )
+    for col in ("tier", "customers", "share", "equity", "equity share", "mean CLV"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for row in summary.tiers:
+        share = row["equity_share"]
+        table.add_row(
+            row["tier"],
+            f"{row['customers']:,}",
+            f"{row['customer_share']:.1%}",
+            f"{row['equity']:,.2f}",
+            "-" if share is None else f"{share:.1%}",
+            "-" if row["mean_clv"] is None else f"{row['mean_clv']:,.2f}",
+        )
+    out.print(table)
+    for row in summary.tiers:
+        out.print(f"  {row['tier']}: {row['action']}")
+    mvc = "none" if th.mvc_min_clv is None else f"CLV >= {th.mvc_min_clv:,.2f}"
+    mgc = "none" if th.mgc_min_growth is None else f"growth potential >= {th.mgc_min_growth:,.2f}"
+    out.print(
+        f"Thresholds used: MVC {mvc}; MGC {mgc}; BZ CLV < {summary.rules.bz_below:g}. "
+        f"Strategic value: {summary.to_dict()['strategic_value_basis']}."
+    )
+    out.print(
+        "Loyalty: "
+        + ", ".join(f"{r['loyalty']} {r['customers']:,}" for r in summary.loyalty)
+        + ". Profitability x loyalty: "
+        + ", ".join(f"{r['cell']} {r['customers']:,}" for r in summary.grid)
+        + "."
+    )
+
+
+@app.command("tiers")
+def tiers_cmd(
+    mvc_share: Annotated[
+        float, typer.Option(help="MVC: top customers carrying this share of positive equity.")
+    ] = 0.5,
+    mgc_share: Annotated[
+        float, typer.Option(help="MGC: this share of the rest with the largest growth potential.")
+    ] = 0.2,
+    growth_rate: Annotated[
+        float, typer.Option(help="MGC also: CLV grown by this much since the last snapshot.")
+    ] = 0.25,
+    bz_below: Annotated[float, typer.Option(help="BZ: CLV below this (currency).")] = 0.0,
+    reference_quantile: Annotated[
+        float, typer.Option(help="Strategic value: spend quantile of the segment's best.")
+    ] = 0.8,
+    lapsed_p_alive: Annotated[float, typer.Option(help="Lapsed: P(alive) below this.")] = 0.5,
+    regular_rate: Annotated[
+        float | None,
+        typer.Option(help="Regular: repeat purchases per time unit; default the median."),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign value tiers (MVC, MGC, BZ, other) to the scored customers and store a snapshot."""
+    rules = TierRules(
+        mvc_share, mgc_share, growth_rate, bz_below, reference_quantile, lapsed_p_alive,
+        regular_rate,
+    )  # fmt: skip
+    with _open(warehouse) as wh, err.status("Assigning tiers ..."):
+        summary = apply_tiers(wh, rules)
+    if as_json:
+        _emit_json(summary.to_dict())
+    else:
+        _print_tiers(summary)
+
+
+@app.command("migration")
+def migration_cmd(
+    from_date: Annotated[
+        str | None, typer.Option("--from", help="Earlier snapshot date (default: second latest).")
+    ] = None,
+    to_date: Annotated[
+        str | None, typer.Option("--to", help="Later snapshot date (default: the latest).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tier migration between two value snapshots: who moved where."""
+    with _open(warehouse) as wh:
+        result = migration(wh, _parse_date(from_date, "--from"), _parse_date(to_date, "--to"))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    _print_migration(result)
+
+
+def _print_migration(m: Migration) -> None:
+    table = Table(
+        title=f"Tier migration {m.from_date} -> {m.to_date} (rows: from, columns: to)",
+        title_justify="left",
+    )
+    table.add_column("from")
+    for label in m.labels_to:
+        table.add_column(label, justify="right")
+    for a in m.labels_from:
+        table.add_row(a, *(f"{m.moved(a, b):,}" for b in m.labels_to))
+    out.print(table)
+    out.print(", ".join(f"{k}: {v:,}" for k, v in m.to_dict()["highlights"].items()) + ".")
+
+
+@app.command("segment")
+def segment_cmd(
+    k: Annotated[
+        str, typer.Option("--k", help="Number of segments, or auto (silhouette).")
+    ] = "auto",
+    refit: Annotated[
+        bool, typer.Option(help="Fit new segments even when a segment model is stored.")
+    ] = False,
+    min_orders: Annotated[
+        int, typer.Option(help="Train on customers with at least this many orders.")
+    ] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same segments).")] = 0,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Segment customers by needs (what and how they buy) into customer_segments.
+
+    A stored segment model is reused, so new customers join the existing segments; --refit
+    (or --k N) fits anew. Tiers in customer_value are refreshed with the segments.
+    """
+    if k != "auto" and not k.isdigit():
+        raise UsageError(f"--k {k!r}: give a whole number of segments or auto.")
+    with _open(warehouse) as wh, err.status("Segmenting customers ..."):
+        result = segment_customers(
+            wh,
+            k=None if k == "auto" else int(k),
+            refit=refit,
+            min_orders=min_orders,
+            seed=seed,
+        )
+        tiers = apply_tiers(wh) if wh.has_table("customer_value") else None
+    if as_json:
+        payload = result.to_dict()
+        if tiers is not None:
+            payload["tiers"] = tiers.to_dict()
+        _emit_json(payload)
+        return
+    _print_segments(result)
+    if tiers is not None:
+        out.print("customer_value re-tiered with the segments (strategic value per segment).")
+
+
+def _print_segments(result: SegmentResult) -> None:
+    how = "fitted" if result.refitted else "stored model reused"
+    out.print(
+        f"{result.model.k} needs segments ({how}; {result.model.criterion}); "
+        f"{result.customers:,} customers assigned into customer_segments."
+    )
+    table = Table(title="Needs segments", title_justify="left")
+    for col in ("#", "segment", "customers", "share", "what distinguishes it"):
+        table.add_column(col, justify="right" if col in ("#", "customers", "share") else "left")
+    for p in result.profiles:
+        table.add_row(
+            str(p["segment_no"]), p["segment"], f"{p['customers']:,}", f"{p['share']:.1%}",
+            p["description"],
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command("report")
+def report_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "customer-value-report.html"
+    ),
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the customer-value report: one self-contained HTML file (works offline)."""
+    with _open(warehouse) as wh, err.status("Building the customer-value report ..."):
+        path = write_report(wh, out_file)
+    out.print(f"Report written to {path.resolve()}")

@@ -1,0 +1,335 @@
+"""Differentiate by value: patron value fit|score|validate|retention|trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from patron.cli._common import (
+    JsonOpt,
+    WarehouseOpt,
+    _check_table_file,
+    _emit_json,
+    _open,
+    _parse_date,
+    _write_table_file,
+    app,
+    err,
+    out,
+)
+from patron.cli.differentiate import _print_tiers
+from patron.errors import UsageError
+from patron.value.clv import ValueSettings
+from patron.value.history import score_into_warehouse, value_trend
+from patron.value.retention import retention_report
+from patron.value.summary import SummarySpec
+from patron.value.tiers import TierSummary
+from patron.value.validation import holdout_report
+from patron.value.workflow import (
+    FitResult,
+    ScoreResult,
+    SummarySource,
+    fit_purchase_model,
+    require_scorable,
+    score_customers,
+    summary_from_file,
+    summary_from_warehouse,
+)
+
+value_app = typer.Typer(
+    help="Differentiate by value: fit purchase models, score CLV, validate on a holdout.",
+    no_args_is_help=True,
+)
+app.add_typer(value_app, name="value")
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="bgnbd, mbgnbd, pnbd, bgbb (fit only) or auto (best holdout accuracy).",
+    ),
+]
+UnitOpt = Annotated[str, typer.Option("--unit", help="Time unit: day, week, month or year.")]
+CalOpt = Annotated[
+    str | None,
+    typer.Option(help="Last day of the calibration period (YYYY-MM-DD); later days are holdout."),
+]
+ObsOpt = Annotated[
+    str | None, typer.Option(help="Last day observed (YYYY-MM-DD); default the last transaction.")
+]
+SummaryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-summary",
+        help="CSV/Parquet with frequency, recency, T (optional monetary_value, weights, "
+        "customer_id) instead of the warehouse.",
+    ),
+]
+
+
+def _value_source(
+    warehouse: str | None,
+    from_summary: Path | None,
+    unit: str,
+    calibration_end: str | None,
+    observation_end: str | None,
+) -> SummarySource:
+    if from_summary is not None:
+        return summary_from_file(from_summary, unit)
+    spec = SummarySpec(
+        unit,
+        _parse_date(calibration_end, "--calibration-end"),
+        _parse_date(observation_end, "--observation-end"),
+    )
+    return summary_from_warehouse(_open(warehouse), spec)
+
+
+def _print_fit(fit: FitResult) -> None:
+    table = Table(
+        title=f"{fit.model.name} fitted on {fit.n_customers:,.0f} customers "
+        f"({fit.n_unique_rows:,} unique rows; time unit: {fit.unit})",
+        title_justify="left",
+    )
+    table.add_column("parameter")
+    table.add_column("estimate", justify="right")
+    table.add_column("std. error", justify="right")
+    for name, value in fit.model.params_.items():
+        table.add_row(name, f"{value:.4f}", f"{fit.model.standard_errors_[name]:.4f}")
+    out.print(table)
+    out.print(f"log-likelihood: {fit.model.log_likelihood_:.2f}")
+    if fit.spend_model is not None:
+        p = fit.spend_model.params_
+        se = fit.spend_model.standard_errors_
+        out.print(
+            "spend (Gamma-Gamma): "
+            + ", ".join(f"{k}={v:.4f} (se {se[k]:.4f})" for k, v in p.items())
+        )
+    elif fit.spend_note:
+        out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
+    if fit.reason:
+        out.print(f"model choice: {fit.reason}")
+
+
+@value_app.command("fit")
+def value_fit_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    from_summary: SummaryOpt = None,
+    save: Annotated[Path | None, typer.Option(help="Write the fitted model as JSON.")] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with source, err.status(f"Fitting {model} ..."):
+        fit = fit_purchase_model(source, model)
+    if save is not None:
+        fit.model.save(save)
+    if as_json:
+        _emit_json(fit.to_dict())
+    else:
+        _print_fit(fit)
+
+
+@value_app.command("score")
+def value_score_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    horizon: Annotated[int, typer.Option(help="Horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option(help="Yearly discount rate, e.g. 0.1.")] = 0.1,
+    margin_rate: Annotated[
+        float | None,
+        typer.Option(help="Margin as a share of revenue; default: from costs, else revenue."),
+    ] = None,
+    order_cost: Annotated[float, typer.Option(help="Cost to serve per order (currency).")] = 0.0,
+    from_summary: SummaryOpt = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write scores to this CSV/Parquet file.")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every customer into the customer_value table (or --out FILE).
+
+    Per customer: frequency, recency, T, monetary value, P(alive), expected purchases and
+    spend over the horizon, CLV with a 95% interval, the model and the units used.
+    """
+    settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost)
+    if from_summary is not None and out_file is None:
+        raise UsageError("--from-summary needs --out FILE for the scores.")
+    if out_file is not None:
+        _check_table_file(out_file)
+    require_scorable(model)
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with source, err.status(f"Fitting {model} and scoring ..."):
+        fit = fit_purchase_model(source, model)
+        wh = source.warehouse
+        tiers: TierSummary | None = None
+        if out_file is None:
+            result, tiers = score_into_warehouse(source, fit, settings)
+        else:
+            customers = wh.con.table("customers") if wh.has_table("customers") else None
+            result, scored = score_customers(source, fit, settings, customers=customers, write=None)
+            _write_table_file(scored, out_file)
+    if as_json:
+        payload = result.to_dict()
+        if tiers is not None:
+            payload["tiers"] = tiers.to_dict()
+        _emit_json(payload)
+        return
+    _print_score(result, out_file)
+    if tiers is not None:
+        _print_tiers(tiers)
+
+
+def _print_score(result: ScoreResult, out_file: Path | None) -> None:
+    where = str(out_file) if out_file else f"table {result.table}"
+    out.print(f"Scored {result.customers:,} customers with {result.fit.model.name} into {where}.")
+    out.print(
+        f"Customer equity over {result.settings.horizon_months} months at "
+        f"{result.settings.discount_rate:.1%} a year: {result.equity:,.2f} "
+        f"(95% interval {result.equity_low:,.2f} .. {result.equity_high:,.2f}); "
+        f"value basis: {result.margin_basis}."
+    )
+    table = Table(title="Most valuable customers", title_justify="left")
+    for col in ("customer", "CLV", "95% interval", "P(alive)"):
+        table.add_column(col, justify="left" if col == "customer" else "right")
+    for row in result.top:
+        table.add_row(
+            str(row["customer_id"]),
+            f"{row['clv']:,.2f}",
+            f"{row['clv_low']:,.2f} .. {row['clv_high']:,.2f}",
+            f"{row['p_alive']:.2f}",
+        )
+    out.print(table)
+
+
+@value_app.command("trend")
+def value_trend_cmd(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One customer's CLV and tier in every stored snapshot, oldest first."""
+    with _open(warehouse) as wh:
+        rows = value_trend(wh, customer_id)
+    if not rows:
+        raise UsageError(
+            f"No snapshot holds customer {customer_id!r}; check the id, or score with "
+            "`patron value score` first."
+        )
+    if as_json:
+        _emit_json({"customer_id": customer_id, "snapshots": rows})
+        return
+    table = Table(title=f"Value of customer {customer_id} over time", title_justify="left")
+    for col in ("as of", "CLV", "95% interval", "P(alive)", "tier", "segment"):
+        table.add_column(col, justify="right" if col in ("CLV", "P(alive)") else "left")
+    for r in rows:
+        table.add_row(
+            r["as_of"], f"{r['clv']:,.2f}", f"{r['clv_low']:,.2f} .. {r['clv_high']:,.2f}",
+            f"{r['p_alive']:.2f}", str(r["tier"]), str(r["segment"] or "-"),
+        )  # fmt: skip
+    out.print(table)
+    if len(rows) > 1:
+        change = rows[-1]["clv"] - rows[0]["clv"]
+        out.print(f"CLV changed by {change:+,.2f} from {rows[0]['as_of']} to {rows[-1]['as_of']}.")
+
+
+@value_app.command("validate")
+def value_validate_cmd(
+    model: ModelOpt = "bgnbd",
+    unit: UnitOpt = "week",
+    calibration_end: CalOpt = None,
+    observation_end: ObsOpt = None,
+    from_summary: SummaryOpt = None,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit on the calibration period and compare predictions with the holdout."""
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    with source, err.status("Validating ..."):
+        fit = fit_purchase_model(source, model)
+        report = holdout_report(source, fit)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    out.print(
+        f"{report.model}: calibration to {report.calibration_end}, "
+        f"holdout {report.holdout_days} days"
+    )
+    if fit.reason:
+        out.print(f"model choice: {fit.reason}")
+    table = Table(
+        title="Holdout purchases per customer by calibration frequency", title_justify="left"
+    )
+    for col in ("frequency", "customers", "actual", "predicted"):
+        table.add_column(col, justify="right")
+    for b in report.bins:
+        table.add_row(
+            b["frequency"],
+            f"{b['customers']:,.0f}",
+            f"{b['actual_mean']:.3f}",
+            f"{b['predicted_mean']:.3f}",
+        )
+    out.print(table)
+    t = report.totals
+    out.print(
+        f"Total holdout purchases: actual {t['actual']:,.0f}, predicted {t['predicted']:,.1f} "
+        f"({t['error_pct']:+.1f}%); RMSE per customer {t['rmse_per_customer']:.3f}; "
+        f"mean absolute error over bins {t['bin_mae']:.3f}."
+    )
+    if report.tracking:
+        last = report.tracking[-1]
+        out.print(
+            f"Cumulative repeat purchases after {last['period']} weeks: actual "
+            f"{last['actual']:,.0f}, predicted {last['predicted']:,.1f}."
+        )
+
+
+@value_app.command("retention")
+def value_retention_cmd(
+    alive: Annotated[
+        str | None,
+        typer.Option(help="Customers active at t = 0, 1, 2, ... e.g. 1000,631,468,382."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with one row per customer: recency (period of churn, or T if still "
+            "active) and T; optional cohort column."
+        ),
+    ] = None,
+    cohort: Annotated[str | None, typer.Option(help="Use only this cohort of --from-file.")] = None,
+    project: Annotated[int, typer.Option(help="Periods to project survival for.")] = 12,
+    discount_rate: Annotated[float, typer.Option(help="Discount rate per period.")] = 0.1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Contractual retention (sBG): fit a cohort, project survival, value a subscriber."""
+    payload = retention_report(alive, from_file, cohort, project, discount_rate)
+    if as_json:
+        _emit_json(payload)
+        return
+    p, se = payload["params"], payload["standard_errors"]
+    out.print(
+        f"sBG on {payload['cohort_size']:,.0f} customers over {payload['periods']} periods: "
+        f"alpha={p['alpha']:.4f} (se {se['alpha']:.4f}), beta={p['beta']:.4f} "
+        f"(se {se['beta']:.4f}); log-likelihood {payload['log_likelihood']:.2f}"
+    )
+    table = Table(title="Share still active", title_justify="left")
+    for col in ("period", "actual", "model", "retention rate"):
+        table.add_column(col, justify="right")
+    for row in payload["survival"]:
+        actual = "" if row["actual"] is None else f"{row['actual']:.1%}"
+        table.add_row(str(row["period"]), actual, f"{row['model']:.1%}", f"{row['retention']:.1%}")
+    out.print(table)
+    out.print(
+        f"Discounted expected residual lifetime of a new subscriber at {discount_rate:.0%} per "
+        f"period: {payload['derl_new']:.3f} future payments."
+    )
