@@ -13,6 +13,7 @@ from patron.cli import main
 from patron.data import Warehouse, connect, load, simulate_shop
 from patron.errors import UsageError
 from patron.value.tiers import TierRules, summarise_tiers, tier_customers
+from tests.conftest import snapshot
 
 
 def _scored(**overrides: list[object]) -> ibis.Table:
@@ -210,3 +211,43 @@ def test_export(shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["export", "nope", "--out", str(out), "-w", url]) == 2
     assert "No table 'nope' in the warehouse; tables: customers." in capsys.readouterr().err
     assert main(["export", "customers", "--out", str(tmp_path / "c.xlsx"), "-w", url]) == 2
+
+
+def test_a_failing_snapshot_leaves_the_value_table_as_it_was(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import patron.value.history as history
+
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    for table in ("customers", "transactions"):
+        assert main(["load", table, str(shop / f"{table}.parquet"), "-w", url]) == 0
+    assert main(["value", "score", "-w", url]) == 0
+    wh = connect(url)
+    try:
+
+        def state() -> tuple[object, ...]:
+            cv = wh.table("customer_value")
+            snaps = wh.table("value_snapshots")
+            return (
+                snapshot(wh),
+                sorted(cv.group_by("tier").aggregate(n=cv.count()).to_pyarrow().to_pylist(),
+                       key=str),
+                sorted(snaps.group_by("tier").aggregate(n=snaps.count()).to_pyarrow().to_pylist(),
+                       key=str),
+                wh.table("value_runs").details.to_pyarrow().to_pylist(),
+            )  # fmt: skip
+
+        before = state()
+        real = history._replace_dated
+
+        def fail_on_runs(w: Warehouse, name: str, rows: ibis.Table, as_of: date) -> None:
+            if name == history.RUNS_TABLE:
+                raise RuntimeError("disk full")
+            real(w, name, rows, as_of)
+
+        monkeypatch.setattr(history, "_replace_dated", fail_on_runs)
+        with pytest.raises(RuntimeError, match="disk full"):
+            history.apply_tiers(wh, TierRules(mvc_equity_share=0.9))
+        assert state() == before  # tiers, snapshot and runs unchanged together
+    finally:
+        wh.close()

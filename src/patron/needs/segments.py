@@ -344,17 +344,23 @@ def segment_customers(
         refitted = model is None
         if model is None:
             model = fit_segments(feats, k=k, min_orders=min_orders, seed=seed)
-        wh.replace_table(SEGMENTS_TABLE, assign_segments(feats.table, model))
+        # The assignments and the model they come from are stored together (one
+        # transaction where the engine has them).
+        with wh.transaction():
+            wh.replace_table(SEGMENTS_TABLE, assign_segments(feats.table, model))
+            if refitted:
+                row = ibis.memtable(
+                    {
+                        "created_at": [datetime.now(UTC).replace(tzinfo=None)],
+                        "model": [model.to_json()],
+                    }
+                )
+                if wh.has_table(MODELS_TABLE):
+                    wh.insert(MODELS_TABLE, row)
+                else:
+                    wh.create_table(MODELS_TABLE, row)
         profiles = _profiles(wh, feats, model)
     finally:
         wh.drop(staging)
-    if refitted:
-        row = ibis.memtable(
-            {"created_at": [datetime.now(UTC).replace(tzinfo=None)], "model": [model.to_json()]}
-        )
-        if wh.has_table(MODELS_TABLE):
-            wh.insert(MODELS_TABLE, row)
-        else:
-            wh.create_table(MODELS_TABLE, row)
     n = int(wh.table(SEGMENTS_TABLE).count().to_pyarrow().as_py())
     return SegmentResult(model, refitted, n, profiles)

@@ -53,15 +53,27 @@ SNAPSHOT_COLUMNS = (
 )
 
 
-def _as_of(table: ir.Table) -> date:
+def _run_facts(table: ir.Table) -> tuple[date, str, str]:
+    """The scored table's date (``as_of``), time unit and model, in one query."""
     if "as_of" not in table.columns:
         raise DataError(
             f"{VALUE_TABLE} has no as_of column; score again with `patron value score`."
         )
-    value = table.as_of.max().to_pyarrow().as_py()
+    text = ibis.literal("")
+    row = (
+        table.aggregate(
+            as_of=table.as_of.max(),
+            unit=table.time_unit.max() if "time_unit" in table.columns else text,
+            model=table.model.max() if "model" in table.columns else text,
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    value = row["as_of"]
     if value is None:
         raise DataError(f"{VALUE_TABLE} is empty; run `patron value score` first.")
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    as_of = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return as_of, str(row["unit"] or ""), str(row["model"] or "")
 
 
 def snapshot_dates(wh: Warehouse) -> list[date]:
@@ -115,7 +127,7 @@ def apply_tiers(
             table = wh.table(VALUE_TABLE)
         else:
             raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
-        as_of = _as_of(table)
+        as_of, unit, model = _run_facts(table)
         previous = None
         earlier = [d for d in snapshot_dates(wh) if d < as_of]
         if earlier:
@@ -128,37 +140,37 @@ def apply_tiers(
             customers=wh.table("customers") if wh.has_table("customers") else None,
             previous=previous,
         )
-        summary.thresholds.time_unit = str(
-            table.time_unit.max().to_pyarrow().as_py() if "time_unit" in table.columns else ""
-        )
-        wh.replace_table(VALUE_TABLE, summary.table)
+        summary.thresholds.time_unit = unit
+        if score is None:
+            score = latest_run(wh, as_of).get("score")
+        # customer_value, its snapshot and the run record change together, or not at all
+        # (one transaction where the engine has them).
+        with wh.transaction():
+            wh.replace_table(VALUE_TABLE, summary.table)
+            stored = wh.table(VALUE_TABLE)
+            summary.table = stored
+            summarise_tiers(summary, stored)
+            snapshot = stored.select(
+                as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
+                    c: stored[c] for c in SNAPSHOT_COLUMNS
+                }
+            )  # fmt: skip
+            _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
+            details = summary.to_dict()
+            if score is not None:
+                details["score"] = score
+            run = ibis.memtable(
+                {
+                    "as_of": [as_of],
+                    "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
+                    "model": [model],
+                    "details": [json.dumps(details, sort_keys=True, default=str)],
+                }
+            )
+            _replace_dated(wh, RUNS_TABLE, run, as_of)
     finally:
         if staging:
             wh.drop(staging)
-    stored = wh.table(VALUE_TABLE)
-    summary.table = stored
-    summarise_tiers(summary, stored)
-    snapshot = stored.select(
-        as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
-            c: stored[c] for c in SNAPSHOT_COLUMNS
-        }
-    )  # fmt: skip
-    _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
-    model = stored.model.max().to_pyarrow().as_py() if "model" in stored.columns else None
-    details = summary.to_dict()
-    if score is None:
-        score = latest_run(wh, as_of).get("score")
-    if score is not None:
-        details["score"] = score
-    run = ibis.memtable(
-        {
-            "as_of": [as_of],
-            "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
-            "model": [str(model or "")],
-            "details": [json.dumps(details, sort_keys=True, default=str)],
-        }
-    )
-    _replace_dated(wh, RUNS_TABLE, run, as_of)
     return summary
 
 
