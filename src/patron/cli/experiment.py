@@ -29,16 +29,15 @@ from patron.measure import (
     analyze_experiment,
     analyze_table,
     assign_new_customers,
+    assignment_list,
     create_experiment,
     experiment_table,
     fit_uplift,
-    load_experiment,
     parse_arms,
     plan_experiment,
     read_outcome_file,
 )
-from patron.measure.experiments import ASSIGNMENTS_TABLE
-from patron.report import write_experiment_report
+from patron.report import check_out_path, write_experiment_report
 
 experiment_app = typer.Typer(
     help="Measure: experiments with control groups, power, lift with intervals, uplift.",
@@ -135,16 +134,7 @@ def experiment_export_cmd(
     """Export the assignment list (customer_id, arm) for a campaign tool."""
     _check_table_file(out_file)
     with _open(warehouse) as wh:
-        exp = load_experiment(wh, name)
-        if arm is not None and arm not in {a.name for a in exp.arms}:
-            raise UsageError(
-                f"--arm {arm!r} is not an arm of {name}: {', '.join(a.name for a in exp.arms)}."
-            )
-        a = wh.table(ASSIGNMENTS_TABLE)
-        rows = a.filter(a.experiment == name)
-        if arm is not None:
-            rows = rows.filter(rows.arm == arm)
-        rows = rows.select("customer_id", "arm", "stratum").order_by("customer_id")
+        rows = assignment_list(wh, name, arm)
         n = int(rows.count().to_pyarrow().as_py())
         _write_table_file(rows, out_file)
     out.print(f"Exported {n:,} assignments of {name} to {out_file}.")
@@ -305,8 +295,6 @@ def experiment_report_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the experiment report: one self-contained HTML file (works offline)."""
-    from patron.report._render import check_out_path
-
     check_out_path(out_file)
     result, title = _analysis(
         name, from_file, arm, control, _split(metric), pre, stratify, shares, warehouse
@@ -355,7 +343,7 @@ def experiment_uplift_cmd(
         str | None, typer.Option("--id", help="The file's customer id column (target list).")
     ] = None,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write the ranked target list (CSV).")
+        Path | None, typer.Option("--out", help="Write the ranked target list (.csv/.parquet).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split, learners).")] = 0,
     warehouse: WarehouseOpt = None,
@@ -368,6 +356,8 @@ def experiment_uplift_cmd(
     """
     if (name is None) == (from_file is None):
         raise UsageError("Give an experiment NAME or --from-file FILE (not both).")
+    if out_file is not None:
+        _check_table_file(out_file)
     with contextlib.ExitStack() as stack:
         if from_file is not None:
             if arm is None or treatment is None or control is None or not features:
@@ -395,13 +385,7 @@ def experiment_uplift_cmd(
             seed=seed,
         )
     if out_file is not None:
-        import csv
-
-        with out_file.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["rank", ids or "row", "predicted_uplift"])
-            for rank, cid, score in result.ranked():
-                writer.writerow([rank, cid, f"{score:.6g}"])
+        _write_table_file(result.target_list(ids or "row"), out_file)
     if as_json:
         _emit_json(result.to_dict())
         return

@@ -39,6 +39,7 @@ __all__ = [
     "AssignmentResult",
     "Experiment",
     "assign_new_customers",
+    "assignment_list",
     "audience_table",
     "create_experiment",
     "hash_fraction",
@@ -245,6 +246,20 @@ def load_experiment(wh: Warehouse, name: str) -> Experiment:
         f"No experiment {name!r}; known experiments: {known}. Create it with "
         "`patron experiment create`."
     )
+
+
+def assignment_list(wh: Warehouse, name: str, arm: str | None = None) -> ir.Table:
+    """``customer_id, arm, stratum`` of experiment ``name`` (one arm, or all), by id."""
+    exp = load_experiment(wh, name)
+    if arm is not None and arm not in {a.name for a in exp.arms}:
+        raise UsageError(
+            f"--arm {arm!r} is not an arm of {name}: {', '.join(a.name for a in exp.arms)}."
+        )
+    a = wh.table(ASSIGNMENTS_TABLE)
+    rows = a.filter(a.experiment == name)
+    if arm is not None:
+        rows = rows.filter(rows.arm == arm)
+    return rows.select("customer_id", "arm", "stratum").order_by("customer_id")
 
 
 def _counts(wh: Warehouse, exp: Experiment) -> tuple[dict[str, int], list[dict[str, Any]], int]:

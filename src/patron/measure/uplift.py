@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 from sklearn.ensemble import (  # type: ignore[import-untyped]
@@ -120,10 +121,16 @@ class UpliftResult:
             "straight line to the whole population's value)",
         }
 
-    def ranked(self) -> list[tuple[int, Any, float]]:
-        """(rank, id, predicted uplift) for every scored customer, best first."""
+    def target_list(self, id_name: str = "customer_id") -> ir.Table:
+        """The ranked target list: ``rank, <id_name>, predicted_uplift``, best first."""
         order = np.argsort(-self.scores, kind="stable")
-        return [(rank, self.ids[i], float(self.scores[i])) for rank, i in enumerate(order, 1)]
+        return ibis.memtable(
+            {
+                "rank": np.arange(1, len(order) + 1),
+                id_name: [self.ids[i] for i in order],
+                "predicted_uplift": self.scores[order],
+            }
+        )
 
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` customers with the highest predicted uplift."""
