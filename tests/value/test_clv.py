@@ -127,9 +127,7 @@ def test_cost_to_serve_makes_customers_below_zero(wh: Warehouse, tmp_path: Path)
         load(wh, table, [str(tmp_path / "shop" / f"{table}.parquet")])
     source = summary_from_warehouse(wh, SummarySpec("week"))
     fit = fit_purchase_model(source, "bgnbd")
-    result, scored = score_customers(
-        source, fit, ValueSettings(12, 0.1), customers=wh.con.table("customers")
-    )
+    result, scored = score_customers(source, fit, ValueSettings(12, 0.1))
     df = scored.execute()
     assert "own margin rate from costs" in result.margin_basis
     assert (df.margin_rate <= 1.0).all()  # discounted sales can have a negative margin

@@ -170,13 +170,11 @@ def value_score_cmd(
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)
-        wh = source.warehouse
         tiers: TierSummary | None = None
         if out_file is None:
             result, tiers = score_into_warehouse(source, fit, settings)
         else:
-            customers = wh.con.table("customers") if wh.has_table("customers") else None
-            result, scored = score_customers(source, fit, settings, customers=customers, write=None)
+            result, scored = score_customers(source, fit, settings, write=None)
             _write_table_file(scored, out_file)
     if as_json:
         payload = result.to_dict()

@@ -112,65 +112,61 @@ def apply_tiers(
 ) -> TierSummary:
     """Tier the scored customers, write ``customer_value`` and store the dated snapshot.
 
-    ``scored`` is a freshly scored expression (from :func:`score_customers` with
-    ``write=None``); without it the existing ``customer_value`` table is re-tiered (new
-    rules, or segments found since). Needs segments come from ``customer_segments`` and
-    share of wallet from ``customers`` when those exist; the previous snapshot (the latest
+    ``scored`` is a freshly scored table (from :func:`score_customers` with
+    ``write=None``; it is read several times, so pass a materialised one); without it the
+    existing ``customer_value`` table is re-tiered (new rules, or segments found since).
+    Needs segments come from ``customer_segments`` and share of wallet from ``customers``
+    when those exist; the previous snapshot (the latest
     one dated before this one) gives "value growing". ``score`` (the scoring result, e.g.
     the equity interval) is stored with the run; re-tiering keeps the stored one.
     """
-    staging: str | None = None
-    try:
-        if scored is not None:
-            staging, table = wh.materialize("scored", scored)
-        elif wh.has_table(VALUE_TABLE):
-            table = wh.table(VALUE_TABLE)
-        else:
-            raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
-        as_of, unit, model = _run_facts(table)
-        previous = None
-        earlier = [d for d in snapshot_dates(wh) if d < as_of]
-        if earlier:
-            snaps = wh.table(SNAPSHOTS_TABLE)
-            previous = snaps.filter(snaps.as_of == ibis.literal(earlier[-1]))
-        summary = tier_customers(
-            table,
-            rules,
-            segments=wh.table(SEGMENTS_TABLE) if wh.has_table(SEGMENTS_TABLE) else None,
-            customers=wh.table("customers") if wh.has_table("customers") else None,
-            previous=previous,
+    if scored is not None:
+        table = scored
+    elif wh.has_table(VALUE_TABLE):
+        table = wh.table(VALUE_TABLE)
+    else:
+        raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
+    as_of, unit, model = _run_facts(table)
+    previous = None
+    earlier = [d for d in snapshot_dates(wh) if d < as_of]
+    if earlier:
+        snaps = wh.table(SNAPSHOTS_TABLE)
+        previous = snaps.filter(snaps.as_of == ibis.literal(earlier[-1]))
+    summary = tier_customers(
+        table,
+        rules,
+        segments=wh.table(SEGMENTS_TABLE) if wh.has_table(SEGMENTS_TABLE) else None,
+        customers=wh.table("customers") if wh.has_table("customers") else None,
+        previous=previous,
+    )
+    summary.thresholds.time_unit = unit
+    if score is None:
+        score = latest_run(wh, as_of).get("score")
+    # customer_value, its snapshot and the run record change together, or not at all
+    # (one transaction where the engine has them).
+    with wh.transaction():
+        wh.replace_table(VALUE_TABLE, summary.table)
+        stored = wh.table(VALUE_TABLE)
+        summary.table = stored
+        summarise_tiers(summary, stored)
+        snapshot = stored.select(
+            as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
+                c: stored[c] for c in SNAPSHOT_COLUMNS
+            }
+        )  # fmt: skip
+        _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
+        details = summary.to_dict()
+        if score is not None:
+            details["score"] = score
+        run = ibis.memtable(
+            {
+                "as_of": [as_of],
+                "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
+                "model": [model],
+                "details": [json.dumps(details, sort_keys=True, default=str)],
+            }
         )
-        summary.thresholds.time_unit = unit
-        if score is None:
-            score = latest_run(wh, as_of).get("score")
-        # customer_value, its snapshot and the run record change together, or not at all
-        # (one transaction where the engine has them).
-        with wh.transaction():
-            wh.replace_table(VALUE_TABLE, summary.table)
-            stored = wh.table(VALUE_TABLE)
-            summary.table = stored
-            summarise_tiers(summary, stored)
-            snapshot = stored.select(
-                as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
-                    c: stored[c] for c in SNAPSHOT_COLUMNS
-                }
-            )  # fmt: skip
-            _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
-            details = summary.to_dict()
-            if score is not None:
-                details["score"] = score
-            run = ibis.memtable(
-                {
-                    "as_of": [as_of],
-                    "recorded_at": [datetime.now(UTC).replace(tzinfo=None)],
-                    "model": [model],
-                    "details": [json.dumps(details, sort_keys=True, default=str)],
-                }
-            )
-            _replace_dated(wh, RUNS_TABLE, run, as_of)
-    finally:
-        if staging:
-            wh.drop(staging)
+        _replace_dated(wh, RUNS_TABLE, run, as_of)
     return summary
 
 
@@ -287,9 +283,7 @@ def score_into_warehouse(
     rules: TierRules | None = None,
 ) -> tuple[ScoreResult, TierSummary]:
     """Score every customer, tier them, write ``customer_value`` and store the snapshot."""
-    wh = source.warehouse
-    customers = wh.table("customers") if wh.has_table("customers") else None
-    result, scored = score_customers(source, fit, settings, customers=customers, write=None)
-    summary = apply_tiers(wh, rules, scored, score=result.to_dict())
+    result, scored = score_customers(source, fit, settings, write=None)
+    summary = apply_tiers(source.warehouse, rules, scored, score=result.to_dict())
     result.table = VALUE_TABLE
     return result, summary

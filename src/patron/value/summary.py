@@ -87,23 +87,40 @@ class SummarySpec:
         return TIME_UNITS[self.unit]
 
 
-def _purchase_days(transactions: ir.Table, products: ir.Table | None) -> ir.Table:
+def _purchase_days(
+    transactions: ir.Table,
+    products: ir.Table | None,
+    *,
+    margin: bool = False,
+    track_costs: bool = False,
+) -> ir.Table:
+    """Purchase days: ``customer_id, day, amount`` (+ ``margin``, ``uncosted`` if asked).
+
+    ``uncosted`` is true on a day with a row whose cost is unknown (then the customer's
+    margin is unknown); it is only tracked when some rows may lack a cost.
+    """
     tx = transactions
-    day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
     cost = tx.cost
-    if products is not None and "cost" in products.columns:
+    if margin and products is not None and "cost" in products.columns:
         unit_cost = products.select(_pid=products.product_id, _pcost=products.cost)
         tx = tx.left_join(unit_cost, tx.product_id == unit_cost._pid)
         cost = ibis.coalesce(tx.cost, tx._pcost * ibis.coalesce(tx.quantity, 1.0))
-        day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
-    daily = tx.group_by(customer_id=tx.customer_id, day=day).aggregate(
-        amount=tx.amount.sum(),
-        margin=(tx.amount - cost).sum(),
-        costed=cost.count(),
-        rows=tx.count(),
-        buys=(~tx.is_return.fill_null(False)).cast("int64").sum(),
-    )
-    return daily.filter(daily.buys > 0)
+    day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
+    aggs: dict[str, ir.Value] = {
+        "amount": tx.amount.sum(),
+        "_buys": (~tx.is_return.fill_null(False)).any(),
+    }
+    if margin:
+        aggs["margin"] = (tx.amount - cost).sum()
+    if track_costs:
+        aggs["uncosted"] = cost.isnull().any()
+    daily = tx.group_by(customer_id=tx.customer_id, day=day).aggregate(**aggs)
+    return daily.filter(daily._buys).drop("_buys")
+
+
+#: Largest span of days a summary may cover: the row key packs (frequency, recency, T) in days
+#: into one 64-bit integer, which holds three numbers up to 2**21 (about 5,700 years).
+_MAX_SPAN_DAYS = 2**21 - 2
 
 
 def customer_summary(
@@ -118,14 +135,23 @@ def customer_summary(
     -------
     (table, info)
         ``table`` has ``customer_id, frequency, recency_days, T_days, recency, T,
-        monetary_value, margin_value, first_purchase_day`` (+ ``holdout_frequency,
-        holdout_spend`` with a calibration end); ``info`` the dates used and ``has_costs``.
+        monetary_value, margin_value, first_purchase_day, row_key`` (+ ``holdout_frequency,
+        holdout_spend`` with a calibration end); ``row_key`` is one integer per distinct
+        (frequency, recency_days, T_days), the key of the compressed rows. ``info`` has the
+        dates used and ``has_costs``.
     """
-    # One cheap scan for the date range and whether costs are known (no grouping needed).
-    buys = transactions.filter(~transactions.is_return.fill_null(False))
-    day = (buys.timestamp.epoch_seconds() // 86400).cast("int64")
+    # One cheap scan for the date range and what the costs look like (no grouping needed).
+    tx = transactions
+    buy = ~tx.is_return.fill_null(False)
+    day = (tx.timestamp.epoch_seconds() // 86400).cast("int64")
     bounds = (
-        buys.aggregate(lo=day.min(), hi=day.max(), costed=buys.cost.count(), n=buys.count())
+        tx.aggregate(
+            lo=day.min(where=buy),
+            hi=day.max(where=buy),
+            n=buy.cast("int64").sum(),
+            costed=tx.cost.count(),
+            rows=tx.count(),
+        )
         .to_pyarrow()
         .to_pylist()[0]
     )
@@ -134,35 +160,69 @@ def customer_summary(
             "The transactions table has no purchases (it is empty, or holds only returns); "
             "load transactions first."
         )
-    daily = _purchase_days(transactions, products)
-    obs = day_number(spec.observation_end) if spec.observation_end else int(bounds["hi"])
+    lo, hi = int(bounds["lo"]), int(bounds["hi"])
+    obs = day_number(spec.observation_end) if spec.observation_end else hi
     cal = day_number(spec.calibration_end) if spec.calibration_end else obs
-    if cal < int(bounds["lo"]):
+    if cal < lo:
         raise UsageError(
             f"--calibration-end {spec.calibration_end} is before the first purchase "
-            f"({_EPOCH.fromordinal(_EPOCH.toordinal() + int(bounds['lo']))})."
+            f"({_EPOCH.fromordinal(_EPOCH.toordinal() + lo)})."
         )
-    daily = daily.filter(daily.day <= obs)
-    # One pass over the purchase days: calibration aggregates with filters, the first day's
-    # amount by arg-min, and the holdout in the same grouping (no self-join).
-    cal_day = daily.day <= cal
-    per = daily.group_by("customer_id").aggregate(
-        first_purchase_day=daily.day.min(),
-        last_day=daily.day.max(where=cal_day),
-        days=daily.count(where=cal_day),
-        spend=daily.amount.sum(where=cal_day),
-        first_amount=daily.amount.argmin(daily.day),
-        margin=daily.margin.sum(where=cal_day),
-        first_margin=daily.margin.argmin(daily.day),
-        uncosted=(daily.costed != daily.rows).cast("int64").sum(where=cal_day),
-        hold_days=daily.count(where=~cal_day),
-        hold_spend=daily.amount.sum(where=~cal_day),
+    span = cal - lo
+    if span > _MAX_SPAN_DAYS:
+        raise UsageError(
+            f"The calibration period spans {span:,} days (from the first purchase, "
+            f"{_EPOCH.fromordinal(_EPOCH.toordinal() + lo)}); more than {_MAX_SPAN_DAYS:,} "
+            "cannot be summarised. Check the timestamps and --calibration-end."
+        )
+    product_costs = (
+        products is not None
+        and "cost" in products.columns
+        and bool(products.cost.notnull().any().to_pyarrow().as_py())
     )
-    per = per.filter(per.first_purchase_day <= cal)
+    has_costs = bool(bounds["costed"]) or product_costs
+    # Per-day cost bookkeeping only when some row may lack a cost.
+    track = has_costs and (product_costs or bounds["costed"] < bounds["rows"])
+    daily = _purchase_days(
+        tx, products if product_costs else None, margin=has_costs, track_costs=track
+    )
+    if obs < hi:
+        daily = daily.filter(daily.day <= obs)
+    holdout = cal < obs
+    # One pass over the purchase days: the first day's amount by arg-min, and with a holdout
+    # the calibration aggregates filtered in the same grouping (no self-join).
+    cal_day = daily.day <= cal if holdout else None
+    hold_day = daily.day > cal
+    aggs: dict[str, ir.Value] = {
+        "first_purchase_day": daily.day.min(),
+        "last_day": daily.day.max(where=cal_day),
+        "days": daily.count(where=cal_day),
+        "spend": daily.amount.sum(where=cal_day),
+        "first_amount": daily.amount.argmin(daily.day),
+    }
+    if has_costs:
+        aggs["margin"] = daily.margin.sum(where=cal_day)
+        aggs["first_margin"] = daily.margin.argmin(daily.day)
+    if track:
+        aggs["uncosted"] = daily.uncosted.any(where=cal_day)
+    if holdout:
+        aggs["hold_days"] = daily.count(where=hold_day)
+        aggs["hold_spend"] = daily.amount.sum(where=hold_day)
+    per = daily.group_by("customer_id").aggregate(**aggs)
+    if holdout:
+        per = per.filter(per.first_purchase_day <= cal)
     unit = TIME_UNITS[spec.unit]
     freq = (per.days - 1).cast("int64")
     recency_days = (per.last_day - per.first_purchase_day).cast("int64")
     t_days = (ibis.literal(cal) - per.first_purchase_day).cast("int64")
+    base = span + 2  # frequency <= span + 1, recency and T <= span: a one-to-one key
+    if has_costs:
+        known = freq > 0 if not track else (freq > 0) & ~per.uncosted
+        margin_value = ibis.ifelse(
+            known, (per.margin - per.first_margin) / freq, ibis.null("float64")
+        )
+    else:
+        margin_value = ibis.null("float64")
     columns = {
         "frequency": freq,
         "recency_days": recency_days,
@@ -170,20 +230,17 @@ def customer_summary(
         "recency": recency_days.cast("float64") / ibis.literal(unit, "float64"),
         "T": t_days.cast("float64") / ibis.literal(unit, "float64"),
         "monetary_value": ibis.ifelse(freq > 0, (per.spend - per.first_amount) / freq, 0.0),
-        "margin_value": ibis.ifelse(
-            (per.uncosted == 0) & (freq > 0),
-            (per.margin - per.first_margin) / freq,
-            ibis.null("float64"),
-        ),
+        "margin_value": margin_value,
         "first_purchase_day": per.first_purchase_day,
+        "row_key": (freq * base + recency_days) * base + t_days,
     }
-    if spec.calibration_end:
+    if holdout:
         columns["holdout_frequency"] = per.hold_days.cast("int64")
         columns["holdout_spend"] = ibis.coalesce(per.hold_spend, 0.0)
+    elif spec.calibration_end:
+        columns["holdout_frequency"] = ibis.literal(0, "int64")
+        columns["holdout_spend"] = ibis.literal(0.0, "float64")
     summary = per.select("customer_id", **columns)
-    has_costs = bool(bounds["costed"]) or (
-        products is not None and bool(products.cost.notnull().any().to_pyarrow().as_py())
-    )
     info = {
         "unit": spec.unit,
         "calibration_end": _EPOCH.fromordinal(_EPOCH.toordinal() + cal).isoformat(),
@@ -196,13 +253,15 @@ def customer_summary(
 
 @dataclass(frozen=True)
 class Compressed:
-    """Unique (frequency, recency_days, T_days) rows with counts, and the model input."""
+    """Unique (frequency, recency_days, T_days) rows with their key and counts."""
 
     frequency: np.ndarray
     recency_days: np.ndarray
     T_days: np.ndarray
     counts: np.ndarray
     unit_days: float
+    #: The summary's ``row_key`` of each unique row (int64).
+    keys: np.ndarray
 
     @cached_property
     def rfm(self) -> RFMData:
@@ -214,10 +273,24 @@ class Compressed:
             self.counts,
         )
 
+    def positions(self, keys: np.ndarray) -> np.ndarray:
+        """Index of each given row key among the unique rows."""
+        order = np.argsort(self.keys, kind="stable")
+        return np.asarray(order[np.searchsorted(self.keys, keys, sorter=order)])
 
-def compress(summary: ir.Table, unit_days: float) -> Compressed:
-    """Group the summary into unique integer rows in the engine; only those reach numpy."""
-    grouped = summary.group_by(["frequency", "recency_days", "T_days"]).aggregate(n=summary.count())
+
+def compress(summary: ir.Table, unit_days: float, weights: str | None = None) -> Compressed:
+    """Group the summary into unique rows by ``row_key`` in the engine; only those reach numpy.
+
+    ``weights`` names a column of row weights (customers a row stands for); default 1 each.
+    """
+    n = summary[weights].sum() if weights else summary.count()
+    grouped = summary.group_by("row_key").aggregate(
+        frequency=summary.frequency.min(),
+        recency_days=summary.recency_days.min(),
+        T_days=summary.T_days.min(),
+        n=n,
+    )
     arrow = grouped.to_pyarrow()
     if arrow.num_rows == 0:
         raise DataError("No customer has a purchase in the calibration period.")
@@ -225,7 +298,14 @@ def compress(summary: ir.Table, unit_days: float) -> Compressed:
     def col(name: str) -> np.ndarray:
         return np.asarray(arrow.column(name).to_numpy(), dtype=np.float64)
 
-    return Compressed(col("frequency"), col("recency_days"), col("T_days"), col("n"), unit_days)
+    return Compressed(
+        col("frequency"),
+        col("recency_days"),
+        col("T_days"),
+        col("n"),
+        unit_days,
+        np.asarray(arrow.column("row_key").to_numpy(), dtype=np.int64),
+    )
 
 
 def spend_data(summary: ir.Table) -> SpendData:

@@ -69,12 +69,20 @@ class SummarySource:
     #: The summary's definition with the dates actually used (None for a summary file).
     spec: SummarySpec | None = None
     _holdout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _stages: list[str] = field(default_factory=list, repr=False)
+
+    def stage(self, stem: str, obj: ir.Table) -> ir.Table:
+        """Compute ``obj`` into a staging table dropped with the summary (:meth:`release`)."""
+        name, table = self.warehouse.materialize(stem, obj)
+        self._stages.append(name)
+        return table
 
     def release(self) -> None:
-        """Drop the materialised summary (a staging table)."""
-        if self.staging:
-            self.warehouse.drop(self.staging)
-            self.staging = None
+        """Drop the materialised summary and the staging tables made from it."""
+        for name in (*self._stages, *([self.staging] if self.staging else [])):
+            self.warehouse.drop(name)
+        self._stages.clear()
+        self.staging = None
 
     def __enter__(self) -> SummarySource:
         return self
@@ -84,9 +92,21 @@ class SummarySource:
 
 
 def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
-    """Summarise the warehouse's transactions (in the engine) and compress them."""
+    """Summarise the warehouse's transactions (in the engine) and compress them.
+
+    The summary carries each customer's yearly ``cost_to_serve`` from ``customers`` when
+    that column exists (0 for customers without one).
+    """
     products = wh.con.table("products") if wh.has_table("products") else None
     table, info = customer_summary(wh.table("transactions"), spec, products=products)
+    if wh.has_table("customers"):
+        customers = wh.table("customers")
+        if "cost_to_serve" in customers.columns:
+            cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
+            joined = table.left_join(cs, table.customer_id == cs._cid)
+            table = joined.select(
+                *table.columns, cost_to_serve=ibis.coalesce(joined._cts.cast("float64"), 0.0)
+            )
     # Computed once: every later step (fit, score, validate) reads the customer-level rows.
     name, table = wh.materialize("summary", table)
     try:
@@ -106,7 +126,8 @@ def summary_from_file(path: Path, unit: str) -> SummarySource:
     """Read a summary file (CSV or Parquet) with ``frequency, recency, T`` columns.
 
     Optional: ``monetary_value``, ``weights`` (rows standing for that many customers),
-    ``customer_id``, ``holdout_frequency``. Times are in ``unit``.
+    ``customer_id``, ``holdout_frequency``, ``cost_to_serve`` (yearly). Times are in
+    ``unit``.
     """
     if unit not in TIME_UNITS:
         raise UsageError(f"--unit {unit!r} is not known; use one of: {', '.join(TIME_UNITS)}.")
@@ -150,24 +171,38 @@ def summary_from_file(path: Path, unit: str) -> SummarySource:
             if "holdout_frequency" in cols
             else {}
         ),
+        **(
+            {"cost_to_serve": ibis.coalesce(raw[cols["cost_to_serve"]].cast("float64"), 0.0)}
+            if "cost_to_serve" in cols
+            else {}
+        ),
     )
     try:
-        table = wh.create_table("summary", table)
+        wh.create_table("raw_summary", table)
     except Exception as exc:
         raise DataError(
-            f"{path}: frequency, recency and T (and monetary_value, weights) must be numbers "
-            f"({str(exc).strip().splitlines()[0]})."
+            f"{path}: frequency, recency and T (and monetary_value, weights, cost_to_serve) "
+            f"must be numbers ({str(exc).strip().splitlines()[0]})."
         ) from exc
-    grouped = (
-        table.group_by(["frequency", "recency_days", "T_days"])
-        .aggregate(n=table.weights.sum())
-        .to_pyarrow()
+    # One integer key per distinct (frequency, recency, T), as warehouse summaries have.
+    raw_table = wh.table("raw_summary")
+    keys = raw_table.select("frequency", "recency_days", "T_days").distinct()
+    keys = keys.select(
+        _f=keys.frequency,
+        _r=keys.recency_days,
+        _t=keys.T_days,
+        row_key=(ibis.row_number() + 1).cast("int64"),
     )
-    arrays = [
-        np.asarray(grouped.column(c).to_numpy(), dtype=float)
-        for c in ("frequency", "recency_days", "T_days", "n")
-    ]
-    comp = Compressed(arrays[0], arrays[1], arrays[2], arrays[3], unit_days=days)
+    keyed = raw_table.inner_join(
+        keys,
+        [
+            raw_table.frequency == keys._f,
+            raw_table.recency_days == keys._r,
+            raw_table.T_days == keys._t,
+        ],
+    ).drop("_f", "_r", "_t")
+    table = wh.create_table("summary", keyed)
+    comp = compress(table, days, weights="weights")
     comp.rfm  # validates rows, naming the first bad one  # noqa: B018
     info = {"unit": unit, "source": str(path), "has_costs": False}
     return SummarySource(table, unit, info, comp, wh)
@@ -227,23 +262,16 @@ def _holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.nda
     t = source.table
     w = t.weights if "weights" in t.columns else ibis.literal(1)
     grouped = (
-        t.group_by(["frequency", "recency_days", "T_days"])
+        t.group_by("row_key")
         .aggregate(y=(t.holdout_frequency * w).sum(), y2=(t.holdout_frequency**2 * w).sum())
         .to_pyarrow()
     )
-    keys = {
-        (f, r, T): (y, y2)
-        for f, r, T, y, y2 in zip(
-            *(
-                grouped.column(c).to_numpy().astype(float)
-                for c in ("frequency", "recency_days", "T_days", "y", "y2")
-            ),
-            strict=True,
-        )
-    }
     c = source.compressed
-    y = np.array([keys[k][0] for k in zip(c.frequency, c.recency_days, c.T_days, strict=True)])
-    y2 = np.array([keys[k][1] for k in zip(c.frequency, c.recency_days, c.T_days, strict=True)])
+    at = c.positions(grouped.column("row_key").to_numpy())
+    y = np.zeros(len(c.counts))
+    y2 = np.zeros(len(c.counts))
+    y[at] = grouped.column("y").to_numpy()
+    y2[at] = grouped.column("y2").to_numpy()
     return y, y2, c.counts
 
 
@@ -408,25 +436,26 @@ def score_customers(
     fit: FitResult,
     settings: ValueSettings,
     *,
-    customers: ir.Table | None = None,
     write: str | None = VALUE_TABLE,
 ) -> tuple[ScoreResult, ir.Table]:
-    """Score every customer: P(alive), expected purchases and spend, CLV with a 95% interval."""
+    """Score every customer: P(alive), expected purchases and spend, CLV with a 95% interval.
+
+    The model is evaluated on the unique rows in numpy and joined back to the customers in
+    the engine by ``row_key``. The scores are written to the table ``write`` (replacing
+    it), or with ``write=None`` to a staging table that lives as long as ``source``; the
+    returned table reads them. A yearly ``cost_to_serve`` in the summary (from
+    ``customers``) is charged per month while the customer is alive.
+    """
     model = fit.model
     require_scorable(model.name)
     c = source.compressed
     fac = value_factors(
         model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings
     )
-    keys = ["frequency", "recency_days", "T_days"]
     summary = source.table
-    key_types = {k: summary[k].type() for k in keys}
     factors = ibis.memtable(
         {
-            "_i": np.arange(len(c.counts), dtype=np.int64),
-            "_f": c.frequency,
-            "_r": c.recency_days,
-            "_t": c.T_days,
+            "_key": c.keys,
             "p_alive": fac.p_alive,
             "expected_purchases": fac.expected_purchases,
             "_de": fac.de,
@@ -436,25 +465,7 @@ def score_customers(
             "_cov": fac.cov_de_ds,
         }
     )
-    factors = factors.mutate(
-        _f=factors._f.cast(key_types["frequency"]),
-        _r=factors._r.cast(key_types["recency_days"]),
-        _t=factors._t.cast(key_types["T_days"]),
-    )
-    t = summary.inner_join(
-        factors,
-        [
-            summary.frequency == factors._f,
-            summary.recency_days == factors._r,
-            summary.T_days == factors._t,
-        ],
-    )
-    cts = ibis.literal(0.0)
-    if customers is not None and "cost_to_serve" in customers.columns:
-        cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
-        t = t.left_join(cs, t.customer_id == cs._cid)
-        cts = ibis.coalesce(t._cts, 0.0)
-    monthly_cts = cts / 12.0
+    cts = summary.cost_to_serve if "cost_to_serve" in summary.columns else ibis.literal(0.0)
     totals = (
         summary.aggregate(
             spend=(summary.monetary_value * summary.frequency).sum(),
@@ -466,27 +477,44 @@ def score_customers(
     )
     mean_spend = float(totals["spend"] or 0.0) / max(float(np.dot(c.frequency, c.counts)), 1.0)
     if settings.margin_rate is not None:
-        rate = ibis.literal(settings.margin_rate)
+        rate: ir.Value = ibis.literal(settings.margin_rate)
         basis = f"margin rate {settings.margin_rate:g} of revenue (given)"
     elif source.info.get("has_costs") and totals["margin"] is not None and totals["spend"]:
         overall = float(totals["margin"]) / float(totals["spend"])
         rate = ibis.ifelse(
-            t.margin_value.notnull() & (t.monetary_value > 0),
-            t.margin_value / t.monetary_value,
+            summary.margin_value.notnull() & (summary.monetary_value > 0),
+            summary.margin_value / summary.monetary_value,
             overall,
         )
         basis = f"each customer's own margin rate from costs (overall {overall:.3f})"
     else:
         rate = ibis.literal(1.0)
         basis = "revenue (no costs known: pass --margin-rate)"
-    v, var_v, grads_v = _spend_terms(t, fit.spend_model, mean_spend)
+    v, var_v, grads_v = _spend_terms(summary, fit.spend_model, mean_spend)
     unit_value = v * rate - settings.order_cost
-    clv = unit_value * t._de - monthly_cts * t._ds
+    monthly_cts = cts / 12.0
+    # Per-customer values that need no model factor, computed before the join.
+    per_customer = summary.select(
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        _key=summary.row_key,
+        _v=v,
+        _rate=rate,
+        _cts=cts,
+        _unit=unit_value,
+        _var_v=var_v,
+    )
+    t = per_customer.inner_join(factors, per_customer._key == factors._key)
+    mcts = t._cts / 12.0
+    clv = t._unit * t._de - mcts * t._ds
     var = (
-        unit_value**2 * t._var_de
-        + monthly_cts**2 * t._var_ds
-        - 2 * unit_value * monthly_cts * t._cov
-        + (rate * t._de) ** 2 * var_v
+        t._unit**2 * t._var_de
+        + mcts**2 * t._var_ds
+        - 2 * t._unit * mcts * t._cov
+        + (t._rate * t._de) ** 2 * t._var_v
     )
     sd = var.clip(lower=0.0).sqrt()
     # The date the data was observed up to: snapshots of customer value are dated by it.
@@ -503,9 +531,9 @@ def score_customers(
         "monetary_value",
         p_alive=t.p_alive,
         expected_purchases=t.expected_purchases,
-        expected_spend=v,
-        margin_rate=rate,
-        cost_to_serve_yearly=cts,
+        expected_spend=t._v,
+        margin_rate=t._rate,
+        cost_to_serve_yearly=t._cts,
         discounted_purchases=t._de,
         clv=clv,
         clv_low=clv - Z95 * sd,
@@ -520,23 +548,27 @@ def score_customers(
     wh = source.warehouse
     if write:
         wh.replace_table(write, scored)
-        scored = wh.con.table(write)
-    # Customer equity and its interval: the parameter errors are shared by all customers.
-    one = t.p_alive * 0.0 + 1.0  # makes literal terms summable per group
-    per_row = t.group_by(t._i).aggregate(
+        scored = wh.table(write)
+    else:
+        scored = source.stage("scored", scored)
+    # Customer equity and its interval: the parameter errors are shared by all customers, so
+    # the sums per unique row (no join needed) and the factors' gradients give its variance.
+    one = summary.frequency.cast("float64") * 0.0 + 1.0  # makes constant terms summable
+    per_row = summary.group_by(_key=summary.row_key).aggregate(
         a=(one * unit_value).sum(),
         b=(one * monthly_cts).sum(),
-        **{f"g{i}": (one * rate * t._de * grads_v[i]).sum() for i in range(3)},
+        **{f"g{i}": (one * rate * grads_v[i]).sum() for i in range(3)},
     )
     arrow = per_row.to_pyarrow()
-    idx = arrow.column("_i").to_numpy().astype(int)
+    idx = c.positions(arrow.column("_key").to_numpy())
     a = arrow.column("a").to_numpy()
     b = arrow.column("b").to_numpy()
-    equity = float(np.dot(a, fac.de[idx]) - np.dot(b, fac.ds[idx]))
+    de, ds = fac.de[idx], fac.ds[idx]
+    equity = float(np.dot(a, de) - np.dot(b, ds))
     g_theta = a @ fac.grad_de[idx] - b @ fac.grad_ds[idx]
     var_eq = float(g_theta @ fac.cov_log @ g_theta)
     if fit.spend_model is not None:
-        g_phi = np.array([float(arrow.column(f"g{i}").to_numpy().sum()) for i in range(3)])
+        g_phi = np.array([float(np.dot(arrow.column(f"g{i}").to_numpy(), de)) for i in range(3)])
         var_eq += float(g_phi @ fit.spend_model.covariance_ @ g_phi)
     half = Z95 * np.sqrt(max(var_eq, 0.0))
     top = (

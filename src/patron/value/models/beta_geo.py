@@ -23,6 +23,11 @@ from patron.value.models._data import RFMData
 __all__ = ["BetaGeoModel", "ModifiedBetaGeoModel", "bgnbd_negll", "mbgnbd_negll"]
 
 
+#: Rows per block of the likelihood's row-wise part: blocks small enough to stay in the CPU
+#: cache make the evaluation about twice as fast on hundreds of thousands of unique rows.
+_BLOCK = 8192
+
+
 def _beta_geo_negll(
     log_params: FloatArray, data: RFMData, modified: bool
 ) -> tuple[float, FloatArray]:
@@ -42,27 +47,34 @@ def _beta_geo_negll(
         has_x = ux > 0
         lead_u = np.zeros_like(ux)
         lead_v = np.where(has_x, np.log(a) - np.log(np.where(has_x, b + ux - 1, 1.0)), -np.inf)
-    log_aT = np.log(alpha + idx.uT)[idx.iT]
-    log_atx = np.log(alpha + idx.utx)[idx.itx]
-    rx = r + x
-    u = lead_u[ix] - rx * log_aT
-    v = lead_v[ix] - rx * log_atx
-    lse = np.logaddexp(u, v)
-    wv = np.exp(v - lse)  # weight of the "dropped out after t_x" branch
-    wu = 1.0 - wv
-    ll = float(np.dot(idx.wx, a1 + c) + np.dot(w, lse))
-    # Gradient: per-unique-x parts weighted by wx, per-row parts by w.
-    wwv, wwu = w * wv, w * wu
-    sum_wv_x = np.bincount(ix, weights=wwv, minlength=len(ux))
-    sum_wu_x = np.bincount(ix, weights=wwu, minlength=len(ux))
-    d_r = (
-        np.dot(idx.wx, digamma(r + ux) - digamma(r) + np.log(alpha))
-        - np.dot(wwu, log_aT) - np.dot(wwv, log_atx)
-    )  # fmt: skip
-    d_alpha = (
-        idx.wx.sum() * r / alpha
-        - np.dot(wwu * rx, 1.0 / np.exp(log_aT)) - np.dot(wwv * rx, 1.0 / np.exp(log_atx))
-    )  # fmt: skip
+    # Terms of T and of t_x only: once per unique value.
+    log_aT, inv_aT = np.log(alpha + idx.uT), 1.0 / (alpha + idx.uT)
+    log_atx, inv_atx = np.log(alpha + idx.utx), 1.0 / (alpha + idx.utx)
+    # Row-wise terms, block by block: ln L_row = log(exp(u) + exp(v)), and the weights of the
+    # "alive at T" (wu) and "dropped out after t_x" (wv) branches for the gradient.
+    sum_lse = d_r_rows = d_alpha_rows = 0.0
+    sum_wv_x = np.zeros(len(ux))
+    sum_wu_x = np.zeros(len(ux))
+    for lo in range(0, len(x), _BLOCK):
+        rows = slice(lo, lo + _BLOCK)
+        ixb, iTb, itxb, wb = ix[rows], idx.iT[rows], idx.itx[rows], w[rows]
+        rx = r + x[rows]
+        lT, ltx = log_aT[iTb], log_atx[itxb]
+        u = lead_u[ixb] - rx * lT
+        v = lead_v[ixb] - rx * ltx
+        lse = np.logaddexp(u, v)
+        wwv = wb * np.exp(v - lse)
+        wwu = wb - wwv
+        sum_lse += float(wb @ lse)
+        sum_wv_x += np.bincount(ixb, weights=wwv, minlength=len(ux))
+        if modified:
+            sum_wu_x += np.bincount(ixb, weights=wwu, minlength=len(ux))
+        d_r_rows += float(wwu @ lT + wwv @ ltx)
+        d_alpha_rows += float((wwu * rx) @ inv_aT[iTb] + (wwv * rx) @ inv_atx[itxb])
+    ll = float(np.dot(idx.wx, a1 + c)) + sum_lse
+    # Gradient: per-unique-x parts weighted by wx, per-row parts summed above.
+    d_r = np.dot(idx.wx, digamma(r + ux) - digamma(r) + np.log(alpha)) - d_r_rows
+    d_alpha = idx.wx.sum() * r / alpha - d_alpha_rows
     dg_ab = digamma(a + b) - digamma(a + b + ux + shift)
     d_a = np.dot(idx.wx, dg_ab) + float(np.sum(sum_wv_x)) / a
     d_b = np.dot(idx.wx, digamma(b + ux) - digamma(b) + dg_ab)
@@ -203,17 +215,19 @@ class BetaGeoModel(BaseModel):
         self._check_fitted()
         r, alpha, a, b = self._params
         x, T_, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (frequency, T, t)))
-        out = np.empty(x.shape)
         shift = 1.0 if self.modified else 0.0
-        for xv in np.unique(x):
-            sel = x == xv
+        # Nodes and weights once per distinct frequency, then every point at once.
+        ux, inv = np.unique(x, return_inverse=True)
+        p_nodes = np.empty((len(ux), nodes))
+        w_nodes = np.empty((len(ux), nodes))
+        for i, xv in enumerate(ux):
             u, w = roots_jacobi(nodes, b + xv + shift - 1.0, a - 1.0)
-            p = (1.0 + u) / 2.0
-            w = w / w.sum()
-            base = alpha + T_[sel][:, None]
-            vals = np.exp(-(r + xv) * np.log1p(p[None, :] * t[sel][:, None] / base))
-            out[sel] = vals @ w
-        return out
+            p_nodes[i] = (1.0 + u) / 2.0
+            w_nodes[i] = w / w.sum()
+        inv = inv.reshape(x.shape)
+        ratio = (t / (alpha + T_))[..., None]
+        vals = np.exp(-(r + x)[..., None] * np.log1p(p_nodes[inv] * ratio))
+        return np.asarray(np.einsum("...k,...k->...", vals, w_nodes[inv]))
 
     def probability_of_purchases(self, t: float, n: Any) -> FloatArray:
         """P(X(t) = n) for a new customer (Fader, Hardie & Lee 2005, eq. 8)."""
