@@ -18,8 +18,13 @@ def test_arg_min_uses_the_engines_hash_aggregate_and_agrees_with_ibis() -> None:
                 "g": [1, 1, 1, 2, 2],
                 "v": [5.0, 2.5, 9.0, 4.0, -1.0],
                 "k": [3, 1, 7, 9, 8],
-                "d": [date(2024, 1, 3), date(2023, 12, 31), date(2024, 2, 1)]
-                + [date(2024, 5, 1), date(2024, 4, 30)],
+                "d": [
+                    date(2024, 1, 3),
+                    date(2023, 12, 31),
+                    date(2024, 2, 1),
+                    date(2024, 5, 1),
+                    date(2024, 4, 30),
+                ],
             }
         ),
     )
@@ -27,7 +32,8 @@ def test_arg_min_uses_the_engines_hash_aggregate_and_agrees_with_ibis() -> None:
         by_int=engine.arg_min(t.v, t.k), by_date=engine.arg_min(t.v, t.d)
     )
     sql = ibis.to_sql(ours)
-    assert "ARG_MIN" in sql.upper() and "ORDER BY" not in sql.upper()
+    assert "ARG_MIN" in sql.upper()
+    assert "ORDER BY" not in sql.upper()
     theirs = t.group_by("g").aggregate(by_int=t.v.argmin(t.k), by_date=t.v.argmin(t.d))
     got = ours.order_by("g").execute()
     want = theirs.order_by("g").execute()

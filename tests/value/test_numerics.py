@@ -73,6 +73,33 @@ def _reference_conditional(
         return float(num / den)
 
 
+@pytest.mark.parametrize("model", CONTINUOUS[:2], ids=IDS[:2])
+def test_survival_given_alive_matches_direct_integration(model: BetaGeoModel) -> None:
+    """E_p[(1 + p t/(α+T))^−(r+x)] over the Beta posterior of p, integrated in 30 digits.
+
+    Includes heavy buyers over long horizons, where the probability lives near p = 0 (a
+    12-node Gauss-Jacobi rule, used before the closed form, was off by up to 14% there).
+    """
+    r, alpha, a, b = model.params_.values()
+    shift = 1.0 if isinstance(model, ModifiedBetaGeoModel) else 0.0
+    cases = [(0, 1.0, 4.0), (2, 38.86, 52.0), (50, 60.0, 520.0), (300, 38.86, 5200.0)]
+    cases += [(3000, 3650.0, 52.0), (3000, 1.0, 52.0), (1, 0.0, 5200.0)]
+    for x, T, t in cases:
+        got = float(model.survival_if_alive(t, x, T))
+        with mpmath.workdps(30):
+            s = mpmath.mpf(t) / (alpha + T)
+            beta = b + x + shift
+
+            def density(
+                p: mpmath.mpf, s: mpmath.mpf = s, beta: float = beta, c: float = r + x
+            ) -> mpmath.mpf:
+                return p ** (a - 1) * (1 - p) ** (beta - 1) * (1 + s * p) ** (-c)
+
+            pieces = [0, mpmath.mpf("1e-8"), mpmath.mpf("1e-5"), mpmath.mpf("1e-3"), 0.05, 1]
+            want = float(mpmath.quad(density, pieces) / mpmath.beta(a, beta))
+        assert got == pytest.approx(want, rel=1e-9), (x, T, t)
+
+
 @pytest.mark.parametrize("negll", [bgnbd_negll, mbgnbd_negll, pareto_negll])
 def test_likelihood_finite_for_extreme_rows(negll: object) -> None:
     data = RFMData.from_arrays([0, 500, 2000], [0, 51.0, 3600.0], [52, 52, 3650])
