@@ -18,7 +18,7 @@ Definitions (the BTYD conventions, so CDNOW results match the papers):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -34,6 +34,7 @@ from patron.value.models import DiscreteData, RFMData, SpendData
 __all__ = [
     "TIME_UNITS",
     "Compressed",
+    "RowSums",
     "SummarySpec",
     "compress",
     "customer_summary",
@@ -271,16 +272,41 @@ def customer_summary(
 
 
 @dataclass(frozen=True)
+class RowSums:
+    """Per unique row, sums over its customers (rows of the summary), made by :func:`compress`.
+
+    With ``z`` the mean repeat spend (0 without repeats) and ``m`` the margin per repeat
+    purchase: ``rows``; ``sum_z``; customers with their own margin rate (``m`` known and
+    ``z > 0``): ``own`` of them, ``own_rate`` = Σ m/z, ``own_m`` = Σ m, ``own_z`` = Σ z;
+    ``margins`` customers with ``m`` known and ``sum_m`` = Σ m over them; ``sum_cts`` = Σ
+    yearly cost to serve. Expected spend is linear in ``z`` for a given frequency, so these
+    give customer equity and its gradient without going back to the customers.
+    """
+
+    rows: np.ndarray
+    sum_z: np.ndarray
+    own: np.ndarray
+    own_rate: np.ndarray
+    own_m: np.ndarray
+    own_z: np.ndarray
+    margins: np.ndarray
+    sum_m: np.ndarray
+    sum_cts: np.ndarray
+
+
+@dataclass(frozen=True)
 class Compressed:
-    """Unique (frequency, recency_days, T_days) rows with their key and counts."""
+    """Unique (frequency, recency_days, T_days) rows with their key and counts, by key."""
 
     frequency: np.ndarray
     recency_days: np.ndarray
     T_days: np.ndarray
     counts: np.ndarray
     unit_days: float
-    #: The summary's ``row_key`` of each unique row (int64).
+    #: The summary's ``row_key`` of each unique row (int64, ascending).
     keys: np.ndarray
+    #: Sums over each row's customers for customer equity.
+    sums: RowSums
 
     @cached_property
     def rfm(self) -> RFMData:
@@ -293,37 +319,55 @@ class Compressed:
         )
 
     def positions(self, keys: np.ndarray) -> np.ndarray:
-        """Index of each given row key among the unique rows."""
-        order = np.argsort(self.keys, kind="stable")
-        return np.asarray(order[np.searchsorted(self.keys, keys, sorter=order)])
+        """Index of each given row key among the unique rows (which are sorted by key)."""
+        return np.asarray(np.searchsorted(self.keys, keys))
 
 
 def compress(summary: ir.Table, unit_days: float, weights: str | None = None) -> Compressed:
     """Group the summary into unique rows by ``row_key`` in the engine; only those reach numpy.
 
     ``weights`` names a column of row weights (customers a row stands for); default 1 each.
+    The same pass sums what customer equity needs per unique row (see :class:`RowSums`).
     """
-    n = summary[weights].sum() if weights else summary.count()
-    grouped = summary.group_by("row_key").aggregate(
-        frequency=summary.frequency.min(),
-        recency_days=summary.recency_days.min(),
-        T_days=summary.T_days.min(),
-        n=n,
+    t = summary
+    z = ibis.ifelse(t.frequency > 0, t.monetary_value, 0.0)
+    m = t.margin_value
+    own = m.notnull() & (t.monetary_value > 0) & (t.frequency > 0)
+    cts = t.cost_to_serve if "cost_to_serve" in t.columns else ibis.literal(0.0)
+    grouped = t.group_by("row_key").aggregate(
+        frequency=t.frequency.min(),
+        recency_days=t.recency_days.min(),
+        T_days=t.T_days.min(),
+        n=t[weights].sum() if weights else t.count(),
+        rows=t.count(),
+        sum_z=z.sum(),
+        own=own.cast("int64").sum(),
+        own_rate=ibis.ifelse(own, m / t.monetary_value, 0.0).sum(),
+        own_m=ibis.ifelse(own, m, 0.0).sum(),
+        own_z=ibis.ifelse(own, z, 0.0).sum(),
+        margins=m.count(),
+        sum_m=m.sum(),
+        sum_cts=(t.frequency * 0 + cts).sum(),
     )
     arrow = grouped.to_pyarrow()
     if arrow.num_rows == 0:
         raise DataError("No customer has a purchase in the calibration period.")
+    keys = np.asarray(arrow.column("row_key").to_numpy(), dtype=np.int64)
+    order = np.argsort(keys)  # sorted by key, so that positions() is a binary search
 
     def col(name: str) -> np.ndarray:
-        return np.asarray(arrow.column(name).to_numpy(), dtype=np.float64)
+        values = arrow.column(name).to_numpy(zero_copy_only=False)
+        return np.nan_to_num(np.asarray(values, dtype=np.float64))[order]
 
+    sums = RowSums(**{f.name: col(f.name) for f in fields(RowSums)})
     return Compressed(
         col("frequency"),
         col("recency_days"),
         col("T_days"),
         col("n"),
         unit_days,
-        np.asarray(arrow.column("row_key").to_numpy(), dtype=np.int64),
+        keys[order],
+        sums,
     )
 
 
@@ -331,10 +375,12 @@ def spend_data(summary: ir.Table) -> SpendData:
     """(frequency, mean repeat spend) of repeat customers with positive spend, for Gamma-Gamma."""
     rep = summary.filter((summary.frequency > 0) & (summary.monetary_value > 0))
     grouped = rep.group_by(["frequency", "monetary_value"]).aggregate(n=rep.count()).to_pyarrow()
+    x = grouped.column("frequency").to_numpy().astype(float)
+    z = grouped.column("monetary_value").to_numpy().astype(float)
+    # A fixed row order, so that every engine gives the fit the same sums in the same order.
+    order = np.lexsort((z, x))
     return SpendData.from_arrays(
-        grouped.column("frequency").to_numpy().astype(float),
-        grouped.column("monetary_value").to_numpy().astype(float),
-        grouped.column("n").to_numpy().astype(float),
+        x[order], z[order], grouped.column("n").to_numpy().astype(float)[order]
     )
 
 

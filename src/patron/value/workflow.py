@@ -13,6 +13,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import numpy as np
+import pyarrow as pa
 
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
@@ -415,11 +416,11 @@ class ScoreResult:
 
 def _spend_terms(
     table: ir.Table, spend: GammaGammaModel | None, fallback: float
-) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
-    """Expected spend per transaction, its variance, and its gradient (Ibis expressions)."""
+) -> tuple[ir.Value, ir.Value]:
+    """Expected spend per transaction and its variance (Ibis expressions, delta method)."""
     x = table.frequency.cast("float64")
     if spend is None:
-        return ibis.literal(fallback), ibis.literal(0.0), [ibis.literal(0.0)] * 3
+        return ibis.literal(fallback), ibis.literal(0.0)
     p, q, g = spend.params_.values()
     z = ibis.ifelse(x > 0, table.monetary_value, 0.0)
     num = g + x * z
@@ -428,7 +429,7 @@ def _spend_terms(
     grads = [num / den - p * x * num / den**2, -p * num / den**2, p / den]
     cov = spend.covariance_
     var = sum(grads[i] * grads[j] * float(cov[i, j]) for i in range(3) for j in range(3))
-    return v, var, grads
+    return v, var
 
 
 def score_customers(
@@ -453,46 +454,49 @@ def score_customers(
         model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings
     )
     summary = source.table
+    # An Arrow table straight from the numpy arrays (a dict would go through pandas).
     factors = ibis.memtable(
-        {
-            "_key": c.keys,
-            "p_alive": fac.p_alive,
-            "expected_purchases": fac.expected_purchases,
-            "_de": fac.de,
-            "_ds": fac.ds,
-            "_var_de": fac.var_de,
-            "_var_ds": fac.var_ds,
-            "_cov": fac.cov_de_ds,
-        }
+        pa.table(
+            {
+                "_key": c.keys,
+                "p_alive": fac.p_alive,
+                "expected_purchases": fac.expected_purchases,
+                "_de": fac.de,
+                "_ds": fac.ds,
+                "_var_de": fac.var_de,
+                "_var_ds": fac.var_ds,
+                "_cov": fac.cov_de_ds,
+            }
+        )
     )
     cts = summary.cost_to_serve if "cost_to_serve" in summary.columns else ibis.literal(0.0)
-    totals = (
-        summary.aggregate(
-            spend=(summary.monetary_value * summary.frequency).sum(),
-            margin=(summary.margin_value * summary.frequency).sum(),
-            n=summary.count(),
-        )
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
-    mean_spend = float(totals["spend"] or 0.0) / max(float(np.dot(c.frequency, c.counts)), 1.0)
+    sums = c.sums
+    spend_total = float(np.dot(c.frequency, sums.sum_z))
+    margin_total = float(np.dot(c.frequency, sums.sum_m))
+    mean_spend = spend_total / max(float(np.dot(c.frequency, c.counts)), 1.0)
+    # Σ over each row's customers of the margin rate (s1) and of rate × spend (s2).
+    s1: np.ndarray
+    s2: np.ndarray
     if settings.margin_rate is not None:
         rate: ir.Value = ibis.literal(settings.margin_rate)
         basis = f"margin rate {settings.margin_rate:g} of revenue (given)"
-    elif source.info.get("has_costs") and totals["margin"] is not None and totals["spend"]:
-        overall = float(totals["margin"]) / float(totals["spend"])
+        s1, s2 = settings.margin_rate * sums.rows, settings.margin_rate * sums.sum_z
+    elif source.info.get("has_costs") and sums.margins.sum() > 0 and spend_total:
+        overall = margin_total / spend_total
         rate = ibis.ifelse(
-            summary.margin_value.notnull() & (summary.monetary_value > 0),
+            summary.margin_value.notnull() & (summary.monetary_value > 0) & (summary.frequency > 0),
             summary.margin_value / summary.monetary_value,
             overall,
         )
         basis = f"each customer's own margin rate from costs (overall {overall:.3f})"
+        s1 = sums.own_rate + overall * (sums.rows - sums.own)
+        s2 = sums.own_m + overall * (sums.sum_z - sums.own_z)
     else:
         rate = ibis.literal(1.0)
         basis = "revenue (no costs known: pass --margin-rate)"
-    v, var_v, grads_v = _spend_terms(summary, fit.spend_model, mean_spend)
+        s1, s2 = sums.rows, sums.sum_z
+    v, var_v = _spend_terms(summary, fit.spend_model, mean_spend)
     unit_value = v * rate - settings.order_cost
-    monthly_cts = cts / 12.0
     # Per-customer values that need no model factor, computed before the join.
     per_customer = summary.select(
         "customer_id",
@@ -551,24 +555,27 @@ def score_customers(
         scored = wh.table(write)
     else:
         scored = source.stage("scored", scored)
-    # Customer equity and its interval: the parameter errors are shared by all customers, so
-    # the sums per unique row (no join needed) and the factors' gradients give its variance.
-    one = summary.frequency.cast("float64") * 0.0 + 1.0  # makes constant terms summable
-    per_row = summary.group_by(_key=summary.row_key).aggregate(
-        a=(one * unit_value).sum(),
-        b=(one * monthly_cts).sum(),
-        **{f"g{i}": (one * rate * grads_v[i]).sum() for i in range(3)},
-    )
-    arrow = per_row.to_pyarrow()
-    idx = c.positions(arrow.column("_key").to_numpy())
-    a = arrow.column("a").to_numpy()
-    b = arrow.column("b").to_numpy()
-    de, ds = fac.de[idx], fac.ds[idx]
-    equity = float(np.dot(a, de) - np.dot(b, ds))
-    g_theta = a @ fac.grad_de[idx] - b @ fac.grad_ds[idx]
+    # Customer equity and its interval from the per-row sums: the parameter errors are shared
+    # by all customers, so the summed gradients carry them (no per-customer pass needed).
+    x = c.frequency
+    if fit.spend_model is not None:
+        p_, q_, g_ = fit.spend_model.params_.values()
+        den = p_ * x + q_ - 1.0
+        num = g_ * s1 + x * s2  # Σ rate × (g + x z)
+        value_sum = p_ * num / den  # Σ rate × expected spend
+        g_phi_rows = np.stack(
+            [num / den - p_ * x * num / den**2, -p_ * num / den**2, p_ * s1 / den]
+        )
+    else:
+        value_sum = mean_spend * s1
+        g_phi_rows = np.zeros((3, len(x)))
+    a = value_sum - settings.order_cost * sums.rows  # Σ (expected spend × rate − order cost)
+    b = sums.sum_cts / 12.0  # Σ monthly cost to serve
+    equity = float(np.dot(a, fac.de) - np.dot(b, fac.ds))
+    g_theta = a @ fac.grad_de - b @ fac.grad_ds
     var_eq = float(g_theta @ fac.cov_log @ g_theta)
     if fit.spend_model is not None:
-        g_phi = np.array([float(np.dot(arrow.column(f"g{i}").to_numpy(), de)) for i in range(3)])
+        g_phi = g_phi_rows @ fac.de
         var_eq += float(g_phi @ fit.spend_model.covariance_ @ g_phi)
     half = Z95 * np.sqrt(max(var_eq, 0.0))
     top = (
@@ -580,7 +587,7 @@ def score_customers(
     )
     result = ScoreResult(
         write or "",
-        int(totals["n"]),
+        int(sums.rows.sum()),
         equity,
         float(equity - half),
         float(equity + half),
