@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from patron.cli import main
+from patron.data import connect
 from tests.conftest import shared_file
 
 
@@ -127,3 +128,15 @@ def test_duckdb_settings_in_the_url(tmp_path: Path, capsys: pytest.CaptureFixtur
     capsys.readouterr()
     assert main(["status", "-w", f"duckdb://{tmp_path / 'w.duckdb'}?no_such_setting=1"]) == 78
     assert "DuckDB refused a setting" in capsys.readouterr().err
+
+
+def test_duckdb_file_warehouse_has_a_memory_limit_unless_the_url_sets_one(tmp_path: Path) -> None:
+    def limit(url: str) -> str:
+        with connect(url) as wh:
+            return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    assert limit(f"duckdb://{tmp_path / 'a.duckdb'}") == limit("duckdb://:memory:?memory_limit=2GB")
+    assert limit(f"duckdb://{tmp_path / 'b.duckdb'}?memory_limit=3GB") == limit(
+        "duckdb://:memory:?memory_limit=3GB"
+    )
+    assert limit(f"duckdb://{tmp_path / 'a.duckdb'}") != limit("duckdb://:memory:")

@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 SPARK_INSTALL_HINT = "pip install 'patron[spark]' (and a Java 17+ runtime on PATH)"
 
 
+#: DuckDB's memory limit for warehouse files unless the URL sets one. DuckDB's own default
+#: (80% of RAM) let scoring 10M customers peak at 3.9 GB; with 2 GB it spills the largest
+#: aggregations to ``FILE.tmp`` and peaks at 2.8 GB for about 6% more time.
+DUCKDB_MEMORY_LIMIT = "2GB"
+
+
 def _duckdb_path(url: str) -> tuple[str, dict[str, str]]:
     """File path and engine settings of ``duckdb://FILE?memory_limit=2GB&threads=2``."""
     rest = url.split("://", 1)[1] if "://" in url else url
@@ -236,7 +242,8 @@ def connect(url: str) -> Warehouse:
     ----------
     url
         ``duckdb://FILE`` (relative paths are taken from the working directory; DuckDB
-        settings may follow, e.g. ``duckdb://w.duckdb?memory_limit=2GB&threads=2``),
+        settings may follow, e.g. ``duckdb://w.duckdb?memory_limit=8GB&threads=2``; a file
+        warehouse gets ``memory_limit`` :data:`DUCKDB_MEMORY_LIMIT` unless the URL sets it),
         ``duckdb://:memory:``, ``pyspark:///DIR`` (a local Spark session with a persistent
         metastore under DIR) or any URL :func:`ibis.connect` understands (``postgres://...``).
 
@@ -256,6 +263,8 @@ def connect(url: str) -> Warehouse:
                         f"Warehouse {url!r}: folder {parent} does not exist; create it or "
                         "choose another --warehouse."
                     )
+                # A file warehouse can spill next to itself; in memory there is nowhere to go.
+                config.setdefault("memory_limit", DUCKDB_MEMORY_LIMIT)
             try:
                 con = ibis.duckdb.connect(path, **config)
             except Exception as exc:
