@@ -19,6 +19,8 @@ errors are perfectly correlated), not the sum of per-customer variances.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,21 +134,21 @@ def value_factors(
     px, pT_days, inverse = _pair_index(x, np.asarray(T_days, dtype=float))
     pT = pT_days / unit_days
     args = (x, tx_u, T_u, px, pT, inverse, months, unit_days, disc)
-    alive, horizon, de, ds = _evaluate(model, *args)
     params = np.asarray(list(model.params_.values()))
     theta = np.log(params)
     k = len(theta)
-    grad_de = np.zeros((len(x), k))
-    grad_ds = np.zeros((len(x), k))
-    for j in range(k):
-        h = 1e-5
-        shifted = theta.copy()
-        shifted[j] += h
-        _, _, de_j, ds_j = _evaluate(model.with_params(np.exp(shifted)), *args)
-        grad_de[:, j] = (de_j - de) / h
-        grad_ds[:, j] = (ds_j - ds) / h
+    h = 1e-5
+    models = [model] + [model.with_params(np.exp(theta + h * np.eye(k)[j])) for j in range(k)]
+    # The model at the estimate and shifted in each log-parameter, evaluated side by side
+    # (numpy and scipy's special functions release the GIL on arrays this size).
+    with ThreadPoolExecutor(max_workers=min(len(models), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda m: _evaluate(m, *args), models))
+    alive, horizon, de, ds = results[0]
+    grad_de = np.stack([(r[2] - de) / h for r in results[1:]], axis=1)
+    grad_ds = np.stack([(r[3] - ds) / h for r in results[1:]], axis=1)
     cov_log = model.covariance_ / np.outer(params, params)
-    var_de = np.einsum("ij,jk,ik->i", grad_de, cov_log, grad_de)
-    var_ds = np.einsum("ij,jk,ik->i", grad_ds, cov_log, grad_ds)
-    cov = np.einsum("ij,jk,ik->i", grad_de, cov_log, grad_ds)
+    de_c = grad_de @ cov_log
+    var_de = np.sum(de_c * grad_de, axis=1)
+    var_ds = np.sum((grad_ds @ cov_log) * grad_ds, axis=1)
+    cov = np.sum(de_c * grad_ds, axis=1)
     return ValueFactors(alive, horizon, de, ds, var_de, var_ds, cov, grad_de, grad_ds, cov_log)
