@@ -12,6 +12,7 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import pyarrow as pa
 
 __all__ = ["arg_min"]
 
@@ -34,7 +35,7 @@ def _has_min_by(backend: Any) -> bool:
         return _HAS_MIN_BY[backend]
     except (KeyError, TypeError):
         pass
-    probe = ibis.memtable({"v": [2.0, 1.0], "k": [2, 1]})
+    probe = ibis.memtable(pa.table({"v": pa.array([2.0, 1.0]), "k": pa.array([2, 1])}))
     try:
         ok = float(backend.execute(probe.aggregate(v=_min_by(probe.v, probe.k)))["v"][0]) == 1.0
     except Exception:
