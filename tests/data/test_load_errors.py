@@ -30,6 +30,21 @@ def loaded(wh: Warehouse, tmp_path: Path) -> Warehouse:
     return wh
 
 
+def test_discount_as_amount_or_yes_no_flag_in_text(wh: Warehouse, tmp_path: Path) -> None:
+    text = (
+        "customer_id,date,amount,discount\n"
+        "A,2024-01-02,10,true\nA,2024-01-03,10,False\nB,2024-01-03,10,yes\n"
+        "B,2024-01-04,10,n\nC,2024-01-04,10,2.50\nC,2024-01-05,10,\n"
+    )
+    report = load(wh, "transactions", [str(write(tmp_path, "d.csv", text))])
+    assert report.rows_loaded == 6
+    rows = wh.table("transactions").order_by(["customer_id", "timestamp"]).execute()
+    assert rows.discount.fillna(-1).tolist() == [1.0, 0.0, 1.0, 0.0, 2.5, -1.0]
+    bad = "customer_id,date,amount,discount\nA,2024-01-02,10,maybe\n"
+    with pytest.raises(DataError, match="non-numeric discount"):
+        load(wh, "transactions", [str(write(tmp_path, "bad.csv", bad))], LoadOptions(strict=True))
+
+
 def test_good_file_loads_and_marks_returns(loaded: Warehouse) -> None:
     t = loaded.table("transactions")
     rows = t.order_by("timestamp").execute()

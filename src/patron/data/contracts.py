@@ -21,6 +21,8 @@ class Column:
     required: bool
     description: str
     synonyms: tuple[str, ...] = ()
+    #: A number that may also come as a yes/no flag (text true/false, yes/no: 1/0).
+    flag: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ TRANSACTIONS = Contract(
             "Discount on the row: an amount (currency), or 1 for a discounted row when only a "
             "yes/no flag is known.",
             ("discountamount", "markdown"),
+            flag=True,
         ),
         Column("is_return", "boolean", False, "Return or cancellation (derived when absent).", ()),
     ),

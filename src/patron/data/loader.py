@@ -56,6 +56,7 @@ LOAD_ID = "_load_id"
 FIRST_LINES = 5
 UNIT_PRICE_NAMES = ("unitprice", "price", "itemprice", "listprice")
 _TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
 
 LEDGER_SCHEMA = ibis.schema(
     {
@@ -365,6 +366,11 @@ class _Typer:
                 value = source.cast("float64")
             elif source.type().is_string():
                 value = _to_number(source)
+                if col.flag:  # a yes/no flag in text counts as 1/0
+                    word = source.strip().lower()
+                    value = ibis.cases(
+                        (word.isin(_TRUE), 1.0), (word.isin(_FALSE), 0.0), else_=value
+                    )
                 can_fail = True
             else:
                 raise UsageError(
