@@ -8,8 +8,8 @@ monthly rate ``(1+d)^(1/12) − 1``; cash flows at month ends):
 - ``CLV = (expected spend × margin rate − cost per order) × DE − cost to serve per month × DS``.
 
 Both DE and DS factor as ``P(alive now) × f(frequency, T)``: the expensive part (hypergeometric
-functions, quadrature) is evaluated on unique (frequency, T) pairs only, P(alive) on unique
-(frequency, recency, T) rows, and the per-customer arithmetic happens in the engine.
+functions) is evaluated on unique (frequency, T) pairs only, P(alive) on unique (frequency,
+recency, T) rows, and the per-customer arithmetic happens in the engine.
 
 Uncertainty: the parameters' sampling distribution (log-normal, from the Hessian) is carried
 to DE and DS by the delta method with finite-difference gradients. Because every customer
