@@ -130,6 +130,11 @@ def test_cost_to_serve_makes_customers_below_zero(wh: Warehouse, tmp_path: Path)
     result, scored = score_customers(source, fit, ValueSettings(12, 0.1))
     df = scored.execute()
     assert "own margin rate from costs" in result.margin_basis
+    # Equity from the per-row sums (own margin rates, their fallback, cost to serve) is the
+    # sum of the customers' CLV computed in the engine.
+    assert df.clv.sum() == pytest.approx(result.equity, rel=1e-9)
+    assert result.equity_low < result.equity < result.equity_high
+    assert (df.margin_rate != df.margin_rate.iloc[0]).any()  # own rates, not one rate
     assert (df.margin_rate <= 1.0).all()  # discounted sales can have a negative margin
     # One-time buyers who are surely gone still cost their yearly cost to serve while alive.
     assert (df.clv < 0).any()

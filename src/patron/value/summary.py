@@ -333,7 +333,7 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
     z = ibis.ifelse(t.frequency > 0, t.monetary_value, 0.0)
     m = t.margin_value
     own = m.notnull() & (t.monetary_value > 0) & (t.frequency > 0)
-    cts = t.cost_to_serve if "cost_to_serve" in t.columns else ibis.literal(0.0)
+    extra = {"sum_cts": t.cost_to_serve.sum()} if "cost_to_serve" in t.columns else {}
     grouped = t.group_by("row_key").aggregate(
         frequency=t.frequency.min(),
         recency_days=t.recency_days.min(),
@@ -347,7 +347,7 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
         own_z=ibis.ifelse(own, z, 0.0).sum(),
         margins=m.count(),
         sum_m=m.sum(),
-        sum_cts=(t.frequency * 0 + cts).sum(),
+        **extra,
     )
     arrow = grouped.to_pyarrow()
     if arrow.num_rows == 0:
@@ -356,6 +356,8 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
     order = np.argsort(keys)  # sorted by key, so that positions() is a binary search
 
     def col(name: str) -> np.ndarray:
+        if name not in arrow.column_names:  # no cost to serve known
+            return np.zeros(len(keys))
         values = arrow.column(name).to_numpy(zero_copy_only=False)
         return np.nan_to_num(np.asarray(values, dtype=np.float64))[order]
 
