@@ -125,22 +125,27 @@ class SpendData:
         ux, ix = np.unique(self.frequency, return_inverse=True)
         wx = np.asarray(np.bincount(ix, weights=self.weights, minlength=len(ux)), dtype=float)
         logz = np.log(self.monetary)
+        w_x = self.weights * self.frequency
         return SpendStats(
             ux,
             wx,
-            float(np.dot(self.weights * self.frequency, logz)),
+            float(np.dot(w_x, logz)),
             float(np.dot(self.weights, logz)),
+            self.frequency * self.monetary,
+            w_x,
         )
 
 
 @dataclass(frozen=True)
 class SpendStats:
-    """Unique frequencies with their weights, and Σ w·x·ln z̄ and Σ w·ln z̄."""
+    """Unique frequencies with their weights, Σ w·x·ln z̄ and Σ w·ln z̄; per row x·z̄, w·x."""
 
     ux: FloatArray
     wx: FloatArray
     wx_logz: float
     w_logz: float
+    xz: FloatArray
+    w_x: FloatArray
 
 
 @dataclass(frozen=True)

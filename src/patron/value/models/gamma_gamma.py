@@ -28,19 +28,20 @@ def gamma_gamma_negll(log_params: FloatArray, data: SpendData) -> tuple[float, F
     p, q, g = np.exp(log_params)
     st = data.stats
     ux, wx = st.ux, st.wx
-    x, z, w = data.frequency, data.monetary, data.weights
+    w = data.weights
     pu = p * ux
-    log_denom = np.log(g + x * z)
+    denom = g + st.xz
+    log_denom = np.log(denom)
     wl = np.dot(w, log_denom)
-    wxl = np.dot(w * x, log_denom)
+    wxl = np.dot(st.w_x, log_denom)
     ll = (
         np.dot(wx, gammaln(pu + q) - gammaln(pu) - gammaln(q) + q * np.log(g) + pu * np.log(ux))
         + p * st.wx_logz - st.w_logz - p * wxl - q * wl
     )  # fmt: skip
-    inv = 1.0 / (g + x * z)
+    inv = 1.0 / denom
     d_p = np.dot(wx, ux * (digamma(pu + q) - digamma(pu) + np.log(ux))) + st.wx_logz - wxl
     d_q = np.dot(wx, digamma(pu + q) - digamma(q) + np.log(g)) - wl
-    d_g = wx.sum() * q / g - p * np.dot(w * x, inv) - q * np.dot(w, inv)
+    d_g = wx.sum() * q / g - p * np.dot(st.w_x, inv) - q * np.dot(w, inv)
     grad = np.array([d_p, d_q, d_g]) * np.exp(log_params)
     return -float(ll), -grad
 
