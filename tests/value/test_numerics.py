@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from patron.errors import ConvergenceError, DataError
 from patron.value.models import BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, RFMData
 from patron.value.models.beta_geo import bgnbd_negll, mbgnbd_negll
-from patron.value.models.pareto_nbd import pareto_negll
+from patron.value.models.pareto_nbd import pareto_log_terms, pareto_negll
 
 CONTINUOUS = [
     BetaGeoModel().with_params(np.array([0.243, 4.414, 0.793, 2.426])),
@@ -98,6 +98,40 @@ def test_survival_given_alive_matches_direct_integration(model: BetaGeoModel) ->
             pieces = [0, mpmath.mpf("1e-8"), mpmath.mpf("1e-5"), mpmath.mpf("1e-3"), 0.05, 1]
             want = float(mpmath.quad(density, pieces) / mpmath.beta(a, beta))
         assert got == pytest.approx(want, rel=1e-9), (x, T, t)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(0.553, 10.578, 0.606, 11.669), (0.5, 30.0, 0.8, 5.0), (2.0, 1.0, 0.1, 100.0)],
+    ids=["cdnow", "alpha>beta", "beta>>alpha"],
+)
+def test_pareto_gradient_is_exact(params: tuple[float, ...]) -> None:
+    """The series gradient against central differences of the hyp2f1 likelihood (another code
+    path), on heavy buyers, one-time buyers and customers seen on their last day."""
+    x = np.array([0, 0, 1, 3, 40, 300, 2, 5])
+    tx = np.array([0.0, 0.0, 2.0, 30.0, 51.0, 51.9, 10.0, 20.0])
+    T = np.array([52.0, 0.5, 52.0, 52.0, 52.0, 52.0, 10.0, 78.0])
+    data = RFMData.from_arrays(x, tx, T, [3, 1, 2, 1, 1, 1, 1, 2])
+
+    def direct(theta: np.ndarray) -> float:
+        front, alive, dead = pareto_log_terms(np.exp(theta), data.frequency, data.recency, data.T)
+        return -float(np.dot(data.weights, front + np.logaddexp(alive, dead)))
+
+    theta = np.log(np.array(params))
+    value, grad = pareto_negll(theta, data)
+    assert value == pytest.approx(direct(theta), rel=1e-12)
+    assert grad is not None
+    h = 1e-6
+    numeric = [(direct(theta + e) - direct(theta - e)) / (2 * h) for e in np.eye(4) * h]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
+
+
+def test_pareto_gradient_falls_back_when_the_series_is_too_long() -> None:
+    data = RFMData.from_arrays([0, 2], [0.0, 1.0], [1.0, 2.0])
+    theta = np.log(np.array([0.5, 1e7, 0.5, 1e-4]))  # z = 1 − 1e-11 at y = 0
+    value, grad = pareto_negll(theta, data)
+    assert grad is None
+    assert np.isfinite(value)
 
 
 @pytest.mark.parametrize("negll", [bgnbd_negll, mbgnbd_negll, pareto_negll])

@@ -11,7 +11,7 @@ import numpy as np
 from patron.errors import DataError
 from patron.value.models._base import FloatArray, as_float_array
 
-__all__ = ["DiscreteData", "RFMData", "RFMIndex", "SpendData", "SpendStats"]
+__all__ = ["DiscreteData", "RFMData", "RFMIndex", "RFMPairs", "SpendData", "SpendStats"]
 
 
 def _weights(weights: Any, n: int) -> FloatArray:
@@ -83,6 +83,21 @@ class RFMData:
         wx = np.asarray(np.bincount(ix, weights=self.weights, minlength=len(ux)), dtype=float)
         return RFMIndex(ux, ix, wx, uT, iT, utx, itx)
 
+    @cached_property
+    def pairs(self) -> RFMPairs:
+        """Unique (frequency, recency) and (frequency, T) pairs with each row's position (cached).
+
+        Far fewer than rows (18k and 13k pairs for 364k rows of a million customers), so terms
+        of a frequency and one time are computed once per pair.
+        """
+        ix = self.index.ix
+        k_tx, i_tx = np.unique(np.stack([ix, self.index.itx], axis=1), axis=0, return_inverse=True)
+        k_T, i_T = np.unique(np.stack([ix, self.index.iT], axis=1), axis=0, return_inverse=True)
+        ux, utx, uT = self.index.ux, self.index.utx, self.index.uT
+        return RFMPairs(
+            ux[k_tx[:, 0]], utx[k_tx[:, 1]], i_tx.ravel(), ux[k_T[:, 0]], uT[k_T[:, 1]], i_T.ravel()
+        )
+
 
 @dataclass(frozen=True)
 class RFMIndex:
@@ -95,6 +110,18 @@ class RFMIndex:
     iT: np.ndarray
     utx: FloatArray
     itx: np.ndarray
+
+
+@dataclass(frozen=True)
+class RFMPairs:
+    """Unique (frequency, recency) and (frequency, T) pairs (see ``RFMData.pairs``)."""
+
+    x_tx: FloatArray
+    tx: FloatArray
+    i_tx: np.ndarray
+    x_T: FloatArray
+    T: FloatArray
+    i_T: np.ndarray
 
 
 @dataclass(frozen=True)
