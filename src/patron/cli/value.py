@@ -65,7 +65,7 @@ SummaryOpt = Annotated[
     typer.Option(
         "--from-summary",
         help="CSV/Parquet with frequency, recency, T (optional monetary_value, weights, "
-        "customer_id) instead of the warehouse.",
+        "customer_id, holdout_frequency, cost_to_serve per year) instead of the warehouse.",
     ),
 ]
 

@@ -131,9 +131,14 @@ def _day_number(value: ir.DateValue) -> ir.IntegerValue:
     return value.delta(ibis.date(_EPOCH), unit="day").cast("int64")
 
 
+def _from_day(day: int) -> date:
+    """The date of a day number (days since 1970-01-01)."""
+    return _EPOCH.fromordinal(_EPOCH.toordinal() + day)
+
+
 def _date(day: int) -> ir.DateScalar:
     """A day number as a date literal."""
-    return ibis.date(_EPOCH.fromordinal(_EPOCH.toordinal() + day))
+    return ibis.date(_from_day(day))
 
 
 #: Largest span of days a summary may cover: the row key packs (frequency, recency, T) in days
@@ -183,13 +188,13 @@ def customer_summary(
     if cal < lo:
         raise UsageError(
             f"--calibration-end {spec.calibration_end} is before the first purchase "
-            f"({_EPOCH.fromordinal(_EPOCH.toordinal() + lo)})."
+            f"({_from_day(lo)})."
         )
     span = cal - lo
     if span > _MAX_SPAN_DAYS:
         raise UsageError(
             f"The calibration period spans {span:,} days (from the first purchase, "
-            f"{_EPOCH.fromordinal(_EPOCH.toordinal() + lo)}); more than {_MAX_SPAN_DAYS:,} "
+            f"{_from_day(lo)}); more than {_MAX_SPAN_DAYS:,} "
             "cannot be summarised. Check the timestamps and --calibration-end."
         )
     product_costs = (
@@ -209,7 +214,6 @@ def customer_summary(
     # One pass over the purchase days: the first day's amount by arg-min, and with a holdout
     # the calibration aggregates filtered in the same grouping (no self-join).
     cal_day = daily.day <= _date(cal) if holdout else None
-    hold_day = daily.day > _date(cal)
     aggs: dict[str, ir.Value] = {
         "first_date": daily.day.min(),
         "last_date": daily.day.max(where=cal_day),
@@ -223,6 +227,7 @@ def customer_summary(
     if track:
         aggs["uncosted"] = daily.uncosted.any(where=cal_day)
     if holdout:
+        hold_day = daily.day > _date(cal)
         aggs["hold_days"] = daily.count(where=hold_day)
         aggs["hold_spend"] = daily.amount.sum(where=hold_day)
     per = daily.group_by("customer_id").aggregate(**aggs)
@@ -263,8 +268,8 @@ def customer_summary(
     summary = per.select("customer_id", **columns)
     info = {
         "unit": spec.unit,
-        "calibration_end": _EPOCH.fromordinal(_EPOCH.toordinal() + cal).isoformat(),
-        "observation_end": _EPOCH.fromordinal(_EPOCH.toordinal() + obs).isoformat(),
+        "calibration_end": _from_day(cal).isoformat(),
+        "observation_end": _from_day(obs).isoformat(),
         "holdout_days": obs - cal,
         "has_costs": has_costs,
     }
