@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,8 +13,20 @@ from patron.data.loader import load
 from patron.data.simulate import simulate_shop
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.value.clv import MONTH_DAYS, ValueSettings, monthly_rate, value_factors
-from patron.value.models import BetaGeoModel, ParetoNBDModel
+from patron.value.clv import (
+    MONTH_DAYS,
+    ValueSettings,
+    monthly_rate,
+    period_value_factors,
+    value_factors,
+)
+from patron.value.models import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    DiscreteData,
+    ParetoNBDModel,
+    ShiftedBetaGeoModel,
+)
 from patron.value.summary import SummarySpec
 from patron.value.workflow import fit_purchase_model, score_customers, summary_from_warehouse
 from tests.value.conftest import load_cdnow_sample
@@ -155,3 +168,52 @@ def test_survival_given_alive_matches_monte_carlo() -> None:
     mu = rng.gamma(0.606, 1 / (11.669 + 38.86), 400_000)
     mc = float(np.mean(np.exp(-mu * 52.0)))
     assert float(pareto.survival_if_alive(52.0, 2, 38.86)) == pytest.approx(mc, abs=3e-3)
+
+
+BGBB = BetaGeoBetaBinomModel().with_params(np.array([1.204, 0.750, 0.657, 2.783]))
+BGBB.covariance_ = np.eye(4) * 1e-4
+ROWS = DiscreteData.from_arrays([0, 1, 3, 6, 2, 0], [0, 1, 5, 6, 6, 0], [6, 6, 6, 6, 6, 0])
+
+
+def _mp_dert(x: float, tx: float, n: float, d: float) -> float:
+    """DERT of FHS (2010) with mpmath: a closed form with 2F1, summed to infinity."""
+    a, b, g, de = (mpmath.mpf(v) for v in (1.204, 0.750, 0.657, 2.783))
+    beta = mpmath.beta
+    like = beta(a + x, b + n - x) / beta(a, b) * beta(g, de + n) / beta(g, de)
+    for i in range(int(n - tx)):
+        like += beta(a + x, b + tx - x + i) / beta(a, b) * beta(g + 1, de + tx + i) / beta(g, de)
+    part = beta(a + x + 1, b + n - x) / beta(a, b) * beta(g, de + n + 1) / (beta(g, de) * (1 + d))
+    return float(part * mpmath.hyp2f1(1, de + n + 1, g + de + n + 1, 1 / (1 + d)) / like)
+
+
+def test_bgbb_period_factors_match_the_papers_formulas() -> None:
+    x, tx, n = ROWS.frequency, ROWS.recency, ROWS.n_periods
+    # Five yearly periods undiscounted: the conditional expectation (FHS 2010, eq. 13).
+    fac = period_value_factors(BGBB, ROWS, period_days=365.25, settings=ValueSettings(60, 0.0))
+    eq13 = BGBB.conditional_expected_purchases(5, x, tx, n)
+    np.testing.assert_allclose(fac.expected_purchases, eq13, rtol=1e-10)
+    np.testing.assert_allclose(fac.de, eq13, rtol=1e-12)
+    np.testing.assert_allclose(fac.p_alive, BGBB.p_alive(x, tx, n), rtol=1e-12)
+    # A century at 50% a year is the infinite sum to 1e-17: the paper's DERT.
+    fac = period_value_factors(BGBB, ROWS, period_days=365.25, settings=ValueSettings(1200, 0.5))
+    dert = [_mp_dert(*row, 0.5) for row in zip(x, tx, n, strict=True)]
+    np.testing.assert_allclose(fac.de, dert, rtol=1e-9)
+    # A newcomer (n = 0) is alive in year k with the sBG survival B(γ, δ+k)/B(γ, δ): twelve
+    # months a year, discounted from each year's end.
+    sbg = ShiftedBetaGeoModel().with_params(np.array([0.657, 2.783]))
+    k = np.arange(1, 101)
+    months = 12 * np.sum(sbg.survival(k) * 1.5**-k)
+    assert fac.ds[-1] == pytest.approx(months, rel=1e-10)
+    assert np.all(np.isfinite(fac.var_de))
+    assert np.all(fac.var_de > 0)
+
+
+def test_bgbb_horizon_needs_a_whole_period() -> None:
+    with pytest.raises(UsageError, match="--horizon 6 months is shorter than one period"):
+        period_value_factors(BGBB, ROWS, period_days=365.25, settings=ValueSettings(6, 0.1))
+    weekly = period_value_factors(BGBB, ROWS, period_days=7.0, settings=ValueSettings(12, 0.0))
+    np.testing.assert_allclose(
+        weekly.expected_purchases,
+        BGBB.conditional_expected_purchases(52, ROWS.frequency, ROWS.recency, ROWS.n_periods),
+        rtol=1e-10,
+    )

@@ -77,3 +77,37 @@ def test_bad_spec() -> None:
         SummarySpec("fortnight")
     with pytest.raises(UsageError, match="must not be after the observation end"):
         SummarySpec("week", date(2024, 2, 1), date(2024, 1, 1))
+
+
+def test_discrete_summary_counts_whole_periods_on_one_grid(wh: Warehouse, tmp_path: Path) -> None:
+    """Weeks ending on the calibration end (Sun 3 March 2024): q = -1 is 26 Feb .. 3 Mar."""
+    text = (
+        "customer_id,timestamp,amount\n"
+        "A,2024-02-01 09:00,10\n"  # first purchase period: 29 Jan .. 4 Feb (q = -5)
+        "A,2024-02-03 09:00,4\n"  # same period: part of the first purchase
+        "A,2024-02-06 10:00,20\n"  # q = -4
+        "A,2024-02-08 10:00,5\n"  # same period: one purchase period of 25
+        "A,2024-02-27 10:00,30\n"  # q = -1, the last calibration week
+        "A,2024-02-27 12:00,-10\n"  # a return that day: nets to 20
+        "A,2024-03-05 10:00,40\n"  # holdout week 0
+        "A,2024-03-19 10:00,50\n"  # holdout week 2 is cut by the observation end: left out
+        "B,2024-03-03 10:00,7\n"  # first purchase in the last calibration week: n = 0
+        "B,2024-03-12 10:00,8\n"  # holdout week 1
+        "C,2024-03-06 10:00,9\n"  # first purchase in the holdout: not summarised
+    )
+    load(wh, "transactions", [write(tmp_path, text)])
+    spec = SummarySpec("week", date(2024, 3, 3), date(2024, 3, 20), discrete=True)
+    table, info = customer_summary(wh.table("transactions"), spec)
+    rows = table.execute().set_index("customer_id")
+    assert sorted(rows.index) == ["A", "B"]
+    a, b = rows.loc["A"], rows.loc["B"]
+    assert (a.frequency, a.recency, a["T"]) == (2, 4.0, 4.0)  # weeks -4 and -1 after week -5
+    assert a.monetary_value == pytest.approx((25 + 20) / 2)
+    assert (a.holdout_frequency, a.holdout_spend) == (1, 40.0)
+    assert (b.frequency, b.recency, b["T"], b.holdout_frequency) == (0, 0.0, 0.0, 1)
+    assert a.first_purchase_day == (date(2024, 2, 1) - date(1970, 1, 1)).days
+    assert info["holdout_days"] == 17
+    assert info["holdout_periods"] == 2
+    comp = compress(table, 1.0)
+    d = comp.periods
+    assert sorted(zip(d.frequency, d.recency, d.n_periods, strict=True)) == [(0, 0, 0), (2, 4, 4)]

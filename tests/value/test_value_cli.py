@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from patron.cli import main
 from patron.data.warehouse import connect
+from patron.errors import UsageError
+from patron.value.summary import SummarySpec, customer_summary
+from patron.value.workflow import fit_purchase_model, summary_from_file
 from tests.conftest import shared_file
 from tests.value.conftest import load_cdnow_sample
 
@@ -116,8 +121,11 @@ def test_value_usage_and_data_errors(
     empty = f"duckdb://{tmp_path / 'empty.duckdb'}"
     assert main(["value", "fit", "-w", empty]) == 69
     assert "has no table 'transactions'" in capsys.readouterr().err
-    assert main(["value", "score", "--model", "bgbb", "-w", cdnow_url]) == 2
-    assert "--model bgbb can be fitted but not scored" in capsys.readouterr().err
+    assert main(["value", "score", "--model", "sbg", "-w", cdnow_url]) == 2
+    assert "--model 'sbg' is not known" in capsys.readouterr().err
+    args = ["value", "validate", "--model", "bgbb", "--unit", "month", "-w", cdnow_url]
+    assert main([*args, "--calibration-end", "1998-06-01"]) == 2
+    assert "holds no whole month; give an earlier --calibration-end" in capsys.readouterr().err
     text = tmp_path / "text.csv"
     text.write_text("frequency,recency,T\n1,abc,3\n")
     assert main(["value", "fit", "--from-summary", str(text)]) == 65
@@ -162,3 +170,71 @@ def test_failed_score_leaves_customer_value_untouched(
     after = wh.table("customer_value").execute()
     wh.close()
     assert after.equals(before)
+
+
+def test_bgbb_fit_validate_score_from_the_warehouse(
+    cdnow_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BG/BB on purchase weeks: the holdout counts whole weeks, scores sum to the equity."""
+    cal = ["--calibration-end", "1997-09-30"]
+    fit = run_json(["value", "fit", "--model", "bgbb", *cal, "-w", cdnow_url], capsys)
+    assert fit["model"] == "bgbb"
+    assert set(fit["params"]) == {"alpha", "beta", "gamma", "delta"}
+    report = run_json(["value", "validate", "--model", "bgbb", *cal, "-w", cdnow_url], capsys)
+    # 273 holdout days are 39 whole weeks; purchase weeks are at most purchase days (1,882).
+    wh = connect(cdnow_url)
+    spec = SummarySpec("week", date(1997, 9, 30), discrete=True)
+    weeks, info = customer_summary(wh.table("transactions"), spec)
+    assert info["holdout_periods"] == 39
+    assert report["totals"]["actual"] == int(weeks.holdout_frequency.sum().execute()) < 1882
+    assert report["totals"]["actual"] > 1500
+    assert abs(report["totals"]["error_pct"]) < 25
+    assert report["tracking"] == []
+    wh.close()
+    out = run_json(["value", "score", "--model", "bgbb", "-w", cdnow_url], capsys)
+    assert out["model"]["model"] == "bgbb"
+    wh = connect(cdnow_url)
+    scored = wh.table("customer_value").execute()
+    wh.close()
+    assert len(scored) == 2357
+    assert (scored.model == "bgbb").all()
+    assert scored.clv.sum() == pytest.approx(out["customer_equity"], rel=1e-9)
+    assert (scored.recency <= scored["T"]).all()
+    assert (scored.frequency <= scored.recency).all()
+    assert scored.p_alive.between(0, 1).all()
+    assert out["customer_equity_low"] < out["customer_equity"] < out["customer_equity_high"]
+
+
+def test_bgbb_on_the_donations_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FHS (2010): the fit from a summary file, and five-year predictions against the holdout."""
+    name = "donations_rf_matrix_calibration_with_holdout_xstar.csv"
+    rf = pd.read_csv(shared_file("donations_bgbb", "btyd_R", name))
+    path = tmp_path / "donations.csv"
+    rf.rename(columns={"x": "frequency", "t.x": "recency", "n.cal": "T", "custs": "weights"}).drop(
+        columns="x.star"
+    ).to_csv(path, index=False)
+    common = ["--model", "bgbb", "--unit", "year", "--from-summary", str(path)]
+    fit = run_json(["value", "fit", *common], capsys)
+    assert fit["params"]["alpha"] == pytest.approx(1.204, abs=5e-4)
+    assert fit["params"]["delta"] == pytest.approx(2.783, abs=5e-4)
+    assert fit["log_likelihood"] == pytest.approx(-33225.6, abs=0.1)
+    scores = tmp_path / "scores.parquet"
+    args = ["value", "score", *common, "--horizon", "60", "--discount-rate", "0", "--out"]
+    assert main([*args, str(scores)]) == 0
+    got = pd.read_parquet(scores).merge(
+        rf, left_on=["frequency", "recency"], right_on=["x", "t.x"], validate="many_to_one"
+    )
+    assert len(got) == 22  # one row per (x, t_x) group of the file
+    # Expected donations in 2002-2006 per group, against what each group actually gave.
+    predicted = float((got.expected_purchases * got.custs).sum())
+    assert predicted == pytest.approx(float(rf["x.star"].sum()), rel=0.05)  # 13,260 actual
+    by_group = got.expected_purchases * got.custs
+    assert np.corrcoef(by_group, got["x.star"])[0, 1] > 0.99
+    # The library refuses a model and a summary that count time differently.
+    with summary_from_file(path, "year") as days, pytest.raises(UsageError, match="whole periods"):
+        fit_purchase_model(days, "bgbb")
+    with (
+        summary_from_file(path, "year", discrete=True) as periods,
+        pytest.raises(UsageError, match="--model bgnbd needs a summary in days"),
+    ):
+        fit_purchase_model(periods, "bgnbd")

@@ -29,6 +29,7 @@ from patron.value.summary import SummarySpec
 from patron.value.tiers import TierSummary
 from patron.value.validation import holdout_report
 from patron.value.workflow import (
+    DISCRETE_MODELS,
     FitResult,
     ScoreResult,
     SummarySource,
@@ -49,7 +50,8 @@ ModelOpt = Annotated[
     str,
     typer.Option(
         "--model",
-        help="bgnbd, mbgnbd, pnbd, bgbb (fit only) or auto (best holdout accuracy).",
+        help="bgnbd, mbgnbd, pnbd, bgbb (whole periods of the unit: purchase weeks, months, "
+        "...) or auto (the continuous model with the best holdout accuracy).",
     ),
 ]
 UnitOpt = Annotated[str, typer.Option("--unit", help="Time unit: day, week, month or year.")]
@@ -76,13 +78,16 @@ def _value_source(
     unit: str,
     calibration_end: str | None,
     observation_end: str | None,
+    model: str,
 ) -> SummarySource:
+    discrete = model in DISCRETE_MODELS
     if from_summary is not None:
-        return summary_from_file(from_summary, unit)
+        return summary_from_file(from_summary, unit, discrete=discrete)
     spec = SummarySpec(
         unit,
         _parse_date(calibration_end, "--calibration-end"),
         _parse_date(observation_end, "--observation-end"),
+        discrete,
     )
     return summary_from_warehouse(_open(warehouse), spec)
 
@@ -125,7 +130,7 @@ def value_fit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
     with source, err.status(f"Fitting {model} ..."):
         fit = fit_purchase_model(source, model)
     if save is not None:
@@ -167,7 +172,7 @@ def value_score_cmd(
     if out_file is not None:
         _check_table_file(out_file)
     require_scorable(model)
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)
         tiers: TierSummary | None = None
@@ -251,7 +256,7 @@ def value_validate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end)
+    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
     with source, err.status("Validating ..."):
         fit = fit_purchase_model(source, model)
         report = holdout_report(source, fit)

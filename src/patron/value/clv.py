@@ -11,6 +11,8 @@ Both DE and DS factor as ``P(alive now) × f(frequency, T)``: the expensive part
 functions) is evaluated on unique (frequency, T) pairs only, P(alive) on unique (frequency,
 recency, T) rows, and the per-customer arithmetic happens in the engine.
 
+BG/BB (discrete time) uses whole periods instead of months: :func:`period_value_factors`.
+
 Uncertainty: the parameters' sampling distribution (log-normal, from the Hessian) is carried
 to DE and DS by the delta method with finite-difference gradients. Because every customer
 shares the same parameters, customer equity's variance uses the *summed* gradient (the
@@ -20,18 +22,23 @@ errors are perfectly correlated), not the sum of per-customer variances.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import betaln
 
 from patron.errors import UsageError
+from patron.value.models import DiscreteData
 from patron.value.models._base import BaseModel, FloatArray
+from patron.value.models.bgbb import bgbb_log_terms
 
-__all__ = ["ValueFactors", "ValueSettings", "monthly_rate", "value_factors"]
+__all__ = ["ValueFactors", "ValueSettings", "monthly_rate", "period_value_factors", "value_factors"]
 
-MONTH_DAYS = 365.25 / 12.0
+YEAR_DAYS = 365.25
+MONTH_DAYS = YEAR_DAYS / 12.0
 Z95 = 1.959963984540054
 
 
@@ -134,6 +141,64 @@ def value_factors(
     px, pT_days, inverse = _pair_index(x, np.asarray(T_days, dtype=float))
     pT = pT_days / unit_days
     args = (x, tx_u, T_u, px, pT, inverse, months, unit_days, disc)
+    return _with_uncertainty(model, lambda m: _evaluate(m, *args))
+
+
+def period_value_factors(
+    model: BaseModel,
+    periods: DiscreteData,
+    *,
+    period_days: float,
+    settings: ValueSettings,
+) -> ValueFactors:
+    """The BG/BB's part of CLV on unique (x, t_x, n) rows, in whole periods of ``period_days``.
+
+    The horizon is the whole periods within ``settings.horizon_months``; each period's
+    purchase is discounted from the period's end. With ``L`` the likelihood of a row (FHS
+    2010, eq. 5), a purchase in period n+k has probability
+    ``B(α+x+1, β+n−x)/B(α,β) · B(γ, δ+n+k)/B(γ,δ) / L`` and being alive in it
+    ``B(α+x, β+n−x)/B(α,β) · B(γ, δ+n+k)/B(γ,δ) / L``. Summed over k the first is the
+    paper's conditional expectation (eq. 13), discounted to infinity its DERT. Cost to
+    serve is charged per month alive: ``period_days`` / (365.25/12) months per period.
+    """
+    if model.name != "bgbb":
+        raise UsageError(f"Model {model.name!r} does not value whole periods; use bgbb.")
+    horizon = int(np.floor(settings.horizon_months * MONTH_DAYS / period_days + 1e-9))
+    if horizon < 1:
+        raise UsageError(
+            f"--horizon {settings.horizon_months} months is shorter than one period "
+            f"({period_days:g} days); give a longer horizon or a shorter --unit."
+        )
+    k = np.arange(1, horizon + 1, dtype=float)
+    disc = (1.0 + settings.discount_rate) ** (-k * period_days / YEAR_DAYS)
+    x, tx, n = periods.frequency, periods.recency, periods.n_periods
+    un, inverse = np.unique(n, return_inverse=True)
+    inverse = inverse.ravel()
+    months_per_period = period_days / MONTH_DAYS
+
+    def evaluate(m: Any) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        alpha, beta, gamma, delta = m.params_.values()
+        log_alive, log_dead = bgbb_log_terms(np.array([alpha, beta, gamma, delta]), x, tx, n)
+        log_l = np.logaddexp(log_alive, log_dead)
+        # Unconditional share still alive in period n+k, per distinct n.
+        stay = np.exp(betaln(gamma, delta + un[:, None] + k[None, :]) - betaln(gamma, delta))
+        buy = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - log_l)
+        live = np.exp(betaln(alpha + x, beta + n - x) - betaln(alpha, beta) - log_l)
+        total, discounted = stay.sum(axis=1)[inverse], (stay @ disc)[inverse]
+        alive = m.p_alive(x, tx, n)
+        return alive, buy * total, buy * discounted, live * discounted * months_per_period
+
+    return _with_uncertainty(model, evaluate)
+
+
+def _with_uncertainty(
+    model: BaseModel,
+    evaluate: Callable[[Any], tuple[FloatArray, FloatArray, FloatArray, FloatArray]],
+) -> ValueFactors:
+    """Evaluate at the estimate and with each log-parameter shifted: values and delta method.
+
+    ``evaluate(model)`` gives (P(alive), expected purchases, DE, DS) per row.
+    """
     params = np.asarray(list(model.params_.values()))
     theta = np.log(params)
     k = len(theta)
@@ -142,7 +207,7 @@ def value_factors(
     # The model at the estimate and shifted in each log-parameter, evaluated side by side
     # (numpy and scipy's special functions release the GIL on arrays this size).
     with ThreadPoolExecutor(max_workers=min(len(models), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda m: _evaluate(m, *args), models))
+        results = list(pool.map(evaluate, models))
     alive, horizon, de, ds = results[0]
     grad_de = np.stack([(r[2] - de) / h for r in results[1:]], axis=1)
     grad_ds = np.stack([(r[3] - ds) / h for r in results[1:]], axis=1)

@@ -14,6 +14,16 @@ Definitions (the BTYD conventions, so CDNOW results match the papers):
 - With a calibration end, ``holdout_frequency`` and ``holdout_spend`` count purchase days and
   net amount in (calibration end, observation end]; only customers whose first purchase falls
   in calibration are summarised.
+
+Discrete time (BG/BB, ``SummarySpec(discrete=True)``): time is cut into periods of the unit
+on one grid for everyone, ending on the calibration end (the last calibration period is the
+unit's length up to and including that day), as in the paper's calendar years. A *purchase
+period* is a period with a purchase day; the customer's first purchase period is period 0,
+``T`` = n = the whole periods after it up to the calibration end (transaction opportunities),
+``frequency`` = x = purchase periods among them, ``recency`` = t_x = the last one (0 if none);
+all three are whole numbers of periods. ``monetary_value`` is the mean net amount of the
+repeat purchase periods. The holdout counts purchase periods among the whole periods after
+the calibration end (a period cut by the observation end is left out).
 """
 
 from __future__ import annotations
@@ -39,7 +49,6 @@ __all__ = [
     "compress",
     "customer_summary",
     "day_number",
-    "discrete_summary",
     "spend_data",
 ]
 
@@ -67,6 +76,8 @@ class SummarySpec:
     unit: str = "week"
     calibration_end: date | None = None
     observation_end: date | None = None
+    #: Whole periods of the unit (BG/BB's transaction opportunities) instead of days.
+    discrete: bool = False
 
     def __post_init__(self) -> None:
         if self.unit not in TIME_UNITS:
@@ -160,8 +171,10 @@ def customer_summary(
         ``table`` has ``customer_id, frequency, recency_days, T_days, recency, T,
         monetary_value, margin_value, first_purchase_day, row_key`` (+ ``holdout_frequency,
         holdout_spend`` with a calibration end); ``row_key`` is one integer per distinct
-        (frequency, recency_days, T_days), the key of the compressed rows. ``info`` has the
-        dates used and ``has_costs``.
+        (frequency, recency_days, T_days), the key of the compressed rows. With
+        ``spec.discrete`` the ``recency_days`` and ``T_days`` columns hold whole periods
+        (t_x and n; ``recency`` and ``T`` the same as floats). ``info`` has the dates used,
+        ``has_costs`` and, discrete, ``holdout_periods``.
     """
     # One cheap scan for the date range and what the costs look like (no grouping needed).
     tx = transactions
@@ -211,35 +224,64 @@ def customer_summary(
     if obs < hi:
         daily = daily.filter(daily.day <= _date(obs))
     holdout = cal < obs
-    # One pass over the purchase days: the first day's amount by arg-min, and with a holdout
-    # the calibration aggregates filtered in the same grouping (no self-join).
-    cal_day = daily.day <= _date(cal) if holdout else None
+    unit = TIME_UNITS[spec.unit]
+    hold_periods = int((obs - cal) // unit) if spec.discrete else 0
+    units, key, cal_sel, hold_sel = daily, daily.day, None, daily.day > _date(cal)
+    if spec.discrete:
+        # One grid of periods for everyone: period q holds the days with
+        # q*unit <= day - (cal + 1) < (q+1)*unit, so q = -1 is the last calibration period
+        # and q = 0 .. hold_periods-1 are the whole holdout periods.
+        q = ((_day_number(daily.day) - (cal + 1)) / unit).floor().cast("int64")
+        period_aggs: dict[str, ir.Value] = {"amount": daily.amount.sum(), "day": daily.day.min()}
+        if has_costs:
+            period_aggs["margin"] = daily.margin.sum()
+        if track:
+            period_aggs["uncosted"] = daily.uncosted.any()
+        units = daily.group_by(customer_id=daily.customer_id, q=q).aggregate(**period_aggs)
+        key = units.q
+        cal_sel = units.q < 0 if holdout else None
+        hold_sel = (units.q >= 0) & (units.q < hold_periods)
+    elif holdout:
+        cal_sel = daily.day <= _date(cal)
+    # One pass over the purchase days (periods): the first one's amount by arg-min, and with a
+    # holdout the calibration aggregates filtered in the same grouping (no self-join).
     aggs: dict[str, ir.Value] = {
-        "first_date": daily.day.min(),
-        "last_date": daily.day.max(where=cal_day),
-        "days": daily.count(where=cal_day),
-        "spend": daily.amount.sum(where=cal_day),
-        "first_amount": arg_min(daily.amount, daily.day),
+        "first_date": units.day.min(),
+        "first": key.min(),
+        "last": key.max(where=cal_sel),
+        "days": units.count(where=cal_sel),
+        "spend": units.amount.sum(where=cal_sel),
+        "first_amount": arg_min(units.amount, key),
     }
+    if not spec.discrete:  # the day itself is the key
+        del aggs["first"]
     if has_costs:
-        aggs["margin"] = daily.margin.sum(where=cal_day)
-        aggs["first_margin"] = arg_min(daily.margin, daily.day)
+        aggs["margin"] = units.margin.sum(where=cal_sel)
+        aggs["first_margin"] = arg_min(units.margin, key)
     if track:
-        aggs["uncosted"] = daily.uncosted.any(where=cal_day)
+        aggs["uncosted"] = units.uncosted.any(where=cal_sel)
     if holdout:
-        hold_day = daily.day > _date(cal)
-        aggs["hold_days"] = daily.count(where=hold_day)
-        aggs["hold_spend"] = daily.amount.sum(where=hold_day)
-    per = daily.group_by("customer_id").aggregate(**aggs)
+        aggs["hold_days"] = units.count(where=hold_sel)
+        aggs["hold_spend"] = units.amount.sum(where=hold_sel)
+    per = units.group_by("customer_id").aggregate(**aggs)
     if holdout:
         per = per.filter(per.first_date <= _date(cal))
-    per = per.mutate(
-        first_purchase_day=_day_number(per.first_date), last_day=_day_number(per.last_date)
-    )
-    unit = TIME_UNITS[spec.unit]
     freq = (per.days - 1).cast("int64")
-    recency_days = (per.last_day - per.first_purchase_day).cast("int64")
-    t_days = (ibis.literal(cal) - per.first_purchase_day).cast("int64")
+    if spec.discrete:
+        per = per.mutate(first_purchase_day=_day_number(per.first_date))
+        # recency_days and T_days hold whole periods here (t_x and n).
+        recency_days = (per["last"] - per["first"]).cast("int64")
+        t_days = (-1 - per["first"]).cast("int64")
+        recency = recency_days.cast("float64")
+        t_units = t_days.cast("float64")
+    else:
+        per = per.mutate(
+            first_purchase_day=_day_number(per.first_date), last_day=_day_number(per["last"])
+        )
+        recency_days = (per.last_day - per.first_purchase_day).cast("int64")
+        t_days = (ibis.literal(cal) - per.first_purchase_day).cast("int64")
+        recency = recency_days.cast("float64") / ibis.literal(unit, "float64")
+        t_units = t_days.cast("float64") / ibis.literal(unit, "float64")
     base = span + 2  # frequency <= span + 1, recency and T <= span: a one-to-one key
     if has_costs:
         known = freq > 0 if not track else (freq > 0) & ~per.uncosted
@@ -252,8 +294,8 @@ def customer_summary(
         "frequency": freq,
         "recency_days": recency_days,
         "T_days": t_days,
-        "recency": recency_days.cast("float64") / ibis.literal(unit, "float64"),
-        "T": t_days.cast("float64") / ibis.literal(unit, "float64"),
+        "recency": recency,
+        "T": t_units,
         "monetary_value": ibis.ifelse(freq > 0, (per.spend - per.first_amount) / freq, 0.0),
         "margin_value": margin_value,
         "first_purchase_day": per.first_purchase_day,
@@ -273,6 +315,8 @@ def customer_summary(
         "holdout_days": obs - cal,
         "has_costs": has_costs,
     }
+    if spec.discrete:
+        info["holdout_periods"] = hold_periods
     return summary, info
 
 
@@ -317,6 +361,16 @@ class Compressed:
     def rfm(self) -> RFMData:
         """Model input in the summary's time unit."""
         return RFMData.from_arrays(
+            self.frequency,
+            self.recency_days / self.unit_days,
+            self.T_days / self.unit_days,
+            self.counts,
+        )
+
+    @cached_property
+    def periods(self) -> DiscreteData:
+        """BG/BB input: the time columns as whole periods (x, t_x, n), every row."""
+        return DiscreteData.from_arrays(
             self.frequency,
             self.recency_days / self.unit_days,
             self.T_days / self.unit_days,
@@ -433,35 +487,3 @@ def first_purchase_cohorts(summary: ir.Table) -> tuple[np.ndarray, np.ndarray]:
         np.asarray(grouped.column("first_purchase_day").to_numpy(), dtype=float),
         np.asarray(grouped.column("n").to_numpy(), dtype=float),
     )
-
-
-def discrete_summary(transactions: ir.Table, spec: SummarySpec) -> DiscreteData:
-    """BG/BB input: per customer, whole periods (of the spec's unit) after the first purchase.
-
-    ``n`` = complete periods between the first purchase and the calibration end (transaction
-    opportunities), ``x`` = periods among 1..n with at least one purchase day, ``t_x`` = the
-    last such period (0 if none). Computed in the engine and grouped into unique rows.
-    """
-    period = spec.unit_days
-    daily = _purchase_day_numbers(transactions)
-    _, cal, _ = _window(daily, spec)
-    daily = daily.filter(daily.day <= cal)
-    first = daily.group_by("customer_id").aggregate(first_day=daily.day.min())
-    joined = daily.inner_join(first, "customer_id")
-    n = ((ibis.literal(cal) - joined.first_day + 1) / period).floor().cast("int64")
-    idx = ((joined.day - joined.first_day) / period).floor().cast("int64")
-    periods = joined.select("customer_id", n=n, p=idx).distinct()
-    periods = periods.filter((periods.p > 0) & (periods.p <= periods.n) | (periods.p == 0))
-    per = periods.group_by("customer_id").aggregate(
-        n=periods.n.max(),
-        x=(periods.p > 0).cast("int64").sum(),
-        tx=periods.p.max(),
-    )
-    per = per.filter(per.n >= 1)
-    grouped = per.group_by(["x", "tx", "n"]).aggregate(w=per.count()).to_pyarrow()
-    if grouped.num_rows == 0:
-        raise DataError(
-            f"No customer has a whole {spec.unit} after the first purchase; use a shorter --unit."
-        )
-    cols = [np.asarray(grouped.column(c).to_numpy(), dtype=float) for c in ("x", "tx", "n", "w")]
-    return DiscreteData.from_arrays(*cols)

@@ -29,7 +29,7 @@ class HoldoutReport:
     tracking: list[dict[str, float]]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (purchases are counts of purchase days)."""
+        """JSON-ready form (purchases count purchase days; for bgbb purchase periods)."""
         return {
             "model": self.model,
             "unit": self.unit,
@@ -49,8 +49,14 @@ def holdout_report(source: SummarySource, fit: FitResult, *, track: bool = True)
             "transaction); the model is fitted up to it and checked on the days after."
         )
     model = fit.model
-    if not hasattr(model, "conditional_expected_purchases") or model.name == "bgbb":
+    if not hasattr(model, "conditional_expected_purchases"):
         raise UsageError(f"Model {model.name!r} cannot be validated on a holdout here.")
+    if source.discrete and source.info.get("holdout_periods", 0) < 1:
+        raise UsageError(
+            f"{model.name} counts whole periods, and the holdout "
+            f"({source.info['holdout_days']} days) holds no whole {source.unit}; give an "
+            "earlier --calibration-end or a shorter --unit."
+        )
     c = source.compressed
     pred = holdout_prediction(model, source)
     y, y2, _ = holdout_sums(source)
@@ -102,7 +108,8 @@ def tracking(source: SummarySource, fit: FitResult, period_days: int = 7) -> lis
     The prediction sums, over first-purchase cohorts, the model's expected purchases of a new
     customer since that cohort's first purchase.
     """
-    if source.spec is None:  # a summary file: no transactions to track
+    if source.spec is None or source.discrete:
+        # A summary file has no transactions to track; whole periods are not tracked by day.
         return []
     transactions = source.warehouse.table("transactions")
     start, actual = repeat_purchases_by_period(transactions, source.spec, period_days)

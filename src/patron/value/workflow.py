@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
-from patron.value.clv import Z95, ValueSettings, value_factors
+from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
 from patron.value.summary import (
     TIME_UNITS,
@@ -25,12 +25,12 @@ from patron.value.summary import (
     SummarySpec,
     compress,
     customer_summary,
-    discrete_summary,
     spend_data,
 )
 
 __all__ = [
     "CONTINUOUS_MODELS",
+    "DISCRETE_MODELS",
     "FitResult",
     "ScoreResult",
     "SummarySource",
@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 CONTINUOUS_MODELS = ("bgnbd", "mbgnbd", "pnbd")
-FIT_MODELS = (*CONTINUOUS_MODELS, "bgbb")
+#: Models of whole periods (transaction opportunities); their summaries count periods.
+DISCRETE_MODELS = ("bgbb",)
+FIT_MODELS = (*CONTINUOUS_MODELS, *DISCRETE_MODELS)
 VALUE_TABLE = "customer_value"
 
 
@@ -69,6 +71,8 @@ class SummarySource:
     staging: str | None = None
     #: The summary's definition with the dates actually used (None for a summary file).
     spec: SummarySpec | None = None
+    #: Whether frequency, recency and T count whole periods (for BG/BB).
+    discrete: bool = False
     _holdout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _stages: list[str] = field(default_factory=list, repr=False)
 
@@ -111,7 +115,8 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     # Computed once: every later step (fit, score, validate) reads the customer-level rows.
     name, table = wh.materialize("summary", table)
     try:
-        comp = compress(table, spec.unit_days)
+        # A discrete summary's time columns are whole periods already.
+        comp = compress(table, 1.0 if spec.discrete else spec.unit_days)
     except BaseException:
         wh.drop(name)
         raise
@@ -119,16 +124,19 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
         spec.unit,
         date.fromisoformat(info["calibration_end"]),
         date.fromisoformat(info["observation_end"]),
+        spec.discrete,
     )
-    return SummarySource(table, spec.unit, info, comp, wh, staging=name, spec=resolved)
+    return SummarySource(
+        table, spec.unit, info, comp, wh, staging=name, spec=resolved, discrete=spec.discrete
+    )
 
 
-def summary_from_file(path: Path, unit: str) -> SummarySource:
+def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> SummarySource:
     """Read a summary file (CSV or Parquet) with ``frequency, recency, T`` columns.
 
     Optional: ``monetary_value``, ``weights`` (rows standing for that many customers),
     ``customer_id``, ``holdout_frequency``, ``cost_to_serve`` (yearly). Times are in
-    ``unit``.
+    ``unit``; ``discrete``: recency and T are whole periods (BG/BB's t_x and n).
     """
     if unit not in TIME_UNITS:
         raise UsageError(f"--unit {unit!r} is not known; use one of: {', '.join(TIME_UNITS)}.")
@@ -204,9 +212,10 @@ def summary_from_file(path: Path, unit: str) -> SummarySource:
     ).drop("_f", "_r", "_t")
     table = wh.create_table("summary", keyed)
     comp = compress(table, days, weights="weights")
-    comp.rfm  # validates rows, naming the first bad one  # noqa: B018
+    # Validates the rows, naming the first bad one.
+    comp.periods if discrete else comp.rfm  # noqa: B018
     info = {"unit": unit, "source": str(path), "has_costs": False}
-    return SummarySource(table, unit, info, comp, wh)
+    return SummarySource(table, unit, info, comp, wh, discrete=discrete)
 
 
 @dataclass
@@ -279,6 +288,13 @@ def _holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.nda
 def holdout_prediction(model: Any, source: SummarySource) -> np.ndarray:
     """Predicted holdout purchases per compressed row."""
     c = source.compressed
+    if source.discrete:  # purchase periods among the whole holdout periods
+        d = c.periods
+        return np.asarray(
+            model.conditional_expected_purchases(
+                source.info.get("holdout_periods", 0), d.frequency, d.recency, d.n_periods
+            )
+        )
     t = source.info["holdout_days"] / source.unit_days
     return np.asarray(
         model.conditional_expected_purchases(
@@ -289,10 +305,23 @@ def holdout_prediction(model: Any, source: SummarySource) -> np.ndarray:
 
 def require_scorable(name: str) -> None:
     """Refuse, before any work, a model that cannot be scored into customer value."""
-    if name not in (*CONTINUOUS_MODELS, "auto"):
+    if name not in (*FIT_MODELS, "auto"):
         raise UsageError(
-            f"--model {name} can be fitted but not scored into customer value; use one of "
-            f"{', '.join(CONTINUOUS_MODELS)} (or auto)."
+            f"--model {name!r} is not known; use one of: {', '.join((*FIT_MODELS, 'auto'))}."
+        )
+
+
+def _check_source_fits(source: SummarySource, name: str) -> None:
+    """A discrete model needs a summary of whole periods, the others one of days."""
+    if name in DISCRETE_MODELS and not source.discrete:
+        raise UsageError(
+            f"--model {name} counts whole periods: summarise with SummarySpec(..., "
+            "discrete=True) (the CLI does this for --model bgbb)."
+        )
+    if name not in DISCRETE_MODELS and source.discrete:
+        raise UsageError(
+            f"--model {name} needs a summary in days; this one counts whole periods (for "
+            f"{', '.join(DISCRETE_MODELS)})."
         )
 
 
@@ -302,20 +331,22 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
         raise UsageError(
             f"--model {name!r} is not known; use one of: {', '.join((*FIT_MODELS, 'auto'))}."
         )
+    _check_source_fits(source, name)
     comp = source.compressed
     candidates: dict[str, dict[str, float]] = {}
     reason = ""
-    if name == "bgbb":
-        if source.spec is not None:
-            data = discrete_summary(source.warehouse.table("transactions"), source.spec)
-        else:  # a summary file: frequency, recency and T are whole periods already
-            data = DiscreteData.from_arrays(
-                comp.frequency,
-                comp.recency_days / comp.unit_days,
-                comp.T_days / comp.unit_days,
-                comp.counts,
+    if name in DISCRETE_MODELS:
+        d = comp.periods
+        some = d.n_periods >= 1  # a customer with no whole period yet tells the fit nothing
+        if not some.any():
+            raise DataError(
+                f"No customer has a whole {source.unit} after the first purchase; use a "
+                "shorter --unit."
             )
-        model: BaseModel = MODELS["bgbb"]().fit(data)
+        data = DiscreteData.from_arrays(
+            d.frequency[some], d.recency[some], d.n_periods[some], d.weights[some]
+        )
+        model: BaseModel = MODELS[name]().fit(data)
     elif name != "auto":
         model = MODELS[name]().fit(comp.rfm)
     else:
@@ -448,11 +479,16 @@ def score_customers(
     ``customers``) is charged per month while the customer is alive.
     """
     model = fit.model
-    require_scorable(model.name)
+    _check_source_fits(source, model.name)
     c = source.compressed
-    fac = value_factors(
-        model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings
-    )
+    if source.discrete:
+        fac = period_value_factors(
+            model, c.periods, period_days=source.unit_days, settings=settings
+        )
+    else:
+        fac = value_factors(
+            model, c.frequency, c.recency_days, c.T_days, unit_days=c.unit_days, settings=settings
+        )
     summary = source.table
     # An Arrow table straight from the numpy arrays (a dict would go through pandas).
     factors = ibis.memtable(
