@@ -16,19 +16,24 @@ from tests.value.conftest import cdnow_sample_on, load_cdnow_sample
 pytestmark = pytest.mark.spark
 
 
-def _scores(warehouse: Warehouse) -> tuple[object, dict[str, float]]:
-    with summary_from_warehouse(warehouse, SummarySpec("week", date(1997, 9, 30))) as source:
-        fit = fit_purchase_model(source, "bgnbd")
+def _scores(warehouse: Warehouse, model: str) -> tuple[object, dict[str, float]]:
+    spec = SummarySpec("week", date(1997, 9, 30), discrete=model == "bgbb")
+    with summary_from_warehouse(warehouse, spec) as source:
+        fit = fit_purchase_model(source, model)
         result, scored = score_customers(source, fit, ValueSettings(12, 0.1))
         df = scored.execute().sort_values("customer_id").reset_index(drop=True)
-    return df, {"equity": result.equity, "low": result.equity_low, **fit.model.params_}
+        holdout = float(source.table.holdout_frequency.sum().execute())
+    return df, {"equity": result.equity, "low": result.equity_low, "holdout": holdout} | dict(
+        fit.model.params_
+    )
 
 
-def test_spark_scores_equal_duckdb(spark_wh: Warehouse, wh: Warehouse) -> None:
+@pytest.mark.parametrize("model", ["bgnbd", "bgbb"])
+def test_spark_scores_equal_duckdb(spark_wh: Warehouse, wh: Warehouse, model: str) -> None:
     cdnow_sample_on(spark_wh)
     load_cdnow_sample(wh)
-    spark_df, spark_info = _scores(spark_wh)
-    duck_df, duck_info = _scores(wh)
+    spark_df, spark_info = _scores(spark_wh, model)
+    duck_df, duck_info = _scores(wh, model)
     # Sums run in another order on Spark, and interval gradients are finite differences:
     # equal up to floating-point rounding.
     assert spark_info == pytest.approx(duck_info, rel=1e-7)
