@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from patron.errors import DataError
 from patron.value.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
@@ -122,6 +123,29 @@ def test_sbg_from_per_customer_rows() -> None:
     assert data.alive.tolist()[:3] == [1000, 631, 468]
     model = ShiftedBetaGeoModel().fit(data)
     assert close(model.params_["alpha"], 0.704, 3)
+
+
+def test_sbg_customers_observed_for_different_lengths() -> None:
+    """Active customers are censored where their own observation ends."""
+    # (churn period or T if active, T): lost in 1, 1, 3; active after 1, 3, 3 periods.
+    data = CohortData.from_lifetimes([1, 1, 3, 2, 4, 4, 1], [4, 2, 4, 2, 4, 4, 1])
+    assert data.lost.tolist() == [2, 0, 1]
+    assert data.active.tolist() == [1, 0, 2]  # the customer with T = 1 tells nothing
+    assert data.size == 6
+    # Kaplan-Meier: 6 at risk in period 1 (2 lost), 3 in period 2, 3 in period 3 (1 lost).
+    np.testing.assert_allclose(data.survival, [1, 4 / 6, 4 / 6, 4 / 6 * 2 / 3])
+    # Staggered sign-ups: recovery of known parameters needs the censoring.
+    rng = np.random.default_rng(3)
+    theta = rng.beta(0.704, 1.182, 40_000)
+    churn = rng.geometric(theta)
+    T = rng.integers(2, 10, 40_000)
+    recency = np.where(churn < T, churn, T)
+    model = ShiftedBetaGeoModel().fit(CohortData.from_lifetimes(recency, T))
+    se = model.standard_errors_
+    assert abs(model.params_["alpha"] - 0.704) < 3 * se["alpha"]
+    assert abs(model.params_["beta"] - 1.182) < 3 * se["beta"]
+    with pytest.raises(DataError, match=r"Row 2: recency 0\.5 and T 3 must be whole periods"):
+        CohortData.from_lifetimes([1, 0.5], [2, 3])
 
 
 def test_sbg_derl_equals_the_discounted_sum() -> None:

@@ -13,6 +13,7 @@ import pytest
 from patron.cli import main
 from patron.data.warehouse import connect
 from patron.errors import UsageError
+from patron.value.models import ShiftedBetaGeoModel
 from patron.value.summary import SummarySpec, customer_summary
 from patron.value.workflow import fit_purchase_model, summary_from_file
 from tests.conftest import shared_file
@@ -153,6 +154,44 @@ def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Give either --alive COUNTS or --from-file FILE" in capsys.readouterr().err
     assert main([*args[:-1], "lowend"]) == 65
     assert "no rows of cohort 'lowend' (cohorts: highend, regular)" in capsys.readouterr().err
+
+
+def test_retention_values_each_active_subscriber(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = shared_file("sbg_fader_hardie_2007", "sbg_cohorts.csv")
+    out_file = tmp_path / "subscribers.parquet"
+    args = ["value", "retention", "--from-file", str(path), "--cohort", "regular"]
+    extra = ["--value-per-period", "100", "--discount-rate", "0.1", "--out", str(out_file)]
+    report = run_json([*args, *extra], capsys)
+    subs = pd.read_parquet(out_file)
+    assert len(subs) == report["active_subscribers"] == 241  # still active after year 7
+    assert (subs.renewals == 7).all()
+    a, b = report["params"]["alpha"], report["params"]["beta"]
+    assert subs.p_renew.iloc[0] == pytest.approx((b + 7) / (a + b + 7), rel=1e-12)
+    # DERL: future payments discounted, each weighted by surviving to it given 7 renewals.
+    k = np.arange(1, 3000)
+    model = ShiftedBetaGeoModel().with_params(np.array([a, b]))
+    direct = np.sum(model.survival(7 + k) / model.survival(7) * 1.1**-k)
+    assert subs.derl.iloc[0] == pytest.approx(direct, rel=1e-9)
+    assert subs.residual_value.sum() == pytest.approx(report["residual_value_total"])
+    assert subs.residual_value.iloc[0] == pytest.approx(100 * direct, rel=1e-9)
+    assert (subs.derl_low < subs.derl).all()
+    assert (subs.derl < subs.derl_high).all()
+    # Subscribers observed for different lengths: each one's renewals are its own.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("customer_id,recency,T\na,2,5\nb,3,3\nc,6,6\nd,1,4\ne,4,4\n")
+    mixed_out = tmp_path / "mixed_out.csv"
+    assert main(["value", "retention", "--from-file", str(mixed), "--out", str(mixed_out)]) == 0
+    got = pd.read_csv(mixed_out)
+    assert got.customer_id.tolist() == ["b", "c", "e"]
+    assert got.renewals.tolist() == [2, 5, 3]
+    assert main(["value", "retention", "--alive", "10,5,3", "--out", str(mixed_out)]) == 2
+    assert "--out needs --from-file" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("recency,T\n1,3\n0,3\n")
+    assert main(["value", "retention", "--from-file", str(bad)]) == 65
+    assert "Row 2: recency 0 and T 3 must be whole periods >= 1" in capsys.readouterr().err
 
 
 def test_failed_score_leaves_customer_value_untouched(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import ibis
 import typer
 from rich.table import Table
 
@@ -312,10 +313,29 @@ def value_retention_cmd(
     cohort: Annotated[str | None, typer.Option(help="Use only this cohort of --from-file.")] = None,
     project: Annotated[int, typer.Option(help="Periods to project survival for.")] = 12,
     discount_rate: Annotated[float, typer.Option(help="Discount rate per period.")] = 0.1,
+    value_per_period: Annotated[
+        float | None,
+        typer.Option(help="Margin per period of a subscriber: residual value = DERL x this."),
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="With --from-file: write each active subscriber's P(renew), DERL and residual "
+            "value (with 95% intervals) to this CSV/Parquet file.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Contractual retention (sBG): fit a cohort, project survival, value a subscriber."""
-    payload = retention_report(alive, from_file, cohort, project, discount_rate)
+    """Contractual retention (sBG): fit a cohort, project survival, value each subscriber."""
+    if out_file is not None:
+        if from_file is None:
+            raise UsageError("--out needs --from-file (one row per customer) to value.")
+        _check_table_file(out_file)
+    result = retention_report(alive, from_file, cohort, project, discount_rate, value_per_period)
+    payload = result.payload
+    if out_file is not None and result.subscribers is not None:
+        _write_table_file(ibis.memtable(result.subscribers), out_file)
     if as_json:
         _emit_json(payload)
         return
@@ -336,3 +356,9 @@ def value_retention_cmd(
         f"Discounted expected residual lifetime of a new subscriber at {discount_rate:.0%} per "
         f"period: {payload['derl_new']:.3f} future payments."
     )
+    if "active_subscribers" in payload:
+        line = f"{payload['active_subscribers']:,} subscribers still active"
+        if "residual_value_total" in payload:
+            line += f"; their residual value: {payload['residual_value_total']:,.2f}"
+        where = f" (per subscriber in {out_file})" if out_file is not None else ""
+        out.print(line + where + ".")

@@ -1,19 +1,47 @@
-"""Contractual retention (sBG) from cohort counts or per-customer rows: one function for faces."""
+"""Contractual retention (sBG) from cohort counts or per-customer rows: one function for faces.
+
+With per-customer rows, every subscriber still active is valued: the chance to renew at the
+next period and the discounted expected residual lifetime (DERL, Fader & Hardie 2010) given
+the renewals already made, with a 95% interval from the parameters' covariance.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from patron.errors import DataError, UsageError
+from patron.value.clv import Z95
 from patron.value.models import CohortData, ShiftedBetaGeoModel
 
-__all__ = ["retention_report"]
+__all__ = ["RetentionResult", "retention_report"]
 
 
-def _cohort(alive: str | None, from_file: Path | None, cohort: str | None) -> CohortData:
+@dataclass
+class _Rows:
+    """Per-customer rows of a file: id, cohort, period of churn (or T if active), T."""
+
+    ids: list[Any]
+    cohorts: list[Any]
+    recency: np.ndarray
+    T: np.ndarray
+
+
+@dataclass
+class RetentionResult:
+    """The cohort report (JSON-ready) and, from per-customer rows, each subscriber's value."""
+
+    payload: dict[str, Any]
+    subscribers: pa.Table | None = None
+
+
+def _cohort(
+    alive: str | None, from_file: Path | None, cohort: str | None
+) -> tuple[CohortData, _Rows | None]:
     if (alive is None) == (from_file is None):
         raise UsageError("Give either --alive COUNTS or --from-file FILE.")
     if alive is not None:
@@ -21,7 +49,7 @@ def _cohort(alive: str | None, from_file: Path | None, cohort: str | None) -> Co
             counts = [float(v) for v in alive.split(",") if v.strip()]
         except ValueError:
             raise UsageError(f"--alive {alive!r} must be numbers separated by commas.") from None
-        return CohortData.from_counts(counts)
+        return CohortData.from_counts(counts), None
     assert from_file is not None
     if not from_file.is_file():
         raise DataError(f"{from_file}: no such file.")
@@ -38,20 +66,69 @@ def _cohort(alive: str | None, from_file: Path | None, cohort: str | None) -> Co
                 f"{from_file}: needs columns recency and T "
                 f"(found: {', '.join(table.column_names)})."
             )
-    recency = np.asarray(table.column(names["recency"]).to_numpy(), dtype=float)
-    T = np.asarray(table.column(names["t"]).to_numpy(), dtype=float)
+    try:
+        recency = np.asarray(table.column(names["recency"]).to_numpy(), dtype=float)
+        T = np.asarray(table.column(names["t"]).to_numpy(), dtype=float)
+    except (pa.ArrowInvalid, TypeError, ValueError):
+        raise DataError(f"{from_file}: recency and T must be whole numbers of periods.") from None
+    n = table.num_rows
+    ids = (
+        table.column(names["customer_id"]).to_pylist()
+        if "customer_id" in names
+        else list(range(1, n + 1))
+    )
+    labels = table.column(names["cohort"]).to_pylist() if "cohort" in names else [None] * n
     if cohort is not None:
         if "cohort" not in names:
             raise DataError(f"{from_file}: --cohort needs a cohort column.")
-        labels = np.asarray(table.column(names["cohort"]).to_pylist(), dtype=object)
-        keep = labels == cohort
+        keep = np.asarray(labels, dtype=object) == cohort
         if not keep.any():
             raise DataError(
                 f"{from_file}: no rows of cohort {cohort!r} "
-                f"(cohorts: {', '.join(sorted(set(labels)))})."
+                f"(cohorts: {', '.join(sorted({str(v) for v in labels}))})."
             )
         recency, T = recency[keep], T[keep]
-    return CohortData.from_lifetimes(recency, T)
+        ids = [v for v, k in zip(ids, keep, strict=True) if k]
+        labels = [v for v, k in zip(labels, keep, strict=True) if k]
+    try:
+        data = CohortData.from_lifetimes(recency, T)
+    except DataError as exc:
+        raise DataError(f"{from_file}: {exc}") from None
+    return data, _Rows(ids, labels, recency, T)
+
+
+def _subscribers(
+    model: ShiftedBetaGeoModel, rows: _Rows, discount: float, value: float | None
+) -> pa.Table:
+    """Each still-active subscriber: renewals made, P(renew next), DERL with its interval."""
+    active = rows.recency >= rows.T
+    renewals = rows.T[active] - 1.0  # observed active after T − 1 periods
+    p_renew = model.retention_rate(renewals + 1.0)
+    derl = model.derl(discount, renewals)
+    # Delta method on the log-parameters (DERL is smooth in them).
+    params = np.asarray(list(model.params_.values()))
+    h = 1e-6
+    grads = []
+    for j in range(2):
+        shifted = model.with_params(params * np.exp(h * np.eye(2)[j]))
+        grads.append((shifted.derl(discount, renewals) - derl) / h)
+    g = np.stack(grads, axis=1)
+    cov_log = model.covariance_ / np.outer(params, params)
+    sd = np.sqrt(np.clip(np.sum((g @ cov_log) * g, axis=1), 0.0, None))
+    columns: dict[str, Any] = {
+        "customer_id": [str(v) for v, a in zip(rows.ids, active, strict=True) if a],
+        "cohort": [v for v, a in zip(rows.cohorts, active, strict=True) if a],
+        "renewals": renewals.astype(np.int64),
+        "p_renew": p_renew,
+        "derl": derl,
+        "derl_low": derl - Z95 * sd,
+        "derl_high": derl + Z95 * sd,
+    }
+    if value is not None:
+        columns["residual_value"] = derl * value
+        columns["residual_value_low"] = (derl - Z95 * sd) * value
+        columns["residual_value_high"] = (derl + Z95 * sd) * value
+    return pa.table(columns)
 
 
 def retention_report(
@@ -60,36 +137,52 @@ def retention_report(
     cohort: str | None,
     project: int,
     discount_rate: float,
-) -> dict[str, Any]:
-    """Fit sBG and return parameters, survival (actual and projected) and DERL, JSON-ready."""
+    value_per_period: float | None = None,
+) -> RetentionResult:
+    """Fit sBG: parameters, survival (actual and projected), DERL, and per-subscriber values.
+
+    ``subscribers`` (from ``from_file`` only) has one row per customer still active:
+    ``customer_id, cohort, renewals, p_renew, derl`` (+ interval) and, with
+    ``value_per_period``, ``residual_value`` = DERL × that value (+ interval).
+    """
     if project < 1:
         raise UsageError(f"--project {project} must be at least 1.")
     if not 0 <= discount_rate < 10:
         raise UsageError(f"--discount-rate {discount_rate!r} must be a rate per period, e.g. 0.1.")
-    data = _cohort(alive, from_file, cohort)
+    if value_per_period is not None and value_per_period < 0:
+        raise UsageError(f"--value-per-period {value_per_period!r} must be >= 0.")
+    data, rows = _cohort(alive, from_file, cohort)
     model = ShiftedBetaGeoModel().fit(data)
-    start = data.alive[0]
-    periods = max(project, len(data.alive) - 1)
+    actual = data.survival
+    periods = max(project, data.periods)
     t = np.arange(0, periods + 1)
     survival = model.survival(t)
     retention = np.concatenate([[1.0], model.retention_rate(t[1:])])
-    rows = [
+    table = [
         {
             "period": int(i),
-            "actual": float(data.alive[i] / start) if i < len(data.alive) else None,
+            "actual": float(actual[i]) if i < len(actual) else None,
             "model": float(survival[i]),
             "retention": float(retention[i]),
         }
         for i in t
     ]
-    return {
+    payload = {
         "model": "sbg",
         "params": model.params_,
         "standard_errors": model.standard_errors_,
         "log_likelihood": model.log_likelihood_,
-        "cohort_size": float(start),
-        "periods": len(data.alive) - 1,
-        "survival": rows,
+        "cohort_size": data.size,
+        "periods": data.periods,
+        "survival": table,
         "discount_rate_per_period": discount_rate,
         "derl_new": float(model.derl(discount_rate, 0)),
     }
+    if rows is None:
+        return RetentionResult(payload)
+    subscribers = _subscribers(model, rows, discount_rate, value_per_period)
+    payload["active_subscribers"] = subscribers.num_rows
+    if value_per_period is not None:
+        payload["value_per_period"] = value_per_period
+        payload["residual_value_total"] = float(np.sum(subscribers.column("residual_value")))
+    return RetentionResult(payload, subscribers)

@@ -22,51 +22,98 @@ __all__ = ["CohortData", "ShiftedBetaGeoModel", "sbg_negll"]
 
 @dataclass(frozen=True)
 class CohortData:
-    """Customers still active at the start (t = 0) and after each period 1..T of a cohort."""
+    """Customers lost in each period 1..m, and those still active when last observed.
 
-    alive: FloatArray
+    ``lost[t-1]`` churned at the end of period t; ``active[t-1]`` were still active after t
+    periods when their observation ended (right-censored). A single cohort observed to the
+    same end has all its active customers in the last period.
+    """
+
+    lost: FloatArray
+    active: FloatArray
 
     @classmethod
     def from_counts(cls, alive: Any) -> CohortData:
-        """Validate: positive start, never increasing."""
+        """Counts still active at t = 0, 1, .., m; validate: positive start, never increasing."""
         counts = as_float_array(alive, "alive")
         if counts.size < 2 or counts[0] <= 0:
             raise DataError("A cohort needs its starting size and at least one later count.")
         if np.any(np.diff(counts) > 0) or np.any(counts < 0):
             raise DataError("Cohort counts must never increase (customers who left stay gone).")
-        return cls(counts)
+        active = np.zeros(counts.size - 1)
+        active[-1] = counts[-1]
+        return cls(counts[:-1] - counts[1:], active)
 
     @classmethod
     def from_lifetimes(cls, churn_period: Any, observed: Any) -> CohortData:
-        """Build counts from per-customer data: period of churn, or ``observed`` if still active."""
-        last = as_float_array(churn_period, "recency").astype(int)
-        horizon = int(np.max(as_float_array(observed, "T")))
-        alive = [
-            float(np.sum(last > t)) + float(np.sum(last >= horizon)) * 0 for t in range(horizon)
-        ]
-        return cls.from_counts(alive)
+        """Per customer: the period of churn, or ``observed`` (T) or more if still active.
+
+        A customer observed for T periods is known active after T − 1 of them, so customers
+        observed for different lengths are censored where their own observation ends.
+        """
+        last = as_float_array(churn_period, "recency")
+        T = as_float_array(observed, "T")
+        bad = (last != np.round(last)) | (np.round(T) != T) | (last < 1) | (T < 1)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise DataError(
+                f"Row {i + 1}: recency {last[i]:g} and T {T[i]:g} must be whole periods >= 1."
+            )
+        churned = last < T
+        m = int(np.max(np.where(churned, last, T - 1)))
+        if m < 1:
+            raise DataError("No customer is observed for a whole period (every T is 1).")
+        lost = np.bincount(last[churned].astype(int) - 1, minlength=m).astype(float)
+        survived = (T[~churned] - 1).astype(int)
+        active = np.bincount(survived[survived > 0] - 1, minlength=m).astype(float)
+        return cls(lost, active)
+
+    @property
+    def periods(self) -> int:
+        """Periods observed (m)."""
+        return len(self.lost)
+
+    @property
+    def size(self) -> float:
+        """Customers who tell the fit something (observed for at least one period)."""
+        return float(self.lost.sum() + self.active.sum())
+
+    @property
+    def survival(self) -> FloatArray:
+        """Actual share still active after t = 0 .. m periods (Kaplan-Meier under censoring)."""
+        at_risk = np.cumsum((self.lost + self.active)[::-1])[::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stay = np.where(at_risk > 0, 1.0 - self.lost / at_risk, 1.0)
+        return np.concatenate([[1.0], np.cumprod(stay)])
+
+    @property
+    def alive(self) -> FloatArray:
+        """Customers still active at t = 0 .. m (the counts, for one cohort to one end)."""
+        return self.size * self.survival
 
 
 def sbg_negll(log_params: FloatArray, data: CohortData) -> tuple[float, FloatArray]:
     """Negative sBG log-likelihood (Fader & Hardie 2007, eq. 5) and gradient.
 
-    ``P(T=t) = B(α+1, β+t−1)/B(α, β)``, ``S(t) = B(α, β+t)/B(α, β)``.
+    ``P(T=t) = B(α+1, β+t−1)/B(α, β)`` for each customer lost in period t,
+    ``S(t) = B(α, β+t)/B(α, β)`` for each still active after t periods.
     """
     alpha, beta = np.exp(log_params)
-    n = data.alive
-    t = np.arange(1, len(n), dtype=float)
-    lost = n[:-1] - n[1:]
+    lost, active = data.lost, data.active
+    t = np.arange(1, len(lost) + 1, dtype=float)
     base = betaln(alpha, beta)
     log_p = betaln(alpha + 1, beta + t - 1) - base
-    log_s = betaln(alpha, beta + t[-1]) - base
-    ll = float(np.dot(lost, log_p) + n[-1] * log_s)
+    log_s = betaln(alpha, beta + t) - base
+    ll = float(np.dot(lost, log_p) + np.dot(active, log_s))
     dbase_a = digamma(alpha) - digamma(alpha + beta)
     dbase_b = digamma(beta) - digamma(alpha + beta)
     dp_a = digamma(alpha + 1) - digamma(alpha + beta + t) - dbase_a
     dp_b = digamma(beta + t - 1) - digamma(alpha + beta + t) - dbase_b
-    ds_a = digamma(alpha) - digamma(alpha + beta + t[-1]) - dbase_a
-    ds_b = digamma(beta + t[-1]) - digamma(alpha + beta + t[-1]) - dbase_b
-    grad = np.array([np.dot(lost, dp_a) + n[-1] * ds_a, np.dot(lost, dp_b) + n[-1] * ds_b])
+    ds_a = digamma(alpha) - digamma(alpha + beta + t) - dbase_a
+    ds_b = digamma(beta + t) - digamma(alpha + beta + t) - dbase_b
+    grad = np.array(
+        [np.dot(lost, dp_a) + np.dot(active, ds_a), np.dot(lost, dp_b) + np.dot(active, ds_b)]
+    )
     return -ll, -grad * np.exp(log_params)
 
 
@@ -80,8 +127,8 @@ class ShiftedBetaGeoModel(BaseModel):
         return sbg_negll(log_params, data)
 
     def fit(self, data: CohortData) -> ShiftedBetaGeoModel:
-        """Fit on one cohort's survivor counts."""
-        return self._fit(data, float(data.alive[0]), np.zeros(2))
+        """Fit on a cohort's losses per period and its still-active customers."""
+        return self._fit(data, data.size, np.zeros(2))
 
     def survival(self, t: Any) -> FloatArray:
         """Share of a new cohort still active after t periods."""
