@@ -270,23 +270,27 @@ def tier_customers(
         strategic_value=lambda s: s.clv + s.growth_potential
     )
 
-    # Scalar thresholds in one pass.
-    days_since = t["T"] - t.recency
-    rate = t.frequency.cast("float64") / t["T"]
-    active_repeat = (t.frequency > 0) & (t.p_alive >= rules.lapsed_p_alive)
-    quintiles = (0.2, 0.4, 0.6, 0.8)
-    aggs: dict[str, ir.Value] = {
-        "n": t.count(),
-        "equity": t.clv.sum(),
-        "positive": t.clv.sum(where=t.clv > 0),
-        "median_clv": t.clv.quantile(0.5),
+    # Scalar thresholds. The exact quantiles need no join, so they read the scored table; each
+    # holds its whole column in memory outside the engine's buffer pool, so one at a time.
+    b = scored
+    rate = b.frequency.cast("float64") / b["T"]
+    active_repeat = (b.frequency > 0) & (b.p_alive >= rules.lapsed_p_alive)
+    quintiles = [0.2, 0.4, 0.6, 0.8]
+    row = (
+        b.aggregate(n=b.count(), equity=b.clv.sum(), positive=b.clv.sum(where=b.clv > 0))
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    quantiles: dict[str, ir.Value] = {
+        "median_clv": b.clv.quantile(0.5),
         "median_rate": rate.quantile(0.5, where=active_repeat),
+        # One multi-quantile per column: one sort each instead of one per cut point.
+        "r": (b["T"] - b.recency).quantile(quintiles),
+        "f": b.frequency.cast("float64").quantile(quintiles),
+        "m": b.monetary_value.quantile(quintiles),
     }
-    # One multi-quantile per column: one sort each instead of one per cut point.
-    aggs["r"] = days_since.quantile(list(quintiles))
-    aggs["f"] = t.frequency.cast("float64").quantile(list(quintiles))
-    aggs["m"] = t.monetary_value.quantile(list(quintiles))
-    row = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    for name, value in quantiles.items():
+        row[name] = b.aggregate(v=value).to_pyarrow().column("v")[0].as_py()
     if not row["n"]:
         raise DataError("No scored customers; run `patron value score` first.")
     positive = float(row["positive"] or 0.0)
@@ -329,7 +333,10 @@ def tier_customers(
     loyalty = ibis.cases(
         (lapsed, "lapsed"),
         (t.frequency == 0, "first-time"),
-        (rate >= (regular if regular is not None else math.inf), "regular"),
+        (
+            t.frequency.cast("float64") / t["T"] >= (regular if regular is not None else math.inf),
+            "regular",
+        ),
         else_="occasional",
     )
     high_clv = _scalar(row["median_clv"])
@@ -346,7 +353,7 @@ def tier_customers(
         return [float(v or 0.0) for v in row[prefix] or [0.0] * len(quintiles)]
 
     r_cuts, f_cuts, m_cuts = cuts("r"), cuts("f"), cuts("m")
-    r_score = _score(days_since, r_cuts, higher_is_better=False)
+    r_score = _score(t["T"] - t.recency, r_cuts, higher_is_better=False)
     f_score = _score(t.frequency.cast("float64"), f_cuts, higher_is_better=True)
     m_score = _score(t.monetary_value, m_cuts, higher_is_better=True)
     out = t.drop("_sow").mutate(
