@@ -8,7 +8,7 @@ plus ``score`` timed inside the process (without interpreter start-up and import
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_value.py --customers 1000000 [--keep DIR]
+    .venv/bin/python benchmarks/bench_value.py --customers 1000000 [--keep DIR] [--model bgbb]
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from patron.value.clv import ValueSettings
 from patron.value.summary import SummarySpec
 from patron.value.workflow import fit_purchase_model, score_customers, summary_from_warehouse
 wh = connect(sys.argv[1])
+model = sys.argv[2]
 t0 = time.perf_counter()
-source = summary_from_warehouse(wh, SummarySpec("week"))
+source = summary_from_warehouse(wh, SummarySpec("week", discrete=model == "bgbb"))
 t1 = time.perf_counter()
-fit = fit_purchase_model(source, "bgnbd")
+fit = fit_purchase_model(source, model)
 t2 = time.perf_counter()
 result, _ = score_customers(source, fit, ValueSettings(12, 0.1))
 t3 = time.perf_counter()
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--model", default="bgnbd", help="bgnbd, mbgnbd, pnbd or bgbb")
     ns = parser.parse_args()
     work = ns.keep or Path(tempfile.mkdtemp(prefix="patron-bench-value-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -76,12 +78,12 @@ def main() -> None:
             "load transactions (Parquet)",
             *run(["load", "transactions", str(shop / "transactions.parquet"), "-w", url]),
         ),
-        ("value score (CLI)", *run(["value", "score", "--model", "bgnbd", "-w", url])),
+        ("value score (CLI)", *run(["value", "score", "--model", ns.model, "-w", url])),
     ]
     inner = subprocess.run(
-        [sys.executable, "-c", INPROCESS, url], capture_output=True, text=True, check=True
+        [sys.executable, "-c", INPROCESS, url, ns.model], capture_output=True, text=True, check=True
     ).stdout.split()
-    print(f"customers: {ns.customers:,}")
+    print(f"customers: {ns.customers:,}; model: {ns.model}")
     print("| step | seconds | peak RSS (MiB) |")
     print("|---|---:|---:|")
     for label, secs, rss in rows:

@@ -12,12 +12,130 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
-from scipy.special import logsumexp as _lse
 
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import DiscreteData
 
 __all__ = ["BetaGeoBetaBinomModel", "bgbb_log_terms", "bgbb_negll"]
+
+
+#: Matrix cells (rows × dropout periods) per block of the likelihood's dead-term sums.
+_BLOCK_CELLS = 1 << 20
+
+
+class _Tables:
+    """Log-gamma and digamma values on the integer grid j = 0 .. J (+1) for one parameter set.
+
+    Every Beta function in the likelihood has arguments (parameter + whole number), so each
+    term is a sum of entries gathered from these vectors: no special function is evaluated
+    per matrix cell.
+    """
+
+    def __init__(self, params: FloatArray, top: int, *, digammas: bool = False) -> None:
+        alpha, beta, gamma, delta = params
+        j = np.arange(top + 2, dtype=float)
+        self.lA = gammaln(alpha + j)  # α + x
+        self.lB = gammaln(beta + j)  # β + (j − x)
+        self.lAB = gammaln(alpha + beta + j)  # α + β + j
+        self.lD = gammaln(delta + j)  # δ + j
+        self.lGD = gammaln(gamma + delta + j)  # γ + δ + j
+        self.base = float(betaln(alpha, beta))
+        self.base_d = float(betaln(gamma, delta))
+        self.lg, self.lg1 = float(gammaln(gamma)), float(gammaln(gamma + 1))
+        # Per dropout period j: the j-only part of log B(α+x, β+j−x) + log B(γ+1, δ+j).
+        self.w = -self.lAB[:-1] + self.lD[:-1] - self.lGD[1:]
+        if digammas:
+            self.pA, self.pB = digamma(alpha + j), digamma(beta + j)
+            self.pAB, self.pD = digamma(alpha + beta + j), digamma(delta + j)
+            self.pGD = digamma(gamma + delta + j)
+
+
+def _rows(x: FloatArray, tx: FloatArray, n: FloatArray) -> tuple[np.ndarray, ...]:
+    xi, ti, ni = (np.asarray(v, dtype=float).astype(np.int64) for v in (x, tx, n))
+    return xi, ti, ni
+
+
+class _DeadSums:
+    """Prefix sums of the dead terms per unique (x, t_x) pair, read off at each row's n.
+
+    Dropping out in period j+1 (j = t_x .. n−1) has the term
+    ``B(α+x, β+j−x)/B(α,β) · B(γ+1, δ+j)/B(γ,δ)``; it depends on the row only through
+    (x, t_x) and how far the sum runs, so rows sharing a pair share one cumulative sum. The
+    terms fall strictly with j (each step multiplies by a ratio below 1), so scaling by the
+    first term keeps every scaled term in (0, 1] and the sums free of cancellation.
+    """
+
+    def __init__(self, xi: np.ndarray, ti: np.ndarray, ni: np.ndarray) -> None:
+        has = ni > ti
+        self.rows = np.flatnonzero(has)
+        key = xi[has] * (int(ni.max(initial=0)) + 1) + ti[has]
+        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        pair = inverse.ravel()
+        self.pair = pair
+        self.px, self.pt = xi[has][first], ti[has][first]
+        self.last = (ni - ti)[has] - 1  # index of each row's last term in its pair's sums
+        width = np.zeros(len(uniq), dtype=np.int64)
+        np.maximum.at(width, pair, self.last + 1)
+        # Pairs by width, in blocks whose padded matrices stay under _BLOCK_CELLS cells; per
+        # block: its pairs, width, rows and each row's pair within the block.
+        order = np.argsort(width, kind="stable")
+        slot = np.empty(len(uniq), dtype=np.int64)
+        block_of = np.empty(len(uniq), dtype=np.int64)
+        bounds: list[tuple[int, int]] = []
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and (stop + 1 - start) * width[order[stop]] <= _BLOCK_CELLS:
+                stop += 1
+            slot[order[start:stop]] = np.arange(stop - start)
+            block_of[order[start:stop]] = len(bounds)
+            bounds.append((start, stop))
+            start = stop
+        row_block = block_of[pair]
+        by_block = np.argsort(row_block, kind="stable")
+        cuts = np.searchsorted(row_block[by_block], np.arange(len(bounds) + 1))
+        self.blocks: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+        for b, (lo, hi) in enumerate(bounds):
+            at = by_block[cuts[b] : cuts[b + 1]]
+            self.blocks.append((order[lo:hi], int(width[order[hi - 1]]), at, slot[pair[at]]))
+
+    def evaluate(
+        self, tab: _Tables, head: FloatArray, *, grad: bool = False
+    ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
+        """Per row with dead terms: log of its first term and of the scaled sum.
+
+        With ``grad`` also the scaled sums weighted by ψ(α+β+j), ψ(β+j−x), ψ(δ+j) and
+        ψ(γ+δ+1+j).
+        """
+        first = np.zeros(len(self.px))
+        sums = [np.zeros(len(self.rows)) for _ in range(5 if grad else 1)]
+        for block, width, at, slots in self.blocks:
+            # Past a pair's own width the cells are never read: clip them onto the grid.
+            jj = np.minimum(self.pt[block, None] + np.arange(width)[None, :], len(tab.w) - 1)
+            kk = jj - self.px[block, None]
+            vals = tab.lB[kk] + tab.w[jj]
+            first[block] = vals[:, 0]
+            scaled = np.exp(vals - vals[:, :1])
+            ends = self.last[at]
+            sums[0][at] = np.cumsum(scaled, axis=1)[slots, ends]
+            if grad:
+                weights = (tab.pAB[jj], tab.pB[kk], tab.pD[jj], tab.pGD[jj + 1])
+                for k, f in enumerate(weights, start=1):
+                    sums[k][at] = np.cumsum(scaled * f, axis=1)[slots, ends]
+        log_first = first[self.pair] + head[self.rows] + tab.lg1
+        return log_first, np.log(sums[0]), sums[1:]
+
+
+def _log_parts(
+    tab: _Tables, xi: np.ndarray, ti: np.ndarray, ni: np.ndarray, dead: _DeadSums
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``log_alive``, ``log_dead`` and the row-level ``head`` (log B(α+x, ·) constants)."""
+    head = tab.lA[xi] - tab.base - tab.base_d
+    log_alive = head + tab.lB[ni - xi] - tab.lAB[ni] + tab.lg + tab.lD[ni] - tab.lGD[ni]
+    log_dead = np.full(len(xi), -np.inf)
+    log_first, log_sum, _ = dead.evaluate(tab, head)
+    log_dead[dead.rows] = log_first + log_sum
+    return log_alive, log_dead, head
 
 
 def bgbb_log_terms(
@@ -26,23 +144,14 @@ def bgbb_log_terms(
     """``(log_alive, log_dead)``: the likelihood's two parts (FHS 2010, eq. 5).
 
     ``log_alive`` is alive through period n; ``log_dead`` sums over dropping out in periods
-    t_x+1 .. n (log-sum-exp over a padded matrix, so it is vectorised).
+    t_x+1 .. n (prefix sums per (x, t_x) pair, from gathered log-gammas).
     """
-    alpha, beta, gamma, delta = params
-    base = betaln(alpha, beta)
-    base_d = betaln(gamma, delta)
-    log_alive = betaln(alpha + x, beta + n - x) - base + betaln(gamma, delta + n) - base_d
-    terms = (n - tx).astype(int)
-    width = max(int(terms.max()) if terms.size else 0, 1)
-    i = np.arange(width)[None, :]
-    mask = i < terms[:, None]
-    vals = (
-        betaln(alpha + x[:, None], beta + tx[:, None] - x[:, None] + i) - base
-        + betaln(gamma + 1, delta + tx[:, None] + i) - base_d
-    )  # fmt: skip
-    vals = np.where(mask, vals, -np.inf)
-    log_dead = _lse(vals, axis=1)
-    return np.asarray(log_alive), np.asarray(log_dead)
+    xi, ti, ni = _rows(x, tx, n)
+    top = int(ni.max()) if ni.size else 0
+    log_alive, log_dead, _ = _log_parts(
+        _Tables(np.asarray(params), top), xi, ti, ni, _DeadSums(xi, ti, ni)
+    )
+    return log_alive, log_dead
 
 
 def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, FloatArray]:
@@ -52,44 +161,48 @@ def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, Float
     difference of digammas; the gradient of ``log(alive + Σ_i dead_i)`` weights each term's
     derivative by its share of the likelihood.
     """
-    alpha, beta, gamma, delta = np.exp(log_params)
-    x, tx, n, w = data.frequency, data.recency, data.n_periods, data.weights
-    alive, dead = bgbb_log_terms(np.exp(log_params), x, tx, n)
-    ll = np.logaddexp(alive, dead)
+    params = np.exp(log_params)
+    alpha, beta, gamma, delta = params
+    xi, ti, ni = _rows(data.frequency, data.recency, data.n_periods)
+    w = data.weights
+    dead = _DeadSums(xi, ti, ni)
+    top = int(ni.max()) if ni.size else 0
+    tab = _Tables(params, top, digammas=True)
+    head = tab.lA[xi] - tab.base - tab.base_d
+    alive = head + tab.lB[ni - xi] - tab.lAB[ni] + tab.lg + tab.lD[ni] - tab.lGD[ni]
+    log_first, log_sum, (s_ab, s_b, s_d, s_gd) = dead.evaluate(tab, head, grad=True)
+    dead_ll = np.full(len(xi), -np.inf)
+    dead_ll[dead.rows] = log_first + log_sum
+    ll = np.logaddexp(alive, dead_ll)
     share_alive = np.exp(alive - ll)
     base_a = digamma(alpha) - digamma(alpha + beta)
     base_b = digamma(beta) - digamma(alpha + beta)
     base_g = digamma(gamma) - digamma(gamma + delta)
     base_d = digamma(delta) - digamma(gamma + delta)
+    p_ab_n = tab.pAB[ni]
     g_alive = np.stack(
         [
-            digamma(alpha + x) - digamma(alpha + beta + n) - base_a,
-            digamma(beta + n - x) - digamma(alpha + beta + n) - base_b,
-            digamma(gamma) - digamma(gamma + delta + n) - base_g,
-            digamma(delta + n) - digamma(gamma + delta + n) - base_d,
+            tab.pA[xi] - p_ab_n - base_a,
+            tab.pB[ni - xi] - p_ab_n - base_b,
+            digamma(gamma) - tab.pGD[ni] - base_g,
+            tab.pD[ni] - tab.pGD[ni] - base_d,
         ]
     )
-    terms = (n - tx).astype(int)
-    width = max(int(terms.max()) if terms.size else 0, 1)
-    i = np.arange(width)[None, :]
-    mask = i < terms[:, None]
-    xi, txi = x[:, None], tx[:, None] + i
-    log_terms = (
-        betaln(alpha + xi, beta + txi - xi) - betaln(alpha, beta)
-        + betaln(gamma + 1, delta + txi) - betaln(gamma, delta)
-    )  # fmt: skip
-    share = np.where(mask, np.exp(np.where(mask, log_terms, 0.0) - ll[:, None]), 0.0)
-    g_dead = np.stack(
+    # The dead terms' digammas weighted by their shares of each row's likelihood.
+    r = dead.rows
+    scale = np.exp(log_first - ll[r])  # first term / likelihood
+    s0 = np.exp(log_sum) * scale
+    s_ab, s_b, s_d, s_gd = s_ab * scale, s_b * scale, s_d * scale, s_gd * scale
+    g_dead = np.zeros((4, len(xi)))
+    g_dead[:, r] = np.stack(
         [
-            (share * (digamma(alpha + xi) - digamma(alpha + beta + txi) - base_a)).sum(axis=1),
-            (share * (digamma(beta + txi - xi) - digamma(alpha + beta + txi) - base_b)).sum(axis=1),
-            (share * (digamma(gamma + 1) - digamma(gamma + delta + 1 + txi) - base_g)).sum(axis=1),
-            (share * (digamma(delta + txi) - digamma(gamma + delta + 1 + txi) - base_d)).sum(
-                axis=1
-            ),
+            (tab.pA[xi[r]] - base_a) * s0 - s_ab,
+            s_b - s_ab - base_b * s0,
+            (digamma(gamma + 1) - base_g) * s0 - s_gd,
+            s_d - s_gd - base_d * s0,
         ]
     )
-    grad = (g_alive * share_alive + g_dead) @ w * np.exp(log_params)
+    grad = (g_alive * share_alive + g_dead) @ w * params
     return -float(np.dot(w, ll)), -grad
 
 
