@@ -277,3 +277,14 @@ def test_bgbb_on_the_donations_summary(tmp_path: Path, capsys: pytest.CaptureFix
         pytest.raises(UsageError, match="--model bgnbd needs a summary in days"),
     ):
         fit_purchase_model(periods, "bgnbd")
+
+
+def test_report_checks_a_bgbb_model_on_whole_weeks(
+    cdnow_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["value", "score", "--model", "bgbb", "-w", cdnow_url]) == 0
+    out = tmp_path / "report.html"
+    assert main(["report", "-w", cdnow_url, "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "Model check: calibration vs holdout" in html
+    assert "Not available" not in html  # the holdout check ran on a period summary

@@ -23,7 +23,7 @@ from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_da
 from patron.value.summary import SummarySpec
 from patron.value.tiers import TIER_ACTIONS, TIERS
 from patron.value.validation import holdout_report
-from patron.value.workflow import fit_purchase_model, summary_from_warehouse
+from patron.value.workflow import DISCRETE_MODELS, fit_purchase_model, summary_from_warehouse
 
 __all__ = ["Section", "build_report", "write_report"]
 
@@ -181,7 +181,7 @@ def _p_alive(t: ibis.Table, unit: str) -> Section:
 
 def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
     cal = as_of - timedelta(weeks=13)
-    spec = SummarySpec(unit, cal, as_of)
+    spec = SummarySpec(unit, cal, as_of, discrete=model in DISCRETE_MODELS)
     try:
         with summary_from_warehouse(wh, spec) as source:
             fit = fit_purchase_model(source, model if model else "bgnbd")

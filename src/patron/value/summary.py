@@ -357,25 +357,19 @@ class Compressed:
     #: Sums over each row's customers for customer equity.
     sums: RowSums
 
+    def _in_units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        u = self.unit_days
+        return self.frequency, self.recency_days / u, self.T_days / u, self.counts
+
     @cached_property
     def rfm(self) -> RFMData:
         """Model input in the summary's time unit."""
-        return RFMData.from_arrays(
-            self.frequency,
-            self.recency_days / self.unit_days,
-            self.T_days / self.unit_days,
-            self.counts,
-        )
+        return RFMData.from_arrays(*self._in_units())
 
     @cached_property
     def periods(self) -> DiscreteData:
         """BG/BB input: the time columns as whole periods (x, t_x, n), every row."""
-        return DiscreteData.from_arrays(
-            self.frequency,
-            self.recency_days / self.unit_days,
-            self.T_days / self.unit_days,
-            self.counts,
-        )
+        return DiscreteData.from_arrays(*self._in_units())
 
     def positions(self, keys: np.ndarray) -> np.ndarray:
         """Index of each given row key among the unique rows (which are sorted by key)."""
