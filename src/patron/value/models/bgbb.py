@@ -127,15 +127,22 @@ class _DeadSums:
 
 
 def _log_parts(
-    tab: _Tables, xi: np.ndarray, ti: np.ndarray, ni: np.ndarray, dead: _DeadSums
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``log_alive``, ``log_dead`` and the row-level ``head`` (log B(α+x, ·) constants)."""
+    params: FloatArray, xi: np.ndarray, ti: np.ndarray, ni: np.ndarray, *, grad: bool = False
+) -> tuple[_Tables, _DeadSums, FloatArray, FloatArray, FloatArray, FloatArray, list[FloatArray]]:
+    """Both parts of the likelihood, with what the gradient needs.
+
+    Returns the tables, the pair sums, ``log_alive``, ``log_dead`` and, per row with dead
+    terms, the log of its first term, of its scaled sum, and (with ``grad``) the weighted sums
+    of :meth:`_DeadSums.evaluate`.
+    """
+    tab = _Tables(params, int(ni.max()) if ni.size else 0, digammas=grad)
+    dead = _DeadSums(xi, ti, ni)
     head = tab.lA[xi] - tab.base - tab.base_d
     log_alive = head + tab.lB[ni - xi] - tab.lAB[ni] + tab.lg + tab.lD[ni] - tab.lGD[ni]
     log_dead = np.full(len(xi), -np.inf)
-    log_first, log_sum, _ = dead.evaluate(tab, head)
+    log_first, log_sum, sums = dead.evaluate(tab, head, grad=grad)
     log_dead[dead.rows] = log_first + log_sum
-    return log_alive, log_dead, head
+    return tab, dead, log_alive, log_dead, log_first, log_sum, sums
 
 
 def bgbb_log_terms(
@@ -146,11 +153,7 @@ def bgbb_log_terms(
     ``log_alive`` is alive through period n; ``log_dead`` sums over dropping out in periods
     t_x+1 .. n (prefix sums per (x, t_x) pair, from gathered log-gammas).
     """
-    xi, ti, ni = _rows(x, tx, n)
-    top = int(ni.max()) if ni.size else 0
-    log_alive, log_dead, _ = _log_parts(
-        _Tables(np.asarray(params), top), xi, ti, ni, _DeadSums(xi, ti, ni)
-    )
+    _, _, log_alive, log_dead, _, _, _ = _log_parts(np.asarray(params), *_rows(x, tx, n))
     return log_alive, log_dead
 
 
@@ -165,14 +168,8 @@ def bgbb_negll(log_params: FloatArray, data: DiscreteData) -> tuple[float, Float
     alpha, beta, gamma, delta = params
     xi, ti, ni = _rows(data.frequency, data.recency, data.n_periods)
     w = data.weights
-    dead = _DeadSums(xi, ti, ni)
-    top = int(ni.max()) if ni.size else 0
-    tab = _Tables(params, top, digammas=True)
-    head = tab.lA[xi] - tab.base - tab.base_d
-    alive = head + tab.lB[ni - xi] - tab.lAB[ni] + tab.lg + tab.lD[ni] - tab.lGD[ni]
-    log_first, log_sum, (s_ab, s_b, s_d, s_gd) = dead.evaluate(tab, head, grad=True)
-    dead_ll = np.full(len(xi), -np.inf)
-    dead_ll[dead.rows] = log_first + log_sum
+    tab, dead, alive, dead_ll, log_first, log_sum, sums = _log_parts(params, xi, ti, ni, grad=True)
+    s_ab, s_b, s_d, s_gd = sums
     ll = np.logaddexp(alive, dead_ll)
     share_alive = np.exp(alive - ll)
     base_a = digamma(alpha) - digamma(alpha + beta)
