@@ -239,3 +239,21 @@ def test_bgbb_expectations_agree_with_simulation() -> None:
     cond = model.conditional_expected_purchases(5, sim.frequency, sim.recency, sim.n_periods)
     target = float(model.expected_purchases(11) - model.expected_purchases(6))
     assert abs(cond.mean() - target) < 4 * cond.std() / np.sqrt(len(cond)) + 1e-3
+
+
+def test_bgbb_p_alive_matches_simulation() -> None:
+    """P(alive in period n+1 | x, t_x, n) against simulated customers with that history."""
+    alpha, beta, gamma, delta = 1.204, 0.750, 0.657, 2.783
+    rng = np.random.default_rng(11)
+    size, n = 600_000, 6
+    p = rng.beta(alpha, beta, size)
+    life = rng.geometric(rng.beta(gamma, delta, size)) - 1  # periods alive after the first
+    buys = (rng.random((size, n)) < p[:, None]) & (np.arange(1, n + 1)[None, :] <= life[:, None])
+    x = buys.sum(axis=1)
+    tx = np.where(x > 0, n - np.argmax(buys[:, ::-1], axis=1), 0)
+    model = BetaGeoBetaBinomModel().with_params(np.array([alpha, beta, gamma, delta]))
+    for xi, ti in [(0, 0), (1, 1), (2, 4), (3, 6), (6, 6)]:
+        group = (x == xi) & (tx == ti)
+        share = float(np.mean(life[group] >= n + 1))
+        se = np.sqrt(share * (1 - share) / group.sum())
+        assert float(model.p_alive(xi, ti, n)[0]) == pytest.approx(share, abs=4 * se + 1e-3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln
+from scipy.special import betaln, digamma, gammaln
 
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import DiscreteData
@@ -225,8 +225,8 @@ class BetaGeoBetaBinomModel(BaseModel):
         gamma, delta = self._params[2:]
         alive, dead = bgbb_log_terms(self._params, x, tx, n)
         log_next = np.log(delta + n) - np.log(gamma + delta + n)  # survive one more period
-        log_num = alive + log_next
-        return np.asarray(expit(log_num - np.logaddexp(alive, dead)))
+        # A probability, not odds: the alive part's share of the likelihood, times surviving.
+        return np.asarray(np.exp(alive + log_next - np.logaddexp(alive, dead)))
 
     def expected_purchases(self, periods: Any) -> FloatArray:
         """Expected transactions of a new customer in its first n periods (FHS 2010, eq. 7)."""
