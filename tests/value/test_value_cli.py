@@ -109,6 +109,10 @@ def test_value_usage_and_data_errors(
 ) -> None:
     assert main(["value", "fit", "--model", "nope", "-w", cdnow_url]) == 2
     assert "--model 'nope' is not known" in capsys.readouterr().err
+    nowhere_wh = f"duckdb://{tmp_path / 'never.duckdb'}"
+    assert main(["value", "validate", "--model", "nope", "-w", nowhere_wh]) == 2
+    assert "--model 'nope' is not known" in capsys.readouterr().err
+    assert not (tmp_path / "never.duckdb").exists()  # refused before opening the warehouse
     assert main(["value", "fit", "--calibration-end", "30/09/1997", "-w", cdnow_url]) == 2
     assert "--calibration-end '30/09/1997' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
@@ -175,6 +179,7 @@ def test_retention_values_each_active_subscriber(
     direct = np.sum(model.survival(7 + k) / model.survival(7) * 1.1**-k)
     assert subs.derl.iloc[0] == pytest.approx(direct, rel=1e-9)
     assert subs.residual_value.sum() == pytest.approx(report["residual_value_total"])
+    assert report["residual_value_new"] == pytest.approx(100 * report["derl_new"])
     assert subs.residual_value.iloc[0] == pytest.approx(100 * direct, rel=1e-9)
     assert (subs.derl_low < subs.derl).all()
     assert (subs.derl < subs.derl_high).all()

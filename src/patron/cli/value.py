@@ -35,7 +35,7 @@ from patron.value.workflow import (
     ScoreResult,
     SummarySource,
     fit_purchase_model,
-    require_scorable,
+    require_known_model,
     score_customers,
     summary_from_file,
     summary_from_warehouse,
@@ -81,6 +81,7 @@ def _value_source(
     observation_end: str | None,
     model: str,
 ) -> SummarySource:
+    require_known_model(model)  # before reading anything
     discrete = model in DISCRETE_MODELS
     if from_summary is not None:
         return summary_from_file(from_summary, unit, discrete=discrete)
@@ -172,7 +173,6 @@ def value_score_cmd(
         raise UsageError("--from-summary needs --out FILE for the scores.")
     if out_file is not None:
         _check_table_file(out_file)
-    require_scorable(model)
     source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model)
@@ -354,7 +354,13 @@ def value_retention_cmd(
     out.print(table)
     out.print(
         f"Discounted expected residual lifetime of a new subscriber at {discount_rate:.0%} per "
-        f"period: {payload['derl_new']:.3f} future payments."
+        f"period: {payload['derl_new']:.3f} future payments"
+        + (
+            f", worth {payload['residual_value_new']:,.2f} at {payload['value_per_period']:,.2f} "
+            "a period."
+            if "residual_value_new" in payload
+            else "."
+        )
     )
     if "active_subscribers" in payload:
         line = f"{payload['active_subscribers']:,} subscribers still active"

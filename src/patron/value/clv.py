@@ -185,7 +185,7 @@ def period_value_factors(
         buy = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - log_l)
         live = np.exp(betaln(alpha + x, beta + n - x) - betaln(alpha, beta) - log_l)
         total, discounted = stay.sum(axis=1)[inverse], (stay @ disc)[inverse]
-        alive = m.p_alive(x, tx, n)
+        alive = live * stay[:, 0][inverse]  # P(alive in period n+1), FHS 2010 eq. 11
         return alive, buy * total, buy * discounted, live * discounted * months_per_period
 
     return _with_uncertainty(model, evaluate)

@@ -167,7 +167,8 @@ def retention_report(
         }
         for i in t
     ]
-    payload = {
+    derl_new = float(model.derl(discount_rate, 0))
+    payload: dict[str, Any] = {
         "model": "sbg",
         "params": model.params_,
         "standard_errors": model.standard_errors_,
@@ -176,13 +177,15 @@ def retention_report(
         "periods": data.periods,
         "survival": table,
         "discount_rate_per_period": discount_rate,
-        "derl_new": float(model.derl(discount_rate, 0)),
+        "derl_new": derl_new,
     }
+    if value_per_period is not None:
+        payload["value_per_period"] = value_per_period
+        payload["residual_value_new"] = derl_new * value_per_period
     if rows is None:
         return RetentionResult(payload)
     subscribers = _subscribers(model, rows, discount_rate, value_per_period)
     payload["active_subscribers"] = subscribers.num_rows
     if value_per_period is not None:
-        payload["value_per_period"] = value_per_period
         payload["residual_value_total"] = float(np.sum(subscribers.column("residual_value")))
     return RetentionResult(payload, subscribers)

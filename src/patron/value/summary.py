@@ -247,14 +247,13 @@ def customer_summary(
     # holdout the calibration aggregates filtered in the same grouping (no self-join).
     aggs: dict[str, ir.Value] = {
         "first_date": units.day.min(),
-        "first": key.min(),
         "last": key.max(where=cal_sel),
         "days": units.count(where=cal_sel),
         "spend": units.amount.sum(where=cal_sel),
         "first_amount": arg_min(units.amount, key),
     }
-    if not spec.discrete:  # the day itself is the key
-        del aggs["first"]
+    if spec.discrete:  # the first period (for days, the key is first_date itself)
+        aggs["first"] = key.min()
     if has_costs:
         aggs["margin"] = units.margin.sum(where=cal_sel)
         aggs["first_margin"] = arg_min(units.margin, key)

@@ -35,7 +35,7 @@ __all__ = [
     "ScoreResult",
     "SummarySource",
     "fit_purchase_model",
-    "require_scorable",
+    "require_known_model",
     "score_customers",
     "summary_from_file",
     "summary_from_warehouse",
@@ -303,8 +303,8 @@ def holdout_prediction(model: Any, source: SummarySource) -> np.ndarray:
     )
 
 
-def require_scorable(name: str) -> None:
-    """Refuse, before any work, a model that cannot be scored into customer value."""
+def require_known_model(name: str) -> None:
+    """Refuse, before any work, a model name that is not known."""
     if name not in (*FIT_MODELS, "auto"):
         raise UsageError(
             f"--model {name!r} is not known; use one of: {', '.join((*FIT_MODELS, 'auto'))}."
@@ -327,10 +327,7 @@ def _check_source_fits(source: SummarySource, name: str) -> None:
 
 def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
     """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma."""
-    if name not in (*FIT_MODELS, "auto"):
-        raise UsageError(
-            f"--model {name!r} is not known; use one of: {', '.join((*FIT_MODELS, 'auto'))}."
-        )
+    require_known_model(name)
     _check_source_fits(source, name)
     comp = source.compressed
     candidates: dict[str, dict[str, float]] = {}
