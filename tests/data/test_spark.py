@@ -17,6 +17,7 @@ pytestmark = pytest.mark.spark
 def test_capabilities_are_probed(spark_wh: Warehouse) -> None:
     assert spark_wh.backend == "pyspark"
     assert spark_wh.supports_transactions is False
+    assert spark_wh.supports_enums is False
 
 
 def test_cdnow_master_on_spark(spark_wh: Warehouse) -> None:

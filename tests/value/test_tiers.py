@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pytest
@@ -240,10 +241,10 @@ def test_a_failing_snapshot_leaves_the_value_table_as_it_was(
         before = state()
         real = history._replace_dated
 
-        def fail_on_runs(w: Warehouse, name: str, rows: ibis.Table, as_of: date) -> None:
+        def fail_on_runs(w: Warehouse, name: str, rows: ibis.Table, *args: Any) -> None:
             if name == history.RUNS_TABLE:
                 raise RuntimeError("disk full")
-            real(w, name, rows, as_of)
+            real(w, name, rows, *args)
 
         monkeypatch.setattr(history, "_replace_dated", fail_on_runs)
         with pytest.raises(RuntimeError, match="disk full"):

@@ -19,8 +19,21 @@ import ibis.expr.types as ir
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.value.clv import ValueSettings
-from patron.value.tiers import TIERS, TierRules, TierSummary, summarise_tiers, tier_customers
-from patron.value.workflow import FitResult, ScoreResult, SummarySource, score_customers
+from patron.value.tiers import (
+    TIER_CATEGORIES,
+    TIERS,
+    TierRules,
+    TierSummary,
+    summarise_tiers,
+    tier_customers,
+)
+from patron.value.workflow import (
+    VALUE_CATEGORIES,
+    FitResult,
+    ScoreResult,
+    SummarySource,
+    score_customers,
+)
 
 __all__ = [
     "RUNS_TABLE",
@@ -40,6 +53,8 @@ VALUE_TABLE = "customer_value"
 SNAPSHOTS_TABLE = "value_snapshots"
 RUNS_TABLE = "value_runs"
 SEGMENTS_TABLE = "customer_segments"
+#: The string columns of customer_value and its snapshots with a closed set of values.
+CATEGORIES = {**VALUE_CATEGORIES, **TIER_CATEGORIES}
 SNAPSHOT_COLUMNS = (
     "clv",
     "clv_low",
@@ -85,10 +100,16 @@ def snapshot_dates(wh: Warehouse) -> list[date]:
     return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in rows]
 
 
-def _replace_dated(wh: Warehouse, name: str, rows: ir.Table, as_of: date) -> None:
+def _replace_dated(
+    wh: Warehouse,
+    name: str,
+    rows: ir.Table,
+    as_of: date,
+    categories: dict[str, tuple[str, ...]] | None = None,
+) -> None:
     """Store ``rows`` as the ``as_of`` rows of ``name``, replacing earlier rows of that date."""
     if not wh.has_table(name):
-        wh.create_table(name, rows)
+        wh.create_table(name, rows, categories=categories)
         return
     old = wh.table(name)
     rows = rows.cast(old.select(*rows.columns).schema())
@@ -100,7 +121,7 @@ def _replace_dated(wh: Warehouse, name: str, rows: ir.Table, as_of: date) -> Non
             wh.insert(name, rows)
         return
     kept = old.filter(old.as_of != ibis.literal(as_of)).select(*rows.columns)
-    wh.replace_table(name, kept.union(rows))
+    wh.replace_table(name, kept.union(rows), categories=categories)
 
 
 def apply_tiers(
@@ -145,7 +166,7 @@ def apply_tiers(
     # customer_value, its snapshot and the run record change together, or not at all
     # (one transaction where the engine has them).
     with wh.transaction():
-        wh.replace_table(VALUE_TABLE, summary.table)
+        wh.replace_table(VALUE_TABLE, summary.table, categories=CATEGORIES)
         stored = wh.table(VALUE_TABLE)
         summary.table = stored
         summarise_tiers(summary, stored)
@@ -154,7 +175,7 @@ def apply_tiers(
                 c: stored[c] for c in SNAPSHOT_COLUMNS
             }
         )  # fmt: skip
-        _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of)
+        _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of, CATEGORIES)
         details = summary.to_dict()
         if score is not None:
             details["score"] = score

@@ -49,6 +49,8 @@ __all__ = [
     "LOYALTY_STATUSES",
     "TIERS",
     "TIER_ACTIONS",
+    "TIER_CATEGORIES",
+    "TIER_REASONS",
     "Thresholds",
     "TierRules",
     "TierSummary",
@@ -66,6 +68,21 @@ TIER_ACTIONS = {
 }
 LOYALTY_STATUSES = ("first-time", "occasional", "regular", "lapsed")
 GRID_CELLS = ("true friends", "butterflies", "barnacles", "strangers")
+#: Why a customer is in their tier (the last: no particular reason, tier "other").
+TIER_REASONS = (
+    "expected margin does not cover the cost to serve",
+    "in the top group carrying the equity share",
+    "large gap to strategic value",
+    "value growing since the previous snapshot",
+    "",
+)
+#: The added string columns with a closed set of values.
+TIER_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "tier": TIERS,
+    "tier_reason": TIER_REASONS,
+    "loyalty": LOYALTY_STATUSES,
+    "profit_loyalty": GRID_CELLS,
+}
 
 #: Columns the scored table must have.
 REQUIRED = (
@@ -322,11 +339,11 @@ def tier_customers(
     )
     tier = ibis.cases((is_bz, "BZ"), (is_mvc, "MVC"), (by_gap | growing, "MGC"), else_="other")
     reason = ibis.cases(
-        (is_bz, "expected margin does not cover the cost to serve"),
-        (is_mvc, "in the top group carrying the equity share"),
-        (by_gap, "large gap to strategic value"),
-        (growing, "value growing since the previous snapshot"),
-        else_="",
+        (is_bz, TIER_REASONS[0]),
+        (is_mvc, TIER_REASONS[1]),
+        (by_gap, TIER_REASONS[2]),
+        (growing, TIER_REASONS[3]),
+        else_=TIER_REASONS[4],
     )
     regular = rules.regular_rate if rules.regular_rate is not None else _scalar(row["median_rate"])
     lapsed = t.p_alive < rules.lapsed_p_alive

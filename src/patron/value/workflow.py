@@ -46,6 +46,9 @@ CONTINUOUS_MODELS = ("bgnbd", "mbgnbd", "pnbd")
 DISCRETE_MODELS = ("bgbb",)
 FIT_MODELS = (*CONTINUOUS_MODELS, *DISCRETE_MODELS)
 VALUE_TABLE = "customer_value"
+#: String columns of ``customer_value`` with a closed set of values (stored compactly where
+#: the engine can, see :meth:`Warehouse.create_table`).
+VALUE_CATEGORIES: dict[str, tuple[str, ...]] = {"model": FIT_MODELS, "time_unit": tuple(TIME_UNITS)}
 
 
 @dataclass
@@ -584,7 +587,7 @@ def score_customers(
     )
     wh = source.warehouse
     if write:
-        wh.replace_table(write, scored)
+        wh.replace_table(write, scored, categories=VALUE_CATEGORIES)
         scored = wh.table(write)
     else:
         scored = source.stage("scored", scored)
