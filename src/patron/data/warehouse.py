@@ -147,13 +147,10 @@ class Warehouse:
 
         DuckDB's ENUM: a column of a few known strings is stored as small integers, about ten
         times cheaper to write than VARCHAR (which DuckDB dictionary-compresses on every
-        write: ~1 s per 10M rows and column). :meth:`transaction` probes before it begins
-        (a failed probe would abort an open transaction on some engines); inside one, an
-        unprobed engine counts as without.
+        write: ~1 s per 10M rows and column). :meth:`transaction` probes before it begins:
+        a failed probe would abort an open transaction on some engines (Postgres).
         """
         if self._supports_enums is None:
-            if self._depth and self.supports_transactions:
-                return False
             try:
                 self.con.raw_sql("SELECT CAST('a' AS ENUM('a', 'b'))")
                 self._supports_enums = True
@@ -223,13 +220,13 @@ class Warehouse:
         (:attr:`supports_enums`) they are stored as one, elsewhere as plain strings. Readers
         see strings either way.
         """
-        if not categories or not isinstance(obj, ir.Table) or not self.supports_enums:
-            return self.con.create_table(name, obj, overwrite=overwrite)
         kinds = {
             c: values
-            for c, values in categories.items()
-            if c in obj.columns and obj[c].type().is_string()
+            for c, values in (categories or {}).items()
+            if isinstance(obj, ir.Table) and c in obj.columns and obj[c].type().is_string()
         }
+        if not kinds or not self.supports_enums:
+            return self.con.create_table(name, obj, overwrite=overwrite)
         self.con.create_table(name, schema=obj.schema(), overwrite=overwrite)
         try:
             for column, values in kinds.items():
