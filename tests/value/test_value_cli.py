@@ -100,6 +100,10 @@ def test_validate(cdnow_url: str, capsys: pytest.CaptureFixture[str]) -> None:
         "actual": 4339.0,
         "predicted": pytest.approx(4160.6, abs=1),
     }
+    # Every week's cumulative repeat purchases equal BTYD's cdnowSummary$cu.tracking.
+    reference = pd.read_csv(shared_file("cdnow", "btyd_R", "cdnowSummary_cu_tracking.csv"))
+    assert [r["period"] for r in out["tracking"]] == reference.week.tolist()
+    assert [r["actual"] for r in out["tracking"]] == reference.cum_repeat_transactions.tolist()
     assert main(["value", "validate", "-w", cdnow_url]) == 2
     assert "Validation needs a holdout period: give --calibration-end" in capsys.readouterr().err
 
