@@ -13,7 +13,7 @@ import pytest
 from patron.cli import main
 from patron.data.warehouse import connect
 from patron.errors import UsageError
-from patron.value.models import ShiftedBetaGeoModel
+from patron.value.models import BetaGeoModel, ShiftedBetaGeoModel
 from patron.value.summary import SummarySpec, customer_summary
 from patron.value.workflow import fit_purchase_model, summary_from_file
 from tests.conftest import shared_file
@@ -297,3 +297,36 @@ def test_report_checks_a_bgbb_model_on_whole_weeks(
     html = out.read_text()
     assert "Model check: calibration vs holdout" in html
     assert "Not available" not in html  # the holdout check ran on a period summary
+
+
+def test_penalizer_rescues_a_fit_the_data_do_not_identify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 300 customers who all buy at one rate (Gamma shape r → ∞): unpenalised, the likelihood
+    # is flat in (r, alpha); the error names the option, and the option gives finite estimates.
+    truth = BetaGeoModel().with_params(np.array([1e4, 1e5, 1.0, 3.0]))
+    data = truth.sample(np.random.default_rng(1).uniform(20, 52, 300), seed=1)
+    path = tmp_path / "summary.csv"
+    pd.DataFrame({"frequency": data.frequency, "recency": data.recency, "T": data.T}).to_csv(
+        path, index=False
+    )
+    args = ["value", "fit", "--from-summary", str(path)]
+    assert main(args) == 65
+    assert "flat in r, alpha" in capsys.readouterr().err
+    out = run_json([*args, "--penalizer", "0.001"], capsys)
+    assert out["penalizer"] == 0.001
+    assert all(np.isfinite(v) and 0 < v < 1e3 for v in out["params"].values())
+    # The penalty is Σ parameter²: the fit gives up a little likelihood to shrink them.
+    stronger = run_json([*args, "--penalizer", "0.01"], capsys)
+    assert stronger["params"]["r"] < out["params"]["r"]
+    assert stronger["log_likelihood"] < out["log_likelihood"]
+    assert main([*args, "--penalizer", "-1"]) == 2
+    assert "--penalizer -1.0 must be a number >= 0" in capsys.readouterr().err
+    # validate and score take it too; a bad one is refused before the warehouse is opened.
+    nowhere = tmp_path / "never.duckdb"
+    assert main(["value", "validate", "--penalizer", "nan", "-w", f"duckdb://{nowhere}"]) == 2
+    assert "--penalizer nan must be a number >= 0" in capsys.readouterr().err
+    assert not nowhere.exists()
+    assert main(["value", "score", "--penalizer", "0.001", "--from-summary", str(path),
+                 "--out", str(tmp_path / "s.csv")]) == 0  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 300

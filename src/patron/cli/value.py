@@ -36,6 +36,7 @@ from patron.value.workflow import (
     SummarySource,
     fit_purchase_model,
     require_known_model,
+    require_valid_penalizer,
     score_customers,
     summary_from_file,
     summary_from_warehouse,
@@ -63,6 +64,13 @@ CalOpt = Annotated[
 ObsOpt = Annotated[
     str | None, typer.Option(help="Last day observed (YYYY-MM-DD); default the last transaction.")
 ]
+PenalizerOpt = Annotated[
+    float,
+    typer.Option(
+        help="Penalty × Σ parameter² added to the purchase model's negative log-likelihood "
+        "(summed over customers), e.g. 0.001 when the fit does not converge on little data.",
+    ),
+]
 SummaryOpt = Annotated[
     Path | None,
     typer.Option(
@@ -80,8 +88,10 @@ def _value_source(
     calibration_end: str | None,
     observation_end: str | None,
     model: str,
+    penalizer: float = 0.0,
 ) -> SummarySource:
     require_known_model(model)  # before reading anything
+    require_valid_penalizer(penalizer)
     discrete = model in DISCRETE_MODELS
     if from_summary is not None:
         return summary_from_file(from_summary, unit, discrete=discrete)
@@ -126,15 +136,18 @@ def value_fit_cmd(
     unit: UnitOpt = "week",
     calibration_end: CalOpt = None,
     observation_end: ObsOpt = None,
+    penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
     save: Annotated[Path | None, typer.Option(help="Write the fitted model as JSON.")] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
+    source = _value_source(
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+    )
     with source, err.status(f"Fitting {model} ..."):
-        fit = fit_purchase_model(source, model)
+        fit = fit_purchase_model(source, model, penalizer=penalizer)
     if save is not None:
         fit.model.save(save)
     if as_json:
@@ -156,6 +169,7 @@ def value_score_cmd(
         typer.Option(help="Margin as a share of revenue; default: from costs, else revenue."),
     ] = None,
     order_cost: Annotated[float, typer.Option(help="Cost to serve per order (currency).")] = 0.0,
+    penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write scores to this CSV/Parquet file.")
@@ -173,9 +187,11 @@ def value_score_cmd(
         raise UsageError("--from-summary needs --out FILE for the scores.")
     if out_file is not None:
         _check_table_file(out_file)
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
+    source = _value_source(
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+    )
     with source, err.status(f"Fitting {model} and scoring ..."):
-        fit = fit_purchase_model(source, model)
+        fit = fit_purchase_model(source, model, penalizer=penalizer)
         tiers: TierSummary | None = None
         if out_file is None:
             result, tiers = score_into_warehouse(source, fit, settings)
@@ -252,14 +268,17 @@ def value_validate_cmd(
     unit: UnitOpt = "week",
     calibration_end: CalOpt = None,
     observation_end: ObsOpt = None,
+    penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
-    source = _value_source(warehouse, from_summary, unit, calibration_end, observation_end, model)
+    source = _value_source(
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+    )
     with source, err.status("Validating ..."):
-        fit = fit_purchase_model(source, model)
+        fit = fit_purchase_model(source, model, penalizer=penalizer)
         report = holdout_report(source, fit)
     if as_json:
         _emit_json(report.to_dict())

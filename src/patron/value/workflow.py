@@ -5,6 +5,7 @@ Everything per customer stays in the engine; numpy sees only the compressed uniq
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "SummarySource",
     "fit_purchase_model",
     "require_known_model",
+    "require_valid_penalizer",
     "score_customers",
     "summary_from_file",
     "summary_from_warehouse",
@@ -245,6 +247,7 @@ class FitResult:
             "log_likelihood": self.model.log_likelihood_,
             "n_customers": self.n_customers,
             "n_unique_rows": self.n_unique_rows,
+            "penalizer": self.model.penalizer,
         }
         if self.spend_model is not None:
             out["spend_model"] = {
@@ -314,6 +317,12 @@ def require_known_model(name: str) -> None:
         )
 
 
+def require_valid_penalizer(penalizer: float) -> None:
+    """Refuse, before any work, a penalizer that is not a finite number >= 0."""
+    if not (math.isfinite(penalizer) and penalizer >= 0):
+        raise UsageError(f"--penalizer {penalizer} must be a number >= 0, such as 0.001.")
+
+
 def _check_source_fits(source: SummarySource, name: str) -> None:
     """A discrete model needs a summary of whole periods, the others one of days."""
     if name in DISCRETE_MODELS and not source.discrete:
@@ -328,9 +337,18 @@ def _check_source_fits(source: SummarySource, name: str) -> None:
         )
 
 
-def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
-    """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma."""
+def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0.0) -> FitResult:
+    """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma.
+
+    ``penalizer`` (>= 0) adds ``penalizer × Σ parameter²`` to the purchase model's negative
+    log-likelihood summed over customers (a Gaussian prior on the parameters, whose pull fades
+    as customers are added; lifetimes' ``penalizer_coef`` is per customer, so its ``c`` is
+    ``c × customers`` here). It keeps the estimates finite when the data hardly identify them
+    (few customers, a short calibration period), at the price of a bias toward small
+    parameters. The spend model is not penalised.
+    """
     require_known_model(name)
+    require_valid_penalizer(penalizer)
     _check_source_fits(source, name)
     comp = source.compressed
     candidates: dict[str, dict[str, float]] = {}
@@ -346,14 +364,14 @@ def fit_purchase_model(source: SummarySource, name: str) -> FitResult:
         data = DiscreteData.from_arrays(
             d.frequency[some], d.recency[some], d.n_periods[some], d.weights[some]
         )
-        model: BaseModel = MODELS[name]().fit(data)
+        model: BaseModel = MODELS[name](penalizer=penalizer).fit(data)
     elif name != "auto":
-        model = MODELS[name]().fit(comp.rfm)
+        model = MODELS[name](penalizer=penalizer).fit(comp.rfm)
     else:
         fitted: dict[str, BaseModel] = {}
         for cand in CONTINUOUS_MODELS:
             try:
-                fitted[cand] = MODELS[cand]().fit(comp.rfm)
+                fitted[cand] = MODELS[cand](penalizer=penalizer).fit(comp.rfm)
             except Exception as exc:
                 candidates[cand] = {"error": float("nan")}
                 reason += f"{cand} failed ({str(exc)[:80]}); "

@@ -130,13 +130,14 @@ class BaseModel:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge: parameter(s) {', '.join(stuck)} ran "
                 "to the edge of the search space, so the data do not identify them. Try more "
-                "data, a longer calibration period, a small penalizer (e.g. penalizer=0.001), or "
-                "a simpler model."
+                "data, a longer calibration period, a small penalizer (`--penalizer 0.001`; "
+                "penalizer=0.001 in Python), or a simpler model."
             )
         if not best.success and np.linalg.norm(best.jac) > 1e-3:
             raise ConvergenceError(
-                f"{type(self).__name__} did not converge ({best.message}); try max_iter larger "
-                f"than {self.max_iter}, a small penalizer, or check the summary for outliers."
+                f"{type(self).__name__} did not converge ({best.message}); try a small "
+                "penalizer (`--penalizer 0.001`), max_iter larger than "
+                f"{self.max_iter} (in Python), or check the summary for outliers."
             )
         self._params = np.exp(theta)
         self.log_likelihood_ = -float(self._negll(theta, data)[0])
@@ -166,7 +167,8 @@ class BaseModel:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge to a unique estimate: the likelihood is "
                 f"flat in {names}, so the data do not identify them. Try more data, a longer "
-                "calibration period, a small penalizer (e.g. penalizer=0.001), or a simpler model."
+                "calibration period, a small penalizer (`--penalizer 0.001`; penalizer=0.001 in "
+                "Python), or a simpler model."
             )
         cov_log = np.linalg.inv(hess)
         jac = np.diag(np.exp(theta))
