@@ -30,10 +30,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import numpy as np
-from sklearn.ensemble import (  # type: ignore[import-untyped]
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-)
 
 from patron.errors import DataError, UsageError
 
@@ -214,6 +210,12 @@ def fit_uplift(
     for group in (t, ~t):  # stratified by arm
         idx = np.flatnonzero(group)
         test[rng.choice(idx, round(test_share * len(idx)), replace=False)] = True
+
+    # Imported here, not with the module: scikit-learn takes ~1.7 s to import.
+    from sklearn.ensemble import (  # type: ignore[import-untyped]
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
 
     def fit_predict(train: np.ndarray, score_x: np.ndarray) -> np.ndarray:
         def model() -> Any:

@@ -22,8 +22,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import numpy as np
-from sklearn.cluster import KMeans  # type: ignore[import-untyped]
-from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
 
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
@@ -176,6 +174,11 @@ def fit_segments(
         train, n_train = t, int(t.count().to_pyarrow().as_py())
     if n_train < 20:
         raise DataError(f"Only {n_train} customers have purchases; too few to segment.")
+    # scikit-learn is imported here, not with the module: it takes ~1.7 s, which every CLI
+    # command would otherwise pay.
+    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
+
     x = _matrix(train.order_by("customer_id"), cols)
     rng = np.random.default_rng(seed)
     if len(x) > sample_size:
