@@ -24,6 +24,13 @@ def test_console_script_help_and_version() -> None:
     assert version.stdout.startswith("patron ")
 
 
+def test_cli_start_up_does_not_import_scikit_learn() -> None:
+    # ~0.5 s on every command; only segmenting and uplift need it.
+    code = "import sys, patron.cli; print('sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
 def test_simulate_load_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shop = tmp_path / "shop"
     url = f"duckdb://{tmp_path / 'w.duckdb'}"
