@@ -101,6 +101,8 @@ def test_gradient_matches_finite_differences(name: str) -> None:
 def test_bad_hyperparameter_is_named(name: str) -> None:
     with pytest.raises(UsageError, match=r"penalizer=-1 must be a number >= 0"):
         MODELS[name](penalizer=-1).fit(simulated(name, n=200))
+    with pytest.raises(UsageError, match=r"penalizer=inf must be a number >= 0 and finite"):
+        MODELS[name](penalizer=float("inf")).fit(simulated(name, n=200))
 
 
 @pytest.mark.slow

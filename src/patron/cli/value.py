@@ -88,7 +88,7 @@ def _value_source(
     calibration_end: str | None,
     observation_end: str | None,
     model: str,
-    penalizer: float = 0.0,
+    penalizer: float,
 ) -> SummarySource:
     require_known_model(model)  # before reading anything
     require_valid_penalizer(penalizer)

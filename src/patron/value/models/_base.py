@@ -10,6 +10,7 @@ natural parameters by the delta method.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -52,9 +53,10 @@ class BaseModel:
 
     # -- the contract -----------------------------------------------------------------------
     def _check_hyperparameters(self) -> None:
-        if not (isinstance(self.penalizer, int | float) and self.penalizer >= 0):
+        if not (isinstance(self.penalizer, int | float) and 0 <= self.penalizer < math.inf):
             raise UsageError(
-                f"{type(self).__name__}: penalizer={self.penalizer!r} must be a number >= 0."
+                f"{type(self).__name__}: penalizer={self.penalizer!r} must be a number >= 0 "
+                "and finite."
             )
         if not (isinstance(self.max_iter, int) and self.max_iter > 0):
             raise UsageError(
