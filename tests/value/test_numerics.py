@@ -23,7 +23,7 @@ from patron.value.models import (
     RFMData,
     bgbb,
 )
-from patron.value.models.beta_geo import bgnbd_negll, mbgnbd_negll
+from patron.value.models.beta_geo import beta_gauss_rule, bgnbd_negll, mbgnbd_negll
 from patron.value.models.pareto_nbd import pareto_log_terms, pareto_negll
 
 CONTINUOUS = [
@@ -106,6 +106,78 @@ def test_survival_given_alive_matches_direct_integration(model: BetaGeoModel) ->
             pieces = [0, mpmath.mpf("1e-8"), mpmath.mpf("1e-5"), mpmath.mpf("1e-3"), 0.05, 1]
             want = float(mpmath.quad(density, pieces) / mpmath.beta(a, beta))
         assert got == pytest.approx(want, rel=1e-9), (x, T, t)
+
+
+def _posterior_mean(integrand: str, a: float, beta: float, k: float, s: float) -> float:
+    """E over p ~ Beta(a, beta) of (1 − (1+ps)^−k)/p ("purchases") or (1+ps)^−k, in 30 digits.
+
+    The integral is split around the Beta's mean (± up to 300 standard deviations) and
+    where (1+ps)^−k falls, so that a concentrated posterior is not missed.
+    """
+    with mpmath.workdps(30):
+        a_, beta_, k_, s_ = (mpmath.mpf(v) for v in (a, beta, k, s))
+        log_norm = mpmath.log(mpmath.beta(a_, beta_))
+
+        def f(p: mpmath.mpf) -> mpmath.mpf:
+            if p <= 0 or p >= 1:
+                return mpmath.mpf(0)
+            dens = mpmath.exp((a_ - 1) * mpmath.log(p) + (beta_ - 1) * mpmath.log1p(-p) - log_norm)
+            drop = (1 + p * s_) ** (-k_)
+            return dens * ((1 - drop) / p if integrand == "purchases" else drop)
+
+        mean = a_ / (a_ + beta_)
+        sd = mpmath.sqrt(mean * (1 - mean) / (a_ + beta_ + 1))
+        cuts = {mean + j * sd for j in (-300, -30, -10, -3, 0, 3, 10, 30, 300)}
+        cuts |= {mpmath.mpf(j) / (k_ * s_) for j in (0.1, 1, 10, 100)}
+        pieces = sorted({mpmath.mpf(0), mpmath.mpf(1)} | {c for c in cuts if 0 < c < 1})
+        return float(mpmath.quad(f, pieces))
+
+
+@pytest.mark.parametrize("model_cls", [BetaGeoModel, ModifiedBetaGeoModel], ids=IDS[:2])
+@pytest.mark.parametrize(
+    ("a", "b"), [(1.0, 2.4), (12.0, 30.0), (30.0, 60.0), (338.0, 662.0), (3.4e5, 6.6e5)]
+)
+def test_predictions_when_the_dropout_prior_is_concentrated(
+    model_cls: type[BetaGeoModel], a: float, b: float
+) -> None:
+    """a and b in the tens to the hundreds of thousands, as fits on a short or churn-free
+    history give (CDNOW calibrated to 1997-01-10: a ≈ 337,000, b ≈ 659,000).
+
+    scipy's hyp2f1 in the closed forms went silently to 0 or NaN there (expected purchases
+    from a ≈ 10, survival from a ≈ 300), and at a = 1 the expected purchases divided by zero.
+    """
+    r, alpha = 0.243, 4.414
+    model = model_cls().with_params(np.array([r, alpha, a, b]))
+    shift = 1.0 if model_cls is ModifiedBetaGeoModel else 0.0
+    for x, T, t in [(0, 1.3, 78.0), (2, 30.0, 52.0), (30, 52.0, 4.0), (300, 300.0, 520.0)]:
+        k, s, beta = r + x, t / (alpha + T), b + x + shift
+        want = _posterior_mean("purchases", a, beta, k, s)
+        assert float(model.expected_if_alive(t, x, T)) == pytest.approx(want, rel=1e-9)
+        want = _posterior_mean("survival", a, beta, k, s)
+        got = float(model.survival_if_alive(t, x, T))
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-15), (x, T, t)
+    # Rows by horizons, as scoring evaluates them: finite, and growing with the horizon.
+    horizons = np.array([[4.0, 52.0, 520.0]])
+    grid = model.expected_if_alive(horizons, np.array([[0.0], [30.0]]), np.array([[1.3], [52.0]]))
+    assert grid.shape == (2, 3)
+    assert np.all(np.isfinite(grid))
+    assert np.all(np.diff(grid, axis=1) > 0)
+    assert np.all(
+        np.isfinite(model.conditional_expected_purchases(52.0, [0, 3], [0, 20], [52, 52]))
+    )
+
+
+def test_beta_gauss_rule_integrates_beta_moments() -> None:
+    """The rule's weights sum to 1 and reproduce the Beta's moments, also where scipy's
+    roots_jacobi weights overflow (a + b in the millions)."""
+    for a, b in [(0.3, 0.7), (0.793, 2.426), (12.0, 30.0), (3.4e5, 6.6e5)]:
+        p, w = beta_gauss_rule(16, a, b)
+        assert np.all((p > 0) & (p < 1))
+        assert np.all(w > 0)
+        assert w.sum() == pytest.approx(1.0, rel=1e-14)
+        for m in range(1, 6):  # E[p^m] = prod_{i<m} (a+i)/(a+b+i)
+            want = np.prod([(a + i) / (a + b + i) for i in range(m)])
+            assert float(w @ p**m) == pytest.approx(want, rel=1e-11)
 
 
 @pytest.mark.parametrize(
