@@ -330,3 +330,32 @@ def test_penalizer_rescues_a_fit_the_data_do_not_identify(
     assert main(["value", "score", "--penalizer", "0.001", "--from-summary", str(path),
                  "--out", str(tmp_path / "s.csv")]) == 0  # fmt: skip
     assert len(pd.read_csv(tmp_path / "s.csv")) == 300
+
+
+def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(
+    cdnow_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nine days of CDNOW (calibration to 1997-01-10): BG/NBD's a and b run to ~337,000 and
+    ~659,000 with standard errors ~177 times as large. The fit stands (a/(a+b), one dropout
+    probability for everyone, is identified) and says so; predictions and CLV stay finite
+    (they were NaN before the quadrature for a concentrated dropout prior)."""
+    cal = ["--calibration-end", "1997-01-10", "-w", cdnow_url]
+    fit = run_json(["value", "fit", *cal], capsys)
+    assert fit["params"]["a"] > 1000
+    assert fit["standard_errors"]["a"] > 3 * fit["params"]["a"]
+    assert len(fit["notes"]) == 1
+    assert fit["notes"][0].startswith("a, b: standard error over 3 times the estimate")
+    report = run_json(["value", "validate", *cal], capsys)
+    assert report["notes"] == fit["notes"]
+    assert all(np.isfinite(b["predicted_mean"]) for b in report["by_frequency"])
+    assert report["totals"]["predicted"] > 0
+    assert report["tracking"][-1]["predicted"] > report["totals"]["predicted"] * 0.5
+    capsys.readouterr()
+    assert main(["value", "fit", *cal]) == 0
+    assert "note: a, b: standard error" in capsys.readouterr().out
+    assert main(["value", "score", *cal]) == 0
+    scored = connect(cdnow_url).table("customer_value").to_pandas()
+    assert np.isfinite(scored[["clv", "clv_low", "clv_high", "expected_purchases"]]).all().all()
+    # A fit the data do identify carries no note.
+    normal = ["value", "fit", "--calibration-end", "1997-09-30", "-w", cdnow_url]
+    assert run_json(normal, capsys)["notes"] == []

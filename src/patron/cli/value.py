@@ -128,6 +128,8 @@ def _print_fit(fit: FitResult) -> None:
         out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
+    for note in fit.notes:
+        out.print(f"note: {note}")
 
 
 @value_app.command("fit")
@@ -281,7 +283,7 @@ def value_validate_cmd(
         fit = fit_purchase_model(source, model, penalizer=penalizer)
         report = holdout_report(source, fit)
     if as_json:
-        _emit_json(report.to_dict())
+        _emit_json({**report.to_dict(), "notes": fit.notes})
         return
     out.print(
         f"{report.model}: calibration to {report.calibration_end}, "
@@ -289,6 +291,8 @@ def value_validate_cmd(
     )
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
+    for note in fit.notes:
+        out.print(f"note: {note}")
     table = Table(
         title="Holdout purchases per customer by calibration frequency", title_justify="left"
     )

@@ -223,6 +223,11 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
     return SummarySource(table, unit, info, comp, wh, discrete=discrete)
 
 
+#: A parameter whose standard error exceeds this many times its estimate is reported as
+#: barely identified (its 95% interval in log space spans a factor of e^(2 × 3) ≈ 400 each way).
+WEAK_SE_RATIO = 3.0
+
+
 @dataclass
 class FitResult:
     """A fitted purchase model (and spend model) with how it was chosen."""
@@ -236,6 +241,32 @@ class FitResult:
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Why there is no spend model (expected spend then falls back to the mean), if so.
     spend_note: str = ""
+
+    @property
+    def weak_params(self) -> list[str]:
+        """Parameters the data barely pin down: standard error over WEAK_SE_RATIO × estimate.
+
+        The fit stands (what the data do identify, e.g. BG/NBD's a/(a+b) on a short history,
+        still drives the predictions), but such estimates should not be read one by one.
+        """
+        se = self.model.standard_errors_
+        return [k for k, v in self.model.params_.items() if se[k] > WEAK_SE_RATIO * v]
+
+    @property
+    def notes(self) -> list[str]:
+        """What a user should know about this fit beyond its numbers."""
+        weak = self.weak_params
+        if not weak:
+            return []
+        what = (
+            "these parameters; read them together, not" if len(weak) > 1 else "it; do not read it"
+        )
+        return [
+            f"{', '.join(weak)}: standard error over {WEAK_SE_RATIO:g} times the estimate, so "
+            f"the data barely pin down {what} one by one, and expect wide CLV intervals. A "
+            "longer calibration period or more customers would help; `--penalizer 0.001` "
+            "keeps such parameters small."
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: model, params, standard errors, log-likelihood, ..."""
@@ -260,6 +291,7 @@ class FitResult:
             out["spend_model"] = {"model": None, "note": f"{self.spend_note}; mean spend used"}
         if self.reason:
             out["selection"] = {"reason": self.reason, "candidates": self.candidates}
+        out["notes"] = self.notes
         return out
 
 
