@@ -359,3 +359,21 @@ def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(
     # A fit the data do identify carries no note.
     normal = ["value", "fit", "--calibration-end", "1997-09-30", "-w", cdnow_url]
     assert run_json(normal, capsys)["notes"] == []
+
+
+def test_fit_notes_name_weak_parameters_of_the_purchase_and_the_spend_model() -> None:
+    from patron.value.models import GammaGammaModel
+    from patron.value.workflow import FitResult
+
+    bg = BetaGeoModel().with_params(np.array([0.243, 4.414, 0.793, 2.426]))
+    gg = GammaGammaModel().with_params(np.array([6.25, 3.74, 15.44]))
+    bg.covariance_ = np.diag([0.8, 0.1, 0.01, 0.1]) ** 2  # r: se 0.8 > 3 × 0.243
+    gg.covariance_ = np.diag([1.0, 0.3, 50.0]) ** 2  # gamma: se 50 > 3 × 15.44
+    notes = FitResult(bg, gg, "week", 100.0, 10).notes
+    assert len(notes) == 2
+    assert notes[0].startswith("r: standard error over 3 times the estimate, so the data barely")
+    assert "pin it down; do not read it one by one" in notes[0]
+    assert notes[1].startswith("spend (Gamma-Gamma) gamma: standard error over 3 times")
+    bg.covariance_ = np.diag([0.05, 0.1, 0.01, 0.1]) ** 2
+    gg.covariance_ = np.diag([1.0, 0.3, 4.0]) ** 2
+    assert FitResult(bg, gg, "week", 100.0, 10).notes == []

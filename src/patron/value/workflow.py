@@ -20,6 +20,7 @@ from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
+from patron.value.models._base import WEAK_SE_RATIO
 from patron.value.summary import (
     TIME_UNITS,
     Compressed,
@@ -223,11 +224,6 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
     return SummarySource(table, unit, info, comp, wh, discrete=discrete)
 
 
-#: A parameter whose standard error exceeds this many times its estimate is reported as
-#: barely identified (its 95% interval in log space spans a factor of e^(2 × 3) ≈ 400 each way).
-WEAK_SE_RATIO = 3.0
-
-
 @dataclass
 class FitResult:
     """A fitted purchase model (and spend model) with how it was chosen."""
@@ -243,30 +239,24 @@ class FitResult:
     spend_note: str = ""
 
     @property
-    def weak_params(self) -> list[str]:
-        """Parameters the data barely pin down: standard error over WEAK_SE_RATIO × estimate.
-
-        The fit stands (what the data do identify, e.g. BG/NBD's a/(a+b) on a short history,
-        still drives the predictions), but such estimates should not be read one by one.
-        """
-        se = self.model.standard_errors_
-        return [k for k, v in self.model.params_.items() if se[k] > WEAK_SE_RATIO * v]
-
-    @property
     def notes(self) -> list[str]:
-        """What a user should know about this fit beyond its numbers."""
-        weak = self.weak_params
-        if not weak:
-            return []
-        what = (
-            "these parameters; read them together, not" if len(weak) > 1 else "it; do not read it"
-        )
-        return [
-            f"{', '.join(weak)}: standard error over {WEAK_SE_RATIO:g} times the estimate, so "
-            f"the data barely pin down {what} one by one, and expect wide CLV intervals. A "
-            "longer calibration period or more customers would help; `--penalizer 0.001` "
-            "keeps such parameters small."
-        ]
+        """What a user should know about this fit beyond its numbers.
+
+        Barely identified parameters of the purchase and the spend model
+        (``BaseModel.weak_params_``).
+        """
+        notes = []
+        for label, model in (("", self.model), ("spend (Gamma-Gamma) ", self.spend_model)):
+            weak = model.weak_params_ if model is not None else []
+            if weak:
+                these, them = ("these parameters", "them") if len(weak) > 1 else ("it", "it")
+                notes.append(
+                    f"{label}{', '.join(weak)}: standard error over {WEAK_SE_RATIO:g} times the "
+                    f"estimate, so the data barely pin {these} down; do not read {them} one by "
+                    "one, and expect wide CLV intervals. A longer calibration period or more "
+                    "customers would help; `--penalizer 0.001` keeps such parameters small."
+                )
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: model, params, standard errors, log-likelihood, ..."""

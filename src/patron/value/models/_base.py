@@ -21,10 +21,13 @@ from scipy import optimize
 
 from patron.errors import ConvergenceError, NotFittedError, UsageError
 
-__all__ = ["BaseModel", "FloatArray", "as_float_array", "load_model"]
+__all__ = ["WEAK_SE_RATIO", "BaseModel", "FloatArray", "as_float_array", "load_model"]
 
 FloatArray = NDArray[np.float64]
 LOG_BOUND = 18.0  # |log parameter| above this means the data do not identify it
+#: A parameter whose standard error exceeds this many times its estimate is barely identified
+#: (its 95% interval in log space spans a factor of e^(2 × 3) ≈ 400 each way).
+WEAK_SE_RATIO = 3.0
 
 
 def as_float_array(value: Any, name: str) -> FloatArray:
@@ -75,6 +78,17 @@ class BaseModel:
         self._check_fitted()
         se = np.sqrt(np.clip(np.diag(self.covariance_), 0.0, None))
         return dict(zip(self.param_names, se.tolist(), strict=True))
+
+    @property
+    def weak_params_(self) -> list[str]:
+        """Parameters the data barely pin down: standard error over WEAK_SE_RATIO × estimate.
+
+        Softer than the identifiability check of the fit (a flat likelihood raises): the fit
+        stands, and what the data do identify (e.g. BG/NBD's a/(a+b) on a short history)
+        drives the predictions, but such estimates should not be read one by one.
+        """
+        se = self.standard_errors_
+        return [k for k, v in self.params_.items() if se[k] > WEAK_SE_RATIO * v]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_params"):

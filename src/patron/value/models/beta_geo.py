@@ -253,7 +253,7 @@ class BetaGeoModel(BaseModel):
 
     def _posterior_mean(
         self,
-        integrand: Callable[[FloatArray, FloatArray, FloatArray], FloatArray],
+        integrand: Callable[[FloatArray, float, FloatArray], FloatArray],
         t: FloatArray,
         x: FloatArray,
         T: FloatArray,
@@ -279,7 +279,7 @@ class BetaGeoModel(BaseModel):
             for lo in range(0, len(rows), _BLOCK):
                 part = rows[lo : lo + _BLOCK]
                 s = (t_[part] / (alpha + T_[part]))[:, None]
-                out[part] = integrand(p[None, :], np.full_like(s, r + freq), s) @ weights
+                out[part] = integrand(p[None, :], r + freq, s) @ weights
         return out.reshape(shape)
 
     def probability_of_purchases(self, t: float, n: Any) -> FloatArray:
@@ -354,11 +354,11 @@ def beta_gauss_rule(n: int, a: float, b: float) -> tuple[FloatArray, FloatArray]
     return np.asarray((1.0 + u) / 2.0), np.asarray(weights / weights.sum())
 
 
-def _purchases_before_dropout(p: FloatArray, k: FloatArray, s: FloatArray) -> FloatArray:
+def _purchases_before_dropout(p: FloatArray, k: float, s: FloatArray) -> FloatArray:
     return np.asarray(-np.expm1(-k * np.log1p(p * s)) / p)
 
 
-def _still_alive(p: FloatArray, k: FloatArray, s: FloatArray) -> FloatArray:
+def _still_alive(p: FloatArray, k: float, s: FloatArray) -> FloatArray:
     return np.asarray(np.exp(-k * np.log1p(p * s)))
 
 
