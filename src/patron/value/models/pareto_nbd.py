@@ -15,36 +15,116 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln, hyp2f1, hyperu
+from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import RFMData
+from patron.value.models._quadrature import bisect_decreasing, integrate_log_concave, log_beta
 
 __all__ = ["ParetoNBDModel", "pareto_log_terms", "pareto_negll"]
+
+#: Up to this argument z, 2F1(1, b; c; z) comes from its series (at most ~450 terms) or
+#: scipy's ``hyp2f1``, both exact there. Above it (the purchase and dropout scales α + y
+#: and β + y more than tenfold apart) the series needs up to millions of terms and scipy's
+#: ``hyp2f1`` returns NaN for large b and c (s in the hundreds: nearly homogeneous
+#: dropout), so the integral behind it is evaluated by :func:`_log_g_quad`.
+_SERIES_MAX_Z = 0.9
+_SERIES_MAX_TERMS = 2_000
+
+
+def _z(y: FloatArray, alpha: float, beta: float) -> FloatArray:
+    return np.asarray(abs(alpha - beta) / (max(alpha, beta) + y))
 
 
 def _log_f(
     y: FloatArray, r: float, alpha: float, s: float, beta: float, x: FloatArray
 ) -> FloatArray:
-    """Log of 2F1(k, ·; k+1; z)/(·+y)^k for the likelihood's A0 term (k = r+s+x).
+    """``ln G(y)`` for the likelihood's A0 term with p = r + x, q = s + 1 (see :func:`_log_g_grad`).
 
-    Euler's transformation turns the hypergeometric function into 2F1(1, b; k+1; z), whose
-    series has positive terms bounded by 1/(1−z), so heavy buyers (large x) stay finite.
+    Euler's transformation turns the hypergeometric function into 2F1(1, b; k+1; z)
+    (k = r+s+x), whose series has positive terms bounded by 1/(1−z), so heavy buyers
+    (large x) stay finite; z above ``_SERIES_MAX_Z`` goes to :func:`_log_g_quad`.
     """
-    k = r + s + x
+    y_, x_ = (np.ravel(v) for v in np.broadcast_arrays(np.asarray(y, float), np.asarray(x, float)))
+    shape = np.broadcast_shapes(np.shape(y), np.shape(x))
+    k = r + s + x_
+    z = _z(y_, alpha, beta)
+    near = z <= _SERIES_MAX_Z
+    out = np.empty(len(y_))
+    yn, xn, zn = y_[near], x_[near], z[near]
     if alpha >= beta:
-        z = (alpha - beta) / (alpha + y)
-        return np.asarray(
-            -(r + x) * np.log(alpha + y)
-            - s * np.log(beta + y)
-            + np.log(hyp2f1(1.0, r + x, k + 1.0, z))
+        out[near] = (
+            -(r + xn) * np.log(alpha + yn)
+            - s * np.log(beta + yn)
+            + np.log(hyp2f1(1.0, r + xn, k[near] + 1.0, zn))
         )
-    z = (beta - alpha) / (beta + y)
-    return np.asarray(
-        -(r + x - 1.0) * np.log(alpha + y)
-        - (s + 1.0) * np.log(beta + y)
-        + np.log(hyp2f1(1.0, s + 1.0, k + 1.0, z))
+    else:
+        out[near] = (
+            -(r + xn - 1.0) * np.log(alpha + yn)
+            - (s + 1.0) * np.log(beta + yn)
+            + np.log(hyp2f1(1.0, s + 1.0, k[near] + 1.0, zn))
+        )
+    if not near.all():
+        out[~near] = _log_g_quad(y_[~near], r + x_[~near], s + 1.0, alpha, beta)[0]
+    return out.reshape(shape)
+
+
+def _log_g_quad(
+    y: FloatArray, p: FloatArray, q: float, alpha: float, beta: float, grad: bool = False
+) -> tuple[FloatArray, list[FloatArray]]:
+    """``ln G(y)`` (see :func:`_log_g_grad`) and, with ``grad``, its derivatives in (p, q, α, β).
+
+    With A = α + y and B = β + y, writing ``(α+u)^−p (β+u)^−q`` as a Gamma mixture and
+    splitting the Gamma variables into their sum and a Beta(p, q) share V gives
+    ``G = A^−p B^−q E[1/(V/A + (1−V)/B)]``; in θ = logit V the integrand
+    ``exp(pθ − (p+q−1) ln(1+e^θ) − ln(1+e^(θ+L)))/B(p, q)``, L = ln(B/A), is log-concave,
+    which :func:`integrate_log_concave` integrates. Its derivatives are means of
+    ``ln V``, ``ln(1−V)`` and ``σ(θ+L)`` under the same rule.
+    """
+    p = np.asarray(p, dtype=float)
+    A, B = alpha + y, beta + y
+    lA, lB = np.log(A), np.log(B)
+    L = lB - lA
+    k = p + q - 1.0
+
+    def slope(theta: FloatArray) -> FloatArray:
+        return np.asarray(p - k * expit(theta) - expit(theta + L))
+
+    half = np.minimum(p / 2.0, 0.5)
+    lo = np.minimum(np.log(half / (k - half)), np.log(half / (1.0 - half)) - L)
+    mode = bisect_decreasing(slope, lo, np.log(p / (q - 1.0)))
+    sm, wm = expit(mode), expit(mode + L)
+
+    def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
+        return np.asarray(
+            p[rows, None] * theta
+            - k[rows, None] * np.logaddexp(0.0, theta)
+            - np.logaddexp(0.0, theta + L[rows, None])
+        )
+
+    def moments(rows: np.ndarray, theta: FloatArray) -> list[FloatArray]:
+        softplus = np.logaddexp(0.0, theta)
+        return [theta - softplus, softplus, expit(theta + L[rows, None])]
+
+    log_int, means = integrate_log_concave(
+        log_f,
+        mode,
+        k * sm * (1.0 - sm) + wm * (1.0 - wm),
+        np.minimum(p, q),
+        moments if grad else None,
     )
+    log_g = log_int - p * lA - (q - 1.0) * lB - log_beta(p, q)
+    if not grad:
+        return np.asarray(log_g), []
+    log_v, log_1mv, w = means[0], -means[1], means[2]
+    psi_pq = digamma(p + q)
+    grads = [
+        -lA - digamma(p) + psi_pq + log_v,
+        -lB - digamma(q) + psi_pq + log_1mv,
+        (w - p) / A,
+        (1.0 - q - w) / B,
+    ]
+    return np.asarray(log_g), grads
 
 
 def pareto_log_terms(
@@ -68,21 +148,20 @@ def pareto_log_terms(
 
 
 def _series(
-    b: FloatArray, c: FloatArray, z: FloatArray, max_terms: int = 20_000
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None:
+    b: FloatArray, c: FloatArray, z: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """The series of ``H = 2F1(1, b; c; z)`` and the sums its derivatives need.
 
     ``H = Σ t_n`` with ``t_n = (b)_n/(c)_n z^n``; also ``Σ t_n S_b(n)``, ``Σ t_n S_c(n)``
     (``S_b(n) = ψ(b+n) − ψ(b)``, the derivative of ``ln (b)_n``) and ``Σ n t_n``. The terms
     are positive and fall at least as fast as ``z^n`` (``c ≥ b``); rows leave the loop as
-    their tail becomes negligible. ``None`` if some row needs more than ``max_terms`` (``z``
-    very close to 1).
+    their tail becomes negligible, within ~450 terms for z ≤ ``_SERIES_MAX_Z``.
     """
     out = [np.ones(len(z)), np.zeros(len(z)), np.zeros(len(z)), np.zeros(len(z))]
     act: np.ndarray = np.arange(len(z))
     t, sb, sc = np.ones(len(z)), np.zeros(len(z)), np.zeros(len(z))
     b, c, z = b.copy(), c.copy(), z.copy()
-    for n in range(max_terms):
+    for n in range(_SERIES_MAX_TERMS):
         sb = sb + 1.0 / (b + n)
         sc = sc + 1.0 / (c + n)
         t = t * (b + n) / (c + n) * z
@@ -92,22 +171,41 @@ def _series(
         out[3][act] += (n + 1) * t
         done = t * (n + 2.0 + sb + sc) < 1e-17 * out[0][act] * (1.0 - z)
         if done.all():
-            return out[0], out[1], out[2], out[3]
+            break
         if done.any():
             keep = ~done
             act, t, sb, sc, b, c, z = (v[keep] for v in (act, t, sb, sc, b, c, z))
-    return None
+    return out[0], out[1], out[2], out[3]
 
 
 def _log_g_grad(
     y: FloatArray, p: FloatArray, q: float, alpha: float, beta: float
-) -> tuple[FloatArray, list[FloatArray]] | None:
+) -> tuple[FloatArray, list[FloatArray]]:
     """``ln G(y)`` and its derivatives in (p, q, α, β).
 
     ``∫_y^∞ (α+u)^−p (β+u)^−q du = G(y)/(p+q−1)``; Euler's form as in :func:`_log_f`:
     ``G = (α+y)^−p (β+y)^−(q−1) 2F1(1, p; p+q; (α−β)/(α+y))`` for α ≥ β, else
-    ``(α+y)^−(p−1) (β+y)^−q 2F1(1, q; p+q; (β−α)/(β+y))``.
+    ``(α+y)^−(p−1) (β+y)^−q 2F1(1, q; p+q; (β−α)/(β+y))``: from the series where
+    z ≤ ``_SERIES_MAX_Z``, by :func:`_log_g_quad` elsewhere.
     """
+    near = _z(y, alpha, beta) <= _SERIES_MAX_Z
+    if near.all():
+        return _log_g_series(y, p, q, alpha, beta)
+    log_g, grads = np.empty(len(y)), [np.empty(len(y)) for _ in range(4)]
+    parts = [(~near, _log_g_quad(y[~near], p[~near], q, alpha, beta, grad=True))]
+    if near.any():
+        parts.append((near, _log_g_series(y[near], p[near], q, alpha, beta)))
+    for rows, (value, derivs) in parts:
+        log_g[rows] = value
+        for k in range(4):
+            grads[k][rows] = derivs[k]
+    return log_g, grads
+
+
+def _log_g_series(
+    y: FloatArray, p: FloatArray, q: float, alpha: float, beta: float
+) -> tuple[FloatArray, list[FloatArray]]:
+    """:func:`_log_g_grad` from the series of the hypergeometric function (z ≤ 0.9)."""
     la, lb = np.log(alpha + y), np.log(beta + y)
     if alpha >= beta:
         z = (alpha - beta) / (alpha + y)
@@ -122,10 +220,7 @@ def _log_g_grad(
         d_pre = [-la, -lb, -(p - 1.0) / (alpha + y), -q / (beta + y)]
         dz = [-1.0 / (beta + y), (alpha + y) / (beta + y) ** 2]
     c = p + q
-    res = _series(b, c, z)
-    if res is None:
-        return None
-    h, hb, hc, hn = res
+    h, hb, hc, hn = _series(b, c, z)
     h_z = np.divide(hn, z, out=b / c, where=z > 0)  # dH/dz
     d_hp, d_hq = (hb - hc, -hc) if alpha >= beta else (-hc, hb - hc)
     grads = [
@@ -137,26 +232,21 @@ def _log_g_grad(
     return log_p + np.log(h), grads
 
 
-def pareto_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArray | None]:
+def pareto_negll(log_params: FloatArray, data: RFMData) -> tuple[float, FloatArray]:
     """Negative Pareto/NBD log-likelihood (Fader, Hardie & Lee 2005 note, eq. 22) and gradient.
 
     ``L = Γ(r+x)α^r β^s/Γ(r) [(α+T)^−(r+x) (β+T)^−s + s I]`` with ``I = ∫_{t_x}^T
     (α+y)^−(r+x) (β+y)^−(s+1) dy = (G(t_x) − G(T))/(r+s+x)`` (:func:`_log_g_grad`). The
     gradient is exact: the derivatives of ``G`` in the 2F1 parameters come from the same
-    series (digamma differences accumulated term by term), in α and β from ``dH/dz``. All
-    of it runs on unique (frequency, recency) and (frequency, T) pairs. When the series
-    would need more than 20,000 terms (α and β extremely far apart), the gradient is left
-    to finite differences (``None``).
+    series (digamma differences accumulated term by term), in α and β from ``dH/dz``, or
+    where α + y and β + y are far apart from the integral :func:`_log_g_quad` evaluates.
+    All of it runs on unique (frequency, recency) and (frequency, T) pairs.
     """
     r, alpha, s, beta = np.exp(log_params)
     pairs = data.pairs
     q = s + 1.0
     g1 = _log_g_grad(pairs.tx, r + pairs.x_tx, q, alpha, beta)
     g2 = _log_g_grad(pairs.T, r + pairs.x_T, q, alpha, beta)
-    if g1 is None or g2 is None:
-        params = np.exp(log_params)
-        front, alive, dead = pareto_log_terms(params, data.frequency, data.recency, data.T)
-        return -float(np.dot(data.weights, front + np.logaddexp(alive, dead))), None
     x, tx, T, w = data.frequency, data.recency, data.T, data.weights
     l1, l2 = g1[0][pairs.i_tx], g2[0][pairs.i_T]
     p = r + x
@@ -287,9 +377,11 @@ class ParetoNBDModel(BaseModel):
         x, tx, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         front, alive, dead = pareto_log_terms(self._params, x, tx, T_)
         log_l = front + np.logaddexp(alive, dead)
+        ends, inverse = np.unique(np.ravel(T_), return_inverse=True)
+        log_u = _log_hyperu_ss(s, discount * (beta + ends))[inverse].reshape(np.shape(T_))
         log_num = (
             r * np.log(alpha) + s * np.log(beta) + (s - 1) * np.log(discount)
-            + gammaln(r + x + 1) + np.log(hyperu(s, s, discount * (beta + T_)))
+            + gammaln(r + x + 1) + log_u
             - gammaln(r) - (r + x + 1) * np.log(alpha + T_)
         )  # fmt: skip
         return np.asarray(np.exp(log_num - log_l))
@@ -317,3 +409,27 @@ def _shrink(s: float, log_q: FloatArray) -> FloatArray:
     if abs(s - 1.0) < 1e-10:
         return np.asarray(-log_q)
     return np.asarray(-np.expm1((s - 1.0) * log_q) / (s - 1.0))
+
+
+def _log_hyperu_ss(s: float, w: FloatArray) -> FloatArray:
+    """``ln U(s, s, w)``, Tricomi's confluent hypergeometric function, for w > 0.
+
+    scipy's ``hyperu`` returns NaN from s ≈ 30. ``U(s, s, w) = ∫_0^∞ e^(−wt) t^(s−1)
+    (1+t)^(−1) dt / Γ(s)``; in θ = ln t the integrand ``exp(sθ − w e^θ − ln(1+e^θ))`` is
+    log-concave (:func:`integrate_log_concave`).
+    """
+    w = np.asarray(w, dtype=float)
+
+    def slope(theta: FloatArray) -> FloatArray:
+        return np.asarray(s - w * np.exp(theta) - expit(theta))
+
+    half = min(s / 2.0, 0.5)
+    lo = np.minimum(np.log(s / 2.0 / w), np.log(half / (1.0 - half)))
+    mode = bisect_decreasing(slope, lo, np.log(s / w))
+    e, sm = w * np.exp(mode), expit(mode)
+
+    def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
+        return np.asarray(s * theta - w[rows, None] * np.exp(theta) - np.logaddexp(0.0, theta))
+
+    log_int, _ = integrate_log_concave(log_f, mode, e + sm * (1.0 - sm), s)
+    return np.asarray(log_int - gammaln(s))
