@@ -23,6 +23,7 @@ from patron.value.models import (
     ModifiedBetaGeoModel,
     ParetoNBDModel,
     RFMData,
+    ShiftedBetaGeoModel,
     bgbb,
 )
 from patron.value.models._quadrature import log_beta
@@ -297,6 +298,37 @@ def test_pareto_dert_against_the_confluent_hypergeometric_function() -> None:
             with mpmath.workdps(30):
                 want = float(mpmath.log(mpmath.hyperu(s, s, wi)))
             assert g == pytest.approx(want, rel=1e-14, abs=1e-10), (s, wi)
+
+
+def _derl_reference(alpha: float, beta: float, renewals: int, discount: float) -> float:
+    """Σ_{t>n} S(t)/S(n) (1+discount)^−(t−n) with S(t) = B(α, β+t)/B(α, β), in 30 digits."""
+    with mpmath.workdps(30):
+        a, b, d = mpmath.mpf(alpha), mpmath.mpf(beta), 1 / (1 + mpmath.mpf(discount))
+        log_s_n = mpmath.log(mpmath.beta(a, b + renewals))
+        total, t = mpmath.mpf(0), renewals + 1
+        while True:
+            term = mpmath.exp(mpmath.log(mpmath.beta(a, b + t)) - log_s_n) * d ** (t - renewals)
+            total += term
+            if term < total * mpmath.mpf(10) ** -25:
+                return float(total)
+            t += 1
+
+
+@pytest.mark.parametrize(
+    ("alpha", "beta", "discount"),
+    [(3.0, 0.3, 0.01), (30.0, 30.0, 0.01), (30.0, 90.0, 0.1), (1e4, 3e4, 0.1), (0.3, 50.0, 0.5)],
+)
+def test_sbg_derl_against_the_discounted_sum(alpha: float, beta: float, discount: float) -> None:
+    """DERL against the sum of discounted survival, also where scipy's 2F1 gave NaN or inf
+    (α and β in the tens and up: churn nearly homogeneous; 5 of these 15 values on the
+    old code)."""
+    model = ShiftedBetaGeoModel().with_params(np.array([alpha, beta]))
+    renewals = np.array([0, 3, 100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = model.derl(discount, renewals)
+    for n, g in zip(renewals, got, strict=True):
+        assert g == pytest.approx(_derl_reference(alpha, beta, int(n), discount), rel=1e-10)
 
 
 def test_log_beta_keeps_its_digits_for_large_arguments() -> None:

@@ -15,11 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, expit, gammaln
 
 from patron.value.models._base import FloatArray
 
-__all__ = ["bisect_decreasing", "integrate_log_concave", "log_beta"]
+__all__ = [
+    "bisect_decreasing",
+    "bracket_decreasing",
+    "integrate_log_concave",
+    "log_beta",
+    "log_beta_mixture",
+]
 
 #: Starting step and the number of halvings of the trapezoidal rule (in the sinh variable).
 _STEP = 0.125
@@ -84,6 +90,22 @@ def log_beta(p: FloatArray | float, q: FloatArray | float) -> FloatArray:
     )
     out[big] = np.where(a < 10.0, one, both)
     return out
+
+
+def bracket_decreasing(
+    f: Callable[[FloatArray], FloatArray], guess: FloatArray
+) -> tuple[Callable[[FloatArray], FloatArray], FloatArray, FloatArray]:
+    """Brackets ``(f, lo, hi)``, ``f(lo) ≥ 0 ≥ f(hi)``, for each row's decreasing ``f``.
+
+    Found by stepping out from ``guess`` in doubling steps (``f`` must change sign).
+    """
+    lo, hi = guess - 1.0, guess + 1.0
+    for step in 2.0 ** np.arange(1, 60):
+        low, high = f(lo) < 0, f(hi) > 0
+        if not (low.any() or high.any()):
+            break
+        lo, hi = lo - step * low, hi + step * high
+    return f, lo, hi
 
 
 def bisect_decreasing(
@@ -165,3 +187,43 @@ def _interleave(nodes: FloatArray, mids: FloatArray) -> FloatArray:
     out[:, ::2] = nodes
     out[:, 1::2] = mids
     return out
+
+
+def log_beta_mixture(
+    p: FloatArray, q: FloatArray, shift: FloatArray | float, moments: bool = False
+) -> tuple[FloatArray, list[FloatArray]]:
+    """``ln ∫ exp(pθ − (p+q−1) ln(1+e^θ) − ln(1+e^(θ+shift))) dθ`` over the real line.
+
+    That is ``B(p, q) E[1/(1 − V + V e^shift)]`` for V ~ Beta(p, q) in θ = logit V: the
+    expectation, under a Beta distribution, of a function with a pole just outside [0, 1]
+    (the Pareto/NBD's likelihood term, the sBG's DERL), log-concave in θ (p, q > 0).
+    With ``moments``, also the means of ``ln V``, ``−ln(1−V)`` and ``σ(θ+shift)`` under the
+    normalised integrand (the derivatives of the log integral in p, q and shift).
+    """
+    p, q, shift = (np.asarray(v, dtype=float) for v in np.broadcast_arrays(p, q, shift))
+    k = p + q - 1.0
+
+    def slope(theta: FloatArray) -> FloatArray:
+        return np.asarray(p - k * expit(theta) - expit(theta + shift))
+
+    mode = bisect_decreasing(*bracket_decreasing(slope, np.log(p / q)))  # slope: p → −q
+    sm, wm = expit(mode), expit(mode + shift)
+
+    def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
+        return np.asarray(
+            p[rows, None] * theta
+            - k[rows, None] * np.logaddexp(0.0, theta)
+            - np.logaddexp(0.0, theta + shift[rows, None])
+        )
+
+    def means(rows: np.ndarray, theta: FloatArray) -> list[FloatArray]:
+        softplus = np.logaddexp(0.0, theta)
+        return [theta - softplus, softplus, expit(theta + shift[rows, None])]
+
+    return integrate_log_concave(
+        log_f,
+        mode,
+        k * sm * (1.0 - sm) + wm * (1.0 - wm),
+        np.minimum(p, q),
+        means if moments else None,
+    )

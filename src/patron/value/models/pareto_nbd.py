@@ -19,7 +19,12 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import RFMData
-from patron.value.models._quadrature import bisect_decreasing, integrate_log_concave, log_beta
+from patron.value.models._quadrature import (
+    bisect_decreasing,
+    integrate_log_concave,
+    log_beta,
+    log_beta_mixture,
+)
 
 __all__ = ["ParetoNBDModel", "pareto_log_terms", "pareto_negll"]
 
@@ -78,41 +83,13 @@ def _log_g_quad(
     splitting the Gamma variables into their sum and a Beta(p, q) share V gives
     ``G = A^−p B^−q E[1/(V/A + (1−V)/B)]``; in θ = logit V the integrand
     ``exp(pθ − (p+q−1) ln(1+e^θ) − ln(1+e^(θ+L)))/B(p, q)``, L = ln(B/A), is log-concave,
-    which :func:`integrate_log_concave` integrates. Its derivatives are means of
-    ``ln V``, ``ln(1−V)`` and ``σ(θ+L)`` under the same rule.
+    which :func:`log_beta_mixture` integrates. Its derivatives are means of ``ln V``,
+    ``ln(1−V)`` and ``σ(θ+L)`` under the same rule.
     """
     p = np.asarray(p, dtype=float)
     A, B = alpha + y, beta + y
     lA, lB = np.log(A), np.log(B)
-    L = lB - lA
-    k = p + q - 1.0
-
-    def slope(theta: FloatArray) -> FloatArray:
-        return np.asarray(p - k * expit(theta) - expit(theta + L))
-
-    half = np.minimum(p / 2.0, 0.5)
-    lo = np.minimum(np.log(half / (k - half)), np.log(half / (1.0 - half)) - L)
-    mode = bisect_decreasing(slope, lo, np.log(p / (q - 1.0)))
-    sm, wm = expit(mode), expit(mode + L)
-
-    def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
-        return np.asarray(
-            p[rows, None] * theta
-            - k[rows, None] * np.logaddexp(0.0, theta)
-            - np.logaddexp(0.0, theta + L[rows, None])
-        )
-
-    def moments(rows: np.ndarray, theta: FloatArray) -> list[FloatArray]:
-        softplus = np.logaddexp(0.0, theta)
-        return [theta - softplus, softplus, expit(theta + L[rows, None])]
-
-    log_int, means = integrate_log_concave(
-        log_f,
-        mode,
-        k * sm * (1.0 - sm) + wm * (1.0 - wm),
-        np.minimum(p, q),
-        moments if grad else None,
-    )
+    log_int, means = log_beta_mixture(p, np.full_like(p, q), lB - lA, moments=grad)
     log_g = log_int - p * lA - (q - 1.0) * lB - log_beta(p, q)
     if not grad:
         return np.asarray(log_g), []
