@@ -331,6 +331,35 @@ def test_sbg_derl_against_the_discounted_sum(alpha: float, beta: float, discount
         assert g == pytest.approx(_derl_reference(alpha, beta, int(n), discount), rel=1e-10)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 3])
+def test_pareto_fit_on_nearly_homogeneous_dropout(seed: int) -> None:
+    """Simulated Pareto/NBD with s = 1000, β = 10,000 (dropout rate 0.1 for nearly everyone),
+    recency in whole days: the likelihood is nearly flat along s/β fixed, so the fit either
+    lands somewhere on that ridge with the right dropout rate and purchase parameters or says
+    the data do not identify s and β. Either way no NaN and no numpy warning reaches the
+    user (on the old code both seeds stopped on numpy's "invalid value encountered in
+    logaddexp": scipy's hyp2f1 returned NaN)."""
+    truth = ParetoNBDModel().with_params(np.array([0.55, 10.6, 1000.0, 10000.0]))
+    weeks = np.random.default_rng(seed).integers(30, 79, 5000).astype(float)
+    sim = truth.sample(weeks, seed=seed)
+    data = RFMData.from_arrays(
+        sim.frequency, np.minimum(np.ceil(sim.recency * 7) / 7, weeks), weeks
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            fitted, refusal = ParetoNBDModel().fit(data).params_, ""
+        except ConvergenceError as exc:
+            fitted, refusal = {}, str(exc)
+    if refusal:
+        assert "flat in s, beta" in refusal or "beta ran to the edge" in refusal
+        return
+    assert fitted["s"] / fitted["beta"] == pytest.approx(0.1, rel=0.1)
+    assert fitted["r"] == pytest.approx(0.55, rel=0.15)
+    assert fitted["alpha"] == pytest.approx(10.6, rel=0.15)
+
+
 def test_log_beta_keeps_its_digits_for_large_arguments() -> None:
     """scipy's betaln loses ~1e-10 at q = 10^5 (it subtracts large log-gammas)."""
     cases = [(0.3, 0.7), (9.99, 12.0), (35.0, 100001.0), (0.01, 1e5), (500.0, 1e5), (3.4e5, 6.6e5)]
