@@ -69,8 +69,10 @@ def _log_f(
             - (s + 1.0) * np.log(beta + yn)
             + np.log(hyp2f1(1.0, s + 1.0, k[near] + 1.0, zn))
         )
-    if not near.all():
-        out[~near] = _log_g_quad(y_[~near], r + x_[~near], s + 1.0, alpha, beta)[0]
+    if not near.all():  # once per distinct (y, x): customers share recencies and T
+        pairs, inverse = np.unique(np.stack([y_[~near], x_[~near]]), axis=1, return_inverse=True)
+        log_g = _log_g_quad(pairs[0], r + pairs[1], s + 1.0, alpha, beta)[0]
+        out[~near] = log_g[np.ravel(inverse)]
     return out.reshape(shape)
 
 
