@@ -28,7 +28,12 @@ from patron.value.models import (
 )
 from patron.value.models._quadrature import log_beta
 from patron.value.models.beta_geo import beta_gauss_rule, bgnbd_negll, mbgnbd_negll
-from patron.value.models.pareto_nbd import _log_hyperu_ss, pareto_log_terms, pareto_negll
+from patron.value.models.pareto_nbd import (
+    _log_g_grad,
+    _log_hyperu_ss,
+    pareto_log_terms,
+    pareto_negll,
+)
 
 CONTINUOUS = [
     BetaGeoModel().with_params(np.array([0.243, 4.414, 0.793, 2.426])),
@@ -358,6 +363,18 @@ def test_pareto_fit_on_nearly_homogeneous_dropout(seed: int) -> None:
     assert fitted["s"] / fitted["beta"] == pytest.approx(0.1, rel=0.1)
     assert fitted["r"] == pytest.approx(0.55, rel=0.15)
     assert fitted["alpha"] == pytest.approx(10.6, rel=0.15)
+
+
+def test_integral_paths_take_no_rows() -> None:
+    """Scoring a cohort with no active subscriber, or no customer, returns empty arrays."""
+    sbg = ShiftedBetaGeoModel().with_params(np.array([30.0, 90.0]))
+    assert sbg.derl(0.1, np.array([])).shape == (0,)
+    pnbd = ParetoNBDModel().with_params(np.array([0.55, 10.6, 1000.0, 1e4]))
+    assert pnbd.dert(0.01, [], [], []).shape == (0,)
+    assert pnbd.p_alive([], [], []).shape == (0,)
+    value, grads = _log_g_grad(np.array([]), np.array([]), 1001.0, 10.6, 1e4)
+    assert value.shape == (0,)
+    assert [g.shape for g in grads] == [(0,)] * 4
 
 
 def test_log_beta_keeps_its_digits_for_large_arguments() -> None:

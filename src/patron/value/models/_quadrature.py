@@ -137,6 +137,10 @@ def integrate_log_concave(
     ``g_k`` whose means under the normalised integrand are returned as well.
     """
     n = len(mode)
+    if n == 0:
+        none = np.arange(0)
+        empty = [] if moments is None else moments(none, np.empty((0, 1)))
+        return np.empty(0), [np.empty(0) for _ in empty]
     scale = np.minimum(_MAX_SCALE, 1.0 / np.sqrt(np.maximum(curvature, 1e-300)))
     # The tail beyond |θ − mode| = scale·sinh(U) holds less than exp(−_TAIL) of the mode.
     reach = float(np.max(_TAIL / (min_slope * scale)))
