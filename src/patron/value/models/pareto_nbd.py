@@ -21,6 +21,7 @@ from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import RFMData
 from patron.value.models._quadrature import (
     bisect_decreasing,
+    bracket_decreasing,
     integrate_log_concave,
     log_beta,
     log_beta_mixture,
@@ -402,9 +403,7 @@ def _log_hyperu_ss(s: float, w: FloatArray) -> FloatArray:
     def slope(theta: FloatArray) -> FloatArray:
         return np.asarray(s - w * np.exp(theta) - expit(theta))
 
-    half = min(s / 2.0, 0.5)
-    lo = np.minimum(np.log(s / 2.0 / w), np.log(half / (1.0 - half)))
-    mode = bisect_decreasing(slope, lo, np.log(s / w))
+    mode = bisect_decreasing(*bracket_decreasing(slope, np.log(s / w)))  # slope: s → −∞
     e, sm = w * np.exp(mode), expit(mode)
 
     def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
