@@ -8,6 +8,11 @@ mode, scaled by its curvature there, and integrated by the trapezoidal rule afte
 substitution (the tails then fall doubly exponentially). The step is halved, row by row,
 until the rule on every other node agrees with the full rule to 1e-9 (the error of the
 trapezoidal rule on an analytic integrand roughly squares when the step halves).
+
+scipy's ``integrate.tanhsinh`` (log mode, rtol 1e-12) does the same job generically; on the
+Pareto/NBD grid of tests/value/test_numerics.py's kind (8,400 cases against 30-digit
+mpmath) it took 5.3 s over the real line (1.4 s centred and scaled as here) against 0.5 s,
+and was up to 2e-8 off in cases it reported converged, against 1.1e-11 here.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.optimize import elementwise
 from scipy.special import betaln, expit, gammaln
 
 from patron.value.models._base import FloatArray
 
 __all__ = [
-    "bisect_decreasing",
-    "bracket_decreasing",
     "integrate_log_concave",
     "log_beta",
     "log_beta_mixture",
+    "mode_of",
 ]
 
 #: Starting step and the number of halvings of the trapezoidal rule (in the sinh variable).
@@ -92,33 +97,16 @@ def log_beta(p: FloatArray | float, q: FloatArray | float) -> FloatArray:
     return out
 
 
-def bracket_decreasing(
-    f: Callable[[FloatArray], FloatArray], guess: FloatArray
-) -> tuple[Callable[[FloatArray], FloatArray], FloatArray, FloatArray]:
-    """Brackets ``(f, lo, hi)``, ``f(lo) ≥ 0 ≥ f(hi)``, for each row's decreasing ``f``.
-
-    Found by stepping out from ``guess`` in doubling steps (``f`` must change sign).
-    """
-    lo, hi = guess - 1.0, guess + 1.0
-    for step in 2.0 ** np.arange(1, 60):
-        low, high = f(lo) < 0, f(hi) > 0
-        if not (low.any() or high.any()):
-            break
-        lo, hi = lo - step * low, hi + step * high
-    return f, lo, hi
-
-
-def bisect_decreasing(
-    f: Callable[[FloatArray], FloatArray], lo: FloatArray, hi: FloatArray, steps: int = 64
+def mode_of(
+    slope: Callable[..., FloatArray], guess: FloatArray, args: tuple[FloatArray, ...]
 ) -> FloatArray:
-    """The root of each row's decreasing ``f`` in ``[lo, hi]`` (``f(lo) ≥ 0 ≥ f(hi)``)."""
-    lo, hi = lo.copy(), hi.copy()
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        up = f(mid) > 0
-        lo = np.where(up, mid, lo)
-        hi = np.where(up, hi, mid)
-    return np.asarray(0.5 * (lo + hi))
+    """Where each row's decreasing ``slope(θ, *args)`` crosses zero: the log-integrand's mode.
+
+    scipy's elementwise ``bracket_root`` steps out from ``guess``, ``find_root``
+    (Chandrupatla) closes in; ``slope`` must take the rows' ``args`` elementwise.
+    """
+    bracket = elementwise.bracket_root(slope, guess, args=args).bracket
+    return np.asarray(elementwise.find_root(slope, bracket, args=args).x)
 
 
 def integrate_log_concave(
@@ -207,10 +195,10 @@ def log_beta_mixture(
     p, q, shift = (np.asarray(v, dtype=float) for v in np.broadcast_arrays(p, q, shift))
     k = p + q - 1.0
 
-    def slope(theta: FloatArray) -> FloatArray:
-        return np.asarray(p - k * expit(theta) - expit(theta + shift))
+    def slope(theta: FloatArray, p: FloatArray, k: FloatArray, shift: FloatArray) -> FloatArray:
+        return np.asarray(p - k * expit(theta) - expit(theta + shift))  # falls from p to −q
 
-    mode = bisect_decreasing(*bracket_decreasing(slope, np.log(p / q)))  # slope: p → −q
+    mode = mode_of(slope, np.log(p / q), (p, k, shift))
     sm, wm = expit(mode), expit(mode + shift)
 
     def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:

@@ -20,11 +20,10 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 from patron.value.models._base import BaseModel, FloatArray
 from patron.value.models._data import RFMData
 from patron.value.models._quadrature import (
-    bisect_decreasing,
-    bracket_decreasing,
     integrate_log_concave,
     log_beta,
     log_beta_mixture,
+    mode_of,
 )
 
 __all__ = ["ParetoNBDModel", "pareto_log_terms", "pareto_negll"]
@@ -400,10 +399,10 @@ def _log_hyperu_ss(s: float, w: FloatArray) -> FloatArray:
     """
     w = np.asarray(w, dtype=float)
 
-    def slope(theta: FloatArray) -> FloatArray:
-        return np.asarray(s - w * np.exp(theta) - expit(theta))
+    def slope(theta: FloatArray, w: FloatArray) -> FloatArray:
+        return np.asarray(s - w * np.exp(theta) - expit(theta))  # falls from s to −∞
 
-    mode = bisect_decreasing(*bracket_decreasing(slope, np.log(s / w)))  # slope: s → −∞
+    mode = mode_of(slope, np.log(s / w), (w,))
     e, sm = w * np.exp(mode), expit(mode)
 
     def log_f(rows: np.ndarray, theta: FloatArray) -> FloatArray:
