@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from patron.cli import main
 from patron.data import simulate_shop
+from patron.data.warehouse import connect
+from patron.value.summary import SummarySpec
+from patron.value.validation import holdout_report
+from patron.value.workflow import fit_purchase_model, summary_from_warehouse
 from tests.conftest import shared_file
 from tests.report.browser import CHROMIUM, check_in_browser
 
@@ -84,9 +89,27 @@ def test_report_on_the_online_retail_log(
     page = path.read_text(encoding="utf-8")
     assert "Data up to 2011-12-09" in page
     assert "Model check: calibration vs holdout" in page
-    # BG/NBD fitted on the data up to 2011-09-09 alone does not identify its dropout
-    # parameters; the report says so instead of failing.
-    assert "Not available: fitted on the data up to 2011-09-09 only" in page
+    # Fitted on the data up to 2011-09-09 alone, BG/NBD finds no dropout (the likelihood is
+    # highest where nobody leaves): the check runs on the purchase process alone and says so.
+    assert "Not available" not in page
+    assert "Fitted up to 2011-09-09 and checked on the following 13 weeks" in page
+    assert "No customer dropout was visible up to then" in page
+    # The check refits with the scoring's own penalizer.
+    spec = SummarySpec("week", date(2011, 9, 9), date(2011, 12, 9))
+    for penalizer in (0.0, 1.0):
+        if penalizer:
+            assert main(["value", "score", "--penalizer", "1", "-w", url]) == 0
+            assert main(["report", "--out", str(path), "-w", url]) == 0
+            capsys.readouterr()
+        shown = re.search(r"the model predicted ([\d,]+)", path.read_text(encoding="utf-8"))
+        assert shown is not None
+        with summary_from_warehouse(connect(url), spec) as source:
+            fit = fit_purchase_model(source, "bgnbd", penalizer=penalizer)
+            predicted = holdout_report(source, fit, track=False).totals["predicted"]
+        assert shown.group(1) == f"{predicted:,.0f}"
+        if not penalizer:
+            unpenalized = shown.group(1)
+    assert shown.group(1) != unpenalized
     assert "needs segments" in page.lower()
     if CHROMIUM is not None:
-        assert check_in_browser(path) == 4  # no holdout chart: that check is not available
+        assert check_in_browser(path) == 5  # the holdout chart included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from patron.value.summary import SummarySpec, customer_summary
 from patron.value.workflow import fit_purchase_model, summary_from_file
 from tests.conftest import shared_file
 from tests.value.conftest import load_cdnow_sample
+from tests.value.test_no_dropout import _nbd_sample
 
 
 @pytest.fixture
@@ -330,6 +332,37 @@ def test_penalizer_rescues_a_fit_the_data_do_not_identify(
     assert main(["value", "score", "--penalizer", "0.001", "--from-summary", str(path),
                  "--out", str(tmp_path / "s.csv")]) == 0  # fmt: skip
     assert len(pd.read_csv(tmp_path / "s.csv")) == 300
+
+
+def test_a_history_without_dropout_fits_and_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody leaves in this sample: the fit is the NBD, says so, and scores everyone."""
+    data = _nbd_sample(3000, seed=4)
+    path = tmp_path / "summary.csv"
+    spend = np.where(data.frequency > 0, np.random.default_rng(4).gamma(4.0, 10.0, 3000), 0.0)
+    pd.DataFrame(
+        {"frequency": data.frequency, "recency": data.recency, "T": data.T,
+         "monetary_value": spend}
+    ).to_csv(path, index=False)  # fmt: skip
+    for model, dropout in (("bgnbd", ("a", "b")), ("pnbd", ("s", "beta"))):
+        out = run_json(["value", "fit", "--model", model, "--from-summary", str(path)], capsys)
+        assert [out["standard_errors"][p] for p in dropout] == [None, None]
+        assert out["standard_errors"]["r"] > 0
+        assert any(n.startswith("no dropout: the likelihood is highest where nobody leaves")
+                   for n in out["notes"])  # fmt: skip
+    capsys.readouterr()
+    assert main(["value", "fit", "--from-summary", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"│ a +│ +0\.0000 │ no dropout │", shown)  # no standard error
+    assert "note: no dropout" in shown
+    scores = tmp_path / "scores.csv"
+    assert main(["value", "score", "--from-summary", str(path), "--out", str(scores)]) == 0
+    got = pd.read_csv(scores)
+    assert len(got) == len(data.frequency)
+    np.testing.assert_allclose(got["p_alive"], 1.0, atol=1e-6)
+    assert np.isfinite(got[["clv", "clv_low", "clv_high"]].to_numpy()).all()
+    assert ((got["clv_low"] < got["clv"]) & (got["clv"] < got["clv_high"])).all()
 
 
 def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(

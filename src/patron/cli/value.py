@@ -113,8 +113,10 @@ def _print_fit(fit: FitResult) -> None:
     table.add_column("parameter")
     table.add_column("estimate", justify="right")
     table.add_column("std. error", justify="right")
+    se = fit.model.standard_errors_
     for name, value in fit.model.params_.items():
-        table.add_row(name, f"{value:.4f}", f"{fit.model.standard_errors_[name]:.4f}")
+        error = se[name]
+        table.add_row(name, f"{value:.4f}", "no dropout" if error is None else f"{error:.4f}")
     out.print(table)
     out.print(f"log-likelihood: {fit.model.log_likelihood_:.2f}")
     if fit.spend_model is not None:

@@ -179,12 +179,13 @@ def _p_alive(t: ibis.Table, unit: str) -> Section:
     )
 
 
-def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
+def _holdout(wh: Warehouse, model: str, as_of: date, unit: str, penalizer: float) -> Section:
+    """The scored model (and the scoring's penalizer) refitted 13 weeks earlier, and checked."""
     cal = as_of - timedelta(weeks=13)
     spec = SummarySpec(unit, cal, as_of, discrete=model in DISCRETE_MODELS)
     try:
         with summary_from_warehouse(wh, spec) as source:
-            fit = fit_purchase_model(source, model if model else "bgnbd")
+            fit = fit_purchase_model(source, model if model else "bgnbd", penalizer=penalizer)
             report = holdout_report(source, fit)
     except (DataError, UsageError, ConvergenceError) as exc:
         return Section(
@@ -209,11 +210,16 @@ def _holdout(wh: Warehouse, model: str, as_of: date, unit: str) -> Section:
     fig.update_xaxes(title="repeat purchases in the calibration period")
     fig.update_yaxes(title="purchases per customer in the holdout")
     tot = report.totals
+    caveat = (
+        " No customer dropout was visible up to then, so the fit counts every customer as active."
+        if fit.model.fixed_params_
+        else ""
+    )
     return Section(
         "Model check: calibration vs holdout",
         f"Fitted up to {report.calibration_end} and checked on the following 13 weeks: "
         f"{tot['actual']:,.0f} purchases happened, the model predicted {tot['predicted']:,.0f} "
-        f"({tot['error_pct']:+.1f}%).",
+        f"({tot['error_pct']:+.1f}%).{caveat}",
         "Trust the CLV ranking when the bars agree; re-fit or change the model (patron value "
         "fit --model auto) when they drift apart.",
         chart(fig, 320),
@@ -313,6 +319,12 @@ def _migration(wh: Warehouse) -> Section:
     )
 
 
+def _penalizer(score: dict[str, Any]) -> float:
+    """The penalizer the stored scoring run fitted with (0 when it did not record one)."""
+    value = score.get("model", {}).get("penalizer", 0.0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def build_report(wh: Warehouse) -> dict[str, Any]:
     """Everything the report shows, aggregated in the engine (a dict for the template)."""
     if not wh.has_table(VALUE_TABLE):
@@ -340,7 +352,7 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
         _concentration(t),
         _tiers(details),
         _p_alive(t, str(head["unit"])),
-        _holdout(wh, str(head["model"]), as_of, str(head["unit"])),
+        _holdout(wh, str(head["model"]), as_of, str(head["unit"]), _penalizer(score)),
         *_segments(wh, t),
         _migration(wh),
     ]

@@ -246,6 +246,16 @@ class FitResult:
         (``BaseModel.weak_params_``).
         """
         notes = []
+        fixed = self.model.fixed_params_
+        if fixed:
+            notes.append(
+                f"no dropout: the likelihood is highest where nobody leaves, so {self.model.name} "
+                f"reduces to its purchase process alone ({', '.join(fixed)} at that boundary, "
+                "not estimates). Every customer counts as active (P(alive) = 1) and CLV counts "
+                "on everyone staying through the horizon, which overstates it if some leave. A "
+                "longer calibration period usually shows dropout; check the holdout with "
+                "`patron value validate`."
+            )
         for label, model in (("", self.model), ("spend (Gamma-Gamma) ", self.spend_model)):
             weak = model.weak_params_ if model is not None else []
             if weak:

@@ -21,13 +21,28 @@ from scipy import optimize
 
 from patron.errors import ConvergenceError, NotFittedError, UsageError
 
-__all__ = ["WEAK_SE_RATIO", "BaseModel", "FloatArray", "as_float_array", "load_model"]
+__all__ = [
+    "NO_DROPOUT_LL",
+    "NO_DROPOUT_SHARE",
+    "WEAK_SE_RATIO",
+    "BaseModel",
+    "FloatArray",
+    "as_float_array",
+    "load_model",
+]
 
 FloatArray = NDArray[np.float64]
 LOG_BOUND = 18.0  # |log parameter| above this means the data do not identify it
 #: A parameter whose standard error exceeds this many times its estimate is barely identified
 #: (its 95% interval in log space spans a factor of e^(2 × 3) ≈ 400 each way).
 WEAK_SE_RATIO = 3.0
+#: A fit whose dropout (``BaseModel.dropout_share``: per purchase, per period, or over the
+#: longest history) is below this is compared with the fit in which nobody leaves ...
+NO_DROPOUT_SHARE = 1e-3
+#: ... and when that fits as well, to within this many log-likelihood units, the data show no
+#: dropout: the optimum is that boundary, the model reduces to its purchase process alone and
+#: the dropout parameters are not identified one by one (they are held at the boundary).
+NO_DROPOUT_LL = 0.01
 
 
 def as_float_array(value: Any, name: str) -> FloatArray:
@@ -44,11 +59,20 @@ class BaseModel:
     Subclasses set ``name`` and ``param_names`` and implement ``_negll(log_params, data)``
     returning the total negative log-likelihood and its gradient with respect to the log
     parameters (gradient may be ``None``: then it is computed numerically).
+
+    Models with a dropout process name its parameters in ``dropout_params`` and implement
+    ``dropout_share``; a fit that finds no dropout (the likelihood highest where nobody
+    leaves) then stands, with those parameters held at the boundary and listed in
+    ``fixed_params_``.
     """
 
     name: ClassVar[str] = ""
     param_names: ClassVar[tuple[str, ...]] = ()
     analytic_gradient: ClassVar[bool] = True
+    #: Indices (into ``param_names``) of the dropout process's parameters, if any.
+    dropout_params: ClassVar[tuple[int, ...]] = ()
+    #: Parameters held at the no-dropout boundary by the fit (their standard errors are None).
+    fixed_params_: tuple[str, ...] = ()
 
     def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000) -> None:
         self.penalizer = penalizer
@@ -73,11 +97,17 @@ class BaseModel:
         return dict(zip(self.param_names, self._params.tolist(), strict=True))
 
     @property
-    def standard_errors_(self) -> dict[str, float]:
-        """Standard errors of the parameters (delta method from the log-space Hessian)."""
+    def standard_errors_(self) -> dict[str, float | None]:
+        """Standard errors of the parameters (delta method from the log-space Hessian).
+
+        None for a parameter the fit held at the no-dropout boundary (``fixed_params_``).
+        """
         self._check_fitted()
         se = np.sqrt(np.clip(np.diag(self.covariance_), 0.0, None))
-        return dict(zip(self.param_names, se.tolist(), strict=True))
+        return {
+            p: None if p in self.fixed_params_ else v
+            for p, v in zip(self.param_names, se.tolist(), strict=True)
+        }
 
     @property
     def weak_params_(self) -> list[str]:
@@ -88,7 +118,15 @@ class BaseModel:
         drives the predictions, but such estimates should not be read one by one.
         """
         se = self.standard_errors_
-        return [k for k, v in self.params_.items() if se[k] > WEAK_SE_RATIO * v]
+        return [k for k, v in self.params_.items() if (se[k] or 0.0) > WEAK_SE_RATIO * v]
+
+    def dropout_share(self, params: FloatArray, data: Any) -> float:
+        """How much dropout ``params`` imply on ``data``, as a probability.
+
+        Models with a dropout process override it. Below ``NO_DROPOUT_SHARE`` the fit checks
+        whether a fit with nobody leaving does as well.
+        """
+        return math.inf
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_params"):
@@ -138,10 +176,17 @@ class BaseModel:
             if res.success and np.max(np.abs(res.x)) < LOG_BOUND - 1e-6:
                 break
         assert best is not None
+        k = len(start)
+        fixed: tuple[int, ...] = ()
+        if self.dropout_params and self.dropout_share(np.exp(best.x), data) < NO_DROPOUT_SHARE:
+            # Hardly any dropout: if none at all fits as well, the optimum is that boundary,
+            # where the dropout parameters are not identified one by one.
+            edge = self._no_dropout_fit(fun, best.x)
+            if (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
+                best, fixed = edge, self.dropout_params
         theta = best.x
-        stuck = [
-            p for p, t in zip(self.param_names, theta, strict=True) if abs(t) >= LOG_BOUND - 1e-3
-        ]
+        free = [i for i in range(k) if i not in fixed]
+        stuck = [self.param_names[i] for i in free if abs(theta[i]) >= LOG_BOUND - 1e-3]
         if stuck:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge: parameter(s) {', '.join(stuck)} ran "
@@ -149,44 +194,84 @@ class BaseModel:
                 "data, a longer calibration period, a small penalizer (`--penalizer 0.001`; "
                 "penalizer=0.001 in Python), or a simpler model."
             )
-        if not best.success and np.linalg.norm(best.jac) > 1e-3:
+        if not best.success and np.linalg.norm(best.jac[free]) > 1e-3:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge ({best.message}); try a small "
                 "penalizer (`--penalizer 0.001`), max_iter larger than "
                 f"{self.max_iter} (in Python), or check the summary for outliers."
             )
         self._params = np.exp(theta)
+        self.fixed_params_ = tuple(self.param_names[i] for i in fixed)
         self.log_likelihood_ = -float(self._negll(theta, data)[0])
         self.n_obs_ = float(n)
-        self.covariance_ = self._covariance(theta, data)
+        self.covariance_ = self._covariance(theta, data, free)
         return self
 
-    def _covariance(self, theta: FloatArray, data: Any) -> FloatArray:
+    def _no_dropout_fit(
+        self, fun: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray
+    ) -> optimize.OptimizeResult:
+        """The fit with nobody leaving, as an ``OptimizeResult`` over all parameters.
+
+        The first dropout parameter (BG/NBD's a, Pareto/NBD's s, BG/BB's γ) sits at its lower
+        bound, the other dropout parameters stay where they were, the rest are re-optimised.
+        """
+        k = len(theta)
+        at_edge = theta.copy()
+        at_edge[self.dropout_params[0]] = -LOG_BOUND
+        free = [i for i in range(k) if i not in self.dropout_params]
+
+        def reduced(t: FloatArray) -> tuple[float, FloatArray]:
+            full = at_edge.copy()
+            full[free] = t
+            value, grad = fun(full)
+            return value, grad[free]
+
+        res = optimize.minimize(
+            reduced,
+            theta[free],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-LOG_BOUND, LOG_BOUND)] * len(free),
+            options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
+        )
+        full = at_edge.copy()
+        full[free] = res.x
+        jac = np.zeros(k)
+        jac[free] = res.jac
+        return optimize.OptimizeResult(
+            x=full, fun=res.fun, jac=jac, success=res.success, message=res.message
+        )
+
+    def _covariance(self, theta: FloatArray, data: Any, free: list[int]) -> FloatArray:
+        """Delta-method covariance of the parameters in ``free`` (zero rows for the rest)."""
+
         def grad(t: FloatArray) -> FloatArray:
             g = self._negll(t, data)[1]
             if g is None:
                 g = _numeric_gradient(lambda u: self._negll(u, data)[0], t)
-            return g + self._penalty(t)[1]
+            return np.asarray((g + self._penalty(t)[1])[free])
 
         k = len(theta)
-        hess = np.zeros((k, k))
-        for i in range(k):
+        m = len(free)
+        hess = np.zeros((m, m))
+        for col, i in enumerate(free):
             h = 1e-5 * max(1.0, abs(theta[i]))
             e = np.zeros(k)
             e[i] = h
-            hess[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
+            hess[:, col] = (grad(theta + e) - grad(theta - e)) / (2 * h)
         hess = (hess + hess.T) / 2
         eigval, eigvec = np.linalg.eigh(hess)
         if not np.all(np.isfinite(eigval)) or eigval[0] <= 1e-7 * max(1.0, float(eigval[-1])):
-            weak = np.abs(eigvec[:, 0]) > 0.3 if np.all(np.isfinite(eigvec)) else np.ones(k, bool)
-            names = ", ".join(p for p, w in zip(self.param_names, weak, strict=True) if w)
+            weak = np.abs(eigvec[:, 0]) > 0.3 if np.all(np.isfinite(eigvec)) else np.ones(m, bool)
+            names = ", ".join(self.param_names[i] for i, w in zip(free, weak, strict=True) if w)
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge to a unique estimate: the likelihood is "
                 f"flat in {names}, so the data do not identify them. Try more data, a longer "
                 "calibration period, a small penalizer (`--penalizer 0.001`; penalizer=0.001 in "
                 "Python), or a simpler model."
             )
-        cov_log = np.linalg.inv(hess)
+        cov_log = np.zeros((k, k))
+        cov_log[np.ix_(free, free)] = np.linalg.inv(hess)
         jac = np.diag(np.exp(theta))
         return np.asarray(jac @ cov_log @ jac)
 
@@ -203,6 +288,7 @@ class BaseModel:
             "params": self.params_,
             "standard_errors": self.standard_errors_,
             "covariance": self.covariance_.tolist(),
+            "fixed": list(self.fixed_params_),
             "log_likelihood": self.log_likelihood_,
             "n_obs": self.n_obs_,
         }
@@ -219,6 +305,7 @@ class BaseModel:
         model = cls(**payload.get("hyperparameters", {}))
         model._params = np.array([payload["params"][p] for p in cls.param_names], dtype=float)
         model.covariance_ = np.array(payload["covariance"], dtype=float)
+        model.fixed_params_ = tuple(payload.get("fixed", ()))
         model.log_likelihood_ = float(payload["log_likelihood"])
         model.n_obs_ = float(payload["n_obs"])
         return model
@@ -241,6 +328,7 @@ class BaseModel:
         clone = type(self)(penalizer=self.penalizer, max_iter=self.max_iter)
         clone._params = np.asarray(params, dtype=float)
         clone.covariance_ = getattr(self, "covariance_", np.zeros((len(params), len(params))))
+        clone.fixed_params_ = self.fixed_params_
         clone.log_likelihood_ = float("nan")
         clone.n_obs_ = getattr(self, "n_obs_", float("nan"))
         return clone

@@ -137,7 +137,12 @@ class BetaGeoModel(BaseModel):
 
     name: ClassVar[str] = "bgnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
+    dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
     modified: ClassVar[bool] = False
+
+    def dropout_share(self, params: FloatArray, data: Any) -> float:
+        """The mean dropout probability per purchase, a/(a+b)."""
+        return float(params[2] / (params[2] + params[3]))
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return (mbgnbd_negll if self.modified else bgnbd_negll)(log_params, data)

@@ -208,6 +208,11 @@ class BetaGeoBetaBinomModel(BaseModel):
 
     name: ClassVar[str] = "bgbb"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
+    dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+
+    def dropout_share(self, params: FloatArray, data: Any) -> float:
+        """The mean dropout probability per period, γ/(γ+δ)."""
+        return float(params[2] / (params[2] + params[3]))
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return bgbb_negll(log_params, data)

@@ -266,6 +266,12 @@ class ParetoNBDModel(BaseModel):
 
     name: ClassVar[str] = "pnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
+    dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+
+    def dropout_share(self, params: FloatArray, data: Any) -> float:
+        """The share of customers gone by the longest history, 1 − (β/(β+T))^s."""
+        s, beta = params[2], params[3]
+        return float(-np.expm1(-s * np.log1p(float(np.max(data.T, initial=0.0)) / beta)))
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return pareto_negll(log_params, data)
