@@ -25,12 +25,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-from scipy import stats
-from statsmodels.stats.multitest import multipletests  # type: ignore[import-untyped]
-from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
-    confint_proportions_2indep,
-    test_proportions_2indep,
-)
 
 from patron.errors import DataError, UsageError
 
@@ -98,12 +92,21 @@ def _welch(
     num = (v1 / n1 + v0 / n0) ** 2
     den = (v1 / n1) ** 2 / max(n1 - 1, 1) + (v0 / n0) ** 2 / max(n0 - 1, 1)
     df = num / den if den > 0 else n1 + n0 - 2
+    # scipy.stats and statsmodels are imported where used: at the top they cost ~1 s of every
+    # CLI command's start-up
+    from scipy import stats
+
     q = float(stats.t.ppf(1 - alpha / 2, df))
     p = float(2 * stats.t.sf(abs(diff / se), df))
     return {"lift": diff, "ci_low": diff - q * se, "ci_high": diff + q * se, "p_value": p, "se": se}
 
 
 def _proportions(c1: float, n1: float, c0: float, n0: float, alpha: float) -> dict[str, float]:
+    from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
+        confint_proportions_2indep,
+        test_proportions_2indep,
+    )
+
     low, high = confint_proportions_2indep(
         c1, n1, c0, n0, method="newcomb", compare="diff", alpha=alpha
     )
@@ -133,6 +136,8 @@ def srm_check(counts: dict[str, float], shares: dict[str, float]) -> dict[str, A
     observed = [counts.get(a, 0.0) for a in names]
     total = sum(observed)
     expected = [shares[a] * total for a in names]
+    from scipy import stats
+
     chi2, p = stats.chisquare(observed, expected) if total else (math.nan, math.nan)
     alarm = bool(p < SRM_ALARM)
     return {
@@ -283,6 +288,9 @@ def analyze_table(
             )
     design = shares or {a: 1.0 / len(arms) for a in arms}
     srm = srm_check(counts, design)
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests  # type: ignore[import-untyped]
+
     z = float(stats.norm.ppf(1 - alpha / 2))
     bonferroni = alpha / len(treated)
     results: list[dict[str, Any]] = []

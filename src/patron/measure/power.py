@@ -15,9 +15,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from statsmodels.stats.power import NormalIndPower, TTestIndPower  # type: ignore[import-untyped]
-from statsmodels.stats.proportion import proportion_effectsize  # type: ignore[import-untyped]
-
 from patron.errors import UsageError
 
 __all__ = ["PowerPlan", "plan_experiment"]
@@ -94,6 +91,10 @@ def plan_experiment(
         )
     if sd is not None and sd <= 0:
         raise UsageError(f"--sd must be positive, got {sd}.")
+    # statsmodels is imported here, not at the top: it costs ~1 s of every CLI command's start-up
+    from statsmodels.stats.power import NormalIndPower, TTestIndPower  # type: ignore[import-untyped]
+    from statsmodels.stats.proportion import proportion_effectsize  # type: ignore[import-untyped]
+
     engine = NormalIndPower() if is_rate else TTestIndPower()
     if mde is not None:
         if mde <= 0 or (is_rate and baseline + mde >= 1):
