@@ -163,14 +163,7 @@ class BaseModel:
         fun = self._objective(data, n)
         best = None
         for guess in (start, start + 0.5, start - 0.5):
-            res = optimize.minimize(
-                fun,
-                guess,
-                jac=True,
-                method="L-BFGS-B",
-                bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
-                options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
-            )
+            res = self._minimize(fun, guess)
             if best is None or res.fun < best.fun:
                 best = res
             if res.success and np.max(np.abs(res.x)) < LOG_BOUND - 1e-6:
@@ -207,6 +200,19 @@ class BaseModel:
         self.covariance_ = self._covariance(theta, data, free)
         return self
 
+    def _minimize(
+        self, fun: Callable[[FloatArray], tuple[float, FloatArray]], start: FloatArray
+    ) -> optimize.OptimizeResult:
+        """L-BFGS-B with the analytic gradient, every log-parameter within ±LOG_BOUND."""
+        return optimize.minimize(
+            fun,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
+            options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
+        )
+
     def _no_dropout_fit(
         self, fun: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray
     ) -> optimize.OptimizeResult:
@@ -226,14 +232,7 @@ class BaseModel:
             value, grad = fun(full)
             return value, grad[free]
 
-        res = optimize.minimize(
-            reduced,
-            theta[free],
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(-LOG_BOUND, LOG_BOUND)] * len(free),
-            options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
-        )
+        res = self._minimize(reduced, theta[free])
         full = at_edge.copy()
         full[free] = res.x
         jac = np.zeros(k)
