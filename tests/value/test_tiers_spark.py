@@ -9,7 +9,7 @@ import pytest
 from patron.data.warehouse import Warehouse
 from patron.measure import analyze_table, create_experiment, parse_arms
 from patron.value.clv import ValueSettings
-from patron.value.history import score_into_warehouse, snapshot_dates
+from patron.value.history import prune_snapshots, score_into_warehouse, snapshot_dates
 from patron.value.summary import SummarySpec
 from patron.value.workflow import fit_purchase_model, summary_from_warehouse
 from tests.value.conftest import cdnow_sample_on, load_cdnow_sample
@@ -43,6 +43,14 @@ def test_tiers_and_experiments_on_spark(spark_wh: Warehouse, wh: Warehouse) -> N
     # Scoring the same date again replaces the snapshot (no DELETE on Spark: rewritten).
     _tiered(spark_wh)
     assert snapshot_dates(spark_wh) == [date(1998, 6, 30)]  # dated by the last day observed
+    assert int(spark_wh.table("value_snapshots").count().execute()) == 2357
+    # An earlier snapshot, then pruned (no DELETE on Spark: the table is rewritten).
+    spec = SummarySpec("week", date(1997, 9, 30), date(1998, 3, 31))
+    with summary_from_warehouse(spark_wh, spec) as source:
+        score_into_warehouse(source, fit_purchase_model(source, "bgnbd"), ValueSettings(12, 0.1))
+    assert snapshot_dates(spark_wh) == [date(1998, 3, 31), date(1998, 6, 30)]
+    assert prune_snapshots(spark_wh, keep_last=1) == ([date(1998, 3, 31)], [date(1998, 6, 30)])
+    assert snapshot_dates(spark_wh) == [date(1998, 6, 30)]
     assert int(spark_wh.table("value_snapshots").count().execute()) == 2357
     # Assignment and analysis: the same arms and lifts on both engines.
     # The audience: every customer with transactions (other Spark tests may have left a

@@ -12,7 +12,13 @@ from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_
 from patron.errors import UsageError
 from patron.needs import SegmentResult, segment_customers
 from patron.report import write_report
-from patron.value.history import Migration, apply_tiers, migration
+from patron.value.history import (
+    Migration,
+    apply_tiers,
+    migration,
+    prune_snapshots,
+    snapshot_summary,
+)
 from patron.value.tiers import TierRules, TierSummary
 
 
@@ -105,6 +111,64 @@ def migration_cmd(
         _emit_json(result.to_dict())
         return
     _print_migration(result)
+
+
+snapshots_app = typer.Typer(
+    help="The dated value snapshots (one per scoring date): list them, prune old ones.",
+    no_args_is_help=True,
+)
+app.add_typer(snapshots_app, name="snapshots")
+
+
+@snapshots_app.command("list")
+def snapshots_list(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
+    """Every stored snapshot: its date, customers, customer equity and MVCs."""
+    with _open(warehouse) as wh:
+        rows = snapshot_summary(wh)
+    if as_json:
+        _emit_json({"snapshots": rows})
+        return
+    if not rows:
+        out.print("No value snapshots yet; `patron value score` stores one per data date.")
+        return
+    table = Table(title=f"{len(rows)} value snapshot(s)", title_justify="left")
+    for col in ("as of", "customers", "customer equity", "MVC"):
+        table.add_column(col, justify="left" if col == "as of" else "right")
+    for r in rows:
+        table.add_row(r["as_of"], f"{r['customers']:,}", f"{r['equity']:,.2f}", f"{r['mvc']:,}")
+    out.print(table)
+
+
+@snapshots_app.command("prune")
+def snapshots_prune(
+    keep_last: Annotated[
+        int | None, typer.Option(help="Keep this many of the latest snapshots (1 or more).")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Remove the snapshots dated before this day.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be removed; remove nothing.")
+    ] = False,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove old value snapshots (the latest always stays; run records are kept)."""
+    day = _parse_date(before, "--before")
+    with _open(warehouse) as wh:
+        removed, kept = prune_snapshots(wh, keep_last=keep_last, before=day, dry_run=dry_run)
+    if as_json:
+        _emit_json(
+            {
+                "removed": [d.isoformat() for d in removed],
+                "kept": [d.isoformat() for d in kept],
+                "dry_run": dry_run,
+            }
+        )
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    listed = ", ".join(d.isoformat() for d in removed) or "none"
+    out.print(f"{verb} {len(removed)} snapshot(s): {listed}. Kept {len(kept)}.")
 
 
 def _print_migration(m: Migration) -> None:

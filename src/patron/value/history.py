@@ -44,8 +44,10 @@ __all__ = [
     "apply_tiers",
     "latest_run",
     "migration",
+    "prune_snapshots",
     "score_into_warehouse",
     "snapshot_dates",
+    "snapshot_summary",
     "value_trend",
 ]
 
@@ -98,6 +100,68 @@ def snapshot_dates(wh: Warehouse) -> list[date]:
     snaps = wh.table(SNAPSHOTS_TABLE)
     rows = snaps.select("as_of").distinct().order_by("as_of").to_pyarrow().column(0).to_pylist()
     return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in rows]
+
+
+def snapshot_summary(wh: Warehouse) -> list[dict[str, Any]]:
+    """Per stored snapshot, oldest first: its date, customers, customer equity and MVCs."""
+    if not wh.has_table(SNAPSHOTS_TABLE):
+        return []
+    snaps = wh.table(SNAPSHOTS_TABLE)
+    rows = (
+        snaps.group_by("as_of")
+        .aggregate(
+            customers=snaps.count(),
+            equity=snaps.clv.sum(),
+            mvc=(snaps.tier == "MVC").sum(),
+        )
+        .order_by("as_of")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return [
+        {
+            "as_of": str(r["as_of"])[:10],
+            "customers": int(r["customers"]),
+            "equity": float(r["equity"] or 0.0),
+            "mvc": int(r["mvc"] or 0),
+        }
+        for r in rows
+    ]
+
+
+def prune_snapshots(
+    wh: Warehouse,
+    *,
+    keep_last: int | None = None,
+    before: date | None = None,
+    dry_run: bool = False,
+) -> tuple[list[date], list[date]]:
+    """Delete stored snapshots: all but the ``keep_last`` latest and/or those before ``before``.
+
+    The latest snapshot always stays (it is ``customer_value``'s, and migration starts from
+    it); the run records in ``value_runs`` stay too (a few hundred bytes each). Returns the
+    dates removed (or, with ``dry_run``, that would be) and the dates kept.
+    """
+    if keep_last is None and before is None:
+        raise UsageError("Say which snapshots to remove: --keep-last N and/or --before DATE.")
+    if keep_last is not None and keep_last < 1:
+        raise UsageError(f"--keep-last {keep_last} must be 1 or more (the latest always stays).")
+    dates = snapshot_dates(wh)
+    drop = set(dates[:-keep_last]) if keep_last is not None else set()
+    if before is not None:
+        drop |= {d for d in dates if d < before}
+    drop -= set(dates[-1:])
+    removed = sorted(drop)
+    if removed and not dry_run:
+        if wh.supports_transactions:
+            listed = ", ".join(f"DATE '{d.isoformat()}'" for d in removed)
+            with wh.transaction():
+                wh.con.raw_sql(f"DELETE FROM {SNAPSHOTS_TABLE} WHERE as_of IN ({listed})")
+        else:
+            snaps = wh.table(SNAPSHOTS_TABLE)
+            kept = snaps.filter(~snaps.as_of.isin([ibis.literal(d) for d in removed]))
+            wh.replace_table(SNAPSHOTS_TABLE, kept, categories=CATEGORIES)
+    return removed, [d for d in dates if d not in drop]
 
 
 def _replace_dated(
