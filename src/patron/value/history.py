@@ -154,14 +154,27 @@ def prune_snapshots(
     removed = sorted(drop)
     if removed and not dry_run:
         if wh.supports_transactions:
-            listed = ", ".join(f"DATE '{d.isoformat()}'" for d in removed)
             with wh.transaction():
-                wh.con.raw_sql(f"DELETE FROM {SNAPSHOTS_TABLE} WHERE as_of IN ({listed})")
+                wh.con.raw_sql(_delete_dates(SNAPSHOTS_TABLE, removed))
         else:
-            snaps = wh.table(SNAPSHOTS_TABLE)
-            kept = snaps.filter(~snaps.as_of.isin([ibis.literal(d) for d in removed]))
+            kept = _other_dates(wh.table(SNAPSHOTS_TABLE), removed)
             wh.replace_table(SNAPSHOTS_TABLE, kept, categories=CATEGORIES)
     return removed, [d for d in dates if d not in drop]
+
+
+def _delete_dates(name: str, dates: list[date]) -> str:
+    """SQL deleting the rows of ``dates`` from ``name``.
+
+    Plain SQL because Ibis has no DELETE; the table name and the dates are Patron's own,
+    never user text.
+    """
+    listed = ", ".join(f"DATE '{d.isoformat()}'" for d in dates)
+    return f"DELETE FROM {name} WHERE as_of IN ({listed})"
+
+
+def _other_dates(table: ir.Table, dates: list[date]) -> ir.Table:
+    """The rows of ``table`` dated otherwise (where the engine has no DELETE)."""
+    return table.filter(~table.as_of.isin([ibis.literal(d) for d in dates]))
 
 
 def _replace_dated(
@@ -178,13 +191,12 @@ def _replace_dated(
     old = wh.table(name)
     rows = rows.cast(old.select(*rows.columns).schema())
     if wh.supports_transactions:
-        # Delete that date's rows and append, atomically: cheaper than rewriting every
-        # snapshot. Plain SQL (no DELETE in Ibis); names and the date are Patron's own.
+        # Delete that date's rows and append, atomically: cheaper than rewriting every snapshot.
         with wh.transaction():
-            wh.con.raw_sql(f"DELETE FROM {name} WHERE as_of = DATE '{as_of.isoformat()}'")
+            wh.con.raw_sql(_delete_dates(name, [as_of]))
             wh.insert(name, rows)
         return
-    kept = old.filter(old.as_of != ibis.literal(as_of)).select(*rows.columns)
+    kept = _other_dates(old, [as_of]).select(*rows.columns)
     wh.replace_table(name, kept.union(rows), categories=categories)
 
 
