@@ -368,16 +368,22 @@ def test_a_history_without_dropout_fits_and_scores(
 def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(
     cdnow_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Nine days of CDNOW (calibration to 1997-01-10): BG/NBD's a and b run to ~337,000 and
-    ~659,000 with standard errors ~177 times as large. The fit stands (a/(a+b), one dropout
-    probability for everyone, is identified) and says so; predictions and CLV stay finite
-    (they were NaN before the quadrature for a concentrated dropout prior)."""
+    """Nine days of CDNOW (calibration to 1997-01-10): BG/NBD's a and b run off together
+    (to ~337,000 and ~659,000 without a cap), one dropout probability a/(a+b) for everyone.
+    The fit holds b at the cap, estimates a/(a+b) ≈ 0.34 and says so, and flags a as weak
+    (217 customers in 15 unique rows); predictions and CLV stay finite (they were NaN before
+    the quadrature for a concentrated dropout prior)."""
     cal = ["--calibration-end", "1997-01-10", "-w", cdnow_url]
     fit = run_json(["value", "fit", *cal], capsys)
-    assert fit["params"]["a"] > 1000
+    a, b = fit["params"]["a"], fit["params"]["b"]
+    assert b == pytest.approx(1e5)
+    assert fit["standard_errors"]["b"] is None
+    assert a / (a + b) == pytest.approx(0.3385, abs=1e-3)
     assert fit["standard_errors"]["a"] > 3 * fit["params"]["a"]
-    assert len(fit["notes"]) == 1
-    assert fit["notes"][0].startswith("a, b: standard error over 3 times the estimate")
+    assert len(fit["notes"]) == 2
+    assert fit["notes"][0].startswith("homogeneous dropout: the data show no difference")
+    assert "a/(a+b) = 0.33" in fit["notes"][0]
+    assert fit["notes"][1].startswith("a: standard error over 3 times the estimate")
     report = run_json(["value", "validate", *cal], capsys)
     assert report["notes"] == fit["notes"]
     assert all(np.isfinite(b["predicted_mean"]) for b in report["by_frequency"])
@@ -385,7 +391,9 @@ def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(
     assert report["tracking"][-1]["predicted"] > report["totals"]["predicted"] * 0.5
     capsys.readouterr()
     assert main(["value", "fit", *cal]) == 0
-    assert "note: a, b: standard error" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert re.search(r"│ b +│ +100000\.0000 │ homogeneous │", shown)
+    assert "note: a: standard error" in shown
     assert main(["value", "score", *cal]) == 0
     scored = connect(cdnow_url).table("customer_value").to_pandas()
     assert np.isfinite(scored[["clv", "clv_low", "clv_high", "expected_purchases"]]).all().all()

@@ -116,7 +116,8 @@ def _print_fit(fit: FitResult) -> None:
     se = fit.model.standard_errors_
     for name, value in fit.model.params_.items():
         error = se[name]
-        table.add_row(name, f"{value:.4f}", "no dropout" if error is None else f"{error:.4f}")
+        held = "homogeneous" if fit.model.boundary_ == "homogeneous dropout" else "no dropout"
+        table.add_row(name, f"{value:.4f}", held if error is None else f"{error:.4f}")
     out.print(table)
     out.print(f"log-likelihood: {fit.model.log_likelihood_:.2f}")
     if fit.spend_model is not None:

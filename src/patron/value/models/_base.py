@@ -22,6 +22,7 @@ from scipy import optimize
 from patron.errors import ConvergenceError, NotFittedError, UsageError
 
 __all__ = [
+    "HOMOGENEOUS_CAP",
     "NO_DROPOUT_LL",
     "NO_DROPOUT_SHARE",
     "WEAK_SE_RATIO",
@@ -43,6 +44,21 @@ NO_DROPOUT_SHARE = 1e-3
 #: dropout: the optimum is that boundary, the model reduces to its purchase process alone and
 #: the dropout parameters are not identified one by one (they are held at the boundary).
 NO_DROPOUT_LL = 0.01
+#: The other edge of a dropout process: every customer leaving at the same rate. Its
+#: heterogeneity parameter (Pareto/NBD's gamma shape s; BG/NBD's and BG/BB's beta parameter b
+#: or δ, with a or γ in proportion) then runs off to infinity while the mean dropout rate stays
+#: put, and the likelihood is flat along that ridge. The search stops it at this cap, where
+#: the rate's spread between customers is negligible (a gamma shape of 1e5 is a coefficient of
+#: variation of 0.3%); a fit ending at the cap holds it there (``fixed_params_``), and the mean
+#: rate is estimated as usual.
+HOMOGENEOUS_CAP = 1e5
+LOG_CAP = math.log(HOMOGENEOUS_CAP)
+#: A fit whose heterogeneity parameter exceeds this (a spread of ~3%) is checked against the
+#: fit held at the cap, instead of walking on along the ridge (and from two more starts).
+HOMOGENEOUS_CHECK = 1e3
+#: Held at the cap, the fit stands when the log-likelihood still rises towards it: its slope
+#: in the log of the heterogeneity parameter is at least minus this (flat or rising).
+HOMOGENEOUS_SLOPE = 1e-3
 
 
 def as_float_array(value: Any, name: str) -> FloatArray:
@@ -63,7 +79,9 @@ class BaseModel:
     Models with a dropout process name its parameters in ``dropout_params`` and implement
     ``dropout_share``; a fit that finds no dropout (the likelihood highest where nobody
     leaves) then stands, with those parameters held at the boundary and listed in
-    ``fixed_params_``.
+    ``fixed_params_``. Those that also name ``homogeneous`` (the heterogeneity parameter and
+    its partner) fit dropout that is the same for every customer, with the first held at
+    ``HOMOGENEOUS_CAP``.
     """
 
     name: ClassVar[str] = ""
@@ -71,7 +89,11 @@ class BaseModel:
     analytic_gradient: ClassVar[bool] = True
     #: Indices (into ``param_names``) of the dropout process's parameters, if any.
     dropout_params: ClassVar[tuple[int, ...]] = ()
-    #: Parameters held at the no-dropout boundary by the fit (their standard errors are None).
+    #: (heterogeneity, partner): the dropout parameter that runs to infinity when every
+    #: customer leaves at the same rate, and the one that keeps the mean rate with it.
+    homogeneous: ClassVar[tuple[int, int] | None] = None
+    #: Parameters held at a boundary by the fit (their standard errors are None): both dropout
+    #: parameters when there is no dropout, the heterogeneity one when dropout is homogeneous.
     fixed_params_: tuple[str, ...] = ()
 
     def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000) -> None:
@@ -100,7 +122,7 @@ class BaseModel:
     def standard_errors_(self) -> dict[str, float | None]:
         """Standard errors of the parameters (delta method from the log-space Hessian).
 
-        None for a parameter the fit held at the no-dropout boundary (``fixed_params_``).
+        None for a parameter the fit held at a boundary (``fixed_params_``).
         """
         self._check_fitted()
         se = np.sqrt(np.clip(np.diag(self.covariance_), 0.0, None))
@@ -119,6 +141,23 @@ class BaseModel:
         """
         se = self.standard_errors_
         return [k for k, v in self.params_.items() if (se[k] or 0.0) > WEAK_SE_RATIO * v]
+
+    @property
+    def boundary_(self) -> str:
+        """Which boundary the fit stands on: "no dropout", "homogeneous dropout" or ""."""
+        if not self.fixed_params_:
+            return ""
+        if self.homogeneous and self.fixed_params_ == (self.param_names[self.homogeneous[0]],):
+            return "homogeneous dropout"
+        return "no dropout"
+
+    def mean_dropout(self) -> tuple[str, float, str]:
+        """The mean dropout as (expression, value, per what).
+
+        For example ("a/(a+b)", 0.25, "per repeat purchase"); "per unit" means per time unit
+        of the data.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no dropout process")
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """How much dropout ``params`` imply on ``data``, as a probability.
@@ -161,25 +200,50 @@ class BaseModel:
     def _fit(self, data: Any, n: float, start: FloatArray) -> Self:
         self._check_hyperparameters()
         fun = self._objective(data, n)
+        k = len(start)
+        lo, hi = self._bounds(k)
+        # Past HOMOGENEOUS_CHECK the heterogeneity parameter is on the ridge of homogeneous
+        # dropout: the walk along it stops there and the fit held at the cap takes over.
+        ridge = (self.homogeneous[0], math.log(HOMOGENEOUS_CHECK)) if self.homogeneous else None
         best = None
         for guess in (start, start + 0.5, start - 0.5):
-            res = self._minimize(fun, guess)
-            if best is None or res.fun < best.fun:
+            res = self._minimize(fun, guess, lo, hi, stop_past=ridge)
+            if best is None or res.fun < best.fun or res.get("on_ridge"):
                 best = res
-            if res.success and np.max(np.abs(res.x)) < LOG_BOUND - 1e-6:
+            if res.success and np.all((res.x > lo + 1e-6) & (res.x < hi - 1e-6)):
                 break
+            if res.get("on_ridge"):
+                break  # other starts would walk the same ridge
         assert best is not None
-        k = len(start)
         fixed: tuple[int, ...] = ()
         if self.dropout_params and self.dropout_share(np.exp(best.x), data) < NO_DROPOUT_SHARE:
             # Hardly any dropout: if none at all fits as well, the optimum is that boundary,
-            # where the dropout parameters are not identified one by one.
-            edge = self._no_dropout_fit(fun, best.x)
+            # where the dropout parameters are not identified one by one. The first dropout
+            # parameter goes to its lower bound, the other stays, the rest are re-optimised.
+            first = self.dropout_params[0]
+            edge = self._boundary_fit(fun, best.x, {first: lo[first]}, self.dropout_params)
             if (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
                 best, fixed = edge, self.dropout_params
+        if not fixed and ridge and best.x[ridge[0]] > ridge[1]:
+            # Nearly the same dropout for everyone: held at the cap (the partner moved with
+            # it, so the mean dropout stays), the rest re-optimised. That is the optimum when
+            # the likelihood still rises towards the cap there, or fits as well as the best.
+            held, partner = self.homogeneous or (0, 0)
+            theta = best.x.copy()
+            theta[partner] += LOG_CAP - theta[held]
+            edge = self._boundary_fit(fun, theta, {held: LOG_CAP}, (held,))
+            rising = fun(edge.x)[1][held] * n <= HOMOGENEOUS_SLOPE
+            if rising or (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
+                best, fixed = edge, (held,)
+            elif best.get("on_ridge"):  # the likelihood turns before the cap: walk on
+                best = self._minimize(fun, best.x, lo, hi)
         theta = best.x
         free = [i for i in range(k) if i not in fixed]
-        stuck = [self.param_names[i] for i in free if abs(theta[i]) >= LOG_BOUND - 1e-3]
+        stuck = [
+            self.param_names[i]
+            for i in free
+            if theta[i] <= lo[i] + 1e-3 or theta[i] >= hi[i] - 1e-3
+        ]
         if stuck:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge: parameter(s) {', '.join(stuck)} ran "
@@ -200,40 +264,83 @@ class BaseModel:
         self.covariance_ = self._covariance(theta, data, free)
         return self
 
+    def _bounds(self, k: int) -> tuple[FloatArray, FloatArray]:
+        """The search space in log parameters: ±LOG_BOUND, the heterogeneity up to the cap.
+
+        The partner of the heterogeneity parameter may go as far beyond the cap as the others
+        go beyond 1, so the mean dropout rate keeps the usual range.
+        """
+        lo, hi = np.full(k, -LOG_BOUND), np.full(k, LOG_BOUND)
+        if self.homogeneous:
+            held, partner = self.homogeneous
+            hi[held] = LOG_CAP
+            hi[partner] = LOG_CAP + LOG_BOUND
+        return lo, hi
+
     def _minimize(
-        self, fun: Callable[[FloatArray], tuple[float, FloatArray]], start: FloatArray
+        self,
+        fun: Callable[[FloatArray], tuple[float, FloatArray]],
+        start: FloatArray,
+        lo: FloatArray,
+        hi: FloatArray,
+        stop_past: tuple[int, float] | None = None,
+        ftol: float = 1e-13,
     ) -> optimize.OptimizeResult:
-        """L-BFGS-B with the analytic gradient, every log-parameter within ±LOG_BOUND."""
-        return optimize.minimize(
+        """L-BFGS-B with the analytic gradient, every log-parameter within its bounds.
+
+        With ``stop_past=(i, v)`` it stops once log-parameter i passes v; the result then
+        has ``on_ridge`` set.
+        """
+        on_ridge = False
+
+        def callback(intermediate_result: optimize.OptimizeResult) -> None:
+            nonlocal on_ridge
+            if stop_past is not None and intermediate_result.x[stop_past[0]] > stop_past[1]:
+                on_ridge = True
+                raise StopIteration
+
+        res = optimize.minimize(
             fun,
             start,
             jac=True,
             method="L-BFGS-B",
-            bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
-            options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-8},
+            bounds=list(zip(lo.tolist(), hi.tolist(), strict=True)),
+            options={"maxiter": self.max_iter, "ftol": ftol, "gtol": 1e-8},
+            callback=callback if stop_past is not None else None,
         )
+        res["on_ridge"] = on_ridge
+        return res
 
-    def _no_dropout_fit(
-        self, fun: Callable[[FloatArray], tuple[float, FloatArray]], theta: FloatArray
+    def _boundary_fit(
+        self,
+        fun: Callable[[FloatArray], tuple[float, FloatArray]],
+        theta: FloatArray,
+        at: dict[int, float],
+        held: tuple[int, ...],
     ) -> optimize.OptimizeResult:
-        """The fit with nobody leaving, as an ``OptimizeResult`` over all parameters.
+        """The fit with the parameters in ``held`` held, as an ``OptimizeResult`` over all.
 
-        The first dropout parameter (BG/NBD's a, Pareto/NBD's s, BG/BB's γ) sits at its lower
-        bound, the other dropout parameters stay where they were, the rest are re-optimised.
+        Those in ``at`` are set to the value given, the others stay where ``theta`` has them;
+        the rest are re-optimised.
         """
         k = len(theta)
-        at_edge = theta.copy()
-        at_edge[self.dropout_params[0]] = -LOG_BOUND
-        free = [i for i in range(k) if i not in self.dropout_params]
+        start = theta.copy()
+        for i, value in at.items():
+            start[i] = value
+        free = [i for i in range(k) if i not in held]
+        lo, hi = self._bounds(k)
 
         def reduced(t: FloatArray) -> tuple[float, FloatArray]:
-            full = at_edge.copy()
+            full = start.copy()
             full[free] = t
             value, grad = fun(full)
             return value, grad[free]
 
-        res = self._minimize(reduced, theta[free])
-        full = at_edge.copy()
+        x0 = np.clip(start[free], lo[free], hi[free])
+        # It starts next to its optimum; a relative tolerance of 1e-11 stops it there rather
+        # than in line searches on the ~1e-11 noise of the Pareto/NBD's integral path.
+        res = self._minimize(reduced, x0, lo[free], hi[free], ftol=1e-11)
+        full = start.copy()
         full[free] = res.x
         jac = np.zeros(k)
         jac[free] = res.jac

@@ -138,7 +138,13 @@ class BetaGeoModel(BaseModel):
     name: ClassVar[str] = "bgnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+    homogeneous: ClassVar[tuple[int, int] | None] = (3, 2)  # b → ∞ with a/(a+b) fixed
     modified: ClassVar[bool] = False
+
+    def mean_dropout(self) -> tuple[str, float, str]:
+        """The mean dropout probability after each repeat purchase, a/(a+b)."""
+        a, b = self.params_["a"], self.params_["b"]
+        return "a/(a+b)", a / (a + b), "per repeat purchase"
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The mean dropout probability per purchase, a/(a+b)."""

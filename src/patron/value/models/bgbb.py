@@ -209,6 +209,12 @@ class BetaGeoBetaBinomModel(BaseModel):
     name: ClassVar[str] = "bgbb"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+    homogeneous: ClassVar[tuple[int, int] | None] = (3, 2)  # δ → ∞ with γ/(γ+δ) fixed
+
+    def mean_dropout(self) -> tuple[str, float, str]:
+        """The mean dropout probability per period, γ/(γ+δ)."""
+        g, d = self.params_["gamma"], self.params_["delta"]
+        return "gamma/(gamma+delta)", g / (g + d), "per period"
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The mean dropout probability per period, γ/(γ+δ)."""

@@ -267,6 +267,11 @@ class ParetoNBDModel(BaseModel):
     name: ClassVar[str] = "pnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+    homogeneous: ClassVar[tuple[int, int] | None] = (2, 3)  # s → ∞ with s/β fixed
+
+    def mean_dropout(self) -> tuple[str, float, str]:
+        """The mean dropout rate s/β per time unit."""
+        return "s/beta", self.params_["s"] / self.params_["beta"], "per unit"
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The share of customers gone by the longest history, 1 − (β/(β+T))^s."""

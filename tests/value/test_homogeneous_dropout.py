@@ -1,0 +1,274 @@
+"""Histories in which every customer drops out at the same rate.
+
+A model with gamma- or beta-mixed dropout then has its heterogeneity parameter run off to
+infinity while the mean dropout stays put (Pareto/NBD's s and β together, BG/NBD's a and b,
+BG/BB's γ and δ): the likelihood is flat along that ridge and rises towards its end. Without
+a cap the fits walked the ridge for seconds and then refused ("flat in a, b", "beta ran to
+the edge"). The search now stops the heterogeneity parameter at ``HOMOGENEOUS_CAP``, holds it
+there and estimates the mean dropout with the purchase process.
+
+The checks compare with the limit models written out here and fitted independently: Poisson
+purchases at a Gamma rate with an exponential lifetime of one rate μ (Pareto/NBD), one
+dropout probability p per repeat purchase (BG/NBD; MBG/NBD also at the first), and a
+Beta-Bernoulli purchase process with one dropout probability θ per period (BG/BB).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize
+from scipy.special import betaln, gammaln, logsumexp
+
+from patron.value.models import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    DiscreteData,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    RFMData,
+    load_model,
+)
+from patron.value.models._base import HOMOGENEOUS_CAP
+from patron.value.workflow import FitResult
+
+R, ALPHA = 0.7, 9.0  # purchase rate λ ~ Gamma(r, α) per week
+MU = 0.02  # Pareto/NBD: every customer's dropout rate per week
+P_DROP = 0.1  # BG/NBD: every customer's dropout probability after a purchase
+P_A, P_B, THETA = 2.0, 8.0, 0.05  # BG/BB: purchase probability ~ Beta, dropout per period
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(200)
+
+
+def _weeks(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.round(rng.uniform(20, 52, n) * 7) / 7
+
+
+def _exponential_lifetimes(n: int, seed: int) -> RFMData:
+    """Poisson purchases at a Gamma rate until an exponential lifetime of rate MU ends."""
+    rng = np.random.default_rng(seed)
+    T = _weeks(rng, n)
+    end = np.minimum(rng.exponential(1 / MU, n), T)
+    x = rng.poisson(rng.gamma(R, 1 / ALPHA, n) * end).astype(float)
+    tx = np.where(x > 0, end * rng.uniform(size=n) ** (1 / np.maximum(x, 1)), 0.0)
+    return RFMData.from_arrays(x, np.minimum(np.ceil(tx * 7) / 7, T), T)
+
+
+def _geometric_dropout(n: int, seed: int) -> RFMData:
+    """Poisson purchases at a Gamma rate; after each, the customer leaves with P_DROP."""
+    rng = np.random.default_rng(seed)
+    T = _weeks(rng, n)
+    lam = rng.gamma(R, 1 / ALPHA, n)
+    last = rng.geometric(P_DROP, n)  # the purchase after which the customer leaves
+    gaps = rng.exponential(1.0, (n, 200)) / lam[:, None]
+    times = np.cumsum(gaps, axis=1)
+    seen = (times <= T[:, None]) & (np.arange(1, 201)[None, :] <= last[:, None])
+    x = seen.sum(axis=1).astype(float)
+    tx = np.where(x > 0, times[np.arange(n), np.maximum(x.astype(int) - 1, 0)], 0.0)
+    return RFMData.from_arrays(x, np.minimum(np.ceil(tx * 7) / 7, T), T)
+
+
+def _fixed_dropout_periods(n: int, seed: int) -> DiscreteData:
+    """BG/BB's process with one dropout probability THETA per period for everyone."""
+    rng = np.random.default_rng(seed)
+    periods = rng.integers(10, 31, n)
+    p = rng.beta(P_A, P_B, n)
+    life = rng.geometric(THETA, n) - 1  # periods alive (the model's convention)
+    i = np.arange(1, periods.max() + 1)[None, :]
+    buys = (rng.random((n, periods.max())) < p[:, None]) & (i <= np.minimum(life, periods)[:, None])
+    x = buys.sum(axis=1)
+    last = np.where(x > 0, periods.max() - np.argmax(buys[:, ::-1], axis=1), 0)
+    return DiscreteData.from_arrays(x, last, periods)
+
+
+# -- the limit models, written out --------------------------------------------------------
+def _log_integral(p: np.ndarray, tx: np.ndarray, T: np.ndarray, alpha: float, mu: float):
+    """ln ∫_tx^T e^(−μτ) (α+τ)^(−p) dτ, Gauss-Legendre in v = ln(α+τ); −inf when tx = T."""
+    v0, v1 = np.log(alpha + tx), np.log(alpha + T)
+    half = (v1 - v0) / 2
+    v = (v0 + v1)[:, None] / 2 + half[:, None] * _NODES[None, :]
+    f = -mu * (np.exp(v) - alpha) - (p[:, None] - 1) * v
+    with np.errstate(divide="ignore"):
+        return logsumexp(f, b=_WEIGHTS[None, :], axis=1) + np.log(half)
+
+
+def _exponential_terms(theta: np.ndarray, d: RFMData) -> tuple[np.ndarray, ...]:
+    r, alpha, mu = np.exp(theta)
+    x, tx, T = d.frequency, d.recency, d.T
+    front = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    alive = -mu * T - (r + x) * np.log(alpha + T)
+    dead = np.log(mu) + _log_integral(r + x, tx, T, alpha, mu)
+    return front, alive, dead
+
+
+def _geometric_terms(theta: np.ndarray, d: RFMData, modified: bool) -> tuple[np.ndarray, ...]:
+    r, alpha, p = np.exp(theta[0]), np.exp(theta[1]), 1 / (1 + np.exp(-theta[2]))
+    x, tx, T = d.frequency, d.recency, d.T
+    front = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    k = x + 1 if modified else x  # dropout chances taken so far, survived
+    alive = k * np.log1p(-p) - (r + x) * np.log(alpha + T)
+    dead = np.log(p) + (k - 1) * np.log1p(-p) - (r + x) * np.log(alpha + tx)
+    return front, alive, np.where((x > 0) | modified, dead, -np.inf)
+
+
+def _periods_terms(theta: np.ndarray, d: DiscreteData) -> tuple[np.ndarray, ...]:
+    a, b, th = np.exp(theta[0]), np.exp(theta[1]), 1 / (1 + np.exp(-theta[2]))
+    x, tx, n = d.frequency, d.recency, d.n_periods
+    alive = betaln(a + x, b + n - x) - betaln(a, b) + n * np.log1p(-th)
+    i = np.arange(int(n.max()))[None, :]
+    ok = i < (n - tx)[:, None]
+    dead_i = (
+        betaln(a + x[:, None], b + tx[:, None] - x[:, None] + i) - betaln(a, b)
+        + np.log(th) + (tx[:, None] + i) * np.log1p(-th)
+    )  # fmt: skip
+    dead = logsumexp(np.where(ok, dead_i, -np.inf), axis=1)
+    return np.zeros_like(x), alive, dead
+
+
+def _fit_limit(terms: Callable[[np.ndarray], tuple[np.ndarray, ...]], w: np.ndarray, start):
+    def negll(theta: np.ndarray) -> float:
+        front, alive, dead = terms(theta)
+        return -float(np.dot(w, front + np.logaddexp(alive, dead)))
+
+    # Finite-difference gradients (the limit models are written without derivatives).
+    res = optimize.minimize(negll, np.asarray(start, float), method="L-BFGS-B",
+                            options={"ftol": 1e-15, "gtol": 1e-8})  # fmt: skip
+    assert res.success, res.message
+    return res.x, -float(res.fun)
+
+
+def test_the_written_out_integral_is_exact() -> None:
+    """The Gauss-Legendre integral the Pareto/NBD limit uses, against adaptive quadrature."""
+    p = np.array([0.7, 3.7, 40.7, 0.7])
+    tx, T = np.array([0.0, 2.0, 10.0, 30.0]), np.array([50.0, 40.0, 12.0, 52.0])
+    got = _log_integral(p, tx, T, 9.0, 0.02)
+    for k in range(4):
+        want = integrate.quad(
+            lambda t, k=k: np.exp(-0.02 * t) * (9.0 + t) ** -p[k],
+            tx[k],
+            T[k],
+            epsabs=0,
+            epsrel=1e-13,
+        )[0]
+        assert got[k] == pytest.approx(np.log(want), abs=1e-10)
+
+
+def _check_boundary(model, held: str, tmp_path: Path) -> None:
+    assert model.fixed_params_ == (held,)
+    assert model.boundary_ == "homogeneous dropout"
+    assert model.params_[held] == pytest.approx(HOMOGENEOUS_CAP)
+    se = model.standard_errors_
+    assert se[held] is None
+    assert all(np.isfinite(v) and v > 0 for k, v in se.items() if k != held)
+    assert model.weak_params_ == []
+    draws = model.sample_params(200, seed=0)
+    np.testing.assert_allclose(draws[:, model.param_names.index(held)], HOMOGENEOUS_CAP)
+    path = tmp_path / "model.json"
+    model.save(path)
+    back = load_model(path)
+    assert back.fixed_params_ == (held,)
+    assert back.boundary_ == "homogeneous dropout"
+    assert json.loads(path.read_text())["standard_errors"][held] is None
+
+
+def test_pareto_nbd_with_one_dropout_rate_fits_the_exponential_lifetime(
+    tmp_path: Path,
+) -> None:
+    data = _exponential_lifetimes(3000, seed=2)
+    model = ParetoNBDModel().fit(data)  # refused before: "beta ran to the edge"
+    _check_boundary(model, "s", tmp_path)
+    p = model.params_
+    mu = p["s"] / p["beta"]
+    theta, ll = _fit_limit(lambda t: _exponential_terms(t, data), data.weights,
+                           np.log([R, ALPHA, MU]))  # fmt: skip
+    r, alpha, mu_ref = np.exp(theta)
+    assert p["r"] == pytest.approx(r, rel=2e-3)
+    assert p["alpha"] == pytest.approx(alpha, rel=2e-3)
+    assert mu == pytest.approx(mu_ref, rel=2e-3)
+    assert model.log_likelihood_ == pytest.approx(ll, abs=0.02)
+    # The truth within three standard errors (μ's from β's, s held).
+    se = model.standard_errors_
+    assert abs(mu - MU) < 3 * mu * se["beta"] / p["beta"]
+    assert abs(p["r"] - R) < 3 * se["r"]
+    # Predictions are the exponential lifetime's.
+    x, tx, T = data.frequency[:300], data.recency[:300], data.T[:300]
+    _front, alive, dead = _exponential_terms(theta, RFMData.from_arrays(x, tx, T))
+    p_alive = np.exp(alive - np.logaddexp(alive, dead))
+    np.testing.assert_allclose(model.p_alive(x, tx, T), p_alive, rtol=2e-3, atol=1e-6)
+    want = p_alive * (r + x) / (alpha + T) * -np.expm1(-mu_ref * 26) / mu_ref
+    np.testing.assert_allclose(
+        model.conditional_expected_purchases(26, x, tx, T), want, rtol=3e-3, atol=1e-6
+    )
+    notes = FitResult(model, None, "week", data.n_customers, len(data.frequency)).notes
+    assert notes[0].startswith("homogeneous dropout: the data show no difference")
+    assert f"s/beta = {mu:.4g} per week" in notes[0]
+
+
+@pytest.mark.parametrize("model_cls", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_bg_nbd_with_one_dropout_probability_fits_it(
+    model_cls: type[BetaGeoModel], tmp_path: Path
+) -> None:
+    data = _geometric_dropout(3000, seed=3)
+    model = model_cls().fit(data)  # refused before: "flat in a, b"
+    _check_boundary(model, "b", tmp_path)
+    p = model.params_
+    drop = p["a"] / (p["a"] + p["b"])
+    theta, ll = _fit_limit(lambda t: _geometric_terms(t, data, model_cls.modified),
+                           data.weights, [np.log(R), np.log(ALPHA), -2.0])  # fmt: skip
+    r, alpha, p_ref = np.exp(theta[0]), np.exp(theta[1]), 1 / (1 + np.exp(-theta[2]))
+    # The cap leaves the dropout a Beta(a, 10^5) with a ~ 10^4: a spread of ~1%, which
+    # moves the estimates by a little more than the Pareto/NBD's 0.3% does.
+    assert p["r"] == pytest.approx(r, rel=5e-3)
+    assert p["alpha"] == pytest.approx(alpha, rel=5e-3)
+    assert drop == pytest.approx(p_ref, rel=5e-3)
+    assert model.log_likelihood_ == pytest.approx(ll, abs=0.05)
+    if not model_cls.modified:  # simulated with BG/NBD's process
+        se_logit = model.standard_errors_["a"] / p["a"] * (1 - drop)
+        assert abs(np.log(drop / (1 - drop)) - np.log(P_DROP / (1 - P_DROP))) < 3 * se_logit
+    x, tx, T = data.frequency[:300], data.recency[:300], data.T[:300]
+    _front, alive, dead = _geometric_terms(theta, RFMData.from_arrays(x, tx, T), model.modified)
+    p_alive = np.exp(alive - np.logaddexp(alive, dead))
+    np.testing.assert_allclose(model.p_alive(x, tx, T), p_alive, rtol=5e-3, atol=1e-6)
+    if not model_cls.modified:
+        # alive at T, λ | history ~ Gamma(r+x, α+T): E = (1 − ((α+T)/(α+T+pt))^(r+x)) / p
+        t = 26.0
+        want = p_alive * -np.expm1((r + x) * np.log((alpha + T) / (alpha + T + p_ref * t)))
+        np.testing.assert_allclose(
+            model.conditional_expected_purchases(t, x, tx, T), want / p_ref, rtol=5e-3
+        )
+
+
+def test_bg_bb_with_one_dropout_probability_fits_it(tmp_path: Path) -> None:
+    data = _fixed_dropout_periods(3000, seed=3)
+    model = BetaGeoBetaBinomModel().fit(data)
+    _check_boundary(model, "delta", tmp_path)
+    p = model.params_
+    drop = p["gamma"] / (p["gamma"] + p["delta"])
+    theta, ll = _fit_limit(lambda t: _periods_terms(t, data), data.weights,
+                           [np.log(P_A), np.log(P_B), -3.0])  # fmt: skip
+    a, b, th = np.exp(theta[0]), np.exp(theta[1]), 1 / (1 + np.exp(-theta[2]))
+    assert p["alpha"] == pytest.approx(a, rel=5e-3)
+    assert p["beta"] == pytest.approx(b, rel=5e-3)
+    assert drop == pytest.approx(th, rel=5e-3)
+    assert model.log_likelihood_ == pytest.approx(ll, abs=0.05)
+    x, tx, n = data.frequency, data.recency, data.n_periods
+    _, alive, dead = _periods_terms(theta, data)
+    # alive through n periods and surviving into the next
+    want = np.exp(alive - np.logaddexp(alive, dead)) * (1 - th)
+    np.testing.assert_allclose(model.p_alive(x, tx, n), want, rtol=5e-3)
+
+
+def test_dropout_that_varies_between_customers_is_still_estimated() -> None:
+    """Control: gamma-mixed dropout (s = 0.8) keeps an interior estimate, nothing held."""
+    truth = ParetoNBDModel().with_params(np.array([R, ALPHA, 0.8, 20.0]))
+    weeks = np.random.default_rng(5).integers(20, 53, 4000).astype(float)
+    sim = truth.sample(weeks, seed=5)
+    model = ParetoNBDModel().fit(sim)
+    assert model.fixed_params_ == ()
+    assert model.boundary_ == ""
+    se = model.standard_errors_
+    assert abs(np.log(model.params_["s"] / 0.8)) < 3 * se["s"] / model.params_["s"]
