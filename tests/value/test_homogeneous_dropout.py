@@ -10,7 +10,8 @@ there and estimates the mean dropout with the purchase process.
 The checks compare with the limit models written out here and fitted independently: Poisson
 purchases at a Gamma rate with an exponential lifetime of one rate μ (Pareto/NBD), one
 dropout probability p per repeat purchase (BG/NBD; MBG/NBD also at the first), and a
-Beta-Bernoulli purchase process with one dropout probability θ per period (BG/BB).
+Beta-Bernoulli purchase process with one dropout probability θ per period (BG/BB), and a
+geometric lifetime for a contract cohort (sBG: the retention rate does not rise with tenure).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from scipy.special import betaln, gammaln, logsumexp
 from patron.value.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
+    CohortData,
     DiscreteData,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
     RFMData,
+    ShiftedBetaGeoModel,
     load_model,
 )
 from patron.value.models._base import HOMOGENEOUS_CAP
@@ -260,6 +263,34 @@ def test_bg_bb_with_one_dropout_probability_fits_it(tmp_path: Path) -> None:
     # alive through n periods and surviving into the next
     want = np.exp(alive - np.logaddexp(alive, dead)) * (1 - th)
     np.testing.assert_allclose(model.p_alive(x, tx, n), want, rtol=5e-3)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_sbg_on_a_cohort_with_one_churn_probability_is_the_geometric(seed: int) -> None:
+    """A cohort whose every customer churns with 0.2 a period: sBG holds β at the cap and
+    estimates α/(α+β) as the geometric's maximum-likelihood churn, lost / periods at risk."""
+    life = np.random.default_rng(seed).geometric(0.2, 1000)
+    alive = [float(np.sum(life > t)) for t in range(8)]
+    data = CohortData.from_counts(alive)
+    model = ShiftedBetaGeoModel().fit(data)  # refused before: "beta ran to the edge"
+    assert model.fixed_params_ == ("beta",)
+    assert model.standard_errors_["beta"] is None
+    se_alpha = model.standard_errors_["alpha"]
+    assert se_alpha is not None
+    assert 0 < se_alpha < model.params_["alpha"]
+    lost = data.lost
+    at_risk = np.dot(np.arange(1, len(lost) + 1), lost) + len(lost) * data.active[-1]
+    churn = lost.sum() / at_risk
+    a, b = model.params_["alpha"], model.params_["beta"]
+    assert a / (a + b) == pytest.approx(churn, rel=1e-4)
+    geometric_ll = lost.sum() * np.log(churn) + (at_risk - lost.sum()) * np.log1p(-churn)
+    assert model.log_likelihood_ == pytest.approx(geometric_ll, abs=0.01)
+    # Retention is flat and DERL is the geometric's: d u / (1 − d u), u = 1 − churn.
+    np.testing.assert_allclose(model.retention_rate([1, 5, 20]), 1 - churn, rtol=1e-3)
+    d = 1 / 1.1
+    assert model.derl(0.1, [0, 10]) == pytest.approx(d * (1 - churn) / (1 - d * (1 - churn)),
+                                                     rel=1e-3)  # fmt: skip
+    assert f"alpha/(alpha+beta) = {churn:.4g} per period." in model.homogeneous_note("period")
 
 
 def test_dropout_that_varies_between_customers_is_still_estimated() -> None:

@@ -166,6 +166,24 @@ def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no rows of cohort 'lowend' (cohorts: highend, regular)" in capsys.readouterr().err
 
 
+def test_retention_of_a_cohort_whose_churn_never_changes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Exactly 20% lost each period: sBG holds beta at the cap (it refused before), says so,
+    and projects the same 80% retention and the geometric's DERL."""
+    counts = "1000,800,640,512,410,328,262,210"
+    out = run_json(["value", "retention", "--alive", counts], capsys)
+    assert out["standard_errors"]["beta"] is None
+    assert out["notes"][0].startswith("homogeneous dropout")
+    assert all(row["retention"] == pytest.approx(0.8, abs=1e-3) for row in out["survival"][1:])
+    u = 0.8 / 1.1
+    assert out["derl_new"] == pytest.approx(u / (1 - u), rel=2e-3)
+    assert main(["value", "retention", "--alive", counts]) == 0
+    shown = capsys.readouterr().out
+    assert "beta=100000.0000 (held)" in shown
+    assert "note: homogeneous dropout" in shown
+
+
 def test_retention_values_each_active_subscriber(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -366,10 +366,12 @@ def value_retention_cmd(
         _emit_json(payload)
         return
     p, se = payload["params"], payload["standard_errors"]
+    shown = ", ".join(
+        f"{k}={v:.4f} " + ("(held)" if se[k] is None else f"(se {se[k]:.4f})") for k, v in p.items()
+    )
     out.print(
         f"sBG on {payload['cohort_size']:,.0f} customers over {payload['periods']} periods: "
-        f"alpha={p['alpha']:.4f} (se {se['alpha']:.4f}), beta={p['beta']:.4f} "
-        f"(se {se['beta']:.4f}); log-likelihood {payload['log_likelihood']:.2f}"
+        f"{shown}; log-likelihood {payload['log_likelihood']:.2f}"
     )
     table = Table(title="Share still active", title_justify="left")
     for col in ("period", "actual", "model", "retention rate"):
@@ -388,6 +390,8 @@ def value_retention_cmd(
             else "."
         )
     )
+    for note in payload["notes"]:
+        out.print(f"note: {note}")
     if "active_subscribers" in payload:
         line = f"{payload['active_subscribers']:,} subscribers still active"
         if "residual_value_total" in payload:

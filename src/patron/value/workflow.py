@@ -20,7 +20,7 @@ from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
-from patron.value.models._base import HOMOGENEOUS_CAP, WEAK_SE_RATIO
+from patron.value.models._base import WEAK_SE_RATIO
 from patron.value.summary import (
     TIME_UNITS,
     Compressed,
@@ -248,14 +248,9 @@ class FitResult:
         notes = []
         fixed = self.model.fixed_params_
         if self.model.boundary_ == "homogeneous dropout":
-            expr, value, per = self.model.mean_dropout()
-            per = per.replace("unit", self.unit)
             notes.append(
-                f"homogeneous dropout: the data show no difference between customers in how "
-                f"soon they leave, so {self.model.name} holds {fixed[0]} at "
-                f"{HOMOGENEOUS_CAP:g}, where dropout hardly varies between customers (a bound, "
-                f"not an estimate), and estimates the common dropout {expr} = {value:.4g} "
-                f"{per}. P(alive) still follows each customer's own history."
+                self.model.homogeneous_note(self.unit)
+                + " P(alive) still follows each customer's own history."
             )
         elif fixed:
             notes.append(

@@ -159,6 +159,19 @@ class BaseModel:
         """
         raise NotImplementedError(f"{type(self).__name__} has no dropout process")
 
+    def homogeneous_note(self, unit: str) -> str:
+        """What a fit held at the homogeneous-dropout cap means, for people ("" otherwise)."""
+        if self.boundary_ != "homogeneous dropout":
+            return ""
+        expr, value, per = self.mean_dropout()
+        return (
+            "homogeneous dropout: the data show no difference between customers in how soon "
+            f"they leave, so {self.name} holds {self.fixed_params_[0]} at "
+            f"{HOMOGENEOUS_CAP:g}, where dropout hardly varies between customers (a bound, "
+            f"not an estimate), and estimates the common dropout {expr} = {value:.4g} "
+            f"{per.replace('unit', unit)}."
+        )
+
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """How much dropout ``params`` imply on ``data``, as a probability.
 

@@ -123,6 +123,12 @@ class ShiftedBetaGeoModel(BaseModel):
 
     name: ClassVar[str] = "sbg"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    homogeneous: ClassVar[tuple[int, int] | None] = (1, 0)  # β → ∞ with α/(α+β) fixed
+
+    def mean_dropout(self) -> tuple[str, float, str]:
+        """The mean churn probability per period, α/(α+β)."""
+        a, b = self.params_["alpha"], self.params_["beta"]
+        return "alpha/(alpha+beta)", a / (a + b), "per period"
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return sbg_negll(log_params, data)
