@@ -323,7 +323,9 @@ def test_penalizer_rescues_a_fit_the_data_do_not_identify(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 300 customers who all buy at one rate (Gamma shape r → ∞): unpenalised, the likelihood
-    # is flat in (r, alpha); the error names the option, and the option gives finite estimates.
+    # rises along (r, alpha) with r/alpha fixed, so r stops at the cap and the common rate is
+    # estimated (this refused with "flat in r, alpha" before the cap); the penalizer instead
+    # shrinks r and alpha to finite estimates.
     truth = BetaGeoModel().with_params(np.array([1e4, 1e5, 1.0, 3.0]))
     data = truth.sample(np.random.default_rng(1).uniform(20, 52, 300), seed=1)
     path = tmp_path / "summary.csv"
@@ -331,8 +333,11 @@ def test_penalizer_rescues_a_fit_the_data_do_not_identify(
         path, index=False
     )
     args = ["value", "fit", "--from-summary", str(path)]
-    assert main(args) == 65
-    assert "flat in r, alpha" in capsys.readouterr().err
+    held = run_json(args, capsys)
+    assert held["params"]["r"] == pytest.approx(1e5)
+    assert held["standard_errors"]["r"] is None
+    assert held["params"]["r"] / held["params"]["alpha"] == pytest.approx(0.1, rel=0.15)
+    assert held["notes"][0].startswith("homogeneous purchase rate: the data show no difference")
     out = run_json([*args, "--penalizer", "0.001"], capsys)
     assert out["penalizer"] == 0.001
     assert all(np.isfinite(v) and 0 < v < 1e3 for v in out["params"].values())
@@ -398,10 +403,13 @@ def test_a_fit_the_data_barely_pin_down_says_so_and_predicts(
     assert fit["standard_errors"]["b"] is None
     assert a / (a + b) == pytest.approx(0.3385, abs=1e-3)
     assert fit["standard_errors"]["a"] > 3 * fit["params"]["a"]
-    assert len(fit["notes"]) == 2
+    assert len(fit["notes"]) == 3
     assert fit["notes"][0].startswith("homogeneous dropout: the data show no difference")
     assert "a/(a+b) = 0.33" in fit["notes"][0]
-    assert fit["notes"][1].startswith("a: standard error over 3 times the estimate")
+    # every customer's mean spend alike, too: Gamma-Gamma's q held (it refused before)
+    assert fit["spend_model"]["standard_errors"]["q"] is None
+    assert fit["notes"][1].startswith("homogeneous mean spend: the data show no difference")
+    assert fit["notes"][2].startswith("a: standard error over 3 times the estimate")
     report = run_json(["value", "validate", *cal], capsys)
     assert report["notes"] == fit["notes"]
     assert all(np.isfinite(b["predicted_mean"]) for b in report["by_frequency"])

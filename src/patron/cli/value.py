@@ -116,8 +116,8 @@ def _print_fit(fit: FitResult) -> None:
     se = fit.model.standard_errors_
     for name, value in fit.model.params_.items():
         error = se[name]
-        held = "homogeneous" if fit.model.boundary_ == "homogeneous dropout" else "no dropout"
-        table.add_row(name, f"{value:.4f}", held if error is None else f"{error:.4f}")
+        shown = fit.model.held_reason(name) if error is None else f"{error:.4f}"
+        table.add_row(name, f"{value:.4f}", shown)
     out.print(table)
     out.print(f"log-likelihood: {fit.model.log_likelihood_:.2f}")
     if fit.spend_model is not None:
@@ -125,7 +125,10 @@ def _print_fit(fit: FitResult) -> None:
         se = fit.spend_model.standard_errors_
         out.print(
             "spend (Gamma-Gamma): "
-            + ", ".join(f"{k}={v:.4f} (se {se[k]:.4f})" for k, v in p.items())
+            + ", ".join(
+                f"{k}={v:.4f} " + (f"(se {e:.4f})" if (e := se[k]) is not None else "(held)")
+                for k, v in p.items()
+            )
         )
     elif fit.spend_note:
         out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")

@@ -212,7 +212,7 @@ def _holdout(wh: Warehouse, model: str, as_of: date, unit: str, penalizer: float
     tot = report.totals
     caveat = (
         " No customer dropout was visible up to then, so the fit counts every customer as active."
-        if fit.model.boundary_ == "no dropout"
+        if fit.model.no_dropout_
         else ""
     )
     return Section(

@@ -178,7 +178,7 @@ def retention_report(
         "survival": table,
         "discount_rate_per_period": discount_rate,
         "derl_new": derl_new,
-        "notes": [n for n in [model.homogeneous_note("period")] if n],
+        "notes": model.homogeneous_notes("period"),
     }
     if value_per_period is not None:
         payload["value_per_period"] = value_per_period

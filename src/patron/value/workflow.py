@@ -242,20 +242,22 @@ class FitResult:
     def notes(self) -> list[str]:
         """What a user should know about this fit beyond its numbers.
 
-        Barely identified parameters of the purchase and the spend model
+        Customers alike in a mixture's spread (held at the cap), no dropout at all, and
+        barely identified parameters of the purchase and the spend model
         (``BaseModel.weak_params_``).
         """
         notes = []
-        fixed = self.model.fixed_params_
-        if self.model.boundary_ == "homogeneous dropout":
-            notes.append(
-                self.model.homogeneous_note(self.unit)
-                + " P(alive) still follows each customer's own history."
-            )
-        elif fixed:
+        for note in self.model.homogeneous_notes(self.unit):
+            if note.startswith("homogeneous dropout"):
+                note += " P(alive) still follows each customer's own history."
+            notes.append(note)
+        if self.spend_model is not None:
+            notes.extend(self.spend_model.homogeneous_notes(self.unit))
+        if self.model.no_dropout_:
+            dropout = ", ".join(self.model.param_names[i] for i in self.model.dropout_params)
             notes.append(
                 f"no dropout: the likelihood is highest where nobody leaves, so {self.model.name} "
-                f"reduces to its purchase process alone ({', '.join(fixed)} at that boundary, "
+                f"reduces to its purchase process alone ({dropout} at that boundary, "
                 "not estimates). Every customer counts as active (P(alive) = 1) and CLV counts "
                 "on everyone staying through the horizon, which overstates it if some leave. A "
                 "longer calibration period usually shows dropout; check the holdout with "

@@ -44,21 +44,19 @@ NO_DROPOUT_SHARE = 1e-3
 #: dropout: the optimum is that boundary, the model reduces to its purchase process alone and
 #: the dropout parameters are not identified one by one (they are held at the boundary).
 NO_DROPOUT_LL = 0.01
-#: The other edge of a dropout process: every customer leaving at the same rate. Its
-#: heterogeneity parameter (Pareto/NBD's gamma shape s; BG/NBD's and BG/BB's beta parameter b
-#: or δ, with a or γ in proportion) then runs off to infinity while the mean dropout rate stays
-#: put, and the likelihood is flat along that ridge. The search stops it at this cap, where
-#: the rate's spread between customers is negligible (a gamma shape of 1e5 is a coefficient of
-#: variation of 0.3%); a fit ending at the cap holds it there (``fixed_params_``), and the mean
-#: rate is estimated as usual.
+#: The other edge of a gamma or beta mixture: every customer alike. When everyone leaves at
+#: the same rate (or buys at the same rate, or spends the same on average), the mixture's
+#: spread parameter — Pareto/NBD's s, BG/NBD's b, BG/BB's δ, sBG's β; the purchase process's
+#: r (BG/BB's β); Gamma-Gamma's q — runs off to infinity with its partner (β, a, γ, α; α;
+#: γ) while the mean stays put, and the likelihood is flat along that ridge. The search stops
+#: the spread parameter at this cap, where the spread between customers is negligible (a
+#: gamma shape of 1e5 is a coefficient of variation of 0.3%); a fit ending at the cap holds it
+#: there (``fixed_params_``), and the mean is estimated as usual.
 HOMOGENEOUS_CAP = 1e5
 LOG_CAP = math.log(HOMOGENEOUS_CAP)
-#: A fit whose heterogeneity parameter exceeds this (a spread of ~3%) is checked against the
-#: fit held at the cap, instead of walking on along the ridge (and from two more starts).
+#: A fit whose spread parameter exceeds this (a spread of ~3%) is checked against the fit
+#: held at the cap, instead of walking on along the ridge (and from two more starts).
 HOMOGENEOUS_CHECK = 1e3
-#: Held at the cap, the fit stands when the log-likelihood still rises towards it: its slope
-#: in the log of the heterogeneity parameter is at least minus this (flat or rising).
-HOMOGENEOUS_SLOPE = 1e-3
 
 
 def as_float_array(value: Any, name: str) -> FloatArray:
@@ -79,9 +77,9 @@ class BaseModel:
     Models with a dropout process name its parameters in ``dropout_params`` and implement
     ``dropout_share``; a fit that finds no dropout (the likelihood highest where nobody
     leaves) then stands, with those parameters held at the boundary and listed in
-    ``fixed_params_``. Those that also name ``homogeneous`` (the heterogeneity parameter and
-    its partner) fit dropout that is the same for every customer, with the first held at
-    ``HOMOGENEOUS_CAP``.
+    ``fixed_params_``. Models name in ``homogeneous`` each mixture's spread parameter and
+    its partner; data in which customers do not differ then fit with the spread parameter
+    held at ``HOMOGENEOUS_CAP``, and ``homogeneous_mean`` describes the common value.
     """
 
     name: ClassVar[str] = ""
@@ -89,11 +87,11 @@ class BaseModel:
     analytic_gradient: ClassVar[bool] = True
     #: Indices (into ``param_names``) of the dropout process's parameters, if any.
     dropout_params: ClassVar[tuple[int, ...]] = ()
-    #: (heterogeneity, partner): the dropout parameter that runs to infinity when every
-    #: customer leaves at the same rate, and the one that keeps the mean rate with it.
-    homogeneous: ClassVar[tuple[int, int] | None] = None
+    #: (spread, partner) index pairs: a mixture's parameter that runs to infinity when every
+    #: customer is alike, and the one that keeps the mean with it.
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ()
     #: Parameters held at a boundary by the fit (their standard errors are None): both dropout
-    #: parameters when there is no dropout, the heterogeneity one when dropout is homogeneous.
+    #: parameters when there is no dropout, a spread parameter at the homogeneous cap.
     fixed_params_: tuple[str, ...] = ()
 
     def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000) -> None:
@@ -143,34 +141,48 @@ class BaseModel:
         return [k for k, v in self.params_.items() if (se[k] or 0.0) > WEAK_SE_RATIO * v]
 
     @property
-    def boundary_(self) -> str:
-        """Which boundary the fit stands on: "no dropout", "homogeneous dropout" or ""."""
-        if not self.fixed_params_:
-            return ""
-        if self.homogeneous and self.fixed_params_ == (self.param_names[self.homogeneous[0]],):
-            return "homogeneous dropout"
-        return "no dropout"
+    def no_dropout_(self) -> bool:
+        """Whether the fit stands at the no-dropout boundary (nobody leaves)."""
+        names = {self.param_names[i] for i in self.dropout_params}
+        return bool(names) and names <= set(self.fixed_params_)
 
-    def mean_dropout(self) -> tuple[str, float, str]:
-        """The mean dropout as (expression, value, per what).
+    @property
+    def homogeneous_params_(self) -> tuple[str, ...]:
+        """The spread parameters the fit holds at the homogeneous cap."""
+        spreads = [self.param_names[i] for i, _ in self.homogeneous]
+        return tuple(
+            p for p in self.fixed_params_ if p in spreads and not (self.no_dropout_ and
+            p in {self.param_names[i] for i in self.dropout_params})
+        )  # fmt: skip
 
-        For example ("a/(a+b)", 0.25, "per repeat purchase"); "per unit" means per time unit
-        of the data.
+    def held_reason(self, name: str) -> str:
+        """Why a parameter has no standard error: "no dropout", "homogeneous" or ""."""
+        if name in self.homogeneous_params_:
+            return "homogeneous"
+        return "no dropout" if name in self.fixed_params_ else ""
+
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """What is common to every customer when ``spread`` is held at the cap.
+
+        (topic, how customers would differ, expression, value, per what), e.g. ("dropout",
+        "how soon they leave", "a/(a+b)", 0.25, "per repeat purchase"); "unit" in the last
+        stands for the time unit of the data.
         """
-        raise NotImplementedError(f"{type(self).__name__} has no dropout process")
+        raise NotImplementedError(f"{type(self).__name__} has no parameter {spread!r} to hold")
 
-    def homogeneous_note(self, unit: str) -> str:
-        """What a fit held at the homogeneous-dropout cap means, for people ("" otherwise)."""
-        if self.boundary_ != "homogeneous dropout":
-            return ""
-        expr, value, per = self.mean_dropout()
-        return (
-            "homogeneous dropout: the data show no difference between customers in how soon "
-            f"they leave, so {self.name} holds {self.fixed_params_[0]} at "
-            f"{HOMOGENEOUS_CAP:g}, where dropout hardly varies between customers (a bound, "
-            f"not an estimate), and estimates the common dropout {expr} = {value:.4g} "
-            f"{per.replace('unit', unit)}."
-        )
+    def homogeneous_notes(self, unit: str) -> list[str]:
+        """What each spread parameter held at the cap means, for people."""
+        notes = []
+        for spread in self.homogeneous_params_:
+            topic, differ, expr, value, per = self.homogeneous_mean(spread)
+            notes.append(
+                f"homogeneous {topic}: the data show no difference between customers in "
+                f"{differ}, so {self.name} holds {spread} at {HOMOGENEOUS_CAP:g}, where "
+                f"{topic} hardly varies between customers (a bound, not an estimate), and "
+                f"estimates the common {topic} {expr} = {value:.4g} "
+                f"{per.replace('unit', unit)}."
+            )
+        return notes
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """How much dropout ``params`` imply on ``data``, as a probability.
@@ -215,12 +227,13 @@ class BaseModel:
         fun = self._objective(data, n)
         k = len(start)
         lo, hi = self._bounds(k)
-        # Past HOMOGENEOUS_CHECK the heterogeneity parameter is on the ridge of homogeneous
-        # dropout: the walk along it stops there and the fit held at the cap takes over.
-        ridge = (self.homogeneous[0], math.log(HOMOGENEOUS_CHECK)) if self.homogeneous else None
+        # Past HOMOGENEOUS_CHECK a spread parameter is on the ridge of customers alike: the
+        # walk along it stops there and the fit held at the cap takes over.
+        ridge = math.log(HOMOGENEOUS_CHECK)
+        spreads = [i for i, _ in self.homogeneous]
         best = None
         for guess in (start, start + 0.5, start - 0.5):
-            res = self._minimize(fun, guess, lo, hi, stop_past=ridge)
+            res = self._minimize(fun, guess, lo, hi, stop_past=(spreads, ridge))
             if best is None or res.fun < best.fun or res.get("on_ridge"):
                 best = res
             if res.success and np.all((res.x > lo + 1e-6) & (res.x < hi - 1e-6)):
@@ -229,27 +242,41 @@ class BaseModel:
                 break  # other starts would walk the same ridge
         assert best is not None
         fixed: tuple[int, ...] = ()
+        checked: set[int] = set()
+        while pending := [
+            (i, j)
+            for i, j in self.homogeneous
+            if i not in fixed and i not in checked and best.x[i] > ridge
+        ]:
+            # Customers nearly alike: the spread held at the cap (the partner moved with it,
+            # so the mean stays), the rest re-optimised. That is the optimum when the
+            # likelihood rises towards the cap, or falls by less than NO_DROPOUT_LL over the
+            # ridge from HOMOGENEOUS_CHECK to the cap (its slope there, extrapolated: below
+            # that, the slope is the optimizer's own imprecision), or fits as well as an
+            # optimum found before the cap. Else the walk goes on from where it stopped, and
+            # stands at the cap if it ends there.
+            held, partner = pending[0]
+            checked.add(held)
+            theta = best.x.copy()
+            theta[partner] += LOG_CAP - theta[held]
+            edge = self._boundary_fit(fun, theta, {held: LOG_CAP}, (*fixed, held))
+            fall = fun(edge.x)[1][held] * n * (LOG_CAP - ridge)
+            as_well = not best.get("on_ridge") and (edge.fun - best.fun) * n <= NO_DROPOUT_LL
+            if fall <= NO_DROPOUT_LL or as_well:
+                best, fixed = edge, (*fixed, held)
+            elif best.get("on_ridge"):
+                best = self._boundary_fit(fun, best.x, {}, fixed, ftol=1e-13)
+                if best.x[held] >= hi[held] - 1e-3:
+                    fixed = (*fixed, held)
         if self.dropout_params and self.dropout_share(np.exp(best.x), data) < NO_DROPOUT_SHARE:
             # Hardly any dropout: if none at all fits as well, the optimum is that boundary,
             # where the dropout parameters are not identified one by one. The first dropout
             # parameter goes to its lower bound, the other stays, the rest are re-optimised.
             first = self.dropout_params[0]
-            edge = self._boundary_fit(fun, best.x, {first: lo[first]}, self.dropout_params)
+            held_too = (*fixed, *self.dropout_params)
+            edge = self._boundary_fit(fun, best.x, {first: lo[first]}, held_too, ftol=1e-13)
             if (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
-                best, fixed = edge, self.dropout_params
-        if not fixed and ridge and best.x[ridge[0]] > ridge[1]:
-            # Nearly the same dropout for everyone: held at the cap (the partner moved with
-            # it, so the mean dropout stays), the rest re-optimised. That is the optimum when
-            # the likelihood still rises towards the cap there, or fits as well as the best.
-            held, partner = self.homogeneous or (0, 0)
-            theta = best.x.copy()
-            theta[partner] += LOG_CAP - theta[held]
-            edge = self._boundary_fit(fun, theta, {held: LOG_CAP}, (held,))
-            rising = fun(edge.x)[1][held] * n <= HOMOGENEOUS_SLOPE
-            if rising or (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
-                best, fixed = edge, (held,)
-            elif best.get("on_ridge"):  # the likelihood turns before the cap: walk on
-                best = self._minimize(fun, best.x, lo, hi)
+                best, fixed = edge, tuple(dict.fromkeys((*self.dropout_params, *fixed)))
         theta = best.x
         free = [i for i in range(k) if i not in fixed]
         stuck = [
@@ -278,15 +305,14 @@ class BaseModel:
         return self
 
     def _bounds(self, k: int) -> tuple[FloatArray, FloatArray]:
-        """The search space in log parameters: ±LOG_BOUND, the heterogeneity up to the cap.
+        """The search space in log parameters: ±LOG_BOUND, a spread parameter up to the cap.
 
-        The partner of the heterogeneity parameter may go as far beyond the cap as the others
+        The partner of a spread parameter may go as far beyond the cap as the others
         go beyond 1, so the mean dropout rate keeps the usual range.
         """
         lo, hi = np.full(k, -LOG_BOUND), np.full(k, LOG_BOUND)
-        if self.homogeneous:
-            held, partner = self.homogeneous
-            hi[held] = LOG_CAP
+        for spread, partner in self.homogeneous:
+            hi[spread] = LOG_CAP
             hi[partner] = LOG_CAP + LOG_BOUND
         return lo, hi
 
@@ -296,19 +322,19 @@ class BaseModel:
         start: FloatArray,
         lo: FloatArray,
         hi: FloatArray,
-        stop_past: tuple[int, float] | None = None,
+        stop_past: tuple[list[int], float] | None = None,
         ftol: float = 1e-13,
     ) -> optimize.OptimizeResult:
         """L-BFGS-B with the analytic gradient, every log-parameter within its bounds.
 
-        With ``stop_past=(i, v)`` it stops once log-parameter i passes v; the result then
-        has ``on_ridge`` set.
+        With ``stop_past=(indices, v)`` it stops once one of those log-parameters passes v;
+        the result then has ``on_ridge`` set.
         """
         on_ridge = False
 
         def callback(intermediate_result: optimize.OptimizeResult) -> None:
             nonlocal on_ridge
-            if stop_past is not None and intermediate_result.x[stop_past[0]] > stop_past[1]:
+            if stop_past and np.any(intermediate_result.x[stop_past[0]] > stop_past[1]):
                 on_ridge = True
                 raise StopIteration
 
@@ -319,7 +345,7 @@ class BaseModel:
             method="L-BFGS-B",
             bounds=list(zip(lo.tolist(), hi.tolist(), strict=True)),
             options={"maxiter": self.max_iter, "ftol": ftol, "gtol": 1e-8},
-            callback=callback if stop_past is not None else None,
+            callback=callback if stop_past and stop_past[0] else None,
         )
         res["on_ridge"] = on_ridge
         return res
@@ -330,6 +356,7 @@ class BaseModel:
         theta: FloatArray,
         at: dict[int, float],
         held: tuple[int, ...],
+        ftol: float = 1e-11,
     ) -> optimize.OptimizeResult:
         """The fit with the parameters in ``held`` held, as an ``OptimizeResult`` over all.
 
@@ -352,7 +379,7 @@ class BaseModel:
         x0 = np.clip(start[free], lo[free], hi[free])
         # It starts next to its optimum; a relative tolerance of 1e-11 stops it there rather
         # than in line searches on the ~1e-11 noise of the Pareto/NBD's integral path.
-        res = self._minimize(reduced, x0, lo[free], hi[free], ftol=1e-11)
+        res = self._minimize(reduced, x0, lo[free], hi[free], ftol=ftol)
         full = start.copy()
         full[free] = res.x
         jac = np.zeros(k)

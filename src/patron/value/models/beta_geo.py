@@ -138,13 +138,20 @@ class BetaGeoModel(BaseModel):
     name: ClassVar[str] = "bgnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
-    homogeneous: ClassVar[tuple[int, int] | None] = (3, 2)  # b → ∞ with a/(a+b) fixed
+    #: b → ∞ with a/(a+b) fixed (one dropout probability); r → ∞ with r/α fixed (one rate)
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((3, 2), (0, 1))
     modified: ClassVar[bool] = False
 
-    def mean_dropout(self) -> tuple[str, float, str]:
-        """The mean dropout probability after each repeat purchase, a/(a+b)."""
-        a, b = self.params_["a"], self.params_["b"]
-        return "a/(a+b)", a / (a + b), "per repeat purchase"
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """The common dropout probability a/(a+b) or purchase rate r/α."""
+        p = self.params_
+        if spread == "b":
+            drop = p["a"] / (p["a"] + p["b"])
+            return "dropout", "how soon they leave", "a/(a+b)", drop, "per repeat purchase"
+        if spread == "r":
+            rate = p["r"] / p["alpha"]
+            return "purchase rate", "how often they buy", "r/alpha", rate, "per unit while active"
+        return super().homogeneous_mean(spread)
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The mean dropout probability per purchase, a/(a+b)."""

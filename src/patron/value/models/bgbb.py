@@ -209,12 +209,23 @@ class BetaGeoBetaBinomModel(BaseModel):
     name: ClassVar[str] = "bgbb"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
-    homogeneous: ClassVar[tuple[int, int] | None] = (3, 2)  # δ → ∞ with γ/(γ+δ) fixed
+    #: δ → ∞ with γ/(γ+δ) fixed (one dropout probability); β → ∞ with α/(α+β) fixed (one
+    #: purchase probability)
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((3, 2), (1, 0))
 
-    def mean_dropout(self) -> tuple[str, float, str]:
-        """The mean dropout probability per period, γ/(γ+δ)."""
-        g, d = self.params_["gamma"], self.params_["delta"]
-        return "gamma/(gamma+delta)", g / (g + d), "per period"
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """The common dropout probability γ/(γ+δ) or purchase probability α/(α+β)."""
+        p = self.params_
+        if spread == "delta":
+            drop = p["gamma"] / (p["gamma"] + p["delta"])
+            return "dropout", "how soon they leave", "gamma/(gamma+delta)", drop, "per period"
+        if spread == "beta":
+            buy = p["alpha"] / (p["alpha"] + p["beta"])
+            return (
+                "purchase probability", "how often they buy", "alpha/(alpha+beta)", buy,
+                "per period while active",
+            )  # fmt: skip
+        return super().homogeneous_mean(spread)
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The mean dropout probability per period, γ/(γ+δ)."""

@@ -51,6 +51,19 @@ class GammaGammaModel(BaseModel):
 
     name: ClassVar[str] = "gg"
     param_names: ClassVar[tuple[str, ...]] = ("p", "q", "gamma")
+    #: q → ∞ with q/γ fixed: every customer's mean spend the same
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((1, 2),)
+
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """The common mean spend per purchase, p γ/(q − 1)."""
+        if spread != "q":
+            return super().homogeneous_mean(spread)
+        p, q, g = self._params
+        mean = p * g / (q - 1.0)
+        return (
+            "mean spend", "how much they spend per purchase", "p*gamma/(q-1)", mean,
+            "per purchase",
+        )  # fmt: skip
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return gamma_gamma_negll(log_params, data)

@@ -267,11 +267,18 @@ class ParetoNBDModel(BaseModel):
     name: ClassVar[str] = "pnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
-    homogeneous: ClassVar[tuple[int, int] | None] = (2, 3)  # s → ∞ with s/β fixed
+    #: s → ∞ with s/β fixed (one dropout rate); r → ∞ with r/α fixed (one purchase rate)
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((2, 3), (0, 1))
 
-    def mean_dropout(self) -> tuple[str, float, str]:
-        """The mean dropout rate s/β per time unit."""
-        return "s/beta", self.params_["s"] / self.params_["beta"], "per unit"
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """The common dropout rate s/β or purchase rate r/α, per time unit."""
+        p = self.params_
+        if spread == "s":
+            return "dropout", "how soon they leave", "s/beta", p["s"] / p["beta"], "per unit"
+        if spread == "r":
+            rate = p["r"] / p["alpha"]
+            return "purchase rate", "how often they buy", "r/alpha", rate, "per unit while active"
+        return super().homogeneous_mean(spread)
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
         """The share of customers gone by the longest history, 1 − (β/(β+T))^s."""

@@ -123,12 +123,15 @@ class ShiftedBetaGeoModel(BaseModel):
 
     name: ClassVar[str] = "sbg"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
-    homogeneous: ClassVar[tuple[int, int] | None] = (1, 0)  # β → ∞ with α/(α+β) fixed
+    #: β → ∞ with α/(α+β) fixed: one churn probability, retention flat with tenure
+    homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((1, 0),)
 
-    def mean_dropout(self) -> tuple[str, float, str]:
-        """The mean churn probability per period, α/(α+β)."""
+    def homogeneous_mean(self, spread: str) -> tuple[str, str, str, float, str]:
+        """The common churn probability per period, α/(α+β)."""
+        if spread != "beta":
+            return super().homogeneous_mean(spread)
         a, b = self.params_["alpha"], self.params_["beta"]
-        return "alpha/(alpha+beta)", a / (a + b), "per period"
+        return "dropout", "how soon they leave", "alpha/(alpha+beta)", a / (a + b), "per period"
 
     def _negll(self, log_params: FloatArray, data: Any) -> tuple[float, FloatArray | None]:
         return sbg_negll(log_params, data)

@@ -1,17 +1,19 @@
-"""Histories in which every customer drops out at the same rate.
+"""Histories in which every customer is alike in one respect: dropout, purchase rate, spend.
 
-A model with gamma- or beta-mixed dropout then has its heterogeneity parameter run off to
-infinity while the mean dropout stays put (Pareto/NBD's s and β together, BG/NBD's a and b,
-BG/BB's γ and δ): the likelihood is flat along that ridge and rises towards its end. Without
-a cap the fits walked the ridge for seconds and then refused ("flat in a, b", "beta ran to
-the edge"). The search now stops the heterogeneity parameter at ``HOMOGENEOUS_CAP``, holds it
-there and estimates the mean dropout with the purchase process.
+A model's gamma or beta mixture then has its spread parameter run off to infinity while the
+mean stays put (dropout: Pareto/NBD's s and β, BG/NBD's a and b, BG/BB's γ and δ, sBG's α and
+β; purchase rate: r and α; mean spend: Gamma-Gamma's q and γ): the likelihood is flat along
+that ridge and rises towards its end. Without a cap the fits walked the ridge for seconds
+and then refused ("flat in a, b", "beta ran to the edge"). The search now stops the spread
+parameter at ``HOMOGENEOUS_CAP``, holds it there and estimates the mean with the rest.
 
 The checks compare with the limit models written out here and fitted independently: Poisson
 purchases at a Gamma rate with an exponential lifetime of one rate μ (Pareto/NBD), one
 dropout probability p per repeat purchase (BG/NBD; MBG/NBD also at the first), and a
-Beta-Bernoulli purchase process with one dropout probability θ per period (BG/BB), and a
-geometric lifetime for a contract cohort (sBG: the retention rate does not rise with tenure).
+Beta-Bernoulli purchase process with one dropout probability θ per period (BG/BB), a
+geometric lifetime for a contract cohort (sBG: the retention rate does not rise with
+tenure), one purchase rate λ for everyone with BG/NBD's dropout, and one spend rate ν
+for everyone (Gamma-Gamma).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from patron.value.models import (
     BetaGeoModel,
     CohortData,
     DiscreteData,
+    GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
     RFMData,
     ShiftedBetaGeoModel,
+    SpendData,
     load_model,
 )
 from patron.value.models._base import HOMOGENEOUS_CAP
@@ -162,7 +166,8 @@ def test_the_written_out_integral_is_exact() -> None:
 
 def _check_boundary(model, held: str, tmp_path: Path) -> None:
     assert model.fixed_params_ == (held,)
-    assert model.boundary_ == "homogeneous dropout"
+    assert model.homogeneous_params_ == (held,)
+    assert not model.no_dropout_
     assert model.params_[held] == pytest.approx(HOMOGENEOUS_CAP)
     se = model.standard_errors_
     assert se[held] is None
@@ -174,7 +179,7 @@ def _check_boundary(model, held: str, tmp_path: Path) -> None:
     model.save(path)
     back = load_model(path)
     assert back.fixed_params_ == (held,)
-    assert back.boundary_ == "homogeneous dropout"
+    assert back.homogeneous_params_ == (held,)
     assert json.loads(path.read_text())["standard_errors"][held] is None
 
 
@@ -290,7 +295,7 @@ def test_sbg_on_a_cohort_with_one_churn_probability_is_the_geometric(seed: int) 
     d = 1 / 1.1
     assert model.derl(0.1, [0, 10]) == pytest.approx(d * (1 - churn) / (1 - d * (1 - churn)),
                                                      rel=1e-3)  # fmt: skip
-    assert f"alpha/(alpha+beta) = {churn:.4g} per period." in model.homogeneous_note("period")
+    assert f"alpha/(alpha+beta) = {churn:.4g} per period." in model.homogeneous_notes("period")[0]
 
 
 def test_dropout_that_varies_between_customers_is_still_estimated() -> None:
@@ -300,6 +305,71 @@ def test_dropout_that_varies_between_customers_is_still_estimated() -> None:
     sim = truth.sample(weeks, seed=5)
     model = ParetoNBDModel().fit(sim)
     assert model.fixed_params_ == ()
-    assert model.boundary_ == ""
+    assert model.homogeneous_params_ == ()
     se = model.standard_errors_
     assert abs(np.log(model.params_["s"] / 0.8)) < 3 * se["s"] / model.params_["s"]
+
+
+def test_bg_nbd_with_one_purchase_rate_holds_r_and_keeps_the_dropout() -> None:
+    """Everyone buys at λ = 0.1 a week (Poisson), dropout Beta(0.8, 2.4) as usual: r held at
+    the cap, λ = r/α, a and b as the limit model (Poisson purchases with BG/NBD's dropout)
+    fitted here (this refused with "flat in r, alpha" before)."""
+    truth = BetaGeoModel().with_params(np.array([1e7, 1e8, 0.8, 2.4]))
+    weeks = _weeks(np.random.default_rng(1), 3000)
+    data = truth.sample(weeks, seed=1)
+    model = BetaGeoModel().fit(data)
+    assert model.fixed_params_ == ("r",)
+    assert model.homogeneous_params_ == ("r",)
+    p = model.params_
+    x, tx, T, w = data.frequency, data.recency, data.T, data.weights
+
+    def negll(theta: np.ndarray) -> float:
+        lam, a, b = np.exp(theta)
+        front = x * np.log(lam) - betaln(a, b)
+        alive = -lam * T + betaln(a, b + x)
+        dead = np.where(x > 0, -lam * tx + betaln(a + 1, np.maximum(b + x - 1, 1e-300)), -np.inf)
+        return -float(np.dot(w, front + np.logaddexp(alive, dead)))
+
+    res = optimize.minimize(negll, np.log([0.1, 0.8, 2.4]), method="L-BFGS-B",
+                            options={"ftol": 1e-15, "gtol": 1e-8})  # fmt: skip
+    lam, a, b = np.exp(res.x)
+    assert p["r"] / p["alpha"] == pytest.approx(lam, rel=2e-3)
+    assert p["a"] == pytest.approx(a, rel=5e-3)
+    assert p["b"] == pytest.approx(b, rel=5e-3)
+    # Γ(r+x)/Γ(r) α^r/(α+T)^(r+x) → λ^x e^(−λT) as r → ∞ with r/α = λ: the same likelihood
+    assert model.log_likelihood_ == pytest.approx(-res.fun, abs=0.05)
+    se = model.standard_errors_
+    assert se["r"] is None
+    assert abs(p["a"] - 0.8) < 3 * se["a"]
+    note = FitResult(model, None, "week", data.n_customers, len(x)).notes[0]
+    assert note.startswith("homogeneous purchase rate: the data show no difference")
+    assert f"r/alpha = {p['r'] / p['alpha']:.4g} per week while active" in note
+
+
+def test_gamma_gamma_with_one_mean_spend_holds_q() -> None:
+    """Every customer's spend per purchase ~ Gamma(p = 6, ν) with one ν (mean 30): q held at
+    the cap, p and ν = q/γ as the Gamma model of z̄ (x z̄ ~ Gamma(p x, ν)) fitted here (this
+    refused with "flat in q, gamma" before)."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(1, 12, 3000).astype(float)
+    z = rng.gamma(6.0 * x, 1 / (6.0 / 30.0)) / x
+    data = SpendData.from_arrays(x, z)
+    model = GammaGammaModel().fit(data)
+    assert model.fixed_params_ == ("q",)
+    p = model.params_
+
+    def negll(theta: np.ndarray) -> float:
+        shape, nu = np.exp(theta)
+        px = shape * x
+        ll = px * np.log(x * nu) + (px - 1) * np.log(z) - x * nu * z - gammaln(px)
+        return -float(ll.sum())
+
+    res = optimize.minimize(negll, np.log([6.0, 0.2]), method="L-BFGS-B",
+                            options={"ftol": 1e-15, "gtol": 1e-8})  # fmt: skip
+    shape, nu = np.exp(res.x)
+    assert p["p"] == pytest.approx(shape, rel=2e-3)
+    assert p["q"] / p["gamma"] == pytest.approx(nu, rel=2e-3)
+    assert model.log_likelihood_ == pytest.approx(-res.fun, abs=0.05)
+    # every customer's expected spend is the common mean, whatever their own history
+    np.testing.assert_allclose(model.expected_spend([1, 10], [10.0, 50.0]), shape / nu, rtol=2e-3)
+    assert model.homogeneous_notes("week")[0].startswith("homogeneous mean spend")
