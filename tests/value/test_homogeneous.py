@@ -341,6 +341,25 @@ def test_bg_nbd_with_one_purchase_rate_holds_r_and_keeps_the_dropout() -> None:
     se = model.standard_errors_
     assert se["r"] is None
     assert abs(p["a"] - 0.8) < 3 * se["a"]
+    # Predictions at r = 1e5 (scipy's hyp2f1 gave NaN there): given alive, with λ fixed,
+    # E[purchases in t] = E_p[(1 − e^(−λpt))/p] and P(alive at T+t) = E_p[e^(−λpt)] over the
+    # posterior p ~ Beta(a, b+x), integrated here with adaptive quadrature at the model's own
+    # parameters (r = 1e5 instead of ∞: a difference of ~1e-5).
+    rate, t = p["r"] / p["alpha"], 26.0
+
+    def posterior_mean(f: Callable[[float], float], freq: float) -> float:
+        def integrand(q: float) -> float:
+            log_density = (p["a"] - 1) * np.log(q) + (p["b"] + freq - 1) * np.log1p(-q)
+            return f(q) * np.exp(log_density - betaln(p["a"], p["b"] + freq))
+
+        return float(integrate.quad(integrand, 0, 1, epsabs=0, epsrel=1e-10)[0])
+
+    for freq in (0.0, 2.0, 9.0):
+        buys = posterior_mean(lambda q: -np.expm1(-rate * q * t) / q, freq)
+        alive = posterior_mean(lambda q: np.exp(-rate * q * t), freq)
+        # (T drops out when the rate is the same for everyone)
+        assert model.expected_if_alive(t, freq, 40.0) == pytest.approx(buys, rel=1e-4)
+        assert model.survival_if_alive(t, freq, 40.0) == pytest.approx(alive, rel=1e-4)
     note = FitResult(model, None, "week", data.n_customers, len(x)).notes[0]
     assert note.startswith("homogeneous purchase rate: the data show no difference")
     assert f"r/alpha = {p['r'] / p['alpha']:.4g} per week while active" in note

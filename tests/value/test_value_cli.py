@@ -338,6 +338,11 @@ def test_penalizer_rescues_a_fit_the_data_do_not_identify(
     assert held["standard_errors"]["r"] is None
     assert held["params"]["r"] / held["params"]["alpha"] == pytest.approx(0.1, rel=0.15)
     assert held["notes"][0].startswith("homogeneous purchase rate: the data show no difference")
+    held_scores = tmp_path / "held.csv"
+    assert main(["value", "score", "--from-summary", str(path), "--out", str(held_scores)]) == 0
+    scored = pd.read_csv(held_scores)
+    assert np.isfinite(scored[["expected_purchases", "clv", "clv_low", "clv_high"]]).all().all()
+    assert (scored["expected_purchases"] > 0).all()
     out = run_json([*args, "--penalizer", "0.001"], capsys)
     assert out["penalizer"] == 0.001
     assert all(np.isfinite(v) and 0 < v < 1e3 for v in out["params"].values())

@@ -223,15 +223,16 @@ class BetaGeoModel(BaseModel):
         a+b+x−1; z) = (1−z)^(a−1) 2F1(a+b−1−r, a−1; a+b+x−1; z)``, ``z = t/(α+T+t)``.
         Scoring evaluates this on unique (frequency, T) pairs only. For a > 1 the product
         ``(1−z)^(a−1) 2F1`` is formed in logs (the 2F1 alone grows like ``(1−z)^−(a−1)``);
-        for a above ``_HYP2F1_MAX_A`` or at a ≈ 1, Gauss quadrature over p instead.
+        for a or r above ``_HYP2F1_MAX_A`` or at a ≈ 1, Gauss quadrature over p instead.
         """
         self._check_fitted()
         r, alpha, a, b = self._params
         x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
         t = np.asarray(t, dtype=float)
-        if a > _HYP2F1_MAX_A or abs(a - 1.0) < 1e-3:
+        if a > _HYP2F1_MAX_A or abs(a - 1.0) < 1e-3 or r > _HYP2F1_MAX_A:
             # E[(1 − (1 + p s)^−(r+x)) / p] over the posterior of p: given p and λ the
-            # purchases before dropout number (1 − e^−λpt)/p on average.
+            # purchases before dropout number (1 − e^−λpt)/p on average. (With r large —
+            # one purchase rate for everyone — scipy's hyp2f1 gives NaN.)
             nodes = _NODES_CONCENTRATED if a > _HYP2F1_MAX_A else _NODES_NEAR_ONE
             return self._posterior_mean(_purchases_before_dropout, t, x, T_, nodes)
         z = t / (alpha + T_ + t)
@@ -263,8 +264,9 @@ class BetaGeoModel(BaseModel):
         self._check_fitted()
         r, alpha, a, b = self._params
         x, T_, t = (np.asarray(v, dtype=float) for v in (frequency, T, t))
-        if a > _HYP2F1_MAX_A:
-            return self._posterior_mean(_still_alive, t, x, T_, _NODES_CONCENTRATED)
+        if a > _HYP2F1_MAX_A or r > _HYP2F1_MAX_A:
+            nodes = _NODES_CONCENTRATED if a > _HYP2F1_MAX_A else _NODES_NEAR_ONE
+            return self._posterior_mean(_still_alive, t, x, T_, nodes)
         c = a + b + x + (1.0 if self.modified else 0.0)
         s = t / (alpha + T_)
         return np.asarray(np.exp(-a * np.log1p(s)) * hyp2f1(a, c - x - r, c, s / (1.0 + s)))
