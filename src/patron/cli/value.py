@@ -104,6 +104,14 @@ def _value_source(
     return summary_from_warehouse(_open(warehouse), spec)
 
 
+def _with_errors(params: dict[str, float], errors: dict[str, float | None]) -> str:
+    """``name=value (se error)`` per parameter; ``(held)`` for one held at a boundary."""
+    return ", ".join(
+        f"{k}={v:.4f} " + ("(held)" if (e := errors[k]) is None else f"(se {e:.4f})")
+        for k, v in params.items()
+    )
+
+
 def _print_fit(fit: FitResult) -> None:
     table = Table(
         title=f"{fit.model.name} fitted on {fit.n_customers:,.0f} customers "
@@ -123,13 +131,7 @@ def _print_fit(fit: FitResult) -> None:
     if fit.spend_model is not None:
         p = fit.spend_model.params_
         se = fit.spend_model.standard_errors_
-        out.print(
-            "spend (Gamma-Gamma): "
-            + ", ".join(
-                f"{k}={v:.4f} " + (f"(se {e:.4f})" if (e := se[k]) is not None else "(held)")
-                for k, v in p.items()
-            )
-        )
+        out.print("spend (Gamma-Gamma): " + _with_errors(p, se))
     elif fit.spend_note:
         out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
     if fit.reason:
@@ -369,12 +371,9 @@ def value_retention_cmd(
         _emit_json(payload)
         return
     p, se = payload["params"], payload["standard_errors"]
-    shown = ", ".join(
-        f"{k}={v:.4f} " + ("(held)" if se[k] is None else f"(se {se[k]:.4f})") for k, v in p.items()
-    )
     out.print(
         f"sBG on {payload['cohort_size']:,.0f} customers over {payload['periods']} periods: "
-        f"{shown}; log-likelihood {payload['log_likelihood']:.2f}"
+        f"{_with_errors(p, se)}; log-likelihood {payload['log_likelihood']:.2f}"
     )
     table = Table(title="Share still active", title_justify="left")
     for col in ("period", "actual", "model", "retention rate"):

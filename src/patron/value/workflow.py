@@ -246,11 +246,7 @@ class FitResult:
         barely identified parameters of the purchase and the spend model
         (``BaseModel.weak_params_``).
         """
-        notes = []
-        for note in self.model.homogeneous_notes(self.unit):
-            if note.startswith("homogeneous dropout"):
-                note += " P(alive) still follows each customer's own history."
-            notes.append(note)
+        notes = self.model.homogeneous_notes(self.unit)
         if self.spend_model is not None:
             notes.extend(self.spend_model.homogeneous_notes(self.unit))
         if self.model.no_dropout_:

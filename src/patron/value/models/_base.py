@@ -149,11 +149,10 @@ class BaseModel:
     @property
     def homogeneous_params_(self) -> tuple[str, ...]:
         """The spread parameters the fit holds at the homogeneous cap."""
-        spreads = [self.param_names[i] for i, _ in self.homogeneous]
-        return tuple(
-            p for p in self.fixed_params_ if p in spreads and not (self.no_dropout_ and
-            p in {self.param_names[i] for i in self.dropout_params})
-        )  # fmt: skip
+        spreads = {self.param_names[i] for i, _ in self.homogeneous}
+        if self.no_dropout_:  # a spread among the dropout parameters is held for that reason
+            spreads -= {self.param_names[i] for i in self.dropout_params}
+        return tuple(p for p in self.fixed_params_ if p in spreads)
 
     def held_reason(self, name: str) -> str:
         """Why a parameter has no standard error: "no dropout", "homogeneous" or ""."""
@@ -171,17 +170,24 @@ class BaseModel:
         raise NotImplementedError(f"{type(self).__name__} has no parameter {spread!r} to hold")
 
     def homogeneous_notes(self, unit: str) -> list[str]:
-        """What each spread parameter held at the cap means, for people."""
+        """What each spread parameter held at the cap means, for people.
+
+        For a model with P(alive) (one with ``dropout_params``), a common dropout still
+        leaves each customer's P(alive) to their own history, and the note says so.
+        """
         notes = []
         for spread in self.homogeneous_params_:
             topic, differ, expr, value, per = self.homogeneous_mean(spread)
-            notes.append(
+            note = (
                 f"homogeneous {topic}: the data show no difference between customers in "
                 f"{differ}, so {self.name} holds {spread} at {HOMOGENEOUS_CAP:g}, where "
                 f"{topic} hardly varies between customers (a bound, not an estimate), and "
                 f"estimates the common {topic} {expr} = {value:.4g} "
                 f"{per.replace('unit', unit)}."
             )
+            if topic == "dropout" and self.dropout_params:
+                note += " P(alive) still follows each customer's own history."
+            notes.append(note)
         return notes
 
     def dropout_share(self, params: FloatArray, data: Any) -> float:
@@ -259,13 +265,15 @@ class BaseModel:
             checked.add(held)
             theta = best.x.copy()
             theta[partner] += LOG_CAP - theta[held]
-            edge = self._boundary_fit(fun, theta, {held: LOG_CAP}, (*fixed, held))
+            # It starts next to its optimum; a relative tolerance of 1e-11 stops it there
+            # rather than in line searches on the ~1e-11 noise of the Pareto/NBD's integrals.
+            edge = self._boundary_fit(fun, theta, {held: LOG_CAP}, (*fixed, held), ftol=1e-11)
             fall = fun(edge.x)[1][held] * n * (LOG_CAP - ridge)
             as_well = not best.get("on_ridge") and (edge.fun - best.fun) * n <= NO_DROPOUT_LL
             if fall <= NO_DROPOUT_LL or as_well:
                 best, fixed = edge, (*fixed, held)
             elif best.get("on_ridge"):
-                best = self._boundary_fit(fun, best.x, {}, fixed, ftol=1e-13)
+                best = self._boundary_fit(fun, best.x, {}, fixed)
                 if best.x[held] >= hi[held] - 1e-3:
                     fixed = (*fixed, held)
         if self.dropout_params and self.dropout_share(np.exp(best.x), data) < NO_DROPOUT_SHARE:
@@ -274,7 +282,7 @@ class BaseModel:
             # parameter goes to its lower bound, the other stays, the rest are re-optimised.
             first = self.dropout_params[0]
             held_too = (*fixed, *self.dropout_params)
-            edge = self._boundary_fit(fun, best.x, {first: lo[first]}, held_too, ftol=1e-13)
+            edge = self._boundary_fit(fun, best.x, {first: lo[first]}, held_too)
             if (edge.fun - best.fun) * n <= NO_DROPOUT_LL:
                 best, fixed = edge, tuple(dict.fromkeys((*self.dropout_params, *fixed)))
         theta = best.x
@@ -307,8 +315,8 @@ class BaseModel:
     def _bounds(self, k: int) -> tuple[FloatArray, FloatArray]:
         """The search space in log parameters: ±LOG_BOUND, a spread parameter up to the cap.
 
-        The partner of a spread parameter may go as far beyond the cap as the others
-        go beyond 1, so the mean dropout rate keeps the usual range.
+        The partner of a spread parameter may go as far beyond the cap as the others go
+        beyond 1, so the mean (dropout, purchase rate, spend) keeps the usual range.
         """
         lo, hi = np.full(k, -LOG_BOUND), np.full(k, LOG_BOUND)
         for spread, partner in self.homogeneous:
@@ -356,7 +364,7 @@ class BaseModel:
         theta: FloatArray,
         at: dict[int, float],
         held: tuple[int, ...],
-        ftol: float = 1e-11,
+        ftol: float = 1e-13,
     ) -> optimize.OptimizeResult:
         """The fit with the parameters in ``held`` held, as an ``OptimizeResult`` over all.
 
@@ -377,8 +385,6 @@ class BaseModel:
             return value, grad[free]
 
         x0 = np.clip(start[free], lo[free], hi[free])
-        # It starts next to its optimum; a relative tolerance of 1e-11 stops it there rather
-        # than in line searches on the ~1e-11 noise of the Pareto/NBD's integral path.
         res = self._minimize(reduced, x0, lo[free], hi[free], ftol=ftol)
         full = start.copy()
         full[free] = res.x
