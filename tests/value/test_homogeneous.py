@@ -40,7 +40,7 @@ from patron.value.models import (
     SpendData,
     load_model,
 )
-from patron.value.models._base import HOMOGENEOUS_CAP
+from patron.value.models._base import HOMOGENEOUS_CAP, BaseModel
 from patron.value.workflow import FitResult
 
 R, ALPHA = 0.7, 9.0  # purchase rate λ ~ Gamma(r, α) per week
@@ -392,3 +392,52 @@ def test_gamma_gamma_with_one_mean_spend_holds_q() -> None:
     # every customer's expected spend is the common mean, whatever their own history
     np.testing.assert_allclose(model.expected_spend([1, 10], [10.0, 50.0]), shape / nu, rtol=2e-3)
     assert model.homogeneous_notes("week")[0].startswith("homogeneous mean spend")
+
+
+class _TwoBasins(BaseModel):
+    """A toy objective with the shapes the starts can meet: d, a dropout parameter whose
+    descent from the first start ends at its lower bound (nobody leaves, −2), and from the
+    second in an interior well (−1); s, a spread parameter with an interior well (−1) on one
+    side and, on the other, a ridge falling slowly towards −1.5 at infinity; m, its partner."""
+
+    name = "two-basins"
+    param_names = ("d", "s", "m")
+    dropout_params = (0,)
+    homogeneous = ((1, 2),)
+
+    def fit(self, data: None = None) -> _TwoBasins:
+        return self._fit(data, 1.0, np.full(3, -0.25))
+
+    def dropout_share(self, params: np.ndarray, data: object) -> float:
+        return float(params[0])
+
+    def _negll(self, log_params: np.ndarray, data: object) -> tuple[float, np.ndarray]:
+        d, s, m = log_params
+        if d < 0:
+            f_d, g_d = -2 * d**2 / (1 + d**2), -4 * d / (1 + d**2) ** 2
+        else:
+            f_d, g_d = (d - 2) ** 2 / 4 - 1, (d - 2) / 2
+        if s < 0:
+            f_s, g_s = (s + 2) ** 2 / 4 - 1, (s + 2) / 2
+        else:
+            f_s, g_s = -1.5 * (1 - np.exp(-s)), -1.5 * np.exp(-s)
+        tie = m - s
+        value = f_d + f_s + tie**2
+        return float(value), np.array([g_d, g_s - 2 * tie, 2 * tie])
+
+
+def test_a_start_cut_short_on_the_ridge_does_not_displace_a_better_earlier_start() -> None:
+    """The first start ends where nobody leaves (d at its bound, about −3 in all); the second walks
+    the ridge of s (−2.5 at best). The first is the optimum: it stands at the no-dropout
+    boundary. (Before, the start on the ridge replaced it whatever the likelihoods.)"""
+    model = _TwoBasins().fit()
+    at_bound = 2 * 18**2 / (1 + 18**2)  # d's term at its lower bound, log d = -18
+    assert model.log_likelihood_ == pytest.approx(1 + at_bound, abs=1e-6)
+    assert model.fixed_params_ == ("d",)
+    assert model.no_dropout_
+    assert model.params_["s"] == pytest.approx(np.exp(-2.0), rel=1e-3)
+    # The second start alone finds the ridge and holds s at the cap.
+    ridge = _TwoBasins()
+    ridge._fit(None, 1.0, np.full(3, 0.25))
+    assert ridge.fixed_params_ == ("s",)
+    assert ridge.log_likelihood_ == pytest.approx(2.5, abs=1e-3)

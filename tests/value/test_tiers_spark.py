@@ -73,5 +73,7 @@ def test_tiers_and_experiments_on_spark(spark_wh: Warehouse, wh: Warehouse) -> N
         j = a.inner_join(values, a.customer_id == values._c)
         res = analyze_table(j, arm="arm", control="control", metrics=["clv"], stratum="stratum")
         results.append(res.results[0])
-    assert results[0]["lift"] == pytest.approx(results[1]["lift"], rel=1e-9)
-    assert results[0]["ci_low"] == pytest.approx(results[1]["ci_low"], rel=1e-9)
+    # The CLVs themselves agree to ~1e-9 (each engine's parallel sums feed the fit in their own
+    # order); a lift, a difference of two means, can lose a digit more: 1.4e-9 was seen.
+    assert results[0]["lift"] == pytest.approx(results[1]["lift"], rel=1e-7)
+    assert results[0]["ci_low"] == pytest.approx(results[1]["ci_low"], rel=1e-7)

@@ -184,6 +184,29 @@ def test_retention_of_a_cohort_whose_churn_never_changes(
     assert "note: homogeneous dropout" in shown
 
 
+def test_retention_notes_parameters_the_cohort_barely_pins_down(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Four periods of nearly constant churn: sBG stays inside the search space with alpha and
+    beta ~200 and ~800 and standard errors ~33 times the estimates; the report says so (the
+    retention report had no such note, unlike `value fit`)."""
+    counts = "1000,800,640,512,410"
+    out = run_json(["value", "retention", "--alive", counts], capsys)
+    assert out["standard_errors"]["alpha"] > 3 * out["params"]["alpha"]
+    assert out["notes"] == [
+        "alpha, beta: standard error over 3 times the estimate, so the data barely pin these "
+        "parameters down; do not read them one by one. The 4 periods observed fix the churn "
+        "early on, not how retention changes with tenure, so the projection beyond them and "
+        "DERL are uncertain; a longer history of the cohort would help."
+    ]
+    assert main(["value", "retention", "--alive", counts]) == 0
+    assert "note: alpha, beta: standard error over 3 times" in capsys.readouterr().out
+    # The paper's cohort pins both down: no note.
+    assert (
+        run_json(["value", "retention", "--alive", "1000,631,468,382,326"], capsys)["notes"] == []
+    )
+
+
 def test_retention_values_each_active_subscriber(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -131,6 +131,19 @@ def _subscribers(
     return pa.table(columns)
 
 
+def _notes(model: ShiftedBetaGeoModel, periods: int) -> list[str]:
+    """The fit's notes: churn alike for everyone (held at the cap), barely identified α, β."""
+    notes = model.homogeneous_notes("period")
+    weak = model.weak_note()
+    if weak:
+        notes.append(
+            f"{weak}. The {periods} periods observed fix the churn early on, not how retention "
+            "changes with tenure, so the projection beyond them and DERL are uncertain; a "
+            "longer history of the cohort would help."
+        )
+    return notes
+
+
 def retention_report(
     alive: str | None,
     from_file: Path | None,
@@ -178,7 +191,7 @@ def retention_report(
         "survival": table,
         "discount_rate_per_period": discount_rate,
         "derl_new": derl_new,
-        "notes": model.homogeneous_notes("period"),
+        "notes": _notes(model, data.periods),
     }
     if value_per_period is not None:
         payload["value_per_period"] = value_per_period

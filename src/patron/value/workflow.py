@@ -20,7 +20,6 @@ from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
-from patron.value.models._base import WEAK_SE_RATIO
 from patron.value.summary import (
     TIME_UNITS,
     Compressed,
@@ -260,14 +259,11 @@ class FitResult:
                 "`patron value validate`."
             )
         for label, model in (("", self.model), ("spend (Gamma-Gamma) ", self.spend_model)):
-            weak = model.weak_params_ if model is not None else []
+            weak = model.weak_note(label) if model is not None else None
             if weak:
-                these, them = ("these parameters", "them") if len(weak) > 1 else ("it", "it")
                 notes.append(
-                    f"{label}{', '.join(weak)}: standard error over {WEAK_SE_RATIO:g} times the "
-                    f"estimate, so the data barely pin {these} down; do not read {them} one by "
-                    "one, and expect wide CLV intervals. A longer calibration period or more "
-                    "customers would help; `--penalizer 0.001` keeps such parameters small."
+                    f"{weak}, and expect wide CLV intervals. A longer calibration period or "
+                    "more customers would help; `--penalizer 0.001` keeps such parameters small."
                 )
         return notes
 

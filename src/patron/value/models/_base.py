@@ -140,6 +140,21 @@ class BaseModel:
         se = self.standard_errors_
         return [k for k, v in self.params_.items() if (se[k] or 0.0) > WEAK_SE_RATIO * v]
 
+    def weak_note(self, label: str = "") -> str | None:
+        """What a reader should know of ``weak_params_``, for people; None when there are none.
+
+        ``label`` goes before the parameter names (e.g. "spend (Gamma-Gamma) "). The caller
+        adds what its own output should be read with (CLV or DERL intervals, options).
+        """
+        weak = self.weak_params_
+        if not weak:
+            return None
+        these, them = ("these parameters", "them") if len(weak) > 1 else ("it", "it")
+        return (
+            f"{label}{', '.join(weak)}: standard error over {WEAK_SE_RATIO:g} times the "
+            f"estimate, so the data barely pin {these} down; do not read {them} one by one"
+        )
+
     @property
     def no_dropout_(self) -> bool:
         """Whether the fit stands at the no-dropout boundary (nobody leaves)."""
@@ -237,15 +252,19 @@ class BaseModel:
         # walk along it stops there and the fit held at the cap takes over.
         ridge = math.log(HOMOGENEOUS_CHECK)
         spreads = [i for i, _ in self.homogeneous]
-        best = None
+        # The best start that finished, and a start cut short on the ridge (which cannot be
+        # compared with it until the ridge is resolved below).
+        finished, best = None, None
         for guess in (start, start + 0.5, start - 0.5):
             res = self._minimize(fun, guess, lo, hi, stop_past=(spreads, ridge))
-            if best is None or res.fun < best.fun or res.get("on_ridge"):
+            if res.get("on_ridge"):
                 best = res
+                break  # other starts would walk the same ridge
+            if finished is None or res.fun < finished.fun:
+                finished = res
             if res.success and np.all((res.x > lo + 1e-6) & (res.x < hi - 1e-6)):
                 break
-            if res.get("on_ridge"):
-                break  # other starts would walk the same ridge
+        best = best if best is not None else finished
         assert best is not None
         fixed: tuple[int, ...] = ()
         checked: set[int] = set()
@@ -276,6 +295,10 @@ class BaseModel:
                 best = self._boundary_fit(fun, best.x, {}, fixed)
                 if best.x[held] >= hi[held] - 1e-3:
                     fixed = (*fixed, held)
+        if finished is not None and finished is not best and finished.fun < best.fun:
+            # An earlier start (ended at a bound, e.g. where nobody leaves) fits better than
+            # the ridge, wherever the ridge ended: it stands, and is checked as any fit.
+            best, fixed = finished, ()
         if self.dropout_params and self.dropout_share(np.exp(best.x), data) < NO_DROPOUT_SHARE:
             # Hardly any dropout: if none at all fits as well, the optimum is that boundary,
             # where the dropout parameters are not identified one by one. The first dropout
