@@ -394,6 +394,91 @@ def test_gamma_gamma_with_one_mean_spend_holds_q() -> None:
     assert model.homogeneous_notes("week")[0].startswith("homogeneous mean spend")
 
 
+def test_pareto_nbd_with_one_purchase_rate_holds_r() -> None:
+    """Everyone buys at λ = 0.1 a week (Poisson), lifetimes as usual (μ ~ Gamma(0.8, 20)): r
+    held at the cap, λ = r/α, s and β as the limit model (Poisson purchases at one rate with
+    the Pareto/NBD's gamma-mixed exponential lifetime) fitted here."""
+    truth = ParetoNBDModel().with_params(np.array([1e7, 1e8, 0.8, 20.0]))
+    # Seed 7 reaches the cap; on seeds 1-6 and 8 the sample shows a little spread in λ by
+    # chance and r stays interior (48-151, with r/α within 2% of 0.1), as a variance-type
+    # parameter whose true value is at its boundary often does.
+    weeks = _weeks(np.random.default_rng(7), 3000)
+    data = truth.sample(weeks, seed=7)
+    model = ParetoNBDModel().fit(data)
+    assert model.fixed_params_ == ("r",)
+    assert model.homogeneous_params_ == ("r",)
+    assert model.standard_errors_["r"] is None
+    p = model.params_
+    x, tx, T = data.frequency, data.recency, data.T
+
+    def terms(theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        lam, s_, beta = np.exp(theta)
+        # λ^x [S(T) e^(−λT) + ∫_tx^T f(τ) e^(−λτ) dτ], S(t) = (β/(β+t))^s, f = −S'
+        alive = -lam * T + s_ * (np.log(beta) - np.log(beta + T))
+        dead = np.log(s_) + s_ * np.log(beta) + _log_integral(s_ + 1 + 0 * x, tx, T, beta, lam)
+        return x * np.log(lam), alive, dead
+
+    theta, ll = _fit_limit(terms, data.weights, np.log([0.1, 0.8, 20.0]))
+    lam, s_ref, beta_ref = np.exp(theta)
+    assert p["r"] / p["alpha"] == pytest.approx(lam, rel=2e-3)
+    assert p["s"] == pytest.approx(s_ref, rel=5e-3)
+    assert p["beta"] == pytest.approx(beta_ref, rel=5e-3)
+    assert model.log_likelihood_ == pytest.approx(ll, abs=0.05)
+    se = model.standard_errors_
+    assert abs(p["s"] - 0.8) < 3 * se["s"]
+    # P(alive) as the limit model's: the share of the likelihood from still being alive.
+    _front, alive, dead = terms(theta)
+    np.testing.assert_allclose(
+        model.p_alive(x[:300], tx[:300], T[:300]),
+        np.exp(alive - np.logaddexp(alive, dead))[:300],
+        rtol=5e-3,
+        atol=1e-6,
+    )
+    note = FitResult(model, None, "week", data.n_customers, len(x)).notes[0]
+    assert note.startswith("homogeneous purchase rate: the data show no difference")
+
+
+def test_bg_bb_with_one_purchase_probability_holds_beta() -> None:
+    """Every customer buys in a period with one probability p = 0.3 while alive, dropout
+    θ ~ Beta(1, 3) per period as usual: BG/BB holds β at the cap, estimates p = α/(α+β),
+    and γ, δ as the limit model (Bernoulli purchases with BG/BB's dropout) fitted here."""
+    rng = np.random.default_rng(6)
+    n_cust, p_buy = 3000, 0.3
+    periods = rng.integers(10, 31, n_cust)
+    life = rng.geometric(rng.beta(1.0, 3.0, n_cust)) - 1  # periods alive
+    i = np.arange(1, periods.max() + 1)[None, :]
+    buys = (rng.random((n_cust, periods.max())) < p_buy) & (i <= np.minimum(life, periods)[:, None])
+    x = buys.sum(axis=1)
+    last = np.where(x > 0, periods.max() - np.argmax(buys[:, ::-1], axis=1), 0)
+    data = DiscreteData.from_arrays(x, last, periods)
+    model = BetaGeoBetaBinomModel().fit(data)
+    assert model.fixed_params_ == ("beta",)
+    assert model.standard_errors_["beta"] is None
+    p = model.params_
+
+    def terms(theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        q, g, d = 1 / (1 + np.exp(-theta[0])), np.exp(theta[1]), np.exp(theta[2])
+        xs, tx, n = data.frequency, data.recency, data.n_periods
+        front = xs * np.log(q)
+        alive = (n - xs) * np.log1p(-q) + betaln(g, d + n) - betaln(g, d)
+        k = np.arange(int(n.max()))[None, :]
+        ok = k < (n - tx)[:, None]
+        dead_k = (
+            (tx - xs)[:, None] * np.log1p(-q) + k * np.log1p(-q)
+            + betaln(g + 1, d + tx[:, None] + k) - betaln(g, d)
+        )  # fmt: skip
+        return front, alive, logsumexp(np.where(ok, dead_k, -np.inf), axis=1)
+
+    theta, ll = _fit_limit(terms, data.weights, [np.log(0.3 / 0.7), 0.0, np.log(3.0)])
+    q, g, d = 1 / (1 + np.exp(-theta[0])), np.exp(theta[1]), np.exp(theta[2])
+    assert p["alpha"] / (p["alpha"] + p["beta"]) == pytest.approx(q, rel=2e-3)
+    assert p["gamma"] == pytest.approx(g, rel=5e-3)
+    assert p["delta"] == pytest.approx(d, rel=5e-3)
+    assert model.log_likelihood_ == pytest.approx(ll, abs=0.05)
+    note = FitResult(model, None, "period", float(data.weights.sum()), len(x)).notes[0]
+    assert note.startswith("homogeneous purchase")
+
+
 class _TwoBasins(BaseModel):
     """A toy objective with the shapes the starts can meet: d, a dropout parameter whose
     descent from the first start ends at its lower bound (nobody leaves, −2), and from the
