@@ -310,16 +310,21 @@ def test_dropout_that_varies_between_customers_is_still_estimated() -> None:
     assert abs(np.log(model.params_["s"] / 0.8)) < 3 * se["s"] / model.params_["s"]
 
 
+def _fit_one_purchase_rate(model_cls, params: list[float], seed: int):
+    """3,000 customers simulated with r = 1e7 (λ = r/α for everyone), fitted: r is held."""
+    truth = model_cls().with_params(np.array(params))
+    data = truth.sample(_weeks(np.random.default_rng(seed), 3000), seed=seed)
+    model = model_cls().fit(data)
+    assert model.fixed_params_ == ("r",)
+    assert model.homogeneous_params_ == ("r",)
+    return model, data
+
+
 def test_bg_nbd_with_one_purchase_rate_holds_r_and_keeps_the_dropout() -> None:
     """Everyone buys at λ = 0.1 a week (Poisson), dropout Beta(0.8, 2.4) as usual: r held at
     the cap, λ = r/α, a and b as the limit model (Poisson purchases with BG/NBD's dropout)
     fitted here (this refused with "flat in r, alpha" before)."""
-    truth = BetaGeoModel().with_params(np.array([1e7, 1e8, 0.8, 2.4]))
-    weeks = _weeks(np.random.default_rng(1), 3000)
-    data = truth.sample(weeks, seed=1)
-    model = BetaGeoModel().fit(data)
-    assert model.fixed_params_ == ("r",)
-    assert model.homogeneous_params_ == ("r",)
+    model, data = _fit_one_purchase_rate(BetaGeoModel, [1e7, 1e8, 0.8, 2.4], seed=1)
     p = model.params_
     x, tx, T, w = data.frequency, data.recency, data.T, data.weights
 
@@ -398,15 +403,10 @@ def test_pareto_nbd_with_one_purchase_rate_holds_r() -> None:
     """Everyone buys at λ = 0.1 a week (Poisson), lifetimes as usual (μ ~ Gamma(0.8, 20)): r
     held at the cap, λ = r/α, s and β as the limit model (Poisson purchases at one rate with
     the Pareto/NBD's gamma-mixed exponential lifetime) fitted here."""
-    truth = ParetoNBDModel().with_params(np.array([1e7, 1e8, 0.8, 20.0]))
     # Seed 7 reaches the cap; on seeds 1-6 and 8 the sample shows a little spread in λ by
     # chance and r stays interior (48-151, with r/α within 2% of 0.1), as a variance-type
     # parameter whose true value is at its boundary often does.
-    weeks = _weeks(np.random.default_rng(7), 3000)
-    data = truth.sample(weeks, seed=7)
-    model = ParetoNBDModel().fit(data)
-    assert model.fixed_params_ == ("r",)
-    assert model.homogeneous_params_ == ("r",)
+    model, data = _fit_one_purchase_rate(ParetoNBDModel, [1e7, 1e8, 0.8, 20.0], seed=7)
     assert model.standard_errors_["r"] is None
     p = model.params_
     x, tx, T = data.frequency, data.recency, data.T
