@@ -254,17 +254,17 @@ class BaseModel:
         spreads = [i for i, _ in self.homogeneous]
         # The best start that finished, and a start cut short on the ridge (which cannot be
         # compared with it until the ridge is resolved below).
-        finished, best = None, None
+        finished, on_ridge = None, None
         for guess in (start, start + 0.5, start - 0.5):
             res = self._minimize(fun, guess, lo, hi, stop_past=(spreads, ridge))
             if res.get("on_ridge"):
-                best = res
+                on_ridge = res
                 break  # other starts would walk the same ridge
             if finished is None or res.fun < finished.fun:
                 finished = res
             if res.success and np.all((res.x > lo + 1e-6) & (res.x < hi - 1e-6)):
                 break
-        best = best if best is not None else finished
+        best = on_ridge if on_ridge is not None else finished
         assert best is not None
         fixed: tuple[int, ...] = ()
         checked: set[int] = set()
@@ -295,7 +295,7 @@ class BaseModel:
                 best = self._boundary_fit(fun, best.x, {}, fixed)
                 if best.x[held] >= hi[held] - 1e-3:
                     fixed = (*fixed, held)
-        if finished is not None and finished is not best and finished.fun < best.fun:
+        if on_ridge is not None and finished is not None and finished.fun < best.fun:
             # An earlier start (ended at a bound, e.g. where nobody leaves) fits better than
             # the ridge, wherever the ridge ended: it stands, and is checked as any fit.
             best, fixed = finished, ()
