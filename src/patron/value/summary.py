@@ -49,7 +49,9 @@ __all__ = [
     "compress",
     "customer_summary",
     "day_number",
+    "expand_summary",
     "spend_data",
+    "stored_summary",
 ]
 
 #: Length of each time unit in days.
@@ -313,10 +315,52 @@ def customer_summary(
         "observation_end": _from_day(obs).isoformat(),
         "holdout_days": obs - cal,
         "has_costs": has_costs,
+        "discrete": spec.discrete,
+        "key_base": base,
     }
     if spec.discrete:
         info["holdout_periods"] = hold_periods
     return summary, info
+
+
+#: Summary columns a stored summary leaves out: :func:`expand_summary` decodes them from
+#: ``row_key`` (and, in days, the calibration end). ``first_purchase_day`` is stored for a
+#: discrete summary, whose ``T`` counts whole periods.
+_DECODED = ("frequency", "recency_days", "T_days", "recency", "T", "first_purchase_day")
+
+
+def stored_summary(summary: ir.Table, info: dict[str, Any]) -> ir.Table:
+    """The columns of a :func:`customer_summary` worth storing when it is materialised.
+
+    Frequency, recency and T are one-to-one with ``row_key``, so a stored summary keeps the
+    key alone (about half the columns: the write and the memory it holds at 10M customers
+    cost seconds); :func:`expand_summary` gives the full table back.
+    """
+    derived = _DECODED[:-1] if info["discrete"] else _DECODED
+    return summary.select(*(c for c in summary.columns if c not in derived))
+
+
+def expand_summary(stored: ir.Table, info: dict[str, Any]) -> ir.Table:
+    """The full summary over a :func:`stored_summary` (the same columns, in the same order)."""
+    base = ibis.literal(int(info["key_base"]), "int64")
+    key = stored.row_key
+    freq = key // (base * base)
+    recency_days = (key // base) % base
+    t_days = key % base
+    unit = 1.0 if info["discrete"] else TIME_UNITS[info["unit"]]
+    decoded: dict[str, ir.Value] = {
+        "frequency": freq.cast("int64"),
+        "recency_days": recency_days.cast("int64"),
+        "T_days": t_days.cast("int64"),
+        "recency": recency_days.cast("float64") / ibis.literal(unit, "float64"),
+        "T": t_days.cast("float64") / ibis.literal(unit, "float64"),
+    }
+    if not info["discrete"]:
+        cal = day_number(info["calibration_end"])
+        decoded["first_purchase_day"] = (ibis.literal(cal, "int64") - t_days).cast("int64")
+    order = ["customer_id", *_DECODED[:-1], "monetary_value", "margin_value", _DECODED[-1]]
+    order += [c for c in stored.columns if c not in order]
+    return stored.select(**{c: decoded[c] if c in decoded else stored[c] for c in order})
 
 
 @dataclass(frozen=True)

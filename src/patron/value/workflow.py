@@ -26,7 +26,9 @@ from patron.value.summary import (
     SummarySpec,
     compress,
     customer_summary,
+    expand_summary,
     spend_data,
+    stored_summary,
 )
 
 __all__ = [
@@ -118,7 +120,9 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
                 *table.columns, cost_to_serve=ibis.coalesce(joined._cts.cast("float64"), 0.0)
             )
     # Computed once: every later step (fit, score, validate) reads the customer-level rows.
-    name, table = wh.materialize("summary", table)
+    # Stored without the columns row_key encodes, which the returned table decodes.
+    name, stored = wh.materialize("summary", stored_summary(table, info))
+    table = expand_summary(stored, info)
     try:
         # A discrete summary's time columns are whole periods already.
         comp = compress(table, 1.0 if spec.discrete else spec.unit_days)
