@@ -11,6 +11,7 @@ import pytest
 
 from patron.cli import main
 from patron.data import connect
+from patron.data.warehouse import DUCKDB_MEMORY_LIMIT
 from tests.conftest import shared_file
 
 
@@ -142,7 +143,8 @@ def test_duckdb_file_warehouse_has_a_memory_limit_unless_the_url_sets_one(tmp_pa
         with connect(url) as wh:
             return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
 
-    assert limit(f"duckdb://{tmp_path / 'a.duckdb'}") == limit("duckdb://:memory:?memory_limit=2GB")
+    default = limit(f"duckdb://{tmp_path / 'a.duckdb'}")
+    assert default == limit(f"duckdb://:memory:?memory_limit={DUCKDB_MEMORY_LIMIT}")
     assert limit(f"duckdb://{tmp_path / 'b.duckdb'}?memory_limit=3GB") == limit(
         "duckdb://:memory:?memory_limit=3GB"
     )
