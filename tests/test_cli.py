@@ -11,7 +11,7 @@ import pytest
 
 from patron.cli import main
 from patron.data import connect
-from patron.data.warehouse import DUCKDB_MEMORY_LIMIT
+from patron.data.warehouse import DUCKDB_MEMORY_LIMIT, _open_error
 from tests.conftest import shared_file
 
 
@@ -149,3 +149,58 @@ def test_duckdb_file_warehouse_has_a_memory_limit_unless_the_url_sets_one(tmp_pa
         "duckdb://:memory:?memory_limit=3GB"
     )
     assert limit(f"duckdb://{tmp_path / 'a.duckdb'}") != limit("duckdb://:memory:")
+
+
+def test_a_warehouse_another_process_holds_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        code = main(["status", "-w", f"duckdb://{path}"])
+    finally:
+        holder.communicate("")
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "is in use by another process" in err
+
+
+def test_a_file_that_is_not_a_warehouse_is_not_called_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.duckdb"
+    path.write_bytes(b"not a database, " * 1000)
+    code = main(["status", "-w", f"duckdb://{path}"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Could not open warehouse" in err
+    assert "not a valid DuckDB database file" in err
+    assert "in use by another process" not in err
+    assert path.read_bytes() == b"not a database, " * 1000  # left as it was
+
+
+def test_an_engine_error_with_a_stack_trace_is_not_called_in_use() -> None:
+    """DuckDB's internal errors (e.g. a WAL it cannot replay) end in a C++ stack trace."""
+    internal = RuntimeError(
+        'INTERNAL Error: Failure while replaying WAL file "w.duckdb.wal"\n'
+        "Stack Trace:\n"
+        "_duckdb.so(_ZN6duckdb15DBInstanceCache22CreateInstanceInternal...St11unique_lock...)"
+    )
+    error = _open_error("duckdb://w.duckdb", internal)
+    assert "in use by another process" not in str(error)
+    assert str(error) == (
+        "Could not open warehouse 'duckdb://w.duckdb': INTERNAL Error: Failure while "
+        'replaying WAL file "w.duckdb.wal"'
+    )

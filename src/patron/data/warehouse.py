@@ -363,9 +363,21 @@ def connect(url: str) -> Warehouse:
             f"{SPARK_INSTALL_HINT}; for another engine: pip install 'ibis-framework[{scheme}]'."
         ) from exc
     except Exception as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"Warehouse {url!r} is in use by another process (DuckDB allows one writer); "
-                "close it or use another file."
-            ) from exc
-        raise WarehouseError(f"Could not open warehouse {url!r}: {exc}") from exc
+        raise _open_error(url, exc) from exc
+
+
+def _open_error(url: str, exc: Exception) -> WarehouseError:
+    """The error to show when the engine refused to open ``url``.
+
+    DuckDB says "Could not set lock on file ...: Conflicting lock is held in ..." for a file
+    another process holds. Its internal errors carry a C++ stack trace in which "lock" is
+    common (``std::unique_lock``), so only the first line is read and shown.
+    """
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    if "could not set lock" in message.lower() or "conflicting lock" in message.lower():
+        return WarehouseError(
+            f"Warehouse {url!r} is in use by another process (DuckDB allows one writer); "
+            "close it or use another file."
+        )
+    return WarehouseError(f"Could not open warehouse {url!r}: {message}")
