@@ -11,7 +11,11 @@ import pytest
 
 from patron.cli import main
 from patron.data import connect
-from patron.data.warehouse import DUCKDB_MEMORY_LIMIT, _open_error
+from patron.data.warehouse import (
+    DUCKDB_AGGREGATION_MEMORY_LIMIT,
+    DUCKDB_MEMORY_LIMIT,
+    _open_error,
+)
 from tests.conftest import shared_file
 
 
@@ -149,6 +153,33 @@ def test_duckdb_file_warehouse_has_a_memory_limit_unless_the_url_sets_one(tmp_pa
         "duckdb://:memory:?memory_limit=3GB"
     )
     assert limit(f"duckdb://{tmp_path / 'a.duckdb'}") != limit("duckdb://:memory:")
+
+
+def test_a_large_aggregation_gets_more_memory_only_under_the_default_limit(
+    tmp_path: Path,
+) -> None:
+    def limits(url: str) -> tuple[str, str, str]:
+        with connect(url) as wh:
+
+            def now() -> str:
+                return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+
+            before = now()
+            with wh.aggregating():
+                during = now()
+            return before, during, now()
+
+    def as_set(value: str) -> str:
+        with connect(f"duckdb://:memory:?memory_limit={value}") as wh:
+            return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    default, more = as_set(DUCKDB_MEMORY_LIMIT), as_set(DUCKDB_AGGREGATION_MEMORY_LIMIT)
+    assert more != default
+    assert limits(f"duckdb://{tmp_path / 'a.duckdb'}") == (default, more, default)
+    chosen = as_set("1GB")
+    assert limits(f"duckdb://{tmp_path / 'b.duckdb'}?memory_limit=1GB") == (chosen,) * 3
+    before, during, after = limits("duckdb://:memory:")  # DuckDB's own limit, left alone
+    assert before == during == after != default
 
 
 def test_a_warehouse_another_process_holds_is_named_as_such(

@@ -121,7 +121,8 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
             )
     # Computed once: every later step (fit, score, validate) reads the customer-level rows.
     # Stored without the columns row_key encodes, which the returned table decodes.
-    name, stored = wh.materialize("summary", stored_summary(table, info))
+    with wh.aggregating():
+        name, stored = wh.materialize("summary", stored_summary(table, info))
     table = expand_summary(stored, info)
     try:
         # A discrete summary's time columns are whole periods already.
