@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,3 +148,64 @@ def test_stored_summary_is_narrow_and_expands_to_the_full_summary(
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
     assert got.frequency.max() > 0
     assert got.recency.max() > 0
+
+
+def test_row_keys_decode_exactly_up_to_the_longest_span() -> None:
+    """Keys near 2**53 decode exactly, though the engine divides them as doubles."""
+    from patron.value.summary import _MAX_SPAN_DAYS, expand_summary
+
+    base = _MAX_SPAN_DAYS + 2
+    rng = np.random.default_rng(5)
+    freq = np.r_[base - 1, base - 1, rng.integers(0, base, 2000)]
+    recency = np.r_[base - 1, 0, rng.integers(0, base - 1, 2000)]
+    t_days = np.r_[base - 2, base - 2, rng.integers(0, base - 1, 2000)]
+    keys = (freq * base + recency) * base + t_days
+    assert keys.max() < 2**53 < keys.max() * 2
+    stored = ibis.memtable(
+        {
+            "customer_id": [str(i) for i in range(len(keys))],
+            "row_key": keys,
+            "monetary_value": np.zeros(len(keys)),
+            "margin_value": np.zeros(len(keys)),
+        }
+    )
+    info = {"key_base": base, "discrete": False, "unit": "day", "calibration_end": "2024-01-01"}
+    got = (
+        expand_summary(stored, info)
+        .execute()
+        .sort_values("customer_id", key=lambda c: c.astype(int))
+    )
+    np.testing.assert_array_equal(got.frequency.to_numpy(), freq)
+    np.testing.assert_array_equal(got.recency_days.to_numpy(), recency)
+    np.testing.assert_array_equal(got.T_days.to_numpy(), t_days)
+
+
+def test_a_span_too_long_to_key_is_refused_with_the_dates() -> None:
+    import pyarrow as pa
+
+    from patron.value.summary import _MAX_SPAN_DAYS
+
+    def purchases(*days: datetime) -> ibis.Table:
+        return ibis.memtable(
+            pa.table(
+                {
+                    "customer_id": ["A"] * len(days),
+                    "timestamp": pa.array(days, pa.timestamp("us")),
+                    "amount": [1.0] * len(days),
+                    "cost": pa.array([None] * len(days), pa.float64()),
+                    "is_return": [False] * len(days),
+                }
+            )
+        )
+
+    first = datetime(1400, 1, 1)
+    too_long = purchases(first, first + timedelta(days=_MAX_SPAN_DAYS + 1))
+    with pytest.raises(
+        UsageError, match=r"spans 208,001 days \(from the first purchase, 1400-01-01"
+    ):
+        customer_summary(too_long, SummarySpec("week"))
+    longest = purchases(first, first + timedelta(days=_MAX_SPAN_DAYS))
+    table, info = customer_summary(longest, SummarySpec("day"))
+    assert info["key_base"] == _MAX_SPAN_DAYS + 2
+    row = table.execute().iloc[0]
+    assert (row.frequency, row.recency_days, row.T_days) == (1, _MAX_SPAN_DAYS, _MAX_SPAN_DAYS)

@@ -155,8 +155,10 @@ def _date(day: int) -> ir.DateScalar:
 
 
 #: Largest span of days a summary may cover: the row key packs (frequency, recency, T) in days
-#: into one 64-bit integer, which holds three numbers up to 2**21 (about 5,700 years).
-_MAX_SPAN_DAYS = 2**21 - 2
+#: into one integer, kept below 2**53 (three numbers up to 208,063, about 570 years) so that
+#: it decodes exactly where the engine divides integers in floating point (Ibis compiles
+#: ``a // b`` as ``FLOOR(a / b)``; see :func:`expand_summary`).
+_MAX_SPAN_DAYS = 208_000
 
 
 def customer_summary(
@@ -344,9 +346,12 @@ def expand_summary(stored: ir.Table, info: dict[str, Any]) -> ir.Table:
     """The full summary over a :func:`stored_summary` (the same columns, in the same order)."""
     base = ibis.literal(int(info["key_base"]), "int64")
     key = stored.row_key
-    freq = key // (base * base)
-    recency_days = (key // base) % base
+    # Each division is of an exact multiple of the base below 2**53, so it is exact even as
+    # FLOOR(a / b) in floating point, which is how Ibis compiles integer division.
     t_days = key % base
+    rest = (key - t_days) // base
+    recency_days = rest % base
+    freq = (rest - recency_days) // base
     unit = 1.0 if info["discrete"] else TIME_UNITS[info["unit"]]
     decoded: dict[str, ir.Value] = {
         "frequency": freq.cast("int64"),
