@@ -14,6 +14,7 @@ from patron.data import connect
 from patron.data.warehouse import (
     DUCKDB_AGGREGATION_MEMORY_LIMIT,
     DUCKDB_MEMORY_LIMIT,
+    Warehouse,
     _open_error,
 )
 from tests.conftest import shared_file
@@ -142,10 +143,14 @@ def test_duckdb_settings_in_the_url(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "DuckDB refused a setting" in capsys.readouterr().err
 
 
+def _memory_limit(wh: Warehouse) -> str:
+    return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+
+
 def test_duckdb_file_warehouse_has_a_memory_limit_unless_the_url_sets_one(tmp_path: Path) -> None:
     def limit(url: str) -> str:
         with connect(url) as wh:
-            return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+            return _memory_limit(wh)
 
     default = limit(f"duckdb://{tmp_path / 'a.duckdb'}")
     assert default == limit(f"duckdb://:memory:?memory_limit={DUCKDB_MEMORY_LIMIT}")
@@ -160,18 +165,14 @@ def test_a_large_aggregation_gets_more_memory_only_under_the_default_limit(
 ) -> None:
     def limits(url: str) -> tuple[str, str, str]:
         with connect(url) as wh:
-
-            def now() -> str:
-                return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
-
-            before = now()
+            before = _memory_limit(wh)
             with wh.aggregating():
-                during = now()
-            return before, during, now()
+                during = _memory_limit(wh)
+            return before, during, _memory_limit(wh)
 
     def as_set(value: str) -> str:
         with connect(f"duckdb://:memory:?memory_limit={value}") as wh:
-            return str(wh.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+            return _memory_limit(wh)
 
     default, more = as_set(DUCKDB_MEMORY_LIMIT), as_set(DUCKDB_AGGREGATION_MEMORY_LIMIT)
     assert more != default

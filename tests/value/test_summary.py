@@ -6,12 +6,19 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from patron.data.loader import load
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.value.summary import SummarySpec, compress, customer_summary
+from patron.value.summary import (
+    _MAX_SPAN_DAYS,
+    SummarySpec,
+    compress,
+    customer_summary,
+    expand_summary,
+)
 from patron.value.workflow import summary_from_warehouse
 from tests.conftest import shared_file
 from tests.value.conftest import load_cdnow_sample
@@ -152,8 +159,6 @@ def test_stored_summary_is_narrow_and_expands_to_the_full_summary(
 
 def test_row_keys_decode_exactly_up_to_the_longest_span() -> None:
     """Keys near 2**53 decode exactly, though the engine divides them as doubles."""
-    from patron.value.summary import _MAX_SPAN_DAYS, expand_summary
-
     base = _MAX_SPAN_DAYS + 2
     rng = np.random.default_rng(5)
     freq = np.r_[base - 1, base - 1, rng.integers(0, base, 2000)]
@@ -181,10 +186,6 @@ def test_row_keys_decode_exactly_up_to_the_longest_span() -> None:
 
 
 def test_a_span_too_long_to_key_is_refused_with_the_dates() -> None:
-    import pyarrow as pa
-
-    from patron.value.summary import _MAX_SPAN_DAYS
-
     def purchases(*days: datetime) -> ibis.Table:
         return ibis.memtable(
             pa.table(

@@ -398,7 +398,7 @@ def _open_error(url: str, exc: Exception) -> WarehouseError:
     """
     text = str(exc).strip()
     message = text.splitlines()[0] if text else type(exc).__name__
-    if "could not set lock" in message.lower() or "conflicting lock" in message.lower():
+    if any(words in message.lower() for words in ("could not set lock", "conflicting lock")):
         return WarehouseError(
             f"Warehouse {url!r} is in use by another process (DuckDB allows one writer); "
             "close it or use another file."
