@@ -28,12 +28,17 @@ def wh(tmp_path: Path) -> Iterator[Warehouse]:
     warehouse.close()
 
 
-@pytest.fixture(scope="session")
-def spark_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    """One local Spark warehouse for the whole test session (Spark starts slowly)."""
+def require_spark() -> None:
+    """Skip the test, with the reason, where a local Spark session cannot start."""
     pytest.importorskip("pyspark", reason="the spark extra is not installed")
     if shutil.which("java") is None:
         pytest.skip("no Java runtime on PATH; Spark needs Java 17+")
+
+
+@pytest.fixture(scope="session")
+def spark_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """One local Spark warehouse for the whole test session (Spark starts slowly)."""
+    require_spark()
     directory = tmp_path_factory.mktemp("spark")
     warehouse = connect(f"pyspark://{directory}")
     yield warehouse

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from patron.data.loader import LoadOptions, load
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse
-from tests.conftest import shared_file
+from tests.conftest import require_spark, shared_file
 
 pytestmark = pytest.mark.spark
 
@@ -51,3 +54,28 @@ def test_rejections_and_upsert_on_spark(spark_wh: Warehouse, tmp_path: Path) -> 
     load(spark_wh, "customers", [str(two)])
     rows = spark_wh.table("customers").order_by("customer_id").execute()
     assert rows.cost_to_serve.tolist() == [5.0, 4.0, 1.0]
+
+
+def test_a_spark_command_prints_no_start_up_notices(tmp_path: Path) -> None:
+    # Spark's default logging profile announces itself, its log level and the machine's
+    # hostname and Hadoop libraries on stderr at every start; Patron's CLI keeps stderr for
+    # what the user must read. (The JVM's own "Using incubator modules" line stays.)
+    require_spark()
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_CONF_DIR"}
+    url = f"pyspark://{tmp_path / 'wh'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "patron", "status", "-w", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Warehouse {url}" in result.stdout
+    notices = [
+        line
+        for line in result.stderr.splitlines()
+        if "log4j" in line or "log level" in line or " WARN " in line
+    ]
+    assert notices == []

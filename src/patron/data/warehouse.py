@@ -9,6 +9,7 @@ branching on the backend's name in domain code.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import itertools
 import logging
 import os
@@ -70,6 +71,10 @@ def _spark_session(directory: Path) -> Any:
         ) from exc
     directory.mkdir(parents=True, exist_ok=True)
     metastore = directory / "metastore_db"
+    java_options = f"-Dderby.system.home={directory}"
+    if not os.environ.get("SPARK_CONF_DIR"):  # else the user's own log4j2.properties applies
+        logging_conf = importlib.resources.files("patron.data") / "spark-log4j2.properties"
+        java_options += f" -Dlog4j2.configurationFile={Path(str(logging_conf)).as_uri()}"
     builder = (
         SparkSession.builder.master(os.environ.get("PATRON_SPARK_MASTER", "local[2]"))
         .appName("patron")
@@ -78,7 +83,7 @@ def _spark_session(directory: Path) -> Any:
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", str(directory / "spark-warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={directory}")
+        .config("spark.driver.extraJavaOptions", java_options)
         .config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={metastore};create=true",
