@@ -60,19 +60,25 @@ def test_a_spark_command_prints_no_start_up_notices(tmp_path: Path) -> None:
     # Spark's default logging profile announces itself, its log level and the machine's
     # hostname and Hadoop libraries on stderr at every start; Patron's CLI keeps stderr for
     # what the user must read. (The JVM's own "Using incubator modules" line stays.)
+    # A folder name with a space and a quote: Spark's launcher splits the Java options.
     require_spark()
     env = {k: v for k, v in os.environ.items() if k != "SPARK_CONF_DIR"}
-    url = f"pyspark://{tmp_path / 'wh'}"
+    directory = tmp_path / 'my "spark" warehouse'
+    url = f"pyspark://{directory}"
     result = subprocess.run(
         [sys.executable, "-m", "patron", "status", "-w", url],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
         timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert f"Warehouse {url}" in result.stdout
+    # The metastore's Derby home reached the JVM: its log is in the warehouse folder.
+    assert (directory / "derby.log").exists()
+    assert not (tmp_path / "derby.log").exists()
     notices = [
         line
         for line in result.stderr.splitlines()

@@ -62,6 +62,12 @@ def _duckdb_path(url: str) -> tuple[str, dict[str, str]]:
     return rest, config
 
 
+def _java_property(name: str, value: str) -> str:
+    """``-Dname="value"``, quoted as Spark's launcher splits Java options (paths with spaces)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'-D{name}="{escaped}"'
+
+
 def _spark_session(directory: Path) -> Any:
     try:
         from pyspark.sql import SparkSession
@@ -71,10 +77,11 @@ def _spark_session(directory: Path) -> Any:
         ) from exc
     directory.mkdir(parents=True, exist_ok=True)
     metastore = directory / "metastore_db"
-    java_options = f"-Dderby.system.home={directory}"
+    properties = {"derby.system.home": str(directory)}
     if not os.environ.get("SPARK_CONF_DIR"):  # else the user's own log4j2.properties applies
         logging_conf = importlib.resources.files("patron.data") / "spark-log4j2.properties"
-        java_options += f" -Dlog4j2.configurationFile={Path(str(logging_conf)).as_uri()}"
+        properties["log4j2.configurationFile"] = Path(str(logging_conf)).as_uri()
+    java_options = " ".join(_java_property(k, v) for k, v in properties.items())
     builder = (
         SparkSession.builder.master(os.environ.get("PATRON_SPARK_MASTER", "local[2]"))
         .appName("patron")
