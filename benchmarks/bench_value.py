@@ -9,6 +9,10 @@ plus ``score`` timed inside the process (without interpreter start-up and import
 Usage::
 
     .venv/bin/python benchmarks/bench_value.py --customers 1000000 [--keep DIR] [--model bgbb]
+        [--engine pyspark]
+
+``--engine pyspark`` runs the same steps on a local Spark warehouse (``pyspark://DIR``; needs
+the spark extra and Java). Its peak RSS is the Python process's; Spark's JVM is not counted.
 """
 
 from __future__ import annotations
@@ -60,15 +64,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--model", default="bgnbd", help="bgnbd, mbgnbd, pnbd or bgbb")
+    parser.add_argument("--engine", choices=("duckdb", "pyspark"), default="duckdb")
     ns = parser.parse_args()
     work = ns.keep or Path(tempfile.mkdtemp(prefix="patron-bench-value-"))
     work.mkdir(parents=True, exist_ok=True)
     shop = work / f"shop{ns.customers}"
     if not (shop / "transactions.parquet").exists():
         run(["simulate", "-n", str(ns.customers), "--seed", str(ns.seed), "--out", str(shop)])
-    db = work / f"value{ns.customers}.duckdb"
-    db.unlink(missing_ok=True)
-    url = f"duckdb://{db}"
+    if ns.engine == "duckdb":
+        db = work / f"value{ns.customers}.duckdb"
+        db.unlink(missing_ok=True)
+    else:
+        db = work / f"spark{ns.customers}"
+        shutil.rmtree(db, ignore_errors=True)
+    url = f"{ns.engine}://{db}"
     rows = [
         (
             "load customers (Parquet)",
@@ -83,7 +92,7 @@ def main() -> None:
     inner = subprocess.run(
         [sys.executable, "-c", INPROCESS, url, ns.model], capture_output=True, text=True, check=True
     ).stdout.split()
-    print(f"customers: {ns.customers:,}; model: {ns.model}")
+    print(f"customers: {ns.customers:,}; model: {ns.model}; engine: {ns.engine}")
     print("| step | seconds | peak RSS (MiB) |")
     print("|---|---:|---:|")
     for label, secs, rss in rows:
