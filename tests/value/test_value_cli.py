@@ -147,6 +147,68 @@ def test_value_usage_and_data_errors(
     assert f"folder {nowhere.parent} does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("rows", "extra", "message"),
+    [
+        # Each was taken before: an empty cell dropped the row, fractions were rounded to
+        # whole counts and NaN became 0, all without a word.
+        ("2,5,10\n,3,4\n", [], "line 3: frequency is missing (frequency=missing, recency=3, T=4)"),
+        ("2,5,10\n1.5,3,5\n", [], "line 3: frequency is not a whole number (frequency=1.5,"),
+        (
+            "2,5,10\n1,nan,5\n",
+            [],
+            "line 3: recency is not a finite number (frequency=1, recency=nan,",
+        ),
+        ("2,5,10\n1,2,inf\n", [], "line 3: T is not a finite number"),
+        # The models' own checks, found on the compressed rows, name the file's line.
+        ("2,5,10\n3,2,9\n2,5,10\n1,8,5\n", [], "line 5: recency is larger than T"),
+        ("2,5,10\n-1,3,4\n", [], "line 3: frequency is negative"),
+        # BG/BB counts whole periods.
+        ("2,3,5\n1,2.5,5\n", ["--model", "bgbb"], "line 3: recency is not a whole number"),
+    ],
+)
+def test_a_bad_summary_row_is_named_by_its_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: str,
+    extra: list[str],
+    message: str,
+) -> None:
+    path = tmp_path / "summary.csv"
+    path.write_text("frequency,recency,T\n" + rows)
+    assert main(["value", "fit", "--from-summary", str(path), *extra]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{path}, {message}" in err
+    assert "correct or remove that row" in err
+
+
+def test_summary_weights_and_parquet_rows_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weighted = tmp_path / "weighted.csv"
+    weighted.write_text("frequency,recency,T,weights\n2,5,10,3\n1,2,3,1.5\n0,0,4,-2\n")
+    assert main(["value", "fit", "--from-summary", str(weighted)]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert "line 3: weights is not a whole number (frequency=1, recency=2, T=3, weights=1.5)" in err
+    # A Parquet file has no header line: its rows are counted from 1.
+    table = pd.DataFrame({"frequency": [2, 1], "recency": [5.0, 2.0], "T": [10.0, 3.0],
+                          "weights": [3, -2]})  # fmt: skip
+    parquet = tmp_path / "summary.parquet"
+    table.to_parquet(parquet)
+    assert main(["value", "fit", "--from-summary", str(parquet)]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{parquet}, row 2: weights is negative" in err
+    holdout = tmp_path / "holdout.csv"
+    holdout.write_text("frequency,recency,T,holdout_frequency\n2,5,10,1\n0,0,4,-1\n")
+    assert main(["value", "validate", "--from-summary", str(holdout)]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert "line 3: holdout_frequency is negative" in err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("frequency,recency,T\n")
+    assert main(["value", "fit", "--from-summary", str(empty)]) == 65
+    assert f"{empty}: the summary has no rows." in capsys.readouterr().err
+
+
 def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:
     counts = "1000,631,468,382,326,289,262,241"
     out = run_json(["value", "retention", "--alive", counts], capsys)

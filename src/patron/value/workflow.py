@@ -19,7 +19,13 @@ import pyarrow as pa
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
-from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
+from patron.value.models import (
+    MODELS,
+    BadRowError,
+    BaseModel,
+    DiscreteData,
+    GammaGammaModel,
+)
 from patron.value.summary import (
     TIME_UNITS,
     Compressed,
@@ -156,7 +162,7 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
     try:
         raw = (
             wh.con.read_parquet(str(path))
-            if path.suffix.lower() in {".parquet", ".pq"}
+            if path.suffix.lower() in _PARQUET
             else wh.con.read_csv(str(path))
         )
     except Exception as exc:
@@ -170,39 +176,49 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
             f"(found: {', '.join(raw.columns)})."
         )
     days = TIME_UNITS[unit]
-    weights = raw[cols["weights"]].cast("int64") if "weights" in cols else ibis.literal(1, "int64")
-    table = raw.select(
-        customer_id=raw[cols["customer_id"]].cast("string")
-        if "customer_id" in cols
-        else (ibis.row_number() + 1).cast("string"),
-        frequency=raw[cols["frequency"]].cast("int64"),
-        recency_days=raw[cols["recency"]].cast("float64") * days,
-        T_days=raw[cols["t"]].cast("float64") * days,
-        recency=raw[cols["recency"]].cast("float64"),
-        T=raw[cols["t"]].cast("float64"),
-        monetary_value=raw[cols["monetary_value"]].cast("float64")
-        if "monetary_value" in cols
-        else ibis.literal(0.0),
-        margin_value=ibis.null("float64"),
-        weights=weights,
-        **(
-            {"holdout_frequency": raw[cols["holdout_frequency"]].cast("int64")}
-            if "holdout_frequency" in cols
-            else {}
-        ),
-        **(
-            {"cost_to_serve": ibis.coalesce(raw[cols["cost_to_serve"]].cast("float64"), 0.0)}
-            if "cost_to_serve" in cols
-            else {}
-        ),
-    )
+    # Every number as given (float64), with its data row: checked before any rounding cast.
+    given = {name: raw[cols[name.lower()]] for name in _SUMMARY_NUMBERS if name.lower() in cols}
     try:
-        wh.create_table("raw_summary", table)
+        numbers = wh.create_table(
+            "summary_numbers",
+            raw.select(
+                _row=(ibis.row_number() + 1).cast("int64"),
+                customer_id=raw[cols["customer_id"]].cast("string")
+                if "customer_id" in cols
+                else (ibis.row_number() + 1).cast("string"),
+                **{name: value.cast("float64") for name, value in given.items()},
+            ),
+        )
     except Exception as exc:
         raise DataError(
             f"{path}: frequency, recency and T (and monetary_value, weights, cost_to_serve) "
             f"must be numbers ({str(exc).strip().splitlines()[0]})."
         ) from exc
+    _check_summary_rows(numbers, path, discrete=discrete)
+    n = numbers
+    table = n.select(
+        "customer_id",
+        "_row",
+        frequency=n.frequency.cast("int64"),
+        recency_days=n.recency * days,
+        T_days=n["T"] * days,
+        recency=n.recency,
+        T=n["T"],
+        monetary_value=n.monetary_value if "monetary_value" in given else ibis.literal(0.0),
+        margin_value=ibis.null("float64"),
+        weights=n.weights.cast("int64") if "weights" in given else ibis.literal(1, "int64"),
+        **(
+            {"holdout_frequency": n.holdout_frequency.cast("int64")}
+            if "holdout_frequency" in given
+            else {}
+        ),
+        **(
+            {"cost_to_serve": ibis.coalesce(n.cost_to_serve, 0.0)}
+            if "cost_to_serve" in given
+            else {}
+        ),
+    )
+    wh.create_table("raw_summary", table)
     # One integer key per distinct (frequency, recency, T), as warehouse summaries have.
     raw_table = wh.table("raw_summary")
     keys = raw_table.select("frequency", "recency_days", "T_days").distinct()
@@ -219,13 +235,84 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
             raw_table.recency_days == keys._r,
             raw_table.T_days == keys._t,
         ],
-    ).drop("_f", "_r", "_t")
+    ).drop("_f", "_r", "_t", "_row")
     table = wh.create_table("summary", keyed)
+    if not table.count().to_pyarrow().as_py():
+        raise DataError(f"{path}: the summary has no rows.")
     comp = compress(table, days, weights="weights")
-    # Validates the rows, naming the first bad one.
-    comp.periods if discrete else comp.rfm  # noqa: B018
+    try:  # the models' own checks (recency within T, ...), on the compressed rows
+        comp.periods if discrete else comp.rfm  # noqa: B018
+    except BadRowError as exc:
+        # The first data row of the file with the bad row's values.
+        r, i = raw_table, exc.row
+        first = r.filter(
+            (r.frequency == int(comp.frequency[i]))
+            & (r.recency_days == float(comp.recency_days[i]))
+            & (r.T_days == float(comp.T_days[i]))
+        )._row.min()
+        raise _bad_summary_row(numbers, path, int(first.to_pyarrow().as_py()), exc.reason) from exc
     info = {"unit": unit, "source": str(path), "has_costs": False}
     return SummarySource(table, unit, info, comp, wh, discrete=discrete)
+
+
+_PARQUET = (".parquet", ".pq")
+#: The numeric columns a summary file may have (frequency, recency and T required).
+_SUMMARY_NUMBERS = (
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "weights",
+    "holdout_frequency",
+    "cost_to_serve",
+)
+#: Those that count something, so must be whole numbers (recency and T too for BG/BB).
+_SUMMARY_COUNTS = ("frequency", "weights", "holdout_frequency")
+
+
+def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> None:
+    """Refuse, naming the first bad data row, a summary file with a value no model can use.
+
+    Missing values, NaN or infinity, and negative or fractional counts (checked before the
+    counts are cast to integers, which would round them). The models' own checks
+    (recency within T, ...) run later on the compressed rows.
+    """
+    t = numbers
+    checks: list[tuple[ir.BooleanValue, str, str]] = []
+    for name in _SUMMARY_NUMBERS:
+        if name not in t.columns:
+            continue
+        value = t[name]
+        if name not in ("monetary_value", "cost_to_serve"):  # unknown spend or cost: allowed
+            checks.append((value.isnull(), name, "is missing"))
+        checks.append((value.isnan() | value.isinf(), name, "is not a finite number"))
+        if name in _SUMMARY_COUNTS:
+            checks.append((value < 0, name, "is negative"))
+        if name in _SUMMARY_COUNTS or (discrete and name in ("recency", "T")):
+            checks.append((value != value.round(), name, "is not a whole number"))
+    firsts = t.aggregate(
+        **{f"c{i}": t._row.min(where=bad) for i, (bad, _, _) in enumerate(checks)}
+    ).to_pyarrow()
+    found = [
+        (row, name, text)
+        for (_, name, text), row in zip(checks, firsts.to_pylist()[0].values(), strict=True)
+        if row is not None
+    ]
+    if found:
+        row, name, text = min(found, key=lambda f: f[0])
+        raise _bad_summary_row(numbers, path, row, f"{name} {text}", name)
+
+
+def _bad_summary_row(
+    numbers: ir.Table, path: Path, row: int, text: str, column: str | None = None
+) -> DataError:
+    """The error for data row ``row`` (1 = the first) of a summary file, with its values."""
+    cols = list(dict.fromkeys(c for c in ("frequency", "recency", "T", column) if c))
+    values = numbers.filter(numbers._row == row).select(*cols).to_pyarrow().to_pylist()[0]
+    shown = ", ".join(f"{k}={'missing' if v is None else f'{v:g}'}" for k, v in values.items())
+    # A CSV summary has a header line (its columns are found by name).
+    where = f"row {row:,}" if path.suffix.lower() in _PARQUET else f"line {row + 1:,}"
+    return DataError(f"{path}, {where}: {text} ({shown}); correct or remove that row.")
 
 
 @dataclass

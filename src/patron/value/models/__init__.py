@@ -1,7 +1,7 @@
 """Probabilistic customer-base models (pure numpy/scipy; no engine, no I/O)."""
 
 from patron.value.models._base import BaseModel, load_model
-from patron.value.models._data import DiscreteData, RFMData, SpendData
+from patron.value.models._data import BadRowError, DiscreteData, RFMData, SpendData
 from patron.value.models.beta_geo import BetaGeoModel, ModifiedBetaGeoModel
 from patron.value.models.bgbb import BetaGeoBetaBinomModel
 from patron.value.models.gamma_gamma import GammaGammaModel
@@ -22,6 +22,7 @@ MODELS: dict[str, type[BaseModel]] = {
 
 __all__ = [
     "MODELS",
+    "BadRowError",
     "BaseModel",
     "BetaGeoBetaBinomModel",
     "BetaGeoModel",

@@ -11,7 +11,24 @@ import numpy as np
 from patron.errors import DataError
 from patron.value.models._base import FloatArray, as_float_array
 
-__all__ = ["DiscreteData", "RFMData", "RFMIndex", "RFMPairs", "SpendData", "SpendStats"]
+__all__ = [
+    "BadRowError",
+    "DiscreteData",
+    "RFMData",
+    "RFMIndex",
+    "RFMPairs",
+    "SpendData",
+    "SpendStats",
+]
+
+
+class BadRowError(DataError):
+    """A summary row fails a check: ``row`` is its position in the arrays, ``reason`` what."""
+
+    def __init__(self, message: str, row: int, reason: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.reason = reason
 
 
 def _weights(weights: Any, n: int) -> FloatArray:
@@ -29,7 +46,7 @@ def _raise_first_bad(checks: list[tuple[np.ndarray, str]], columns: dict[str, Fl
         if np.any(mask):
             i = int(np.flatnonzero(mask)[0])
             values = ", ".join(f"{name}={col[i]:g}" for name, col in columns.items())
-            raise DataError(f"Summary row {i}: {text} ({values}).")
+            raise BadRowError(f"Summary row {i}: {text} ({values}).", i, text)
 
 
 @dataclass(frozen=True)
