@@ -146,6 +146,10 @@ def test_sbg_customers_observed_for_different_lengths() -> None:
     assert abs(model.params_["beta"] - 1.182) < 3 * se["beta"]
     with pytest.raises(DataError, match=r"Row 2: recency 0\.5 and T 3 must be whole periods"):
         CohortData.from_lifetimes([1, 0.5], [2, 3])
+    with pytest.raises(DataError, match="No customers: recency and T are empty"):
+        CohortData.from_lifetimes([], [])
+    with pytest.raises(DataError, match="recency and T must have the same length"):
+        CohortData.from_lifetimes([1, 2], [3])
 
 
 def test_sbg_derl_equals_the_discounted_sum() -> None:

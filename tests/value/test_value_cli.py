@@ -305,7 +305,31 @@ def test_retention_values_each_active_subscriber(
     bad = tmp_path / "bad.csv"
     bad.write_text("recency,T\n1,3\n0,3\n")
     assert main(["value", "retention", "--from-file", str(bad)]) == 65
-    assert "Row 2: recency 0 and T 3 must be whole periods >= 1" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{bad}, line 3: recency and T must be whole periods >= 1 (recency=0, T=3;" in err
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # A missing or NaN recency was refused without the file or row; an empty file was an
+        # internal error; with --cohort the row counted within the cohort.
+        ("a,,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
+        ("a,nan,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
+        ("a,2.5,5\n", "line 3: recency and T must be whole periods >= 1 (recency=2.5, T=5;"),
+        ("b,2,5\na,3,inf\n", "line 4: recency and T must be whole periods >= 1 (recency=3, T=inf;"),
+        ("", ": no rows (one per customer: recency, T)."),
+    ],
+)
+def test_a_bad_subscriber_row_is_named_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, message: str
+) -> None:
+    path = tmp_path / "subscribers.csv"
+    path.write_text("cohort,recency,T\n" + "b,1,3\n" * bool(rows) + rows)
+    args = ["value", "retention", "--from-file", str(path)]
+    assert main([*args, *(["--cohort", "a"] if rows else [])]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{path}{'' if message.startswith(':') else ', '}{message}" in err
 
 
 def test_failed_score_leaves_customer_value_untouched(

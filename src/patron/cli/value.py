@@ -395,8 +395,9 @@ def value_retention_cmd(
     for note in payload["notes"]:
         out.print(f"note: {note}")
     if "active_subscribers" in payload:
-        line = f"{payload['active_subscribers']:,} subscribers still active"
+        n = payload["active_subscribers"]
+        line = f"{n:,} subscriber{'' if n == 1 else 's'} still active"
         if "residual_value_total" in payload:
-            line += f"; their residual value: {payload['residual_value_total']:,.2f}"
+            line += f"; residual value in all: {payload['residual_value_total']:,.2f}"
         where = f" (per subscriber in {out_file})" if out_file is not None else ""
         out.print(line + where + ".")

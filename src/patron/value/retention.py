@@ -72,6 +72,9 @@ def _cohort(
     except (pa.ArrowInvalid, TypeError, ValueError):
         raise DataError(f"{from_file}: recency and T must be whole numbers of periods.") from None
     n = table.num_rows
+    if n == 0:
+        raise DataError(f"{from_file}: no rows (one per customer: recency, T).")
+    _check_rows(from_file, recency, T)
     ids = (
         table.column(names["customer_id"]).to_pylist()
         if "customer_id" in names
@@ -95,6 +98,25 @@ def _cohort(
     except DataError as exc:
         raise DataError(f"{from_file}: {exc}") from None
     return data, _Rows(ids, labels, recency, T)
+
+
+def _check_rows(path: Path, recency: np.ndarray, T: np.ndarray) -> None:
+    """Refuse, naming its line, the first row whose recency or T is not a whole period >= 1."""
+    with np.errstate(invalid="ignore"):
+        bad = np.zeros(len(recency), dtype=bool)
+        for values in (recency, T):
+            bad |= ~np.isfinite(values) | (values != np.round(values)) | (values < 1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        shown = ", ".join(
+            f"{name}={'missing' if np.isnan(v) else f'{v:g}'}"
+            for name, v in (("recency", recency[i]), ("T", T[i]))
+        )
+        raise DataError(
+            f"{path}, line {i + 2:,}: recency and T must be whole periods >= 1 ({shown}; "
+            "recency is the period of churn, or T or more if still active); correct or "
+            "remove that row."
+        )
 
 
 def _subscribers(

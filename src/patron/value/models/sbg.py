@@ -54,6 +54,10 @@ class CohortData:
         """
         last = as_float_array(churn_period, "recency")
         T = as_float_array(observed, "T")
+        if last.shape != T.shape:
+            raise DataError("recency and T must have the same length.")
+        if last.size == 0:
+            raise DataError("No customers: recency and T are empty.")
         bad = (last != np.round(last)) | (np.round(T) != T) | (last < 1) | (T < 1)
         if np.any(bad):
             i = int(np.argmax(bad))
