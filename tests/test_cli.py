@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import ibis.expr.types
 import pytest
 
 from patron.cli import main
@@ -101,6 +104,56 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["status", "-w", "nonsense"]) == 78
     assert "is not a URL" in capsys.readouterr().err
     assert main(["status", "-w", f"duckdb://{tmp_path / 'missing' / 'w.duckdb'}"]) == 78
+
+
+def test_files_to_write_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `value fit --save` into a missing folder or onto a folder fitted first, then failed with
+    # an internal error; a folder given to --out was reported as a bug.
+    nowhere = f"duckdb://{tmp_path / 'never.duckdb'}"
+    missing = tmp_path / "missing" / "model.json"
+    assert main(["value", "fit", "--save", str(missing), "-w", nowhere]) == 2
+    assert f"--save {missing}: folder {missing.parent} does not exist." in capsys.readouterr().err
+    assert main(["value", "fit", "--save", str(tmp_path / "model.txt"), "-w", nowhere]) == 2
+    assert "use a .json file name" in capsys.readouterr().err
+    folder = tmp_path / "scores.csv"
+    folder.mkdir()
+    assert main(["export", "transactions", "--out", str(folder), "-w", nowhere]) == 2
+    assert f"--out {folder}: that is a folder; give a file name in it." in capsys.readouterr().err
+    assert not (tmp_path / "never.duckdb").exists()  # refused before opening the warehouse
+
+
+def test_a_file_the_engine_cannot_write_is_an_io_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    f = tmp_path / "t.csv"
+    f.write_text("customer_id,date,amount\nA,2024-01-01,1\n")
+    assert main(["load", "transactions", str(f), "-w", url]) == 0
+
+    def full_disk(self: object, path: object, **kwargs: object) -> None:
+        raise duckdb.IOException('IO Error: Could not write file "x": No space left on device')
+
+    monkeypatch.setattr(ibis.expr.types.Table, "to_csv", full_disk)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()
+    assert main(["export", "transactions", "--out", str(out), "-w", url]) == 74
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: could not write the file (IO Error: Could not write file" in err
+    assert f"No space left on device): {out}. Check the path, its permissions" in err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.csv*"))  # no partial file left behind
+    # An OSError of Python's own (here: saving a fitted model) maps the same way.
+
+    def no_space(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    summary = shared_file("cdnow", "cdnow_customers_summary.csv")
+    monkeypatch.setattr(Path, "write_text", no_space)
+    model = tmp_path / "model.json"
+    assert main(["value", "fit", "--from-summary", str(summary), "--save", str(model)]) == 74
+    assert f"error: No space left on device: {model}." in capsys.readouterr().err
 
 
 def test_load_text_report_shows_rejections(

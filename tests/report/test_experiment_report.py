@@ -51,7 +51,7 @@ def test_experiment_report_needs_its_inputs(
     assert (
         main([*base, "--arm", "segment", "--control", "x", "--out", str(tmp_path / "r.txt")]) == 2
     )
-    assert "use a .html file name" in capsys.readouterr().err
+    assert "use a .html or .htm file name" in capsys.readouterr().err
     assert (
         main([*base, "--arm", "segment", "--control", "Nobody", "--out", str(tmp_path / "r.html")])
         == 65

@@ -1,7 +1,8 @@
 """The ``patron`` command: a thin face over the domain packages.
 
 Exit codes (one place): 0 success, 2 usage error, 65 data error, 69 warehouse unavailable or
-refused, 70 internal error (a bug: run with ``--debug`` and report it), 78 configuration error.
+refused, 70 internal error (a bug: run with ``--debug`` and report it), 74 a file or folder
+could not be read or written (permissions, a full disk), 78 configuration error.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ EXIT_USAGE = 2
 EXIT_DATA = 65
 EXIT_UNAVAILABLE = 69
 EXIT_INTERNAL = 70
+EXIT_IO = 74
 EXIT_CONFIG = 78
 
 #: How each error class maps to an exit code (the first matching class wins).
@@ -86,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         err.print(f"error: {exc}", markup=False)
         return _exit_code(exc)
+    except OSError as exc:  # a path the user gave: unwritable, vanished, a full disk, ...
+        if STATE.debug:
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(
+            f"error: {exc.strerror or exc}{where}. Check the path, its permissions and the "
+            "free space.",
+            markup=False,
+        )
+        return EXIT_IO
     except Exception as exc:
         if STATE.debug:
             traceback.print_exc()

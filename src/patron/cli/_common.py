@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -13,8 +14,9 @@ import typer
 from rich.console import Console
 
 from patron import __version__
+from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse, connect
-from patron.errors import UsageError
+from patron.errors import PatronError, UsageError
 from patron.settings import Settings
 
 app = typer.Typer(
@@ -83,11 +85,8 @@ def _emit_json(payload: Any) -> None:
 
 
 def _check_table_file(out_file: Path) -> None:
-    """Refuse, before any work, an --out that is not .csv/.parquet or whose folder is missing."""
-    if out_file.suffix.lower() not in {".csv", ".parquet"}:
-        raise UsageError(f"--out {out_file}: use a .csv or .parquet file name.")
-    if not out_file.resolve().parent.is_dir():
-        raise UsageError(f"--out {out_file}: folder {out_file.resolve().parent} does not exist.")
+    """Refuse, before any work, an --out that is not .csv/.parquet, a folder, or in none."""
+    check_output_file(out_file, (".csv", ".parquet"))
 
 
 def _write_table_file(rows: Any, out_file: Path) -> None:
@@ -99,6 +98,11 @@ def _write_table_file(rows: Any, out_file: Path) -> None:
         else:
             rows.to_parquet(tmp)
         tmp.replace(out_file)
+    except (PatronError, OSError):
+        raise
+    except Exception as exc:  # the engine's own I/O errors are not OSErrors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(errno.EIO, f"could not write the file ({reason})", str(out_file)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -22,6 +22,7 @@ from patron.cli._common import (
     out,
 )
 from patron.cli.differentiate import _print_tiers
+from patron.data.sources import check_output_file
 from patron.errors import UsageError
 from patron.value.clv import ValueSettings
 from patron.value.history import score_into_warehouse, value_trend
@@ -153,6 +154,8 @@ def value_fit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
+    if save is not None:
+        check_output_file(save, (".json",), "--save")
     source = _value_source(
         warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
     )

@@ -3,7 +3,8 @@
 A file is first *inspected* in one streaming pass (content hash for idempotent loads, strict
 UTF-8 check, a small sample for the delimiter and header); then the engine's own reader scans
 it into a raw table whose columns are strings (CSV) or the file's own types (Parquet), plus
-``_line``, the line number in the file, for rejection reports.
+``_line``, the line number in the file, for rejection reports. Files Patron writes have their
+names checked before any work (:func:`check_output_file`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,26 @@ import ibis.expr.types as ir
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 
-__all__ = ["SourceFile", "expand_paths", "inspect_file", "read_raw"]
+__all__ = ["SourceFile", "check_output_file", "expand_paths", "inspect_file", "read_raw"]
 
 SAMPLE_BYTES = 64 * 1024
+
+
+def check_output_file(path: Path, suffixes: Sequence[str], option: str = "--out") -> None:
+    """Refuse, before any work, a file to write with another suffix, a folder or no folder.
+
+    ``suffixes`` are the allowed endings (lower case, with the dot); ``option`` names the
+    command-line option in the message.
+    """
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {path}: use a {' or '.join(suffixes)} file name.")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: that is a folder; give a file name in it.")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {parent} does not exist.")
+
+
 SAMPLE_LINES = 50
 CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
 DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".parquet", ".pq")

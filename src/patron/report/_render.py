@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from patron import __version__
-from patron.errors import UsageError
+from patron.data.sources import check_output_file
 
 __all__ = ["Section", "chart", "check_out_path", "render_page"]
 
@@ -43,11 +43,8 @@ def chart(fig: go.Figure, height: int = 360) -> str:
 
 
 def check_out_path(path: Path) -> None:
-    """Refuse a non-HTML name or a missing folder before any work."""
-    if path.suffix.lower() not in {".html", ".htm"}:
-        raise UsageError(f"--out {path}: use a .html file name.")
-    if not path.resolve().parent.is_dir():
-        raise UsageError(f"--out {path}: folder {path.resolve().parent} does not exist.")
+    """Refuse a non-HTML name, a folder or a missing folder before any work."""
+    check_output_file(path, (".html", ".htm"))
 
 
 def render_page(template: str, path: Path, data: dict[str, Any]) -> Path:
