@@ -124,7 +124,9 @@ def test_value_usage_and_data_errors(
     bad = tmp_path / "bad.csv"
     bad.write_text("frequency,recency\n1,2\n")
     assert main(["value", "fit", "--from-summary", str(bad)]) == 65
-    assert "a summary needs columns frequency, recency, T; missing T" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert "a summary needs columns frequency, recency, T (or lifetimes'" in err
+    assert "missing T (found: frequency, recency)." in err
     worse = tmp_path / "worse.csv"
     worse.write_text("frequency,recency,T\n1,2,3\n2,9,5\n")
     assert main(["value", "fit", "--from-summary", str(worse)]) == 65
@@ -207,6 +209,79 @@ def test_summary_weights_and_parquet_rows_are_checked(
     empty.write_text("frequency,recency,T\n")
     assert main(["value", "fit", "--from-summary", str(empty)]) == 65
     assert f"{empty}: the summary has no rows." in capsys.readouterr().err
+
+
+def test_summaries_of_btyd_and_lifetimes_validate_as_the_warehouse_does(
+    tmp_path: Path, cdnow_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # BTYD's cbs of the CDNOW sample (x, t.x, T.cal, x.star, m.x; holdout 39 weeks) and the
+    # same rows under lifetimes' names give the holdout report the warehouse gives.
+    cbs = shared_file("cdnow", "btyd_R", "cdnowSummary_cbs.csv")
+    warehouse = run_json(
+        ["value", "validate", "--calibration-end", "1997-09-30", "-w", cdnow_url], capsys
+    )
+    btyd = run_json(
+        ["value", "validate", "--from-summary", str(cbs), "--holdout-length", "39"], capsys
+    )
+    frame = pd.read_csv(cbs)
+    lifetimes = tmp_path / "lifetimes.csv"
+    names = {"cust": "customer_id", "x": "frequency_cal", "t.x": "recency_cal", "T.cal": "T_cal",
+             "x.star": "frequency_holdout", "m.x": "monetary_value_cal"}  # fmt: skip
+    frame.rename(columns=names).assign(duration_holdout=39.0).to_csv(lifetimes, index=False)
+    lt = run_json(["value", "validate", "--from-summary", str(lifetimes)], capsys)
+    assert (
+        warehouse["totals"]["actual"] == btyd["totals"]["actual"] == lt["totals"]["actual"] == 1882
+    )
+    for report in (btyd, lt):
+        assert report["calibration_end"] is None
+        assert report["holdout_days"] == warehouse["holdout_days"] == 273
+        for key in ("predicted", "rmse_per_customer", "bin_mae"):
+            assert report["totals"][key] == pytest.approx(warehouse["totals"][key], rel=1e-9)
+        pairs = zip(report["by_frequency"], warehouse["by_frequency"], strict=True)
+        for mine, theirs in pairs:
+            assert mine["customers"] == theirs["customers"]
+            assert mine["predicted_mean"] == pytest.approx(theirs["predicted_mean"], rel=1e-9)
+    # The holdout also chooses the model.
+    auto = run_json(["value", "fit", "--model", "auto", "--from-summary", str(lifetimes)], capsys)
+    assert "lowest holdout RMSE per customer" in auto["selection"]["reason"]
+    assert main(["value", "validate", "--from-summary", str(lifetimes)]) == 0
+    assert "bgnbd: summary file, holdout 39 weeks" in capsys.readouterr().out
+
+
+def test_a_summary_files_holdout_is_checked(
+    tmp_path: Path, cdnow_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(args: list[str], code: int) -> str:
+        capsys.readouterr()
+        assert main(args) == code
+        return " ".join(capsys.readouterr().err.split())
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("frequency,recency,T\n2,5,10\n0,0,4\n1,3,8\n")
+    held = tmp_path / "held.csv"
+    held.write_text("frequency,recency,T,holdout_frequency\n2,5,10,1\n0,0,4,0\n1,3,8,2\n")
+    uneven = tmp_path / "uneven.csv"
+    uneven.write_text(
+        "frequency,recency,T,holdout_frequency,duration_holdout\n2,5,10,1,4\n0,0,4,0,5\n"
+    )
+    validate = ["value", "validate", "--from-summary"]
+    err = refused([*validate, str(plain)], 2)
+    assert "Validating a summary file needs its holdout: a holdout_frequency column" in err
+    err = refused([*validate, str(held)], 2)
+    assert "and its length in --unit (--holdout-length, or a duration_holdout column)" in err
+    err = refused([*validate, str(plain), "--holdout-length", "4"], 65)
+    assert f"{plain}: a holdout length needs a holdout_frequency column" in err
+    err = refused([*validate, str(uneven)], 65)
+    assert "duration_holdout must be the same on every row" in err
+    assert "it runs from 4 to 5" in err
+    err = refused([*validate, str(held), "--holdout-length", "-2"], 2)
+    assert "The holdout's length must be a number of weeks > 0, not -2." in err
+    err = refused([*validate, str(held), "--holdout-length", "2.5", "--model", "bgbb"], 2)
+    assert "the holdout's length 2.5 must be a whole number of weeks" in err
+    err = refused([*validate, str(held), "--calibration-end", "1997-09-30"], 2)
+    assert "--calibration-end and --observation-end summarise the warehouse's" in err
+    err = refused(["value", "validate", "--holdout-length", "39", "-w", cdnow_url], 2)
+    assert "--holdout-length goes with --from-summary" in err
 
 
 def test_retention_sbg(capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,7 +77,16 @@ SummaryOpt = Annotated[
     typer.Option(
         "--from-summary",
         help="CSV/Parquet with frequency, recency, T (optional monetary_value, weights, "
-        "customer_id, holdout_frequency, cost_to_serve per year) instead of the warehouse.",
+        "customer_id, holdout_frequency, duration_holdout, cost_to_serve per year; lifetimes' "
+        "and BTYD's column names are read too) instead of the warehouse.",
+    ),
+]
+HoldoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--holdout-length",
+        help="With --from-summary: the holdout's length in --unit (holdout_frequency counts "
+        "the purchases in it), unless the file has a duration_holdout column.",
     ),
 ]
 
@@ -90,12 +99,26 @@ def _value_source(
     observation_end: str | None,
     model: str,
     penalizer: float,
+    holdout_length: float | None = None,
 ) -> SummarySource:
     require_known_model(model)  # before reading anything
     require_valid_penalizer(penalizer)
     discrete = model in DISCRETE_MODELS
     if from_summary is not None:
-        return summary_from_file(from_summary, unit, discrete=discrete)
+        if calibration_end is not None or observation_end is not None:
+            raise UsageError(
+                "--calibration-end and --observation-end summarise the warehouse's "
+                "transactions; a --from-summary file is summarised already (its holdout: "
+                "holdout_frequency, with --holdout-length or a duration_holdout column)."
+            )
+        return summary_from_file(
+            from_summary, unit, discrete=discrete, holdout_length=holdout_length
+        )
+    if holdout_length is not None:
+        raise UsageError(
+            "--holdout-length goes with --from-summary; from the warehouse, --calibration-end "
+            "sets the holdout (the days after it)."
+        )
     spec = SummarySpec(
         unit,
         _parse_date(calibration_end, "--calibration-end"),
@@ -149,6 +172,7 @@ def value_fit_cmd(
     observation_end: ObsOpt = None,
     penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
+    holdout: HoldoutOpt = None,
     save: Annotated[Path | None, typer.Option(help="Write the fitted model as JSON.")] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
@@ -157,7 +181,7 @@ def value_fit_cmd(
     if save is not None:
         check_output_file(save, (".json",), "--save")
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
     )
     with source, err.status(f"Fitting {model} ..."):
         fit = fit_purchase_model(source, model, penalizer=penalizer)
@@ -184,6 +208,7 @@ def value_score_cmd(
     order_cost: Annotated[float, typer.Option(help="Cost to serve per order (currency).")] = 0.0,
     penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
+    holdout: HoldoutOpt = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write scores to this CSV/Parquet file.")
     ] = None,
@@ -201,7 +226,7 @@ def value_score_cmd(
     if out_file is not None:
         _check_table_file(out_file)
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
     )
     with source, err.status(f"Fitting {model} and scoring ..."):
         fit = fit_purchase_model(source, model, penalizer=penalizer)
@@ -283,12 +308,13 @@ def value_validate_cmd(
     observation_end: ObsOpt = None,
     penalizer: PenalizerOpt = 0.0,
     from_summary: SummaryOpt = None,
+    holdout: HoldoutOpt = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
     )
     with source, err.status("Validating ..."):
         fit = fit_purchase_model(source, model, penalizer=penalizer)
@@ -296,10 +322,14 @@ def value_validate_cmd(
     if as_json:
         _emit_json({**report.to_dict(), "notes": fit.notes})
         return
-    out.print(
-        f"{report.model}: calibration to {report.calibration_end}, "
-        f"holdout {report.holdout_days} days"
-    )
+    if report.calibration_end is None:  # a summary file
+        length = source.info["holdout_length"]
+        out.print(f"{report.model}: summary file, holdout {length:g} {report.unit}s")
+    else:
+        out.print(
+            f"{report.model}: calibration to {report.calibration_end}, "
+            f"holdout {report.holdout_days} days"
+        )
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
     for note in fit.notes:

@@ -22,7 +22,8 @@ class HoldoutReport:
 
     model: str
     unit: str
-    calibration_end: str
+    #: None for a summary file (summarised elsewhere).
+    calibration_end: str | None
     holdout_days: int
     bins: list[dict[str, Any]]
     totals: dict[str, float]
@@ -44,6 +45,12 @@ class HoldoutReport:
 def holdout_report(source: SummarySource, fit: FitResult, *, track: bool = True) -> HoldoutReport:
     """Compare the model's holdout predictions with what customers actually did."""
     if not source.has_holdout or source.info.get("holdout_days", 0) <= 0:
+        if source.spec is None:  # a summary file
+            raise UsageError(
+                "Validating a summary file needs its holdout: a holdout_frequency column (each "
+                "customer's purchases in it) and its length in --unit (--holdout-length, or a "
+                "duration_holdout column)."
+            )
         raise UsageError(
             "Validation needs a holdout period: give --calibration-end DATE (before the last "
             "transaction); the model is fitted up to it and checked on the days after."
@@ -94,8 +101,8 @@ def holdout_report(source: SummarySource, fit: FitResult, *, track: bool = True)
     return HoldoutReport(
         model.name,
         source.unit,
-        str(source.info.get("calibration_end")),
-        int(source.info.get("holdout_days", 0)),
+        source.info.get("calibration_end"),
+        round(source.info.get("holdout_days", 0)),
         bins,
         totals,
         tracking(source, fit) if track else [],

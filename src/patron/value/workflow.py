@@ -6,6 +6,7 @@ Everything per customer stays in the engine; numpy sees only the compressed uniq
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -147,12 +148,21 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     )
 
 
-def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> SummarySource:
+def summary_from_file(
+    path: Path, unit: str, *, discrete: bool = False, holdout_length: float | None = None
+) -> SummarySource:
     """Read a summary file (CSV or Parquet) with ``frequency, recency, T`` columns.
 
     Optional: ``monetary_value``, ``weights`` (rows standing for that many customers),
-    ``customer_id``, ``holdout_frequency``, ``cost_to_serve`` (yearly). Times are in
-    ``unit``; ``discrete``: recency and T are whole periods (BG/BB's t_x and n).
+    ``customer_id``, ``holdout_frequency``, ``cost_to_serve`` (yearly) and
+    ``duration_holdout``. Times are in ``unit``; ``discrete``: recency and T are whole periods
+    (BG/BB's t_x and n). The names lifetimes' ``calibration_and_holdout_data`` and BTYD's
+    ``elog2cbs`` write are read too (``frequency_cal``, ``x``, ``t.x``, ``T.cal``, ``x.star``,
+    ...; see ``SUMMARY_ALIASES``).
+
+    The holdout, for validation and ``auto``: ``holdout_frequency`` counts each customer's
+    purchases in it; its length in ``unit`` is ``holdout_length`` or the ``duration_holdout``
+    column (the same on every row).
     """
     if unit not in TIME_UNITS:
         raise UsageError(f"--unit {unit!r} is not known; use one of: {', '.join(TIME_UNITS)}.")
@@ -167,17 +177,17 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
         )
     except Exception as exc:
         raise DataError(f"{path}: could not read the file ({str(exc).splitlines()[0]}).") from exc
-    cols = {c.lower(): c for c in raw.columns}
-    missing = [c for c in ("frequency", "recency", "t") if c not in cols]
+    cols = _summary_columns(raw.columns)
+    missing = [c for c in ("frequency", "recency", "T") if c not in cols]
     if missing:
         raise DataError(
-            f"{path}: a summary needs columns frequency, recency, T; missing "
-            f"{', '.join('T' if m == 't' else m for m in missing)} "
-            f"(found: {', '.join(raw.columns)})."
+            f"{path}: a summary needs columns frequency, recency, T (or lifetimes' "
+            "frequency_cal, recency_cal, T_cal, or BTYD's x, t.x, T.cal); missing "
+            f"{', '.join(missing)} (found: {', '.join(raw.columns)})."
         )
     days = TIME_UNITS[unit]
     # Every number as given (float64), with its data row: checked before any rounding cast.
-    given = {name: raw[cols[name.lower()]] for name in _SUMMARY_NUMBERS if name.lower() in cols}
+    given = {name: raw[cols[name]] for name in _SUMMARY_NUMBERS if name in cols}
     try:
         numbers = wh.create_table(
             "summary_numbers",
@@ -195,6 +205,8 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
             f"must be numbers ({str(exc).strip().splitlines()[0]})."
         ) from exc
     _check_summary_rows(numbers, path, discrete=discrete)
+    info: dict[str, Any] = {"unit": unit, "source": str(path), "has_costs": False}
+    info.update(_file_holdout(numbers, path, unit, discrete, holdout_length))
     n = numbers
     table = n.select(
         "customer_id",
@@ -251,7 +263,6 @@ def summary_from_file(path: Path, unit: str, *, discrete: bool = False) -> Summa
             & (r.T_days == float(comp.T_days[i]))
         )._row.min()
         raise _bad_summary_row(numbers, path, int(first.to_pyarrow().as_py()), exc.reason) from exc
-    info = {"unit": unit, "source": str(path), "has_costs": False}
     return SummarySource(table, unit, info, comp, wh, discrete=discrete)
 
 
@@ -265,7 +276,71 @@ _SUMMARY_NUMBERS = (
     "weights",
     "holdout_frequency",
     "cost_to_serve",
+    "duration_holdout",
 )
+#: Other tools' names for a summary's columns, read when Patron's own is absent: lifetimes'
+#: ``calibration_and_holdout_data`` (``*_cal``, ``*_holdout``) and BTYD's ``elog2cbs`` (R).
+SUMMARY_ALIASES: dict[str, tuple[str, ...]] = {
+    "customer_id": ("cust", "id"),
+    "frequency": ("frequency_cal", "x"),
+    "recency": ("recency_cal", "t.x", "t_x"),
+    "T": ("T_cal", "T.cal"),
+    "monetary_value": ("monetary_value_cal", "m.x"),
+    "holdout_frequency": ("frequency_holdout", "x.star"),
+    "duration_holdout": ("T.star",),
+}
+
+
+def _summary_columns(names: Sequence[str]) -> dict[str, str]:
+    """Patron's name -> the file's column (names match in any case; own names first)."""
+    lower = {c.lower(): c for c in names}
+    found: dict[str, str] = {}
+    for name in (*_SUMMARY_NUMBERS, "customer_id"):
+        for candidate in (name, *SUMMARY_ALIASES.get(name, ())):
+            if candidate.lower() in lower:
+                found[name] = lower[candidate.lower()]
+                break
+    return found
+
+
+def _file_holdout(
+    numbers: ir.Table, path: Path, unit: str, discrete: bool, length: float | None
+) -> dict[str, Any]:
+    """The holdout of a summary file: its length from ``length`` or ``duration_holdout``."""
+    if "duration_holdout" in numbers.columns:
+        d = numbers.duration_holdout
+        lo, hi = numbers.aggregate(lo=d.min(), hi=d.max()).to_pyarrow().to_pylist()[0].values()
+        if lo != hi:
+            raise DataError(
+                f"{path}: duration_holdout must be the same on every row (one holdout period "
+                f"for all customers); it runs from {lo:g} to {hi:g}."
+            )
+        if length is not None and length != lo:
+            raise UsageError(
+                f"--holdout-length {length:g} differs from the file's duration_holdout {lo:g}; "
+                "give one of them."
+            )
+        length = lo
+    if length is None:
+        return {}
+    if not (math.isfinite(length) and length > 0):
+        raise UsageError(f"The holdout's length must be a number of {unit}s > 0, not {length:g}.")
+    if "holdout_frequency" not in numbers.columns:
+        raise DataError(
+            f"{path}: a holdout length needs a holdout_frequency column (each customer's "
+            "purchases in the holdout)."
+        )
+    info: dict[str, Any] = {"holdout_days": length * TIME_UNITS[unit], "holdout_length": length}
+    if discrete:
+        if length != round(length):
+            raise UsageError(
+                f"BG/BB counts whole periods: the holdout's length {length:g} must be a whole "
+                f"number of {unit}s."
+            )
+        info["holdout_periods"] = int(length)
+    return info
+
+
 #: Those that count something, so must be whole numbers (recency and T too for BG/BB).
 _SUMMARY_COUNTS = ("frequency", "weights", "holdout_frequency")
 
