@@ -211,6 +211,31 @@ def test_summary_weights_and_parquet_rows_are_checked(
     assert f"{empty}: the summary has no rows." in capsys.readouterr().err
 
 
+def test_a_summary_file_has_one_row_per_customer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A customer on two rows (two files put together, say) was scored twice.
+    twice = tmp_path / "twice.csv"
+    twice.write_text("customer_id,frequency,recency,T\nA,2,5,10\nB,0,0,4\nA,1,3,8\n")
+    scores = tmp_path / "scores.csv"
+    assert main(["value", "score", "--from-summary", str(twice), "--out", str(scores)]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{twice}: customer_id 'A' is on line 2 and line 4; a summary has one row per" in err
+    assert not scores.exists()
+    thrice = tmp_path / "thrice.parquet"
+    pd.DataFrame(
+        {"customer_id": ["A", "B", "B", "B"], "frequency": [1, 2, 0, 1],
+         "recency": [1.0, 2.0, 0.0, 1.0], "T": [3.0, 4.0, 4.0, 4.0]}
+    ).to_parquet(thrice)  # fmt: skip
+    assert main(["value", "fit", "--from-summary", str(thrice)]) == 65
+    assert "customer_id 'B' is on 3 rows, row 2 to row 4" in capsys.readouterr().err
+    nameless = tmp_path / "nameless.csv"
+    nameless.write_text("customer_id,frequency,recency,T\nA,2,5,10\n,0,0,4\n")
+    assert main(["value", "fit", "--from-summary", str(nameless)]) == 65
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{nameless}, line 3: customer_id is missing (frequency=0, recency=0, T=4)" in err
+
+
 def test_summaries_of_btyd_and_lifetimes_validate_as_the_warehouse_does(
     tmp_path: Path, cdnow_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

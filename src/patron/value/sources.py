@@ -177,6 +177,8 @@ def summary_from_file(
             f"must be numbers ({str(exc).strip().splitlines()[0]})."
         ) from exc
     _check_summary_rows(numbers, path, discrete=discrete)
+    if "customer_id" in cols:
+        _check_customer_ids(numbers, path)
     info: dict[str, Any] = {"unit": unit, "source": str(path), "has_costs": False}
     info.update(_file_holdout(numbers, path, unit, discrete, holdout_length))
     n = numbers
@@ -350,6 +352,38 @@ def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> Non
         raise _bad_summary_row(numbers, path, row, f"{name} {text}", name)
 
 
+def _check_customer_ids(numbers: ir.Table, path: Path) -> None:
+    """Refuse a missing customer_id, or one on two rows, naming the lines."""
+    t = numbers
+    missing = t._row.min(where=t.customer_id.isnull()).to_pyarrow().as_py()
+    if missing is not None:
+        raise _bad_summary_row(numbers, path, missing, "customer_id is missing")
+    dup = (
+        t.group_by("customer_id")
+        .aggregate(n=t.count(), first=t._row.min(), last=t._row.max())
+        .filter(lambda g: g.n > 1)
+        .order_by("first")
+        .limit(1)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    if dup:
+        d = dup[0]
+        first, last = (_location(path, d[k]) for k in ("first", "last"))
+        where = f"{first} and {last}" if d["n"] == 2 else f"{d['n']} rows, {first} to {last}"
+        raise DataError(
+            f"{path}: customer_id {d['customer_id']!r} is on {where}; a summary has one row "
+            "per customer: merge them, or leave out customer_id and give weights to rows that "
+            "stand for several customers."
+        )
+
+
+def _location(path: Path, row: int) -> str:
+    """Where data row ``row`` (1 = the first) of a file is: a CSV's line, a Parquet row."""
+    # A CSV summary has a header line (its columns are found by name).
+    return f"row {row:,}" if path.suffix.lower() in _PARQUET else f"line {row + 1:,}"
+
+
 def _bad_summary_row(
     numbers: ir.Table, path: Path, row: int, text: str, column: str | None = None
 ) -> DataError:
@@ -357,6 +391,5 @@ def _bad_summary_row(
     cols = list(dict.fromkeys(c for c in ("frequency", "recency", "T", column) if c))
     values = numbers.filter(numbers._row == row).select(*cols).to_pyarrow().to_pylist()[0]
     shown = ", ".join(f"{k}={'missing' if v is None else f'{v:g}'}" for k, v in values.items())
-    # A CSV summary has a header line (its columns are found by name).
-    where = f"row {row:,}" if path.suffix.lower() in _PARQUET else f"line {row + 1:,}"
+    where = _location(path, row)
     return DataError(f"{path}, {where}: {text} ({shown}); correct or remove that row.")
