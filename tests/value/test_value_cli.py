@@ -421,6 +421,21 @@ def test_retention_values_each_active_subscriber(
         ("", ": no rows (one per customer: recency, T)."),
     ],
 )
+def test_a_subscriber_file_has_one_row_per_customer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    twice = tmp_path / "twice.csv"
+    twice.write_text("customer_id,recency,T\na,2,5\nb,3,3\na,1,4\n")
+    assert main(["value", "retention", "--from-file", str(twice)]) == 65
+    assert f"{twice}: customer_id 'a' is on line 2 and line 4; give one row per customer." in (
+        capsys.readouterr().err
+    )
+    nameless = tmp_path / "nameless.csv"
+    nameless.write_text("customer_id,recency,T\na,2,5\n,3,3\n")
+    assert main(["value", "retention", "--from-file", str(nameless)]) == 65
+    assert f"{nameless}, line 3: customer_id is missing" in capsys.readouterr().err
+
+
 def test_a_bad_subscriber_row_is_named_by_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, message: str
 ) -> None:

@@ -80,6 +80,7 @@ def _cohort(
         if "customer_id" in names
         else list(range(1, n + 1))
     )
+    _check_ids(from_file, ids)
     labels = table.column(names["cohort"]).to_pylist() if "cohort" in names else [None] * n
     if cohort is not None:
         if "cohort" not in names:
@@ -117,6 +118,20 @@ def _check_rows(path: Path, recency: np.ndarray, T: np.ndarray) -> None:
             "recency is the period of churn, or T or more if still active); correct or "
             "remove that row."
         )
+
+
+def _check_ids(path: Path, ids: list[Any]) -> None:
+    """Refuse a missing customer_id, or one on two rows (valued twice), naming the lines."""
+    seen: dict[Any, int] = {}
+    for i, key in enumerate(ids):
+        if key is None or key == "":
+            raise DataError(f"{path}, line {i + 2:,}: customer_id is missing; fill or remove it.")
+        if key in seen:
+            raise DataError(
+                f"{path}: customer_id {key!r} is on line {seen[key] + 2:,} and line {i + 2:,}; "
+                "give one row per customer."
+            )
+        seen[key] = i
 
 
 def _subscribers(
