@@ -409,18 +409,6 @@ def test_retention_values_each_active_subscriber(
     assert f"{bad}, line 3: recency and T must be whole periods >= 1 (recency=0, T=3;" in err
 
 
-@pytest.mark.parametrize(
-    ("rows", "message"),
-    [
-        # A missing or NaN recency was refused without the file or row; an empty file was an
-        # internal error; with --cohort the row counted within the cohort.
-        ("a,,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
-        ("a,nan,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
-        ("a,2.5,5\n", "line 3: recency and T must be whole periods >= 1 (recency=2.5, T=5;"),
-        ("b,2,5\na,3,inf\n", "line 4: recency and T must be whole periods >= 1 (recency=3, T=inf;"),
-        ("", ": no rows (one per customer: recency, T)."),
-    ],
-)
 def test_a_subscriber_file_has_one_row_per_customer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -436,6 +424,18 @@ def test_a_subscriber_file_has_one_row_per_customer(
     assert f"{nameless}, line 3: customer_id is missing" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # A missing or NaN recency was refused without the file or row; an empty file was an
+        # internal error; with --cohort the row counted within the cohort.
+        ("a,,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
+        ("a,nan,5\n", "line 3: recency and T must be whole periods >= 1 (recency=missing, T=5;"),
+        ("a,2.5,5\n", "line 3: recency and T must be whole periods >= 1 (recency=2.5, T=5;"),
+        ("b,2,5\na,3,inf\n", "line 4: recency and T must be whole periods >= 1 (recency=3, T=inf;"),
+        ("", ": no rows (one per customer: recency, T)."),
+    ],
+)
 def test_a_bad_subscriber_row_is_named_by_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, message: str
 ) -> None:
