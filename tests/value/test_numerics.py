@@ -414,6 +414,23 @@ def test_nobody_repeats_does_not_converge_with_a_clear_message() -> None:
         BetaGeoModel().fit(data)
 
 
+def test_a_failed_penalized_fit_suggests_a_larger_penalizer() -> None:
+    # Ten customers, one of them with 400 repeat purchases in ten years of days. The advice
+    # was `--penalizer 0.001` whatever the penalizer that had just failed.
+    x = [0, 1, 2, 0, 5, 0, 3, 1, 0, 400]
+    t_x = [0, 10, 30, 0, 50, 0, 15, 2, 0, 3600]
+    T = [52, 52, 52, 40, 52, 20, 30, 10, 5, 3650]
+    data = RFMData.from_arrays(x, t_x, T)
+    with pytest.raises(ConvergenceError, match=r"a small penalizer \(`--penalizer 0\.001`"):
+        BetaGeoModel().fit(data)
+    with pytest.raises(
+        ConvergenceError, match=r"a larger penalizer than 0\.01 \(`--penalizer 0\.1`"
+    ):
+        BetaGeoModel(penalizer=0.01).fit(data)
+    model = BetaGeoModel(penalizer=1.0).fit(data)  # larger still: finite, if pulled toward 0
+    assert all(np.isfinite(v) for v in model.params_.values())
+
+
 def test_bad_summary_rows_are_named() -> None:
     with pytest.raises(DataError, match=r"Summary row 1: recency is larger than T"):
         RFMData.from_arrays([0, 2], [0, 50], [40, 40])

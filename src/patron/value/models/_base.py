@@ -243,6 +243,16 @@ class BaseModel:
 
         return fun
 
+    def _penalizer_hint(self) -> str:
+        """What to try with the penalizer: a small one, or ten times the one that failed."""
+        if self.penalizer <= 0:
+            return "a small penalizer (`--penalizer 0.001`; penalizer=0.001 in Python)"
+        larger = 10 * self.penalizer
+        return (
+            f"a larger penalizer than {self.penalizer:g} (`--penalizer {larger:g}`; it pulls "
+            "the parameters toward 0, so check the CLV it gives)"
+        )
+
     def _fit(self, data: Any, n: float, start: FloatArray) -> Self:
         self._check_hyperparameters()
         fun = self._objective(data, n)
@@ -319,14 +329,14 @@ class BaseModel:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge: parameter(s) {', '.join(stuck)} ran "
                 "to the edge of the search space, so the data do not identify them. Try more "
-                "data, a longer calibration period, a small penalizer (`--penalizer 0.001`; "
-                "penalizer=0.001 in Python), or a simpler model."
+                f"data, a longer calibration period, {self._penalizer_hint()}, or a simpler "
+                "model."
             )
         if not best.success and np.linalg.norm(best.jac[free]) > 1e-3:
             raise ConvergenceError(
-                f"{type(self).__name__} did not converge ({best.message}); try a small "
-                "penalizer (`--penalizer 0.001`), max_iter larger than "
-                f"{self.max_iter} (in Python), or check the summary for outliers."
+                f"{type(self).__name__} did not converge ({best.message}); try "
+                f"{self._penalizer_hint()}, max_iter larger than {self.max_iter} (in Python), "
+                "or check the summary for outliers."
             )
         self._params = np.exp(theta)
         self.fixed_params_ = tuple(self.param_names[i] for i in fixed)
@@ -442,8 +452,7 @@ class BaseModel:
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge to a unique estimate: the likelihood is "
                 f"flat in {names}, so the data do not identify them. Try more data, a longer "
-                "calibration period, a small penalizer (`--penalizer 0.001`; penalizer=0.001 in "
-                "Python), or a simpler model."
+                f"calibration period, {self._penalizer_hint()}, or a simpler model."
             )
         cov_log = np.zeros((k, k))
         cov_log[np.ix_(free, free)] = np.linalg.inv(hess)
