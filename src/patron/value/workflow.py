@@ -273,7 +273,7 @@ def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0
             spend = GammaGammaModel().fit(spend_data(source.table))
             spend_note = ""
         except (DataError, ConvergenceError) as exc:  # CLV then uses the mean spend
-            spend_note = str(exc)
+            spend_note = str(exc).rstrip(".")
     return FitResult(
         model,
         spend,
