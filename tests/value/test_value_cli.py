@@ -260,6 +260,7 @@ def test_summaries_of_btyd_and_lifetimes_validate_as_the_warehouse_does(
     for report in (btyd, lt):
         assert report["calibration_end"] is None
         assert report["holdout_days"] == warehouse["holdout_days"] == 273
+        assert report["holdout_length"] == warehouse["holdout_length"] == 39  # weeks
         for key in ("predicted", "rmse_per_customer", "bin_mae"):
             assert report["totals"][key] == pytest.approx(warehouse["totals"][key], rel=1e-9)
         pairs = zip(report["by_frequency"], warehouse["by_frequency"], strict=True)

@@ -323,8 +323,7 @@ def value_validate_cmd(
         _emit_json({**report.to_dict(), "notes": fit.notes})
         return
     if report.calibration_end is None:  # a summary file
-        length = source.info["holdout_length"]
-        out.print(f"{report.model}: summary file, holdout {length:g} {report.unit}s")
+        out.print(f"{report.model}: summary file, holdout {report.holdout_length:g} {report.unit}s")
     else:
         out.print(
             f"{report.model}: calibration to {report.calibration_end}, "

@@ -304,7 +304,7 @@ def _file_holdout(
             f"{path}: a holdout length needs a holdout_frequency column (each customer's "
             "purchases in the holdout)."
         )
-    info: dict[str, Any] = {"holdout_days": length * TIME_UNITS[unit], "holdout_length": length}
+    info: dict[str, Any] = {"holdout_days": length * TIME_UNITS[unit]}
     if discrete:
         if length != round(length):
             raise UsageError(

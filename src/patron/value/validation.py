@@ -28,6 +28,8 @@ class HoldoutReport:
     bins: list[dict[str, Any]]
     totals: dict[str, float]
     tracking: list[dict[str, float]]
+    #: The holdout's length in ``unit``.
+    holdout_length: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (purchases count purchase days; for bgbb purchase periods)."""
@@ -36,6 +38,7 @@ class HoldoutReport:
             "unit": self.unit,
             "calibration_end": self.calibration_end,
             "holdout_days": self.holdout_days,
+            "holdout_length": self.holdout_length,
             "by_frequency": self.bins,
             "totals": self.totals,
             "tracking": self.tracking,
@@ -106,6 +109,7 @@ def holdout_report(source: SummarySource, fit: FitResult, *, track: bool = True)
         bins,
         totals,
         tracking(source, fit) if track else [],
+        source.info["holdout_days"] / source.unit_days,
     )
 
 
