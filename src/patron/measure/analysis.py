@@ -255,7 +255,7 @@ def analyze_table(
         y = t[m].cast("float64").fill_null(0.0)
         aggs[f"y{i}"] = y.sum()
         aggs[f"yy{i}"] = (y * y).sum()
-        aggs[f"nb{i}"] = ((y != 0) & (y != 1)).cast("int64").sum()
+        aggs[f"nb{i}"] = ((y != 0) & (y != 1)).sum()
         if m in pre_of:
             x = t[pre_of[m]].cast("float64").fill_null(0.0)
             aggs[f"x{i}"] = x.sum()

@@ -71,7 +71,7 @@ def experiment_outcomes(wh: Warehouse, exp: Experiment) -> tuple[ir.Table, date,
         aggs[f"{prefix}revenue"] = rel.amount.sum(where=where)
         aggs[f"{prefix}margin"] = (rel.amount - cost).sum(where=where)
         aggs[f"{prefix}orders"] = order.nunique(where=where & buy)
-        aggs[f"{prefix}conversion"] = (where & buy).cast("int64").max()
+        aggs[f"{prefix}conversion"] = ibis.ifelse(where & buy, 1, 0).cast("int64").max()
     per = rel.group_by(_c=rel.customer_id).aggregate(**aggs)
     a = wh.table(ASSIGNMENTS_TABLE)
     a = a.filter(a.experiment == exp.name)

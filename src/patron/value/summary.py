@@ -187,7 +187,7 @@ def customer_summary(
         tx.aggregate(
             lo=tx.timestamp.min(where=buy),
             hi=tx.timestamp.max(where=buy),
-            n=buy.cast("int64").sum(),
+            n=buy.sum(),  # a boolean sum: portable (Postgres casts no boolean to bigint)
             costed=tx.cost.count(),
             rows=tx.count(),
         )
@@ -443,7 +443,7 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
         n=t[weights].sum() if weights else t.count(),
         rows=t.count(),
         sum_z=z.sum(),
-        own=own.cast("int64").sum(),
+        own=own.sum(),
         own_rate=ibis.ifelse(own, m / t.monetary_value, 0.0).sum(),
         own_m=ibis.ifelse(own, m, 0.0).sum(),
         own_z=ibis.ifelse(own, z, 0.0).sum(),

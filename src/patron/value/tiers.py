@@ -201,7 +201,7 @@ def _score(value: ir.FloatingValue, cuts: list[float], *, higher_is_better: bool
     score: ir.IntegerValue = ibis.literal(1, "int64")
     for cut in cuts:
         passed = value > cut if higher_is_better else value < cut
-        score = score + passed.cast("int64")
+        score = score + ibis.ifelse(passed, 1, 0)  # no boolean cast: Postgres has none to int8
     return score
 
 
