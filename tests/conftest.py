@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,3 +60,60 @@ def snapshot(warehouse: Warehouse) -> dict[str, object]:
         if name == "_patron_loads":
             state["ledger"] = sorted(table.content_hash.execute().tolist())
     return state
+
+
+def _postgres_program(name: str) -> str | None:
+    """A PostgreSQL server program on PATH or in Debian's versioned folder."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return versions[-1] if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the test session, on a Unix socket only.
+
+    Started with the system's ``initdb``/``pg_ctl``; as root (PostgreSQL refuses to run as
+    root) under the ``postgres`` user. Skips, saying why, where that is not possible.
+    """
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    initdb, pg_ctl = _postgres_program("initdb"), _postgres_program("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("no PostgreSQL server programs (initdb, pg_ctl); apt-get install postgresql")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("PostgreSQL will not run as root, and there is no postgres user")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="patron-pg-"))  # not under pytest's 0700 folder
+    if as_user:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, log = root / "data", root / "server.log"
+    options = f"-c listen_addresses='' -k {root} -p 5432"
+    try:
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "patron"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-300:]}")
+    try:
+        yield f"postgres://patron@/postgres?host={root}&port=5432"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
