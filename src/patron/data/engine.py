@@ -14,9 +14,24 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
-__all__ = ["arg_min"]
+__all__ = ["arg_min", "md5_hex"]
 
 _HAS_MIN_BY: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+@ibis.udf.scalar.builtin(name="md5")  # type: ignore[untyped-decorator]
+def _md5(value: dt.string) -> dt.string:
+    """The engine's own ``md5``: a string's MD5 as 32 lower-case hex digits."""
+
+
+def md5_hex(value: ir.StringValue) -> ir.StringValue:
+    """MD5 of ``value`` as hex, by the engine's own ``md5``.
+
+    DuckDB, Spark and PostgreSQL all have it; Ibis's ``hexdigest`` does not compile for
+    PostgreSQL.
+    """
+    result: ir.StringValue = _md5(value)
+    return result
 
 
 @ibis.udf.agg.builtin(name="min_by")  # type: ignore[untyped-decorator]

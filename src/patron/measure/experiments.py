@@ -28,6 +28,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from patron.data.engine import md5_hex
 from patron.data.expressions import compile_expression, referenced_names
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
@@ -129,7 +130,7 @@ def hash_fraction(salt: str, customer_id: str) -> float:
 
 
 def _key(table: ir.Table, salt: str) -> ir.StringValue:
-    return (ibis.literal(f"{salt}:") + table.customer_id.cast("string")).hexdigest("md5")
+    return md5_hex(ibis.literal(f"{salt}:") + table.customer_id.cast("string"))
 
 
 def _hex_threshold(fraction: float) -> str:
