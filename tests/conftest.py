@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,38 +83,31 @@ def postgres_url() -> Iterator[str]:
     initdb, pg_ctl = _postgres_program("initdb"), _postgres_program("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("no PostgreSQL server programs (initdb, pg_ctl); apt-get install postgresql")
-    as_user: list[str] = []
+    as_user: dict[str, Any] = {}
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("PostgreSQL will not run as root, and there is no postgres user")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        as_user = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
     root = Path(tempfile.mkdtemp(prefix="patron-pg-"))  # not under pytest's 0700 folder
     if as_user:
-        os.chown(root, owner.pw_uid, owner.pw_gid)
+        os.chown(root, as_user["user"], as_user["group"])
     data, log = root / "data", root / "server.log"
     options = f"-c listen_addresses='' -k {root} -p 5432"
+
+    def run(*args: str, check: bool = True) -> None:
+        subprocess.run(args, check=check, capture_output=True, cwd=root, **as_user)
+
     try:
-        subprocess.run(
-            [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "patron"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
-            check=True,
-            capture_output=True,
-        )
-    except subprocess.CalledProcessError as exc:
+        run(initdb, "-D", str(data), "-A", "trust", "-U", "patron")
+        run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
+    except (subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')[-300:]}")
+        why = exc.stderr.decode(errors="replace")[-300:] if hasattr(exc, "stderr") else exc
+        pytest.skip(f"PostgreSQL did not start: {why}")
     try:
         yield f"postgres://patron@/postgres?host={root}&port=5432"
     finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
+        run(pg_ctl, "-D", str(data), "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
