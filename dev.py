@@ -5,7 +5,8 @@ Usage::
 
     python3 dev.py demo      # create .venv if needed, then run `patron demo`
     python3 dev.py test      # create .venv if needed (and Debian's chromium for the browser
-                             # test, when apt-get is there), then ruff, mypy and all tests
+                             # test and postgresql for the PostgreSQL tests, when apt-get is
+                             # there), then ruff, mypy and all tests
     python3 dev.py env       # only create/refresh .venv
 
 Only the Python standard library is used here, so this works on a fresh machine with
@@ -15,6 +16,7 @@ changes (a stamp file inside .venv records their hash).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -75,6 +77,23 @@ def ensure_browser() -> None:
             return
 
 
+def ensure_postgres() -> None:
+    """Install Debian's postgresql (server programs for the PostgreSQL tests), when missing."""
+    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print("note: PostgreSQL is not installed; the PostgreSQL tests will be skipped")
+        return
+    print("Installing Debian's postgresql for the PostgreSQL tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "postgresql"]):
+        done = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            print(f"note: {' '.join(cmd)} failed; the PostgreSQL tests will be skipped")
+            return
+
+
 def main(argv: list[str]) -> None:
     task = argv[0] if argv else "help"
     rest = argv[1:]
@@ -88,6 +107,7 @@ def main(argv: list[str]) -> None:
         _run(BIN / "patron", "demo", *rest)
     elif task == "test":
         ensure_browser()
+        ensure_postgres()
         _run(BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py")
         _run(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
         _run(BIN / "mypy")
