@@ -60,38 +60,31 @@ def ensure_env() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_browser() -> None:
-    """Install Debian's chromium for the report's browser test, when missing and possible."""
-    if shutil.which("chromium") or shutil.which("chromium-browser"):
-        return
+def _apt_install(package: str, tests: str) -> None:
+    """Install a Debian package with apt-get (as root), or say which tests will skip."""
     apt = shutil.which("apt-get")
     if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        print("note: chromium is not installed; the browser test of the reports will be skipped")
+        print(f"note: {package} is not installed; {tests} will be skipped")
         return
-    print("Installing Debian's chromium for the browser tests ...", flush=True)
+    print(f"Installing Debian's {package} for {tests} ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", package]):
         done = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
         if done.returncode != 0:
-            print(f"note: {' '.join(cmd)} failed; the browser test will be skipped")
+            print(f"note: {' '.join(cmd)} failed; {tests} will be skipped")
             return
+
+
+def ensure_browser() -> None:
+    """Debian's chromium for the reports' browser tests, when missing and possible."""
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        _apt_install("chromium", "the browser tests of the reports")
 
 
 def ensure_postgres() -> None:
-    """Install Debian's postgresql (server programs for the PostgreSQL tests), when missing."""
-    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
-        return
-    apt = shutil.which("apt-get")
-    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        print("note: PostgreSQL is not installed; the PostgreSQL tests will be skipped")
-        return
-    print("Installing Debian's postgresql for the PostgreSQL tests ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "postgresql"]):
-        done = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
-        if done.returncode != 0:
-            print(f"note: {' '.join(cmd)} failed; the PostgreSQL tests will be skipped")
-            return
+    """Debian's postgresql (initdb, pg_ctl) for the PostgreSQL tests, when missing and possible."""
+    if not (shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")):
+        _apt_install("postgresql", "the PostgreSQL tests")
 
 
 def main(argv: list[str]) -> None:
