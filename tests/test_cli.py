@@ -20,6 +20,7 @@ from patron.data.warehouse import (
     Warehouse,
     _open_error,
 )
+from patron.errors import first_line
 from tests.conftest import shared_file
 
 
@@ -133,7 +134,8 @@ def test_a_file_the_engine_cannot_write_is_an_io_error(
     assert main(["load", "transactions", str(f), "-w", url]) == 0
 
     def full_disk(self: object, path: object, **kwargs: object) -> None:
-        raise duckdb.IOException('IO Error: Could not write file "x": No space left on device')
+        text = f'IO Error: Could not write file "{path}": No space left on device'
+        raise duckdb.IOException(text)
 
     monkeypatch.setattr(ibis.expr.types.Table, "to_csv", full_disk)
     out = tmp_path / "out.csv"
@@ -144,6 +146,14 @@ def test_a_file_the_engine_cannot_write_is_an_io_error(
     assert f"No space left on device): {out}. Check the path, its permissions" in err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.csv*"))  # no partial file left behind
+
+    def refused_query(self: object, path: object, **kwargs: object) -> None:
+        raise duckdb.ConversionException("Conversion Error: could not convert 'x' to DOUBLE")
+
+    # An engine error that is not about the file is a bug, not a full disk.
+    monkeypatch.setattr(ibis.expr.types.Table, "to_csv", refused_query)
+    assert main(["export", "transactions", "--out", str(out), "-w", url]) == 70
+    assert "internal error: ConversionException" in capsys.readouterr().err
     # An OSError of Python's own (here: saving a fitted model) maps the same way.
 
     def no_space(self: Path, *args: object, **kwargs: object) -> int:
@@ -289,3 +299,12 @@ def test_an_engine_error_with_a_stack_trace_is_not_called_in_use() -> None:
         "Could not open warehouse 'duckdb://w.duckdb': INTERNAL Error: Failure while "
         'replaying WAL file "w.duckdb.wal"'
     )
+
+
+def test_an_engine_error_is_quoted_by_its_first_line() -> None:
+    # One helper for every message (eight places cut the text themselves, and an empty
+    # message raised IndexError in those that did not check).
+    assert first_line(RuntimeError("Binder Error: no such column\n\nLINE 1: SELECT ...")) == (
+        "Binder Error: no such column"
+    )
+    assert first_line(RuntimeError("  ")) == "RuntimeError"

@@ -15,6 +15,7 @@ __all__ = [
     "PatronError",
     "UsageError",
     "WarehouseError",
+    "first_line",
 ]
 
 
@@ -44,3 +45,12 @@ class NotFittedError(PatronError, AttributeError):
 
 class ConvergenceError(PatronError, RuntimeError):
     """A model fit did not converge; the message says what to try."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its class name when it has none.
+
+    What a one-line message quotes of an engine's error (engines append plans and stack traces).
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -300,6 +300,10 @@ def test_a_summary_files_holdout_is_checked(
     err = refused([*validate, str(uneven)], 65)
     assert "duration_holdout must be the same on every row" in err
     assert "it runs from 4 to 5" in err
+    zero = tmp_path / "zero.csv"
+    zero.write_text("frequency,recency,T,holdout_frequency,duration_holdout\n2,5,10,1,0\n")
+    err = refused([*validate, str(zero)], 65)
+    assert f"{zero}: duration_holdout must be > 0 (the holdout's length in weeks)." in err
     err = refused([*validate, str(held), "--holdout-length", "-2"], 2)
     assert "The holdout's length must be a number of weeks > 0, not -2." in err
     err = refused([*validate, str(held), "--holdout-length", "2.5", "--model", "bgbb"], 2)

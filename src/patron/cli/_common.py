@@ -16,7 +16,7 @@ from rich.console import Console
 from patron import __version__
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse, connect
-from patron.errors import PatronError, UsageError
+from patron.errors import PatronError, UsageError, first_line
 from patron.settings import Settings
 
 app = typer.Typer(
@@ -98,11 +98,14 @@ def _write_table_file(rows: Any, out_file: Path) -> None:
         else:
             rows.to_parquet(tmp)
         tmp.replace(out_file)
-    except (PatronError, OSError):
-        raise
-    except Exception as exc:  # the engine's own I/O errors are not OSErrors
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OSError(errno.EIO, f"could not write the file ({reason})", str(out_file)) from exc
+    except Exception as exc:
+        # The engine's own I/O errors are not OSErrors; they name the file they could not
+        # write. Anything else (a query the engine refused) stays an internal error.
+        if isinstance(exc, PatronError | OSError) or tmp.name not in str(exc):
+            raise
+        raise OSError(
+            errno.EIO, f"could not write the file ({first_line(exc)})", str(out_file)
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -1,4 +1,7 @@
-"""Portable expressions that use an engine's faster form where it has one (probed, cached).
+"""Portable expressions, whatever the engine.
+
+An engine's faster form where a probe finds it (cached), and an engine's own function where
+Ibis's form does not compile on every engine.
 
 A feature that needs an engine capability asks for it here; nothing tests the engine's name.
 """

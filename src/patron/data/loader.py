@@ -38,7 +38,7 @@ from patron.data.dates import guess_format, parse_timestamp
 from patron.data.expressions import as_number, compile_expression, resolve_column
 from patron.data.sources import SourceFile, expand_paths, inspect_file, read_raw
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError
+from patron.errors import DataError, UsageError, first_line
 
 __all__ = [
     "LEDGER",
@@ -445,10 +445,10 @@ class _Context:
 
 
 def _engine_error(src: SourceFile, exc: Exception) -> DataError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DataError(
-        f"{src.path}: the engine could not read the file ({text}). Check the delimiter "
-        "(--delimiter), the header (--header/--no-header) and the encoding (--encoding)."
+        f"{src.path}: the engine could not read the file ({first_line(exc)}). Check the "
+        "delimiter (--delimiter), the header (--header/--no-header) and the encoding "
+        "(--encoding)."
     )
 
 

@@ -24,28 +24,11 @@ import ibis
 import ibis.expr.types as ir
 
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError
+from patron.errors import DataError, UsageError, first_line
 
 __all__ = ["SourceFile", "check_output_file", "expand_paths", "inspect_file", "read_raw"]
 
 SAMPLE_BYTES = 64 * 1024
-
-
-def check_output_file(path: Path, suffixes: Sequence[str], option: str = "--out") -> None:
-    """Refuse, before any work, a file to write with another suffix, a folder or no folder.
-
-    ``suffixes`` are the allowed endings (lower case, with the dot); ``option`` names the
-    command-line option in the message.
-    """
-    if path.suffix.lower() not in suffixes:
-        raise UsageError(f"{option} {path}: use a {' or '.join(suffixes)} file name.")
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: that is a folder; give a file name in it.")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path}: folder {parent} does not exist.")
-
-
 SAMPLE_LINES = 50
 CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
 DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", ".parquet", ".pq")
@@ -61,6 +44,21 @@ _CSV_EXTRA: dict[str, dict[str, Any]] = {
     "duckdb": {"all_varchar": True, "null_padding": True, "auto_detect": False},
     "pyspark": {"mode": "PERMISSIVE", "inferSchema": False},
 }
+
+
+def check_output_file(path: Path, suffixes: Sequence[str], option: str = "--out") -> None:
+    """Refuse, before any work, a file to write with another suffix, a folder or no folder.
+
+    ``suffixes`` are the allowed endings (lower case, with the dot); ``option`` names the
+    command-line option in the message.
+    """
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {path}: use a {' or '.join(suffixes)} file name.")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: that is a folder; give a file name in it.")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {parent} does not exist.")
 
 
 @dataclass
@@ -318,11 +316,6 @@ def read_raw(
             first = src.first_data_line
     except Exception as exc:
         raise DataError(
-            f"{src.path}: the engine could not read the file: {_first_line(exc)}"
+            f"{src.path}: the engine could not read the file: {first_line(exc)}"
         ) from exc
     return raw.mutate(_line=ibis.row_number() + first) if with_lines else raw
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

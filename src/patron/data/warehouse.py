@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 import ibis
 import ibis.expr.types as ir
 
-from patron.errors import ConfigError, WarehouseError
+from patron.errors import ConfigError, WarehouseError, first_line
 
 __all__ = ["Warehouse", "connect"]
 
@@ -374,7 +374,7 @@ def connect(url: str) -> Warehouse:
             except Exception as exc:
                 if any(key in str(exc) for key in config):  # DuckDB names the bad setting
                     raise ConfigError(
-                        f"Warehouse {url!r}: DuckDB refused a setting ({str(exc).splitlines()[0]})."
+                        f"Warehouse {url!r}: DuckDB refused a setting ({first_line(exc)})."
                     ) from exc
                 raise
             # DuckDB draws a progress bar on stdout for long queries; it would corrupt --json.
@@ -408,8 +408,7 @@ def _open_error(url: str, exc: Exception) -> WarehouseError:
     another process holds. Its internal errors carry a C++ stack trace in which "lock" is
     common (``std::unique_lock``), so only the first line is read and shown.
     """
-    text = str(exc).strip()
-    message = text.splitlines()[0] if text else type(exc).__name__
+    message = first_line(exc)
     if any(words in message.lower() for words in ("could not set lock", "conflicting lock")):
         return WarehouseError(
             f"Warehouse {url!r} is in use by another process (DuckDB allows one writer); "

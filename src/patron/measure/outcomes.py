@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError
+from patron.errors import DataError, UsageError, first_line
 from patron.measure.analysis import AnalysisResult, analyze_table
 from patron.measure.experiments import (
     ASSIGNMENTS_TABLE,
@@ -93,7 +93,7 @@ def read_outcome_file(path: Path) -> ir.Table:
             return con.read_parquet(str(path))
         return con.read_csv(str(path))
     except Exception as exc:
-        raise DataError(f"{path}: could not read the file ({str(exc).splitlines()[0]}).") from exc
+        raise DataError(f"{path}: could not read the file ({first_line(exc)}).") from exc
 
 
 def analyze_experiment(

@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from patron.data.warehouse import Warehouse, connect
-from patron.errors import DataError, UsageError
+from patron.errors import DataError, UsageError, first_line
 from patron.value.models import BadRowError
 from patron.value.summary import (
     TIME_UNITS,
@@ -32,6 +32,32 @@ from patron.value.summary import (
 )
 
 __all__ = ["SUMMARY_ALIASES", "SummarySource", "summary_from_file", "summary_from_warehouse"]
+
+_PARQUET = (".parquet", ".pq")
+#: The numeric columns a summary file may have (frequency, recency and T required).
+_SUMMARY_NUMBERS = (
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "weights",
+    "holdout_frequency",
+    "cost_to_serve",
+    "duration_holdout",
+)
+#: Other tools' names for a summary's columns, read when Patron's own is absent: lifetimes'
+#: ``calibration_and_holdout_data`` (``*_cal``, ``*_holdout``) and BTYD's ``elog2cbs`` (R).
+SUMMARY_ALIASES: dict[str, tuple[str, ...]] = {
+    "customer_id": ("cust", "id"),
+    "frequency": ("frequency_cal", "x"),
+    "recency": ("recency_cal", "t.x", "t_x"),
+    "T": ("T_cal", "T.cal"),
+    "monetary_value": ("monetary_value_cal", "m.x"),
+    "holdout_frequency": ("frequency_holdout", "x.star"),
+    "duration_holdout": ("T.star",),
+}
+#: Those that count something, so must be whole numbers (recency and T too for BG/BB).
+_SUMMARY_COUNTS = ("frequency", "weights", "holdout_frequency")
 
 
 @dataclass
@@ -148,7 +174,7 @@ def summary_from_file(
             else wh.con.read_csv(str(path))
         )
     except Exception as exc:
-        raise DataError(f"{path}: could not read the file ({str(exc).splitlines()[0]}).") from exc
+        raise DataError(f"{path}: could not read the file ({first_line(exc)}).") from exc
     cols = _summary_columns(raw.columns)
     missing = [c for c in ("frequency", "recency", "T") if c not in cols]
     if missing:
@@ -160,21 +186,22 @@ def summary_from_file(
     days = TIME_UNITS[unit]
     # Every number as given (float64), with its data row: checked before any rounding cast.
     given = {name: raw[cols[name]] for name in _SUMMARY_NUMBERS if name in cols}
+    row = (ibis.row_number() + 1).cast("int64")  # the data row, in file order
     try:
         numbers = wh.create_table(
             "summary_numbers",
             raw.select(
-                _row=(ibis.row_number() + 1).cast("int64"),
+                _row=row,
                 customer_id=raw[cols["customer_id"]].cast("string")
                 if "customer_id" in cols
-                else (ibis.row_number() + 1).cast("string"),
+                else row.cast("string"),
                 **{name: value.cast("float64") for name, value in given.items()},
             ),
         )
     except Exception as exc:
         raise DataError(
             f"{path}: frequency, recency and T (and monetary_value, weights, cost_to_serve) "
-            f"must be numbers ({str(exc).strip().splitlines()[0]})."
+            f"must be numbers ({first_line(exc)})."
         ) from exc
     _check_summary_rows(numbers, path, discrete=discrete)
     if "customer_id" in cols:
@@ -240,31 +267,6 @@ def summary_from_file(
     return SummarySource(table, unit, info, comp, wh, discrete=discrete)
 
 
-_PARQUET = (".parquet", ".pq")
-#: The numeric columns a summary file may have (frequency, recency and T required).
-_SUMMARY_NUMBERS = (
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "weights",
-    "holdout_frequency",
-    "cost_to_serve",
-    "duration_holdout",
-)
-#: Other tools' names for a summary's columns, read when Patron's own is absent: lifetimes'
-#: ``calibration_and_holdout_data`` (``*_cal``, ``*_holdout``) and BTYD's ``elog2cbs`` (R).
-SUMMARY_ALIASES: dict[str, tuple[str, ...]] = {
-    "customer_id": ("cust", "id"),
-    "frequency": ("frequency_cal", "x"),
-    "recency": ("recency_cal", "t.x", "t_x"),
-    "T": ("T_cal", "T.cal"),
-    "monetary_value": ("monetary_value_cal", "m.x"),
-    "holdout_frequency": ("frequency_holdout", "x.star"),
-    "duration_holdout": ("T.star",),
-}
-
-
 def _summary_columns(names: Sequence[str]) -> dict[str, str]:
     """Patron's name -> the file's column (names match in any case; own names first)."""
     lower = {c.lower(): c for c in names}
@@ -288,6 +290,10 @@ def _file_holdout(
             raise DataError(
                 f"{path}: duration_holdout must be the same on every row (one holdout period "
                 f"for all customers); it runs from {lo:g} to {hi:g}."
+            )
+        if not lo > 0:
+            raise DataError(
+                f"{path}: duration_holdout must be > 0 (the holdout's length in {unit}s)."
             )
         if length is not None and length != lo:
             raise UsageError(
@@ -313,10 +319,6 @@ def _file_holdout(
             )
         info["holdout_periods"] = int(length)
     return info
-
-
-#: Those that count something, so must be whole numbers (recency and T too for BG/BB).
-_SUMMARY_COUNTS = ("frequency", "weights", "holdout_frequency")
 
 
 def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> None:
