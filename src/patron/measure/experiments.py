@@ -28,6 +28,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from patron.data import people
 from patron.data.engine import md5_hex
 from patron.data.expressions import compile_expression, referenced_names
 from patron.data.warehouse import Warehouse
@@ -150,10 +151,11 @@ def audience_table(wh: Warehouse, needed: set[str] | None = None) -> ir.Table:
     def wanted(column: str) -> bool:
         return needed is None or column.lower() in needed
 
-    if wh.has_table("customers"):
-        base = wh.table("customers")
+    customers = people.customers(wh)
+    if customers is not None:
+        base = customers
     elif wh.has_table("transactions"):
-        tx = wh.table("transactions")
+        tx = people.transactions(wh)
         base = tx.select("customer_id").distinct()
     else:
         raise DataError("No customers or transactions in the warehouse; load them first.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
+from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError, first_line
 from patron.measure.analysis import AnalysisResult, analyze_table
@@ -47,7 +48,7 @@ def experiment_outcomes(wh: Warehouse, exp: Experiment) -> tuple[ir.Table, date,
         )
     if not wh.has_table("transactions"):
         raise DataError("No transactions in the warehouse; load them first.")
-    tx = wh.table("transactions")
+    tx = people.transactions(wh)
     start = date.fromisoformat(exp.start)
     last = tx.timestamp.max().to_pyarrow().as_py()
     end = date.fromisoformat(exp.end) if exp.end else (last.date() if last else start)

@@ -23,6 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 
+from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.needs.features import NeedsFeatures, customer_features
@@ -338,7 +339,7 @@ def segment_customers(
     A stored model is reused (customers, new ones included, are assigned to the existing
     segments) unless ``refit`` is true, ``k`` is given, or there is none yet.
     """
-    feats = customer_features(wh.table("transactions"))
+    feats = customer_features(people.transactions(wh))
     # Computed once (one pass over the transactions): training, assignment and profiles read it.
     staging, feats.table = wh.materialize("features", feats.table)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.value.clv import ValueSettings
@@ -233,7 +234,7 @@ def apply_tiers(
         table,
         rules,
         segments=wh.table(SEGMENTS_TABLE) if wh.has_table(SEGMENTS_TABLE) else None,
-        customers=wh.table("customers") if wh.has_table("customers") else None,
+        customers=people.customers(wh),
         previous=previous,
     )
     summary.thresholds.time_unit = unit

@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 
+from patron.data import people
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import DataError, UsageError, first_line
 from patron.value.models import BadRowError
@@ -115,15 +116,14 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     that column exists (0 for customers without one).
     """
     products = wh.con.table("products") if wh.has_table("products") else None
-    table, info = customer_summary(wh.table("transactions"), spec, products=products)
-    if wh.has_table("customers"):
-        customers = wh.table("customers")
-        if "cost_to_serve" in customers.columns:
-            cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
-            joined = table.left_join(cs, table.customer_id == cs._cid)
-            table = joined.select(
-                *table.columns, cost_to_serve=ibis.coalesce(joined._cts.cast("float64"), 0.0)
-            )
+    table, info = customer_summary(people.transactions(wh), spec, products=products)
+    customers = people.customers(wh)
+    if customers is not None and "cost_to_serve" in customers.columns:
+        cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
+        joined = table.left_join(cs, table.customer_id == cs._cid)
+        table = joined.select(
+            *table.columns, cost_to_serve=ibis.coalesce(joined._cts.cast("float64"), 0.0)
+        )
     # Computed once: every later step (fit, score, validate) reads the customer-level rows.
     # Stored without the columns row_key encodes, which the returned table decodes.
     with wh.aggregating():

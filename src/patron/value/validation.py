@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from patron.data import people
 from patron.errors import UsageError
 from patron.value.summary import first_purchase_cohorts, repeat_purchases_by_period
 from patron.value.workflow import FitResult, SummarySource, holdout_prediction, holdout_sums
@@ -122,7 +123,7 @@ def tracking(source: SummarySource, fit: FitResult, period_days: int = 7) -> lis
     if source.spec is None or source.discrete:
         # A summary file has no transactions to track; whole periods are not tracked by day.
         return []
-    transactions = source.warehouse.table("transactions")
+    transactions = people.transactions(source.warehouse)
     start, actual = repeat_purchases_by_period(transactions, source.spec, period_days)
     first_days, counts = first_purchase_cohorts(source.table)
     ends = start + period_days * np.arange(1, len(actual) + 1)

@@ -1,0 +1,89 @@
+"""People, not records: transactions and customers read through the identity map.
+
+When identities have been resolved (``patron identify run``), the warehouse holds
+``identity_customer_map``: every source ``customer_id`` that an identity record carries, with
+the resolved customer it belongs to. Every downstream step (summaries, features, tiers,
+segments, experiments, reports) reads transactions and customers through the two functions
+here, so that a person who bought under a loyalty card, a web account and a phone order counts
+once — and so that a merge or its undo changes attribution without rewriting a transaction.
+
+Source ids that no identity record carries stay as they are. Without the map, both functions
+return the tables unchanged.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from patron.data.warehouse import Warehouse
+
+__all__ = ["IDENTITY_CUSTOMER_MAP", "customers", "resolves_identities", "transactions"]
+
+#: The warehouse table mapping a source ``customer_id`` to the resolved one.
+IDENTITY_CUSTOMER_MAP = "identity_customer_map"
+
+#: How a resolved customer's columns combine the rows of its source customers.
+_SUMMED = ("cost_to_serve",)
+_EARLIEST = ("signup_date",)
+
+
+def resolves_identities(wh: Warehouse) -> bool:
+    """Whether an identity map exists, so that tables are read per resolved customer."""
+    return wh.has_table(IDENTITY_CUSTOMER_MAP)
+
+
+def _resolved(wh: Warehouse, table: ir.Table) -> ir.Table:
+    """``table`` with ``customer_id`` replaced by the resolved id where the map has one."""
+    cmap = wh.table(IDENTITY_CUSTOMER_MAP)
+    m = cmap.select(_src_id=cmap.customer_id, _resolved_id=cmap.resolved_id)
+    joined = table.left_join(m, table.customer_id == m._src_id)
+    return joined.select(
+        *[
+            ibis.coalesce(joined._resolved_id, joined.customer_id).name("customer_id")
+            if c == "customer_id"
+            else joined[c]
+            for c in table.columns
+        ]
+    )
+
+
+def transactions(wh: Warehouse) -> ir.Table:
+    """The ``transactions`` table, one ``customer_id`` per person when identities are resolved."""
+    tx = wh.table("transactions")
+    return _resolved(wh, tx) if resolves_identities(wh) else tx
+
+
+def customers(wh: Warehouse) -> ir.Table | None:
+    """The ``customers`` table (None without one), one row per person when resolved.
+
+    A person's rows combine as follows: ``cost_to_serve`` is summed (each source account
+    costs what it costs), ``signup_date`` is the earliest, a ``customer_type`` of
+    ``reseller`` on any row makes the person a reseller, and any other column takes the
+    largest non-null value (a stable choice; identifiers such as e-mail are in the identity
+    records, not here).
+    """
+    if not wh.has_table("customers"):
+        return None
+    table = wh.table("customers")
+    if not resolves_identities(wh):
+        return table
+    resolved = _resolved(wh, table)
+    aggs: dict[str, ir.Value] = {}
+    for name in table.columns:
+        if name == "customer_id":
+            continue
+        col = resolved[name]
+        if name in _SUMMED:
+            aggs[name] = col.sum()
+        elif name in _EARLIEST:
+            aggs[name] = col.min()
+        elif col.type().is_boolean():
+            aggs[name] = col.any()
+        elif name == "customer_type":
+            is_reseller = (col == "reseller").any()
+            aggs[name] = ibis.ifelse(is_reseller, "reseller", col.max())
+        else:
+            aggs[name] = col.max()
+    grouped = resolved.group_by("customer_id").aggregate(**aggs)
+    return grouped.select(*table.columns)
