@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,12 +16,14 @@ from patron.cli._common import (
     _check_table_file,
     _emit_json,
     _open,
+    _parse_date,
     _write_table_file,
     app,
     err,
     out,
 )
 from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
+from patron.data.plausible import DEFAULT_EARLIEST, DEFAULT_MAX_ABS, Limits
 from patron.data.simulate import simulate_shop
 from patron.data.status import warehouse_status
 from patron.errors import UsageError
@@ -46,6 +50,18 @@ def _print_load(report: LoadReport) -> None:
             lines = ", ".join(str(n) for n in r.first_lines)
             more = ", ..." if r.count > len(r.first_lines) else ""
             out.print(f"  rejected {r.count:,} row(s): {r.reason} (lines {lines}{more})")
+
+
+def _limits(max_amount: float, dates_from: str, dates_to: str | None) -> Limits:
+    """The plausible range from the command line, checked."""
+    if not (math.isfinite(max_amount) and max_amount > 0):
+        raise UsageError(f"--max-amount {max_amount!r} must be a positive number, e.g. 1e9.")
+    earliest = _parse_date(dates_from, "--dates-from") or DEFAULT_EARLIEST.date()
+    latest = _parse_date(dates_to, "--dates-to")
+    end = None if latest is None else datetime.combine(latest, time.max)
+    if end is not None and end.date() < earliest:
+        raise UsageError(f"--dates-to {dates_to} is before --dates-from {dates_from}.")
+    return Limits(max_amount, datetime.combine(earliest, time.min), end)
 
 
 @app.command("load")
@@ -85,6 +101,24 @@ def load_cmd(
             "negative amount or quantity are always returns."
         ),
     ] = None,
+    max_amount: Annotated[
+        float,
+        typer.Option(
+            help="Largest plausible magnitude of a number (amount, quantity, cost, price); "
+            "rows beyond it, or with NaN or infinity, are rejected."
+        ),
+    ] = DEFAULT_MAX_ABS,
+    dates_from: Annotated[
+        str, typer.Option(help="Earliest plausible date (YYYY-MM-DD); earlier rows are rejected.")
+    ] = f"{DEFAULT_EARLIEST:%Y-%m-%d}",
+    dates_to: Annotated[
+        str | None,
+        typer.Option(
+            help="Latest plausible date (YYYY-MM-DD); default: tomorrow (UTC). Later rows are "
+            "rejected.",
+            show_default=False,
+        ),
+    ] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -102,6 +136,7 @@ def load_cmd(
         strict=strict,
         replace=replace,
         return_if=return_if,
+        limits=_limits(max_amount, dates_from, dates_to),
     )
     with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
         report = load(wh, table, paths, options)

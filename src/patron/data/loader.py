@@ -23,22 +23,27 @@ wins). Transactions are appended; each row carries the ``_load_id`` of its ledge
 
 from __future__ import annotations
 
+import contextlib
+import re
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from patron.data.contracts import CONTRACTS, Column, Contract, contract_for, normalise_name
 from patron.data.dates import guess_format, parse_timestamp
+from patron.data.engine import local_time
 from patron.data.expressions import as_number, compile_expression, resolve_column
+from patron.data.plausible import Limits
 from patron.data.sources import SourceFile, expand_paths, inspect_file, read_raw
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError, first_line
+from patron.errors import DataError, PatronError, UsageError, engine_io_error, first_line
 
 __all__ = [
     "LEDGER",
@@ -85,6 +90,8 @@ class LoadOptions:
     strict: bool = False
     replace: bool = False
     return_if: str | None = None
+    #: The plausible range of numbers and dates; rows outside are rejected with the reason.
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -256,7 +263,7 @@ class _Typer:
     def missing_required(self, col: Column) -> DataError:
         found = ", ".join(c for c in self.raw.columns if not c.startswith("_"))
         hint = ""
-        if len(self.raw.columns) <= 2 and self.src.kind == "csv":
+        if len([c for c in self.raw.columns if not c.startswith("_")]) == 1:
             hint = " Only one column was found: is the delimiter right (--delimiter)?"
         elif not self.src.header and self.src.kind != "parquet":
             hint = " The file has no header line, so columns are named column1, column2, ..."
@@ -286,7 +293,11 @@ class _Typer:
                 self.flags["_r_source"] = source.cast("string").strip().lower().isin(_TRUE)
             if self.options.return_if:
                 rule = compile_expression(
-                    self.options.return_if, self.raw, what="--return-if", aliases=self.values
+                    self.options.return_if,
+                    self.raw,
+                    what="--return-if",
+                    aliases=self.values,
+                    condition=True,
                 )
                 self.flags["_r_rule"] = rule.fill_null(False)
 
@@ -325,6 +336,7 @@ class _Typer:
                 reasons.append((missing, f"missing {c.name}"))
         for name, label in self.conversions:
             reasons.append((first[f"_p_{name}"] & first[name].isnull(), f"{label} {name}"))
+        reasons.extend(self.implausible(first))
         reason = ibis.cases(*reasons, else_=ibis.null("string")) if reasons else None
         return self._finish(
             first, {"_reason": reason if reason is not None else ibis.null("string")}
@@ -350,7 +362,34 @@ class _Typer:
         for name, _ in self.conversions:
             if f"_p_{name}" in optional:
                 good = good & (first[name].notnull() | ~first[f"_p_{name}"])
+        limits = self.options.limits
+        for name in self.checked():
+            value = first[name]
+            ok = limits.date_ok(value) if value.type().is_timestamp() else limits.number_ok(value)
+            good = good & ok
         return self._finish(first.filter(good), {})
+
+    def checked(self) -> list[str]:
+        """Numbers and timestamps that came from the file (checked against the limits)."""
+        return [
+            c.name
+            for c in self.contract.columns
+            if c.dtype in ("float64", "timestamp")
+            and c.name in self.values
+            and not isinstance(self.values[c.name].op(), ops.Literal)
+        ]
+
+    def implausible(self, first: ir.Table) -> list[tuple[ir.Value, str]]:
+        """Reasons for values outside :attr:`LoadOptions.limits` (non-finite, huge, odd dates)."""
+        limits = self.options.limits
+        out: list[tuple[ir.Value, str]] = []
+        for name in self.checked():
+            value = first[name]
+            if value.type().is_timestamp():
+                out.append(limits.date_reason(value, name))
+            else:
+                out.extend(limits.number_reason(value, name))
+        return out
 
     def convert(self, col: Column, source: ir.Value) -> ir.Value:
         """The source converted to the column's type; notes where conversion can fail."""
@@ -391,6 +430,9 @@ class _Typer:
     def timestamp(self, col: Column, source: ir.Value) -> ir.Value:
         typ = source.type()
         if typ.is_timestamp():
+            zone = self.src.zones.get(source.get_name()) if self.src.zones else None
+            if zone is not None and zone.upper() not in ("UTC", "Z", "+00:00", "ETC/UTC"):
+                return local_time(source, zone)  # the local wall-clock time, as text keeps
             return source.cast(dt.Timestamp())
         if typ.is_date():
             return source.cast("timestamp")
@@ -444,12 +486,51 @@ class _Context:
             raise _engine_error(item.src, exc) from exc
 
 
-def _engine_error(src: SourceFile, exc: Exception) -> DataError:
+_RAGGED = re.compile(r"CSV Error on Line: (\d+)")
+_FIELDS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _engine_error(src: SourceFile, exc: Exception) -> Exception:
+    """What to raise for an engine's error while reading ``src``.
+
+    Its own I/O errors (a full disk) become :class:`OSError`; a row with the wrong number of
+    fields a :class:`DataError` naming the line; anything else a :class:`DataError` quoting
+    the engine's first line.
+    """
+    io = engine_io_error(exc)
+    if io is not None:
+        return io
+    text = str(exc)
+    line, fields = _RAGGED.search(text), _FIELDS.search(text)
+    if line and fields:
+        want, got = fields.groups()
+        return DataError(
+            f"{src.path}, line {line.group(1)}: {got} field(s) where the header has {want}. "
+            "Quote values that contain the delimiter, or fix the row; check the delimiter "
+            "(--delimiter)."
+        )
     return DataError(
         f"{src.path}: the engine could not read the file ({first_line(exc)}). Check the "
         "delimiter (--delimiter), the header (--header/--no-header) and the encoding "
         "(--encoding)."
     )
+
+
+@contextlib.contextmanager
+def _reading(src: SourceFile) -> Iterator[None]:
+    """Turn an engine's error while reading ``src`` into a message naming the file."""
+    try:
+        yield
+    except PatronError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0].lstrip("_") not in _ENGINE_MODULES:
+            raise
+        raise _engine_error(src, exc) from exc
+
+
+#: Where engines' own exception classes live (anything else is a bug, not the file).
+_ENGINE_MODULES = frozenset({"duckdb", "pyspark", "py4j", "psycopg", "psycopg2"})
 
 
 def _check(ctx: _Context, item: _Staged) -> None:
@@ -503,6 +584,19 @@ def _strict(reports: Sequence[FileReport]) -> None:
             f"({first.count} {first.reason}, first at line {first.first_lines[0]}); "
             "nothing was loaded. Fix the file or load without --strict."
         )
+
+
+def _nothing_loaded(reports: Sequence[FileReport]) -> None:
+    """Refuse a load in which some file had rows but every one of them was rejected."""
+    for r in reports:
+        if r.rows_read and not r.rows_loaded and r.rejections:
+            first = r.rejections[0]
+            raise DataError(
+                f"{r.path}: all {r.rows_read:,} row(s) were rejected ({first.count:,} "
+                f"{first.reason}, first at line {first.first_lines[0]}); nothing was loaded. "
+                "Check the column mapping (--map), the date format (--date-format) and the "
+                "values."
+            )
 
 
 def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
@@ -561,10 +655,13 @@ def _write(ctx: _Context, staged: list[_Staged], *, verify: bool) -> None:
             ledger = wh.con.table(LEDGER)
             wh.replace_table(LEDGER, ledger.filter(~ledger.load_id.isin(replaced)))
         for item in staged:
-            _write_file(ctx, item, verify=verify)
+            with _reading(item.src):
+                _write_file(ctx, item, verify=verify)
             _record(wh, item, now)
         if verify and ctx.options.strict:
             _strict([item.report for item in staged])
+        if verify:
+            _nothing_loaded([item.report for item in staged])
 
 
 def _record(wh: Warehouse, item: _Staged, when: datetime) -> None:
@@ -616,6 +713,8 @@ def load(
         For unreadable or invalid input, or any rejection when ``strict``; nothing is written.
     """
     options = options or LoadOptions()
+    # The date window is fixed once, so every pass of this load applies the same one.
+    options = replace(options, limits=replace(options.limits, latest=options.limits.latest_at()))
     contract = contract_for(table)
     files = expand_paths(paths)
     previous = _previous_loads(wh, table)
@@ -671,8 +770,10 @@ def load(
         ctx = _Context(wh, contract, options, created)
         if not verify:
             for item in staged:
-                _check(ctx, item)
+                with _reading(item.src):
+                    _check(ctx, item)
             if options.strict:
                 _strict(reports)
+            _nothing_loaded(reports)
         _write(ctx, staged, verify=verify)
     return LoadReport(table, reports)

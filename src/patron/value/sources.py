@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 
+from patron.data.plausible import DEFAULT_MAX_ABS
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import DataError, UsageError, first_line
 from patron.value.models import BadRowError
@@ -337,6 +338,8 @@ def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> Non
         if name not in ("monetary_value", "cost_to_serve"):  # unknown spend or cost: allowed
             checks.append((value.isnull(), name, "is missing"))
         checks.append((value.isnan() | value.isinf(), name, "is not a finite number"))
+        too_big = f"is beyond ±{DEFAULT_MAX_ABS:,.0f} (not a plausible value)"
+        checks.append(((value.abs() > DEFAULT_MAX_ABS) & ~value.isnan(), name, too_big))
         if name in _SUMMARY_COUNTS:
             checks.append((value < 0, name, "is negative"))
         if name in _SUMMARY_COUNTS or (discrete and name in ("recency", "T")):
@@ -352,6 +355,11 @@ def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> Non
     if found:
         row, name, text = min(found, key=lambda f: f[0])
         raise _bad_summary_row(numbers, path, row, f"{name} {text}", name)
+    if "weights" in t.columns and not t.weights.sum().to_pyarrow().as_py():
+        raise DataError(
+            f"{path}: weights are 0 on every row, so the summary stands for no customer; "
+            "give each row the number of customers it stands for (or leave weights out)."
+        )
 
 
 def _check_customer_ids(numbers: ir.Table, path: Path) -> None:
