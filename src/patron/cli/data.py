@@ -44,8 +44,24 @@ def _print_load(report: LoadReport) -> None:
         )
     out.print(table)
     for f in report.files:
+        name = Path(f.path).name
+        if f.mapping:
+            pairs = ", ".join(f"{target} <- {source}" for target, source in f.mapping.items())
+            out.print(f"{name}: columns {pairs}")
+        if f.attributes:
+            kept = ", ".join(
+                source if source == stored else f"{source} (as {stored})"
+                for source, stored in f.attributes.items()
+            )
+            out.print(f"{name}: other columns kept as text attributes: {kept}")
+        if f.merged:
+            out.print(
+                f"{name}: {f.rows_loaded + f.merged:,} good rows for {f.rows_loaded:,} distinct "
+                f"{report.table}; {f.merged:,} rows repeating a key were merged (the last "
+                "line wins)."
+            )
         if f.message:
-            out.print(f"{Path(f.path).name}: {f.message}")
+            out.print(f"{name}: {f.message}")
         for r in f.rejections:
             lines = ", ".join(str(n) for n in r.first_lines)
             more = ", ..." if r.count > len(r.first_lines) else ""
@@ -119,6 +135,14 @@ def load_cmd(
             show_default=False,
         ),
     ] = None,
+    no_amount: Annotated[
+        bool,
+        typer.Option(
+            "--no-amount",
+            help="The log has no amounts: count purchases only (amount = 1 per row; spend "
+            "and CLV in money are then meaningless).",
+        ),
+    ] = False,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -127,8 +151,13 @@ def load_cmd(
     Loads are atomic (all files or nothing) and idempotent (a file whose content was loaded
     before is skipped). Rejected rows are counted by reason with their first line numbers.
     """
+    mappings = parse_mappings(mapping or [], table)
+    if no_amount:
+        if table != "transactions" or "amount" in mappings:
+            raise UsageError("--no-amount applies to transactions without --map amount=...")
+        mappings["amount"] = "1"
     options = LoadOptions(
-        mapping=parse_mappings(mapping or [], table),
+        mapping=mappings,
         date_format=date_format,
         delimiter=delimiter,
         header=header,

@@ -114,6 +114,17 @@ class FileReport:
     returns: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     message: str = ""
+    #: Contract column -> the file's column or expression it was read from.
+    mapping: dict[str, str] = field(default_factory=dict)
+    #: The file's other columns, kept as text: file column -> stored column.
+    attributes: dict[str, str] = field(default_factory=dict)
+    #: Keyed tables: good rows that repeated a key already in the file (the last line won).
+    merged: int = 0
+
+    def describe(self, typer: _Typer) -> None:
+        """Note what the file's columns became."""
+        self.mapping = {c: typer.mapping[c] for c in typer.contract.names if c in typer.mapping}
+        self.attributes = {column: name for name, column in typer.extras.items()}
 
     @property
     def rows_rejected(self) -> int:
@@ -175,6 +186,25 @@ def parse_mappings(items: Sequence[str], table: str) -> dict[str, str]:
 def table_schema(contract: Contract) -> ibis.Schema:
     """The warehouse schema of a contract table (plus the load id)."""
     return ibis.schema({**{c.name: c.dtype for c in contract.columns}, LOAD_ID: "string"})
+
+
+def _attribute_names(columns: Sequence[str], contract: Contract) -> dict[str, str]:
+    """Stored names for a file's columns outside the contract: ``Unit Price`` -> ``unit_price``.
+
+    Lower-case words joined by ``_``; a name a contract column (or the load id) already has,
+    or one taken by an earlier column, gets ``attr_`` in front.
+    """
+    taken = {*contract.names, LOAD_ID}
+    out: dict[str, str] = {}
+    for column in columns:
+        name = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_") or "column"
+        if name[0].isdigit() or name in taken:
+            name = f"attr_{name}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        out[name] = column
+    return out
 
 
 def _known_names() -> set[str]:
@@ -241,14 +271,23 @@ class _Typer:
         self.flags: dict[str, ir.Value] = {}
         self.present: dict[str, ir.Value] = {}
         self.conversions: list[tuple[str, str]] = []
+        #: Contract column -> the file's column or expression it came from.
+        self.mapping: dict[str, str] = {}
+        #: File columns read into a contract column (by name).
+        self.used: set[str] = set()
+        #: Other file columns, kept as text attributes: stored name -> file column.
+        self.extras: dict[str, str] = {}
 
     def source_expr(self, col: Column) -> ir.Value | None:
         if col.name in self.options.mapping:
+            self.mapping[col.name] = self.options.mapping[col.name]
             return compile_expression(
                 self.options.mapping[col.name], self.raw, what=f"--map {col.name}="
             )
         name = _find_source(self.raw, col)
         if name is not None:
+            self.mapping[col.name] = name
+            self.used.add(name)
             return self.raw[name]
         if col.name == "amount" and self.contract.table == "transactions":
             qty = self.values.get("quantity")
@@ -257,6 +296,7 @@ class _Typer:
                 None,
             )
             if qty is not None and price is not None:
+                self.mapping[col.name] = f"{self.mapping.get('quantity', 'quantity')} * {price}"
                 return as_number(self.raw[price]) * qty
         return None
 
@@ -271,6 +311,11 @@ class _Typer:
             f"{self.src.path}: no column for required field {col.name!r} of "
             f"{self.contract.table}; the file has: {found}.{hint} Name the source with "
             f"--map {col.name}=COLUMN (or an expression, e.g. --map amount=Quantity*UnitPrice)."
+            + (
+                " A log without amounts: --no-amount counts purchases."
+                if col.name == "amount"
+                else ""
+            )
         )
 
     def convert_all(self) -> None:
@@ -300,6 +345,10 @@ class _Typer:
                     condition=True,
                 )
                 self.flags["_r_rule"] = rule.fill_null(False)
+        self.extras = _attribute_names(
+            [c for c in self.raw.columns if not c.startswith("_") and c not in self.used],
+            self.contract,
+        )
 
     def _finish(self, first: ir.Table, extra: dict[str, ir.Value]) -> ir.Table:
         out: dict[str, ir.Value] = {n: first[n] for n in self.values}
@@ -312,6 +361,7 @@ class _Typer:
                 if name in self.values:
                     flag = flag | (first[name] < 0).fill_null(False)
             out["is_return"] = flag
+        out.update({name: first[name] for name in self.extras})
         if "_line" in first.columns:
             out["_line"] = first._line
         out.update(extra)
@@ -327,7 +377,9 @@ class _Typer:
         """
         self.convert_all()
         lines = {"_line": self.raw._line} if "_line" in self.raw.columns else {}
-        first = self.raw.select(**self.values, **self.flags, **self.present, **lines)
+        first = self.raw.select(
+            **self.values, **self.flags, **self.present, **self.attributes(), **lines
+        )
         reasons = []
         for c in self.contract.columns:
             if c.required:
@@ -354,7 +406,9 @@ class _Typer:
         optional = {
             k: v for k, v in self.present.items() if not self.contract.column(k[3:]).required
         }
-        first = self.raw.select(**self.values, **self.flags, **optional, **lines)
+        first = self.raw.select(
+            **self.values, **self.flags, **optional, **self.attributes(), **lines
+        )
         good: ir.BooleanValue = ibis.literal(True)
         for c in self.contract.columns:
             if c.required:
@@ -368,6 +422,14 @@ class _Typer:
             ok = limits.date_ok(value) if value.type().is_timestamp() else limits.number_ok(value)
             good = good & ok
         return self._finish(first.filter(good), {})
+
+    def attributes(self) -> dict[str, ir.Value]:
+        """The file's other columns as text, under their stored names."""
+        out: dict[str, ir.Value] = {}
+        for name, column in self.extras.items():
+            value = self.raw[column].cast("string")
+            out[name] = value.strip().nullif("") if self.src.kind != "parquet" else value
+        return out
 
     def checked(self) -> list[str]:
         """Numbers and timestamps that came from the file (checked against the limits)."""
@@ -535,7 +597,9 @@ _ENGINE_MODULES = frozenset({"duckdb", "pyspark", "py4j", "psycopg", "psycopg2"}
 
 def _check(ctx: _Context, item: _Staged) -> None:
     """Fill ``item.report``: rows by rejection reason (one engine pass), first bad lines."""
-    typed = ctx.typer(item, with_lines=False).build()
+    typer = ctx.typer(item, with_lines=False)
+    typed = typer.build()
+    item.report.describe(typer)
     returns = typed.is_return.sum() if "is_return" in typed.columns else ibis.literal(0)
     try:
         counts = (
@@ -556,6 +620,12 @@ def _check(ctx: _Context, item: _Staged) -> None:
             report.returns = int(row["returns"] or 0)
     if report.rows_read == 0:
         raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
+    if ctx.contract.key and report.rows_loaded:
+        # A keyed table gets one row per key: rows repeating a key are merged (last wins).
+        good = typed.filter(typed._reason.isnull()).select(*ctx.contract.key).distinct()
+        keys = int(good.count().to_pyarrow().as_py())
+        report.merged = report.rows_loaded - keys
+        report.rows_loaded = keys
     rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
     if rejected:
         numbered = ctx.typer(item, with_lines=True).build()
@@ -573,6 +643,39 @@ def _check(ctx: _Context, item: _Staged) -> None:
 def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
     if not wh.has_table(name):
         wh.con.create_table(name, schema=schema)
+
+
+def _add_attributes(wh: Warehouse, item: _Staged, names: Sequence[str]) -> ibis.Schema:
+    """Add text columns for a file's attributes the table lacks; the table's schema after.
+
+    An engine that cannot add columns keeps the contract's columns only, and the report
+    says which attributes were not kept.
+    """
+    target = item.target
+    have = set(wh.con.table(target).columns)
+    lost = []
+    for name in names:
+        if name in have:
+            continue
+        try:
+            wh.con.raw_sql(f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR')
+        except Exception:
+            lost.append(name)
+    if lost:
+        item.report.message = (
+            f"attribute column(s) {', '.join(lost)} not kept: the engine cannot add columns"
+        )
+    return wh.con.table(target).schema()
+
+
+def _conform(rows: ir.Table, schema: ibis.Schema) -> ir.Table:
+    """``rows`` with exactly the table's columns (nulls for attributes the file lacks)."""
+    return rows.select(
+        *[
+            (rows[n] if n in rows.columns else ibis.null(t)).cast(t).name(n)
+            for n, t in schema.items()
+        ]
+    )
 
 
 def _strict(reports: Sequence[FileReport]) -> None:
@@ -608,21 +711,21 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     """
     wh, contract = ctx.wh, ctx.contract
     target = contract.table
-    schema = table_schema(contract)
-    columns = [*contract.names, LOAD_ID]
     load_id = ibis.literal(item.load_id)
+    typer = ctx.typer(item, with_lines=bool(contract.key))
+    rows = typer.build_good().mutate(**{LOAD_ID: load_id})
+    item.report.describe(typer)
+    schema = _add_attributes(wh, item, list(typer.extras))
     if contract.key:
-        rows = ctx.typer(item, with_lines=True).build_good().mutate(**{LOAD_ID: load_id})
         key = list(contract.key)
         latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
         rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
         current = wh.con.table(target)
-        kept = current.anti_join(rows.select(*key), key).select(*columns).cast(schema)
-        wh.replace_table(target, kept.union(rows.select(*columns).cast(schema)))
+        kept = _conform(current.anti_join(rows.select(*key), key), schema)
+        wh.replace_table(target, kept.union(_conform(rows, schema)))
         return
-    rows = ctx.typer(item, with_lines=False).build_good().mutate(**{LOAD_ID: load_id})
     try:
-        wh.insert(target, rows.select(*columns).cast(schema))
+        wh.insert(target, _conform(rows, schema))
     except Exception as exc:
         raise _engine_error(item.src, exc) from exc
     if not verify:
