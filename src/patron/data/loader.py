@@ -9,7 +9,10 @@ How a load works
    whose *name* was loaded before with other content is refused unless ``replace`` is set, in
    which case the rows of the earlier load are replaced.
 3. Each file is scanned by the engine into typed contract columns with, for each row, the
-   first reason to reject it (missing customer id, unparseable date, non-numeric amount, ...).
+   first reason to reject it (missing customer id, unparseable date, non-numeric amount, a
+   number or date outside :attr:`LoadOptions.limits`, ...). Columns outside the contract are
+   kept as text attributes (added to the table). A file whose every row is rejected fails
+   the load.
 4. On engines with transactions, the good rows of every file and their ledger entries are
    written in one transaction and then verified with cheap counts (rows read from the file,
    rows loaded from the table); only when rows were rejected is the per-reason breakdown,
