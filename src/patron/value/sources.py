@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 
-from patron.data.plausible import DEFAULT_MAX_ABS
+from patron.data.plausible import DEFAULT_MAX_ABS, Limits
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import DataError, UsageError, first_line
 from patron.value.models import BadRowError
@@ -120,6 +120,7 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     if wh.has_table("customers"):
         customers = wh.table("customers")
         if "cost_to_serve" in customers.columns:
+            _check_costs(customers)
             cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
             joined = table.left_join(cs, table.customer_id == cs._cid)
             table = joined.select(
@@ -145,6 +146,24 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     return SummarySource(
         table, spec.unit, info, comp, wh, staging=name, spec=resolved, discrete=spec.discrete
     )
+
+
+def _check_costs(customers: ir.Table) -> None:
+    """Refuse a ``customers`` table (written by another tool) with an impossible cost to serve.
+
+    ``patron load`` rejects such rows; a table made elsewhere would give NaN or infinite CLVs.
+    """
+    cost = customers.cost_to_serve.cast("float64")
+    bad = customers.filter(~Limits().number_ok(cost))
+    first = bad.select("customer_id", cost=cost).limit(1).to_pyarrow().to_pylist()
+    if first:
+        n = int(bad.count().to_pyarrow().as_py())
+        row = first[0]
+        raise DataError(
+            f"The customers table has {n:,} cost_to_serve value(s) that are not finite or "
+            f"are beyond ±{DEFAULT_MAX_ABS:,.0f} (e.g. customer {row['customer_id']!r}: "
+            f"{row['cost']}); correct them (`patron load customers` rejects such rows)."
+        )
 
 
 def summary_from_file(
