@@ -7,6 +7,8 @@ an HTTP status (API) in one place each.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "ConfigError",
     "ConvergenceError",
@@ -15,6 +17,7 @@ __all__ = [
     "PatronError",
     "UsageError",
     "WarehouseError",
+    "engine_io_error",
     "first_line",
 ]
 
@@ -54,3 +57,20 @@ def first_line(exc: BaseException) -> str:
     """
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def engine_io_error(exc: BaseException) -> OSError | None:
+    """The :class:`OSError` an engine's own I/O error stands for, or ``None``.
+
+    Engines report a full disk or an unwritable file with their own classes (DuckDB's
+    ``IOException``: "IO Error: Could not write ... No space left on device", with a C++
+    stack); callers map it like any :class:`OSError` (the CLI: exit 74, one line).
+    """
+    if isinstance(exc, OSError):
+        return exc
+    text = first_line(exc)
+    if type(exc).__name__ != "IOException" and not text.startswith("IO Error"):
+        return None
+    whole = str(exc)
+    code = errno.ENOSPC if "No space left" in whole or "disk is full" in whole else errno.EIO
+    return OSError(code, text.removeprefix("IO Error: "))

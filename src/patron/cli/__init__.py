@@ -21,6 +21,8 @@ from patron.errors import (
     PatronError,
     UsageError,
     WarehouseError,
+    engine_io_error,
+    first_line,
 )
 
 __all__ = ["EXIT_CODES", "app", "main", "run"]
@@ -88,22 +90,23 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         err.print(f"error: {exc}", markup=False)
         return _exit_code(exc)
-    except OSError as exc:  # a path the user gave: unwritable, vanished, a full disk, ...
-        if STATE.debug:
-            traceback.print_exc()
-        where = f": {exc.filename}" if exc.filename else ""
-        err.print(
-            f"error: {exc.strerror or exc}{where}. Check the path, its permissions and the "
-            "free space.",
-            markup=False,
-        )
-        return EXIT_IO
     except Exception as exc:
         if STATE.debug:
             traceback.print_exc()
+        # A path the user gave (unwritable, vanished, a full disk, ...), or the engine's own
+        # I/O error for the same (DuckDB's IOException on a full disk).
+        io = engine_io_error(exc)
+        if io is not None:
+            where = f": {io.filename}" if io.filename else ""
+            err.print(
+                f"error: {io.strerror or io}{where}. Check the path, its permissions and the "
+                "free space.",
+                markup=False,
+            )
+            return EXIT_IO
         err.print(
-            f"internal error: {type(exc).__name__}: {exc}. This is a bug in Patron; run again "
-            "with --debug for the traceback and report it.",
+            f"internal error: {type(exc).__name__}: {first_line(exc)}. This is a bug in "
+            "Patron; run again with --debug for the traceback and report it.",
             markup=False,
         )
         return EXIT_INTERNAL

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -80,8 +81,25 @@ def _root(
         logging.basicConfig(level=logging.DEBUG)
 
 
+def _finite(value: Any, path: str, found: list[str]) -> Any:
+    """``value`` with every NaN or infinity replaced by ``None`` (noted in ``found``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(f"{path or 'value'}: {'not a number' if math.isnan(value) else value}")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    return value
+
+
 def _emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    """Print strict JSON: a NaN or infinity becomes null, and ``non_finite`` says where."""
+    found: list[str] = []
+    clean = _finite(payload, "", found)
+    if found and isinstance(clean, dict):
+        clean["non_finite"] = [f"{f} (no finite value; shown as null)" for f in found]
+    sys.stdout.write(json.dumps(clean, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def _check_table_file(out_file: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,12 +16,14 @@ from patron.cli._common import (
     _check_table_file,
     _emit_json,
     _open,
+    _parse_date,
     _write_table_file,
     app,
     err,
     out,
 )
 from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
+from patron.data.plausible import DEFAULT_EARLIEST, DEFAULT_MAX_ABS, Limits
 from patron.data.simulate import simulate_shop
 from patron.data.status import warehouse_status
 from patron.errors import UsageError
@@ -40,12 +44,40 @@ def _print_load(report: LoadReport) -> None:
         )
     out.print(table)
     for f in report.files:
+        name = Path(f.path).name
+        if f.mapping:
+            pairs = ", ".join(f"{target} <- {source}" for target, source in f.mapping.items())
+            out.print(f"{name}: columns {pairs}")
+        if f.attributes:
+            kept = ", ".join(
+                source if source == stored else f"{source} (as {stored})"
+                for source, stored in f.attributes.items()
+            )
+            out.print(f"{name}: other columns kept as text attributes: {kept}")
+        if f.merged:
+            out.print(
+                f"{name}: {f.rows_loaded + f.merged:,} good rows for {f.rows_loaded:,} distinct "
+                f"{report.table}; {f.merged:,} rows repeating a key were merged (the last "
+                "line wins)."
+            )
         if f.message:
-            out.print(f"{Path(f.path).name}: {f.message}")
+            out.print(f"{name}: {f.message}")
         for r in f.rejections:
             lines = ", ".join(str(n) for n in r.first_lines)
             more = ", ..." if r.count > len(r.first_lines) else ""
             out.print(f"  rejected {r.count:,} row(s): {r.reason} (lines {lines}{more})")
+
+
+def _limits(max_amount: float, dates_from: str, dates_to: str | None) -> Limits:
+    """The plausible range from the command line, checked."""
+    if not (math.isfinite(max_amount) and max_amount > 0):
+        raise UsageError(f"--max-amount {max_amount!r} must be a positive number, e.g. 1e9.")
+    earliest = _parse_date(dates_from, "--dates-from") or DEFAULT_EARLIEST.date()
+    latest = _parse_date(dates_to, "--dates-to")
+    end = None if latest is None else datetime.combine(latest, time.max)
+    if end is not None and end.date() < earliest:
+        raise UsageError(f"--dates-to {dates_to} is before --dates-from {dates_from}.")
+    return Limits(max_amount, datetime.combine(earliest, time.min), end)
 
 
 @app.command("load")
@@ -85,6 +117,32 @@ def load_cmd(
             "negative amount or quantity are always returns."
         ),
     ] = None,
+    max_amount: Annotated[
+        float,
+        typer.Option(
+            help="Largest plausible magnitude of a number (amount, quantity, cost, price); "
+            "rows beyond it, or with NaN or infinity, are rejected."
+        ),
+    ] = DEFAULT_MAX_ABS,
+    dates_from: Annotated[
+        str, typer.Option(help="Earliest plausible date (YYYY-MM-DD); earlier rows are rejected.")
+    ] = f"{DEFAULT_EARLIEST:%Y-%m-%d}",
+    dates_to: Annotated[
+        str | None,
+        typer.Option(
+            help="Latest plausible date (YYYY-MM-DD); default: tomorrow (UTC). Later rows are "
+            "rejected.",
+            show_default=False,
+        ),
+    ] = None,
+    no_amount: Annotated[
+        bool,
+        typer.Option(
+            "--no-amount",
+            help="The log has no amounts: count purchases only (amount = 1 per row; spend "
+            "and CLV in money are then meaningless).",
+        ),
+    ] = False,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -93,8 +151,13 @@ def load_cmd(
     Loads are atomic (all files or nothing) and idempotent (a file whose content was loaded
     before is skipped). Rejected rows are counted by reason with their first line numbers.
     """
+    mappings = parse_mappings(mapping or [], table)
+    if no_amount:
+        if table != "transactions" or "amount" in mappings:
+            raise UsageError("--no-amount applies to transactions without --map amount=...")
+        mappings["amount"] = "1"
     options = LoadOptions(
-        mapping=parse_mappings(mapping or [], table),
+        mapping=mappings,
         date_format=date_format,
         delimiter=delimiter,
         header=header,
@@ -102,6 +165,7 @@ def load_cmd(
         strict=strict,
         replace=replace,
         return_if=return_if,
+        limits=_limits(max_amount, dates_from, dates_to),
     )
     with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
         report = load(wh, table, paths, options)

@@ -2,6 +2,7 @@
 
 from patron.data.contracts import CONTRACTS, Column, Contract, contract_for
 from patron.data.loader import FileReport, LoadOptions, LoadReport, Rejection, load
+from patron.data.plausible import Limits
 from patron.data.simulate import ShopParams, SimulationResult, simulate_shop
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
@@ -11,6 +12,7 @@ __all__ = [
     "Column",
     "Contract",
     "FileReport",
+    "Limits",
     "LoadOptions",
     "LoadReport",
     "Rejection",

@@ -29,7 +29,15 @@ _DIRECTIVES: dict[str, tuple[str, str]] = {
     "f": (r"(\d{1,6})", "fraction"),
 }
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$")
+#: ISO 8601 with an optional time and, after a time, an optional UTC offset (``Z``,
+#: ``+05:00``, ``-0800``). The offset is dropped: the wall-clock time as written is kept,
+#: the local time of the sale, so a purchase stays on the calendar day the customer saw.
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_TIME = r"[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+_OFFSET = r"\s?(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
+_ISO = re.compile(rf"^{_DATE}(?:{_TIME}(?:{_OFFSET})?)?$")
+#: An ISO timestamp with an offset: group 1 is the wall-clock part kept.
+_ISO_WITH_OFFSET = rf"^({_DATE}{_TIME}){_OFFSET}$"
 
 #: Formats tried, in order, when no --date-format is given. Day-first and month-first
 #: formats are both listed; when both fit every sampled value the format is ambiguous.
@@ -108,11 +116,15 @@ def parse_timestamp(value: ir.Value, fmt: str | None) -> ir.TimestampValue:
         A string (or integer) column.
     fmt
         A strftime-style format (``%Y%m%d``, ``%d/%m/%Y %H:%M``, ...), or ``None`` for ISO 8601
-        (``YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]``).
+        (``YYYY-MM-DD[ HH:MM[:SS[.ffffff]]][Z|+HH:MM]``; an offset is dropped, keeping the
+        wall-clock time as written).
     """
     text = value.cast("string").strip()
     if fmt is None:
-        return text.try_cast("timestamp")
+        wall = ibis.ifelse(
+            text.re_search(_ISO_WITH_OFFSET), text.re_extract(_ISO_WITH_OFFSET, 1), text
+        )
+        return wall.try_cast("timestamp")
     pattern, fields = _compile(fmt)
     parts: dict[str, ir.StringValue] = {
         name: text.re_extract(pattern, i + 1) for i, name in enumerate(fields)

@@ -17,9 +17,10 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
-__all__ = ["arg_min", "md5_hex"]
+__all__ = ["arg_min", "local_time", "md5_hex"]
 
 _HAS_MIN_BY: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_HAS_TIMEZONE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 @ibis.udf.scalar.builtin(name="md5")  # type: ignore[untyped-decorator]
@@ -80,3 +81,50 @@ def arg_min(arg: ir.NumericColumn, key: ir.Column) -> ir.FloatingScalar:
             return _min_by_date(value, key)
         return _min_by(value, key.cast("int64"))
     return value.argmin(key)
+
+
+@ibis.udf.scalar.builtin(name="timezone")  # type: ignore[untyped-decorator]
+def _timezone(zone: dt.string, value: dt.Timestamp(timezone="UTC")) -> dt.timestamp:  # type: ignore[valid-type]
+    """The engine's own ``timezone(zone, instant)``: the wall-clock time in ``zone``."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")  # type: ignore[untyped-decorator]
+def _from_utc(value: dt.Timestamp(timezone="UTC"), zone: dt.string) -> dt.timestamp:  # type: ignore[valid-type]
+    """Spark's ``from_utc_timestamp(instant, zone)``: the wall-clock time in ``zone``."""
+
+
+def _has_timezone(backend: Any) -> bool:
+    """Whether the engine runs ``timezone(zone, instant)`` (DuckDB and PostgreSQL do)."""
+    try:
+        return _HAS_TIMEZONE[backend]
+    except (KeyError, TypeError):
+        pass
+    probe = ibis.literal("2024-01-01 21:00:00").cast(dt.Timestamp(timezone="UTC"))
+    try:
+        got = backend.execute(_timezone("Asia/Karachi", probe))
+        ok = str(got).startswith("2024-01-02 02:00")
+    except Exception:
+        ok = False
+    with contextlib.suppress(TypeError):
+        _HAS_TIMEZONE[backend] = ok
+    return ok
+
+
+def local_time(value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+    """The wall-clock time in ``zone`` of a time-zone-aware ``value`` (an instant).
+
+    A Parquet column of instants with a zone (``timestamp[us, tz=Asia/Karachi]``) holds the
+    shop's local times; read as plain timestamps they would be UTC times, and a sale at
+    02:00 in Karachi would move to the previous day. Uses ``timezone(zone, value)`` where
+    the engine has it (DuckDB, PostgreSQL), else Spark's ``from_utc_timestamp``.
+    """
+    instant = value.cast(dt.Timestamp(timezone="UTC"))
+    try:
+        backend = ibis.get_backend(value)
+    except Exception:
+        backend = None
+    if backend is not None and _has_timezone(backend):
+        result: ir.TimestampValue = _timezone(zone, instant)
+        return result
+    result = _from_utc(instant, zone)
+    return result

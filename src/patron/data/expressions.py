@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ibis
@@ -36,6 +37,8 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
+#: A single ``=`` (not part of ``==``, ``!=``, ``<=``, ``>=``): someone meant to compare.
+_LONE_EQUALS = re.compile(r"(?<![=!<>])=(?!=)")
 _METHODS = {"startswith", "endswith", "contains", "lower", "upper", "strip"}
 
 
@@ -89,6 +92,8 @@ def compile_expression(
     what: str = "--map",
     aliases: Mapping[str, Any] | None = None,
     source: str = "the file",
+    condition: bool = False,
+    available: Sequence[str] | None = None,
 ) -> ir.Value:
     """Compile ``text`` into an Ibis expression over ``table``'s columns.
 
@@ -104,11 +109,20 @@ def compile_expression(
         Extra names (e.g. contract columns already computed) usable in the expression.
     source
         What ``table`` is, for messages ("the file", "the audience table").
+    condition
+        Whether the expression must be true/false (a rule, an audience); else a
+        :class:`UsageError` says so.
+    available
+        The column names a "no column" message lists (default: ``table``'s), for a table
+        that joins more columns only when an expression names them.
     """
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise UsageError(f"{what} {text!r} is not a valid expression: {exc.msg}.") from None
+        hint = ""
+        if _LONE_EQUALS.search(text):
+            hint = " Use == to compare (e.g. tier == 'MVC'); a single = assigns."
+        raise UsageError(f"{what} {text!r} is not a valid expression: {exc.msg}.{hint}") from None
     aliases = dict(aliases or {})
 
     def column(name: str) -> ir.Value:
@@ -116,7 +130,8 @@ def compile_expression(
             return aliases[name]
         found = resolve_column(table, name)
         if found is None:
-            cols = ", ".join(c for c in table.columns if not c.startswith("_"))
+            names = available if available is not None else table.columns
+            cols = ", ".join(c for c in names if not c.startswith("_"))
             raise UsageError(f"{what} {text!r}: no column {name!r}; {source} has: {cols}.")
         return table[found]
 
@@ -178,4 +193,10 @@ def compile_expression(
             "coalesce(...), and the methods startswith, endswith, contains, lower, upper, strip."
         )
 
-    return walk(tree)
+    result = walk(tree)
+    if condition and not isinstance(result, ir.BooleanValue):
+        raise UsageError(
+            f"{what} {text!r} is not a condition (it gives {result.type()} values, not "
+            "true/false); compare something, e.g. tier == 'MVC' or clv > 100."
+        )
+    return result

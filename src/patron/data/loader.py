@@ -9,7 +9,10 @@ How a load works
    whose *name* was loaded before with other content is refused unless ``replace`` is set, in
    which case the rows of the earlier load are replaced.
 3. Each file is scanned by the engine into typed contract columns with, for each row, the
-   first reason to reject it (missing customer id, unparseable date, non-numeric amount, ...).
+   first reason to reject it (missing customer id, unparseable date, non-numeric amount, a
+   number or date outside :attr:`LoadOptions.limits`, ...). Columns outside the contract are
+   kept as text attributes (added to the table). A file whose every row is rejected fails
+   the load.
 4. On engines with transactions, the good rows of every file and their ledger entries are
    written in one transaction and then verified with cheap counts (rows read from the file,
    rows loaded from the table); only when rows were rejected is the per-reason breakdown,
@@ -23,22 +26,27 @@ wins). Transactions are appended; each row carries the ``_load_id`` of its ledge
 
 from __future__ import annotations
 
+import contextlib
+import re
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from patron.data.contracts import CONTRACTS, Column, Contract, contract_for, normalise_name
 from patron.data.dates import guess_format, parse_timestamp
+from patron.data.engine import local_time
 from patron.data.expressions import as_number, compile_expression, resolve_column
+from patron.data.plausible import Limits
 from patron.data.sources import SourceFile, expand_paths, inspect_file, read_raw
 from patron.data.warehouse import Warehouse
-from patron.errors import DataError, UsageError, first_line
+from patron.errors import DataError, PatronError, UsageError, engine_io_error, first_line
 
 __all__ = [
     "LEDGER",
@@ -85,6 +93,8 @@ class LoadOptions:
     strict: bool = False
     replace: bool = False
     return_if: str | None = None
+    #: The plausible range of numbers and dates; rows outside are rejected with the reason.
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -107,6 +117,17 @@ class FileReport:
     returns: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     message: str = ""
+    #: Contract column -> the file's column or expression it was read from.
+    mapping: dict[str, str] = field(default_factory=dict)
+    #: The file's other columns, kept as text: file column -> stored column.
+    attributes: dict[str, str] = field(default_factory=dict)
+    #: Keyed tables: good rows that repeated a key already in the file (the last line won).
+    merged: int = 0
+
+    def describe(self, typer: _Typer) -> None:
+        """Note what the file's columns became."""
+        self.mapping = {c: typer.mapping[c] for c in typer.contract.names if c in typer.mapping}
+        self.attributes = {column: name for name, column in typer.extras.items()}
 
     @property
     def rows_rejected(self) -> int:
@@ -168,6 +189,25 @@ def parse_mappings(items: Sequence[str], table: str) -> dict[str, str]:
 def table_schema(contract: Contract) -> ibis.Schema:
     """The warehouse schema of a contract table (plus the load id)."""
     return ibis.schema({**{c.name: c.dtype for c in contract.columns}, LOAD_ID: "string"})
+
+
+def _attribute_names(columns: Sequence[str], contract: Contract) -> dict[str, str]:
+    """Stored names for a file's columns outside the contract: ``Unit Price`` -> ``unit_price``.
+
+    Lower-case words joined by ``_``; a name a contract column (or the load id) already has,
+    or one taken by an earlier column, gets ``attr_`` in front.
+    """
+    taken = {*contract.names, LOAD_ID}
+    out: dict[str, str] = {}
+    for column in columns:
+        name = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_") or "column"
+        if name[0].isdigit() or name in taken:
+            name = f"attr_{name}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        out[name] = column
+    return out
 
 
 def _known_names() -> set[str]:
@@ -234,14 +274,23 @@ class _Typer:
         self.flags: dict[str, ir.Value] = {}
         self.present: dict[str, ir.Value] = {}
         self.conversions: list[tuple[str, str]] = []
+        #: Contract column -> the file's column or expression it came from.
+        self.mapping: dict[str, str] = {}
+        #: File columns read into a contract column (by name).
+        self.used: set[str] = set()
+        #: Other file columns, kept as text attributes: stored name -> file column.
+        self.extras: dict[str, str] = {}
 
     def source_expr(self, col: Column) -> ir.Value | None:
         if col.name in self.options.mapping:
+            self.mapping[col.name] = self.options.mapping[col.name]
             return compile_expression(
                 self.options.mapping[col.name], self.raw, what=f"--map {col.name}="
             )
         name = _find_source(self.raw, col)
         if name is not None:
+            self.mapping[col.name] = name
+            self.used.add(name)
             return self.raw[name]
         if col.name == "amount" and self.contract.table == "transactions":
             qty = self.values.get("quantity")
@@ -250,13 +299,14 @@ class _Typer:
                 None,
             )
             if qty is not None and price is not None:
+                self.mapping[col.name] = f"{self.mapping.get('quantity', 'quantity')} * {price}"
                 return as_number(self.raw[price]) * qty
         return None
 
     def missing_required(self, col: Column) -> DataError:
         found = ", ".join(c for c in self.raw.columns if not c.startswith("_"))
         hint = ""
-        if len(self.raw.columns) <= 2 and self.src.kind == "csv":
+        if len([c for c in self.raw.columns if not c.startswith("_")]) == 1:
             hint = " Only one column was found: is the delimiter right (--delimiter)?"
         elif not self.src.header and self.src.kind != "parquet":
             hint = " The file has no header line, so columns are named column1, column2, ..."
@@ -264,6 +314,11 @@ class _Typer:
             f"{self.src.path}: no column for required field {col.name!r} of "
             f"{self.contract.table}; the file has: {found}.{hint} Name the source with "
             f"--map {col.name}=COLUMN (or an expression, e.g. --map amount=Quantity*UnitPrice)."
+            + (
+                " A log without amounts: --no-amount counts purchases."
+                if col.name == "amount"
+                else ""
+            )
         )
 
     def convert_all(self) -> None:
@@ -286,9 +341,17 @@ class _Typer:
                 self.flags["_r_source"] = source.cast("string").strip().lower().isin(_TRUE)
             if self.options.return_if:
                 rule = compile_expression(
-                    self.options.return_if, self.raw, what="--return-if", aliases=self.values
+                    self.options.return_if,
+                    self.raw,
+                    what="--return-if",
+                    aliases=self.values,
+                    condition=True,
                 )
                 self.flags["_r_rule"] = rule.fill_null(False)
+        self.extras = _attribute_names(
+            [c for c in self.raw.columns if not c.startswith("_") and c not in self.used],
+            self.contract,
+        )
 
     def _finish(self, first: ir.Table, extra: dict[str, ir.Value]) -> ir.Table:
         out: dict[str, ir.Value] = {n: first[n] for n in self.values}
@@ -301,6 +364,7 @@ class _Typer:
                 if name in self.values:
                     flag = flag | (first[name] < 0).fill_null(False)
             out["is_return"] = flag
+        out.update({name: first[name] for name in self.extras})
         if "_line" in first.columns:
             out["_line"] = first._line
         out.update(extra)
@@ -316,7 +380,9 @@ class _Typer:
         """
         self.convert_all()
         lines = {"_line": self.raw._line} if "_line" in self.raw.columns else {}
-        first = self.raw.select(**self.values, **self.flags, **self.present, **lines)
+        first = self.raw.select(
+            **self.values, **self.flags, **self.present, **self.attributes(), **lines
+        )
         reasons = []
         for c in self.contract.columns:
             if c.required:
@@ -325,6 +391,7 @@ class _Typer:
                 reasons.append((missing, f"missing {c.name}"))
         for name, label in self.conversions:
             reasons.append((first[f"_p_{name}"] & first[name].isnull(), f"{label} {name}"))
+        reasons.extend(self.implausible(first))
         reason = ibis.cases(*reasons, else_=ibis.null("string")) if reasons else None
         return self._finish(
             first, {"_reason": reason if reason is not None else ibis.null("string")}
@@ -342,7 +409,9 @@ class _Typer:
         optional = {
             k: v for k, v in self.present.items() if not self.contract.column(k[3:]).required
         }
-        first = self.raw.select(**self.values, **self.flags, **optional, **lines)
+        first = self.raw.select(
+            **self.values, **self.flags, **optional, **self.attributes(), **lines
+        )
         good: ir.BooleanValue = ibis.literal(True)
         for c in self.contract.columns:
             if c.required:
@@ -350,7 +419,42 @@ class _Typer:
         for name, _ in self.conversions:
             if f"_p_{name}" in optional:
                 good = good & (first[name].notnull() | ~first[f"_p_{name}"])
+        limits = self.options.limits
+        for name in self.checked():
+            value = first[name]
+            ok = limits.date_ok(value) if value.type().is_timestamp() else limits.number_ok(value)
+            good = good & ok
         return self._finish(first.filter(good), {})
+
+    def attributes(self) -> dict[str, ir.Value]:
+        """The file's other columns as text, under their stored names."""
+        out: dict[str, ir.Value] = {}
+        for name, column in self.extras.items():
+            value = self.raw[column].cast("string")
+            out[name] = value.strip().nullif("") if self.src.kind != "parquet" else value
+        return out
+
+    def checked(self) -> list[str]:
+        """Numbers and timestamps that came from the file (checked against the limits)."""
+        return [
+            c.name
+            for c in self.contract.columns
+            if c.dtype in ("float64", "timestamp")
+            and c.name in self.values
+            and not isinstance(self.values[c.name].op(), ops.Literal)
+        ]
+
+    def implausible(self, first: ir.Table) -> list[tuple[ir.Value, str]]:
+        """Reasons for values outside :attr:`LoadOptions.limits` (non-finite, huge, odd dates)."""
+        limits = self.options.limits
+        out: list[tuple[ir.Value, str]] = []
+        for name in self.checked():
+            value = first[name]
+            if value.type().is_timestamp():
+                out.append(limits.date_reason(value, name))
+            else:
+                out.extend(limits.number_reason(value, name))
+        return out
 
     def convert(self, col: Column, source: ir.Value) -> ir.Value:
         """The source converted to the column's type; notes where conversion can fail."""
@@ -391,6 +495,9 @@ class _Typer:
     def timestamp(self, col: Column, source: ir.Value) -> ir.Value:
         typ = source.type()
         if typ.is_timestamp():
+            zone = self.src.zones.get(source.get_name()) if self.src.zones else None
+            if zone is not None and zone.upper() not in ("UTC", "Z", "+00:00", "ETC/UTC"):
+                return local_time(source, zone)  # the local wall-clock time, as text keeps
             return source.cast(dt.Timestamp())
         if typ.is_date():
             return source.cast("timestamp")
@@ -444,7 +551,29 @@ class _Context:
             raise _engine_error(item.src, exc) from exc
 
 
-def _engine_error(src: SourceFile, exc: Exception) -> DataError:
+_RAGGED = re.compile(r"CSV Error on Line: (\d+)")
+_FIELDS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _engine_error(src: SourceFile, exc: Exception) -> Exception:
+    """What to raise for an engine's error while reading ``src``.
+
+    Its own I/O errors (a full disk) become :class:`OSError`; a row with the wrong number of
+    fields a :class:`DataError` naming the line; anything else a :class:`DataError` quoting
+    the engine's first line.
+    """
+    io = engine_io_error(exc)
+    if io is not None:
+        return io
+    text = str(exc)
+    line, fields = _RAGGED.search(text), _FIELDS.search(text)
+    if line and fields:
+        want, got = fields.groups()
+        return DataError(
+            f"{src.path}, line {line.group(1)}: {got} field(s) where the header has {want}. "
+            "Quote values that contain the delimiter, or fix the row; check the delimiter "
+            "(--delimiter)."
+        )
     return DataError(
         f"{src.path}: the engine could not read the file ({first_line(exc)}). Check the "
         "delimiter (--delimiter), the header (--header/--no-header) and the encoding "
@@ -452,9 +581,28 @@ def _engine_error(src: SourceFile, exc: Exception) -> DataError:
     )
 
 
+@contextlib.contextmanager
+def _reading(src: SourceFile) -> Iterator[None]:
+    """Turn an engine's error while reading ``src`` into a message naming the file."""
+    try:
+        yield
+    except PatronError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0].lstrip("_") not in _ENGINE_MODULES:
+            raise
+        raise _engine_error(src, exc) from exc
+
+
+#: Where engines' own exception classes live (anything else is a bug, not the file).
+_ENGINE_MODULES = frozenset({"duckdb", "pyspark", "py4j", "psycopg", "psycopg2"})
+
+
 def _check(ctx: _Context, item: _Staged) -> None:
     """Fill ``item.report``: rows by rejection reason (one engine pass), first bad lines."""
-    typed = ctx.typer(item, with_lines=False).build()
+    typer = ctx.typer(item, with_lines=False)
+    typed = typer.build()
+    item.report.describe(typer)
     returns = typed.is_return.sum() if "is_return" in typed.columns else ibis.literal(0)
     try:
         counts = (
@@ -475,6 +623,12 @@ def _check(ctx: _Context, item: _Staged) -> None:
             report.returns = int(row["returns"] or 0)
     if report.rows_read == 0:
         raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
+    if ctx.contract.key and report.rows_loaded:
+        # A keyed table gets one row per key: rows repeating a key are merged (last wins).
+        good = typed.filter(typed._reason.isnull()).select(*ctx.contract.key).distinct()
+        keys = int(good.count().to_pyarrow().as_py())
+        report.merged = report.rows_loaded - keys
+        report.rows_loaded = keys
     rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
     if rejected:
         numbered = ctx.typer(item, with_lines=True).build()
@@ -494,6 +648,39 @@ def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
         wh.con.create_table(name, schema=schema)
 
 
+def _add_attributes(wh: Warehouse, item: _Staged, names: Sequence[str]) -> ibis.Schema:
+    """Add text columns for a file's attributes the table lacks; the table's schema after.
+
+    An engine that cannot add columns keeps the contract's columns only, and the report
+    says which attributes were not kept.
+    """
+    target = item.target
+    have = set(wh.con.table(target).columns)
+    lost = []
+    for name in names:
+        if name in have:
+            continue
+        try:
+            wh.con.raw_sql(f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR')
+        except Exception:
+            lost.append(name)
+    if lost:
+        item.report.message = (
+            f"attribute column(s) {', '.join(lost)} not kept: the engine cannot add columns"
+        )
+    return wh.con.table(target).schema()
+
+
+def _conform(rows: ir.Table, schema: ibis.Schema) -> ir.Table:
+    """``rows`` with exactly the table's columns (nulls for attributes the file lacks)."""
+    return rows.select(
+        *[
+            (rows[n] if n in rows.columns else ibis.null(t)).cast(t).name(n)
+            for n, t in schema.items()
+        ]
+    )
+
+
 def _strict(reports: Sequence[FileReport]) -> None:
     bad = [r for r in reports if r.rejections]
     if bad:
@@ -505,6 +692,19 @@ def _strict(reports: Sequence[FileReport]) -> None:
         )
 
 
+def _nothing_loaded(reports: Sequence[FileReport]) -> None:
+    """Refuse a load in which some file had rows but every one of them was rejected."""
+    for r in reports:
+        if r.rows_read and not r.rows_loaded and r.rejections:
+            first = r.rejections[0]
+            raise DataError(
+                f"{r.path}: all {r.rows_read:,} row(s) were rejected ({first.count:,} "
+                f"{first.reason}, first at line {first.first_lines[0]}); nothing was loaded. "
+                "Check the column mapping (--map), the date format (--date-format) and the "
+                "values."
+            )
+
+
 def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     """Write one file's good rows (appending, or upserting by key).
 
@@ -514,21 +714,21 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     """
     wh, contract = ctx.wh, ctx.contract
     target = contract.table
-    schema = table_schema(contract)
-    columns = [*contract.names, LOAD_ID]
     load_id = ibis.literal(item.load_id)
+    typer = ctx.typer(item, with_lines=bool(contract.key))
+    rows = typer.build_good().mutate(**{LOAD_ID: load_id})
+    item.report.describe(typer)
+    schema = _add_attributes(wh, item, list(typer.extras))
     if contract.key:
-        rows = ctx.typer(item, with_lines=True).build_good().mutate(**{LOAD_ID: load_id})
         key = list(contract.key)
         latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
         rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
         current = wh.con.table(target)
-        kept = current.anti_join(rows.select(*key), key).select(*columns).cast(schema)
-        wh.replace_table(target, kept.union(rows.select(*columns).cast(schema)))
+        kept = _conform(current.anti_join(rows.select(*key), key), schema)
+        wh.replace_table(target, kept.union(_conform(rows, schema)))
         return
-    rows = ctx.typer(item, with_lines=False).build_good().mutate(**{LOAD_ID: load_id})
     try:
-        wh.insert(target, rows.select(*columns).cast(schema))
+        wh.insert(target, _conform(rows, schema))
     except Exception as exc:
         raise _engine_error(item.src, exc) from exc
     if not verify:
@@ -561,10 +761,13 @@ def _write(ctx: _Context, staged: list[_Staged], *, verify: bool) -> None:
             ledger = wh.con.table(LEDGER)
             wh.replace_table(LEDGER, ledger.filter(~ledger.load_id.isin(replaced)))
         for item in staged:
-            _write_file(ctx, item, verify=verify)
+            with _reading(item.src):
+                _write_file(ctx, item, verify=verify)
             _record(wh, item, now)
         if verify and ctx.options.strict:
             _strict([item.report for item in staged])
+        if verify:
+            _nothing_loaded([item.report for item in staged])
 
 
 def _record(wh: Warehouse, item: _Staged, when: datetime) -> None:
@@ -616,6 +819,8 @@ def load(
         For unreadable or invalid input, or any rejection when ``strict``; nothing is written.
     """
     options = options or LoadOptions()
+    # The date window is fixed once, so every pass of this load applies the same one.
+    options = replace(options, limits=replace(options.limits, latest=options.limits.latest_at()))
     contract = contract_for(table)
     files = expand_paths(paths)
     previous = _previous_loads(wh, table)
@@ -671,8 +876,10 @@ def load(
         ctx = _Context(wh, contract, options, created)
         if not verify:
             for item in staged:
-                _check(ctx, item)
+                with _reading(item.src):
+                    _check(ctx, item)
             if options.strict:
                 _strict(reports)
+            _nothing_loaded(reports)
         _write(ctx, staged, verify=verify)
     return LoadReport(table, reports)

@@ -41,7 +41,9 @@ _CSV_OPTIONS: dict[str, dict[str, str]] = {
     "pyspark": {"delimiter": "sep", "header": "header", "quote": "quote", "escape": "escape"},
 }
 _CSV_EXTRA: dict[str, dict[str, Any]] = {
-    "duckdb": {"all_varchar": True, "null_padding": True, "auto_detect": False},
+    # A row with more or fewer fields than the header is an error naming its line (no
+    # null padding: a short row would otherwise load with its last fields missing).
+    "duckdb": {"all_varchar": True, "null_padding": False, "auto_detect": False},
     "pyspark": {"mode": "PERMISSIVE", "inferSchema": False},
 }
 
@@ -73,6 +75,8 @@ class SourceFile:
     delimiter: str | None = None
     header: bool = False
     columns: list[str] = field(default_factory=list)
+    #: Time zone of each zone-aware timestamp column of a Parquet file (from its schema).
+    zones: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_data_line(self) -> int:
@@ -137,6 +141,22 @@ def _hash_and_check(path: Path, encoding: str) -> tuple[str, int, bytes]:
     return digest.hexdigest(), offset, head
 
 
+def _zones(path: Path) -> dict[str, str]:
+    """Time zones of a Parquet file's zone-aware timestamp columns (reads its footer only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({first_line(exc)}).") from exc
+    return {
+        f.name: str(f.type.tz)
+        for f in schema
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None
+    }
+
+
 def _is_number(token: str) -> bool:
     return bool(_NUMBER.match(token.strip()))
 
@@ -157,6 +177,16 @@ def _sniff_delimiter(lines: list[str]) -> str | None:
         counts = {len(r) for r in _split_sample(lines, delim)}
         if len(counts) == 1 and (n := counts.pop()) > best[0]:
             best = (n, delim)
+    if best[0] > 1:
+        return best[1]
+    # No delimiter splits every line alike (a ragged row): the one that splits most lines
+    # (all but one, or 80%) into the same number of fields, so the odd row is named later.
+    for delim in CANDIDATE_DELIMITERS:
+        counts_list = [len(r) for r in _split_sample(lines, delim)]
+        common = max(set(counts_list), key=counts_list.count)
+        agree = counts_list.count(common)
+        if common > best[0] and agree >= 2 and agree >= len(lines) - max(1, len(lines) // 5):
+            best = (common, delim)
     if best[0] > 1:
         return best[1]
     counts = {len(ln.split()) for ln in lines}
@@ -205,7 +235,7 @@ def inspect_file(
         content_hash, size, _ = _hash_and_check(path, "")
         if size == 0:
             raise DataError(f"{path}: file is empty; nothing to load.")
-        return SourceFile(path, "parquet", content_hash, size, header=True)
+        return SourceFile(path, "parquet", content_hash, size, header=True, zones=_zones(path))
     try:
         codecs.lookup(encoding)
     except LookupError:

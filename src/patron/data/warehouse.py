@@ -361,6 +361,7 @@ def connect(url: str) -> Warehouse:
             path, config = _duckdb_path(url)
             default_limit = path != ":memory:" and "memory_limit" not in config
             if path != ":memory:":
+                _check_duckdb_file(url, Path(path).expanduser())
                 parent = Path(path).expanduser().resolve().parent
                 if not parent.is_dir():
                     raise ConfigError(
@@ -384,6 +385,12 @@ def connect(url: str) -> Warehouse:
             directory = Path(url.split("://", 1)[1] or ".").expanduser().resolve()
             session = _spark_session(directory)
             return Warehouse(ibis.pyspark.connect(session), url)
+        if scheme == "file" or scheme in _DATA_SCHEMES:
+            raise ConfigError(
+                f"Warehouse {url!r} points at a data file, not a warehouse: the engine would "
+                "read it into memory and keep nothing. Load the file with `patron load` into "
+                "a warehouse such as duckdb://patron.duckdb."
+            )
         if not scheme:
             raise ConfigError(
                 f"Warehouse {url!r} is not a URL; use duckdb://FILE, pyspark:///DIR or an "
@@ -399,6 +406,30 @@ def connect(url: str) -> Warehouse:
         ) from exc
     except Exception as exc:
         raise _open_error(url, exc) from exc
+
+
+#: URL schemes Ibis reads as data files (into a throwaway in-memory engine), not warehouses.
+_DATA_SCHEMES = frozenset({"csv", "parquet", "json", "delta"})
+#: File endings of data files; a DuckDB warehouse is never one of them.
+_DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".json", ".xlsx")
+#: Endings of DuckDB files: another file there is DuckDB's to refuse ("not a valid file").
+_DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
+#: DuckDB's database files carry these bytes at offset 8.
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def _check_duckdb_file(url: str, path: Path) -> None:
+    """Refuse a DuckDB warehouse path that is a data file (DuckDB would read it as a view)."""
+    looks_like_data = path.suffix.lower() in _DATA_SUFFIXES
+    if path.is_file() and path.stat().st_size > 0 and path.suffix.lower() not in _DUCKDB_SUFFIXES:
+        with path.open("rb") as fh:
+            looks_like_data = fh.read(12)[8:12] != _DUCKDB_MAGIC
+    if looks_like_data:
+        raise ConfigError(
+            f"Warehouse {url!r}: {path} is not a DuckDB database file (it looks like a data "
+            "file, which DuckDB would only read, keeping nothing). Load it with `patron load` "
+            "and give the warehouse another name, e.g. duckdb://patron.duckdb."
+        )
 
 
 def _open_error(url: str, exc: Exception) -> WarehouseError:

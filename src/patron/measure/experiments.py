@@ -185,7 +185,12 @@ def _audience(wh: Warehouse, exp: Experiment) -> ir.Table:
     table = audience_table(wh, needed)
     if exp.audience:
         rule = compile_expression(
-            exp.audience, table, what="--audience", source="the customer attributes"
+            exp.audience,
+            table,
+            what="--audience",
+            source="the customer attributes",
+            condition=True,
+            available=audience_table(wh, None).columns,  # every attribute, not only those joined
         )
         table = table.filter(rule.fill_null(False))
     missing = [c for c in exp.stratify if c not in table.columns]

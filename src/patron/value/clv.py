@@ -61,9 +61,10 @@ class ValueSettings:
             raise UsageError(
                 f"--horizon {self.horizon_months!r} must be a whole number of months, 1..1200."
             )
-        if not (0.0 <= self.discount_rate < 10.0):
+        if not (0.0 <= self.discount_rate <= 1.0):  # 5 is 500% a year: surely 5% meant
             raise UsageError(
-                f"--discount-rate {self.discount_rate!r} must be a yearly rate such as 0.1 (10%)."
+                f"--discount-rate {self.discount_rate!r} must be a yearly rate between 0 and 1 "
+                f"written as a fraction: 0.1 is 10% a year (for 5% write 0.05, not 5)."
             )
         if self.margin_rate is not None and not (0.0 < self.margin_rate <= 1.0):
             raise UsageError(f"--margin-rate {self.margin_rate!r} must be a share in (0, 1].")

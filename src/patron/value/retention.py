@@ -197,8 +197,11 @@ def retention_report(
     """
     if project < 1:
         raise UsageError(f"--project {project} must be at least 1.")
-    if not 0 <= discount_rate < 10:
-        raise UsageError(f"--discount-rate {discount_rate!r} must be a rate per period, e.g. 0.1.")
+    if not 0 <= discount_rate <= 1:
+        raise UsageError(
+            f"--discount-rate {discount_rate!r} must be a rate per period between 0 and 1 "
+            "written as a fraction: 0.1 is 10% (for 5% write 0.05, not 5)."
+        )
     if value_per_period is not None and value_per_period < 0:
         raise UsageError(f"--value-per-period {value_per_period!r} must be >= 0.")
     data, rows = _cohort(alive, from_file, cohort)

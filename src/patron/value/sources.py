@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 import numpy as np
 
 from patron.data import people
+from patron.data.plausible import DEFAULT_MAX_ABS, Limits
 from patron.data.warehouse import Warehouse, connect
 from patron.errors import DataError, UsageError, first_line
 from patron.value.models import BadRowError
@@ -117,6 +118,8 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     """
     products = wh.con.table("products") if wh.has_table("products") else None
     table, info = customer_summary(people.transactions(wh), spec, products=products)
+    if wh.has_table("customers") and "cost_to_serve" in wh.table("customers").columns:
+        _check_costs(wh.table("customers"))  # the rows as stored, before people are combined
     customers = people.customers(wh)
     if customers is not None and "cost_to_serve" in customers.columns:
         cs = customers.select(_cid=customers.customer_id, _cts=customers.cost_to_serve)
@@ -144,6 +147,24 @@ def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
     return SummarySource(
         table, spec.unit, info, comp, wh, staging=name, spec=resolved, discrete=spec.discrete
     )
+
+
+def _check_costs(customers: ir.Table) -> None:
+    """Refuse a ``customers`` table (written by another tool) with an impossible cost to serve.
+
+    ``patron load`` rejects such rows; a table made elsewhere would give NaN or infinite CLVs.
+    """
+    cost = customers.cost_to_serve.cast("float64")
+    bad = customers.filter(~Limits().number_ok(cost))
+    first = bad.select("customer_id", cost=cost).limit(1).to_pyarrow().to_pylist()
+    if first:
+        n = int(bad.count().to_pyarrow().as_py())
+        row = first[0]
+        raise DataError(
+            f"The customers table has {n:,} cost_to_serve value(s) that are not finite or "
+            f"are beyond ±{DEFAULT_MAX_ABS:,.0f} (e.g. customer {row['customer_id']!r}: "
+            f"{row['cost']}); correct them (`patron load customers` rejects such rows)."
+        )
 
 
 def summary_from_file(
@@ -337,6 +358,8 @@ def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> Non
         if name not in ("monetary_value", "cost_to_serve"):  # unknown spend or cost: allowed
             checks.append((value.isnull(), name, "is missing"))
         checks.append((value.isnan() | value.isinf(), name, "is not a finite number"))
+        too_big = f"is beyond ±{DEFAULT_MAX_ABS:,.0f} (not a plausible value)"
+        checks.append(((value.abs() > DEFAULT_MAX_ABS) & ~value.isnan(), name, too_big))
         if name in _SUMMARY_COUNTS:
             checks.append((value < 0, name, "is negative"))
         if name in _SUMMARY_COUNTS or (discrete and name in ("recency", "T")):
@@ -352,6 +375,11 @@ def _check_summary_rows(numbers: ir.Table, path: Path, *, discrete: bool) -> Non
     if found:
         row, name, text = min(found, key=lambda f: f[0])
         raise _bad_summary_row(numbers, path, row, f"{name} {text}", name)
+    if "weights" in t.columns and not t.weights.sum().to_pyarrow().as_py():
+        raise DataError(
+            f"{path}: weights are 0 on every row, so the summary stands for no customer; "
+            "give each row the number of customers it stands for (or leave weights out)."
+        )
 
 
 def _check_customer_ids(numbers: ir.Table, path: Path) -> None:
