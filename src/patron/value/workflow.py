@@ -104,11 +104,11 @@ class FitResult:
             )
         elif not self.dropout_identified:
             names = [self.model.param_names[i] for i in self.model.dropout_params]
-            weak = [p for p in names if p in self.model.weak_params_]
-            have = "has a standard error" if len(weak) == 1 else "have standard errors"
+            shaky = [p for p in names if p in self.model.weak_params_]
+            have = "has a standard error" if len(shaky) == 1 else "have standard errors"
             notes.append(
                 f"dropout not identified: the data barely show customers leaving "
-                f"({', '.join(weak)} {have} over 3 times the estimate), so P(alive) stays near 1 "
+                f"({', '.join(shaky)} {have} over 3 times the estimate), so P(alive) stays near 1 "
                 "for almost everyone and cannot tell who has left: a count of 0 lapsed means "
                 "'cannot tell', not 'nobody left', and CLV counts on nearly everyone staying, "
                 "which overstates it if some leave. `--dropout-prior 2` is a stated "
@@ -116,8 +116,9 @@ class FitResult:
             )
         if self.model.dropout_prior is not None:
             notes.append(
-                f"dropout prior: log a and log b (or γ, δ) ~ Normal(0, {self.model.dropout_prior:g}"
-                "²) keeps the fit off the no-dropout boundary; a stated assumption, not "
+                "dropout prior: log a and log b (or γ, δ) ~ "
+                f"Normal(0, {self.model.dropout_prior:g}²) keeps the fit off the no-dropout "
+                "boundary; a stated assumption, not "
                 "something the data showed: compare the holdout check with and without it."
             )
         dropout_weak = not self.model.no_dropout_ and not self.dropout_identified
