@@ -100,7 +100,8 @@ class FitResult:
                 "not estimates). Every customer counts as active (P(alive) = 1) and CLV counts "
                 "on everyone staying through the horizon, which overstates it if some leave. A "
                 "longer calibration period usually shows dropout; check the holdout with "
-                "`patron value validate`."
+                "`patron value validate`; `--model auto` prefers a model that identifies "
+                "dropout when one does as well on the holdout."
             )
         elif not self.dropout_identified:
             names = [self.model.param_names[i] for i in self.model.dropout_params]
@@ -111,8 +112,9 @@ class FitResult:
                 f"({', '.join(shaky)} {have} over 3 times the estimate), so P(alive) stays near 1 "
                 "for almost everyone and cannot tell who has left: a count of 0 lapsed means "
                 "'cannot tell', not 'nobody left', and CLV counts on nearly everyone staying, "
-                "which overstates it if some leave. `--dropout-prior 2` is a stated "
-                "assumption that can move this; check its holdout grade."
+                "which overstates it if some leave. `--model auto` prefers a model that "
+                "identifies dropout when one does as well on the holdout; `--dropout-prior 2` "
+                "is a stated assumption that can move this (check its holdout grade)."
             )
         if self.model.dropout_prior is not None:
             notes.append(
