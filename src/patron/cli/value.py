@@ -148,7 +148,8 @@ def _with_errors(params: dict[str, float], errors: dict[str, float | None]) -> s
     )
 
 
-def _print_fit(fit: FitResult) -> None:
+def _print_fit(fit: FitResult, *, notes: bool = True) -> None:
+    """The fitted parameters; with ``notes`` the model choice and the fit's notes."""
     table = Table(
         title=f"{fit.model.name} fitted on {fit.n_customers:,.0f} customers "
         f"({fit.n_unique_rows:,} unique rows; time unit: {fit.unit})",
@@ -170,6 +171,8 @@ def _print_fit(fit: FitResult) -> None:
         out.print("spend (Gamma-Gamma): " + _with_errors(p, se))
     elif fit.spend_note:
         out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
+    if not notes:
+        return
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
     for note in fit.notes:
