@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,13 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     report = tmp_path / "demo" / "customer-value-report.html"
     assert f"Report written to {report.resolve()}" in first.replace("\n", "")
     assert report.stat().st_size > 1_000_000  # the charting library is embedded
+    # The model is graded on its holdout, and the BZ share is set beside the simulated truth.
+    assert "Model grade: " in first
+    text = " ".join(first.split())
+    found = re.search(r"Patron puts ([\d.]+)% of customers in BZ; in truth ([\d.]+)% are", text)
+    assert found is not None  # close at 20,000 customers (tests/value/test_shop_recovery.py)
+    assert "In truth the below-zero share is large because purchase rates vary widely" in text
+    assert re.search(r"customer equity is [\d,.]+ against the true [\d,.]+ \([+-]\d+%\)", text)
     assert main(args) == 0  # running it again is idempotent
     again = capsys.readouterr().out
     assert "skipped" in again

@@ -63,3 +63,46 @@ def test_shop_is_consistent_with_its_truth(tmp_path: Path) -> None:
 def test_rejects_nonsense(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--customers must be at least 1, got 0"):
         simulate_shop(0, tmp_path)
+
+
+def test_true_clv_matches_a_forward_simulation() -> None:
+    """truth.parquet's clv_12m, checked against simulating each customer's next 12 months.
+
+    Forward: purchases at rate λ, each followed by dropout with probability p; margin per
+    order and cost to serve per week discounted continuously at 10% a year.
+    """
+    from patron.data.simulate import CATEGORY_MARGIN, SEGMENTS, ShopParams, _true_clv
+
+    prm = ShopParams()
+    rng = np.random.default_rng(3)
+    segment = np.array([0, 1, 2, 3, 2])
+    lam = np.array([0.5, 0.05, 1.0, 0.2, 0.01])
+    pdrop = np.array([0.1, 0.5, 0.02, 0.3, 0.2])
+    nu = np.array([0.2, 0.15, 0.3, 0.25, 0.2])
+    cts = np.array([2.0, 9.0, 1.5, 12.0, 9.0])
+    alive = np.array([True, True, True, True, False])
+    got = _true_clv(prm, segment, lam, pdrop, nu, alive, cts)
+    weeks, delta = 365.25 / 7, np.log(1.1) / (365.25 / 7)
+    for i in range(5):
+        seg = SEGMENTS[segment[i]]
+        mix, disc = np.array(seg.category_mix), seg.discount
+        margin_rate = float(mix @ (1 - (1 - CATEGORY_MARGIN) * (1 + 0.1 * disc)))
+        per_order = margin_rate * prm.p / nu[i] * (1 - prm.return_rate)
+        total = 0.0
+        runs = 4000
+        for _ in range(runs if alive[i] else 0):
+            t, value = 0.0, 0.0
+            while True:
+                gap = rng.exponential(1 / lam[i])
+                end = min(t + gap, weeks)
+                value -= cts[i] / weeks * (np.exp(-delta * t) - np.exp(-delta * end)) / delta
+                t += gap
+                if t > weeks:
+                    break
+                value += per_order * np.exp(-delta * t)
+                if rng.random() < pdrop[i]:
+                    break
+            total += value
+        expected = total / runs
+        assert got[i] == pytest.approx(expected, rel=0.05, abs=0.05), i
+    assert got[4] == 0.0  # gone: no value, no cost

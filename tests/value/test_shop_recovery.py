@@ -55,3 +55,34 @@ def test_the_simulated_shop_is_recovered_end_to_end(wh: Warehouse, tmp_path: Pat
     by_bin = df[df.bin > 0].groupby("bin")[["p_alive", "alive_at_end"]].mean()
     assert len(by_bin) == 5
     np.testing.assert_allclose(by_bin.p_alive, by_bin.alive_at_end, atol=0.03)
+
+
+@pytest.mark.slow
+def test_bz_share_matches_the_simulated_truth(wh: Warehouse, tmp_path: Path) -> None:
+    """The demo's shop (20,000 customers, seed 42): about half the customers are BZ, in truth.
+
+    In truth 46.4% are still active but buy too rarely for their margin to cover their cost
+    to serve (truth.parquet's clv_12m < 0); Patron's BZ tier (CLV < 0, with the customers'
+    costs to serve) holds 48.2%, 80% of them truly below zero.
+    """
+    from patron.value.history import score_into_warehouse
+    from patron.value.validation import fit_and_check
+
+    shop = tmp_path / "shop"
+    simulate_shop(20_000, shop, seed=42)
+    for table in ("products", "customers", "transactions"):
+        load(wh, table, [str(shop / f"{table}.parquet")])
+    truth = pq.read_table(shop / "truth.parquet").to_pandas()
+    with summary_from_warehouse(wh, SummarySpec("week")) as source:
+        fit, checked = fit_and_check(source, "auto")
+        assert checked is not None
+        result, _ = score_into_warehouse(source, fit, ValueSettings(12, 0.1))
+    assert result.costs_known
+    tiers = wh.table("customer_value").select("customer_id", "tier", "clv").to_pandas()
+    df = tiers.merge(truth, on="customer_id", validate="1:1")
+    patron_bz = (df.tier == "BZ").mean()
+    true_bz = (df.clv_12m < 0).mean()
+    assert true_bz == pytest.approx(0.464, abs=0.005)
+    assert patron_bz == pytest.approx(true_bz, abs=0.03)
+    assert (df[df.tier == "BZ"].clv_12m < 0).mean() > 0.75
+    assert df.clv.sum() == pytest.approx(df.clv_12m.sum(), rel=0.15)

@@ -51,11 +51,16 @@ def test_fit_auto_explains_its_choice(cdnow_url: str, capsys: pytest.CaptureFixt
     out = run_json(args, capsys)
     assert out["model"] in {"bgnbd", "mbgnbd", "pnbd"}
     reason = out["selection"]["reason"]
-    assert "lowest holdout RMSE" in reason
+    # bgnbd 1.6080, mbgnbd 1.6072, pnbd 1.6028: within 1% of the lowest, a tie, broken by the
+    # stated rule: all identify dropout; pnbd's BIC is 25 above; bgnbd and mbgnbd within 2
+    # of each other, so the first in the order bgnbd, pnbd, mbgnbd.
+    assert "bgnbd, mbgnbd, pnbd tie on holdout RMSE (within 1%); all identify dropout" in reason
+    assert "pnbd has a BIC more than 2 above the lowest" in reason
+    assert out["model"] == "bgnbd"
     assert "1,882 actual" in reason
     assert set(out["selection"]["candidates"]) == {"bgnbd", "mbgnbd", "pnbd"}
     assert main(["value", "fit", "--model", "auto", "-w", cdnow_url]) == 0
-    assert "lowest BIC" in capsys.readouterr().out
+    assert "BIC" in capsys.readouterr().out
 
 
 def test_score_writes_customer_value(cdnow_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -269,7 +274,7 @@ def test_summaries_of_btyd_and_lifetimes_validate_as_the_warehouse_does(
             assert mine["predicted_mean"] == pytest.approx(theirs["predicted_mean"], rel=1e-9)
     # The holdout also chooses the model.
     auto = run_json(["value", "fit", "--model", "auto", "--from-summary", str(lifetimes)], capsys)
-    assert "lowest holdout RMSE per customer" in auto["selection"]["reason"]
+    assert "holdout RMSE per customer" in auto["selection"]["reason"]
     assert main(["value", "validate", "--from-summary", str(lifetimes)]) == 0
     assert "bgnbd: summary file, holdout 39 weeks" in capsys.readouterr().out
 

@@ -22,7 +22,8 @@ from patron.value.history import (
 from patron.value.tiers import TierRules, TierSummary
 
 
-def _print_tiers(summary: TierSummary) -> None:
+def _print_tiers(summary: TierSummary, *, notes: bool = True) -> None:
+    """The tier table, thresholds, loyalty; with ``notes`` the model's grade and notes."""
     th = summary.thresholds
     table = Table(
         title=f"Value tiers (customer equity {summary.equity:,.2f})", title_justify="left"
@@ -31,6 +32,9 @@ def _print_tiers(summary: TierSummary) -> None:
         table.add_column(col, justify="left" if col == "tier" else "right")
     for row in summary.tiers:
         share = row["equity_share"]
+        if not row.get("identified", True):
+            table.add_row(row["tier"], "-", "-", "-", "-", "-")
+            continue
         table.add_row(
             row["tier"],
             f"{row['customers']:,}",
@@ -44,17 +48,31 @@ def _print_tiers(summary: TierSummary) -> None:
         out.print(f"  {row['tier']}: {row['action']}")
     mvc = "none" if th.mvc_min_clv is None else f"CLV >= {th.mvc_min_clv:,.2f}"
     mgc = "none" if th.mgc_min_growth is None else f"growth potential >= {th.mgc_min_growth:,.2f}"
-    out.print(
-        f"Thresholds used: MVC {mvc}; MGC {mgc}; BZ CLV < {summary.rules.bz_below:g}. "
-        f"Strategic value: {summary.to_dict()['strategic_value_basis']}."
+    bz = (
+        f"CLV < {summary.rules.bz_below:g}"
+        if summary.bz_identified
+        else "not assigned (no costs known)"
     )
     out.print(
+        f"Thresholds used: MVC {mvc}; MGC {mgc}; BZ {bz}. "
+        f"Strategic value: {summary.to_dict()['strategic_value_basis']}."
+    )
+    lapsed = "" if summary.dropout_identified else " (the model cannot tell who has left)"
+    out.print(
         "Loyalty: "
-        + ", ".join(f"{r['loyalty']} {r['customers']:,}" for r in summary.loyalty)
+        + ", ".join(
+            f"{r['loyalty']} {r['customers']:,}" + (lapsed if r["loyalty"] == "lapsed" else "")
+            for r in summary.loyalty
+        )
         + ". Profitability x loyalty: "
         + ", ".join(f"{r['cell']} {r['customers']:,}" for r in summary.grid)
         + "."
     )
+    if notes:
+        if summary.grade is None:
+            out.print("Model grade: not checked (score with the holdout check to grade it).")
+        for note in summary.notes:
+            out.print(note if note.startswith(("Checked", "Model grade")) else f"note: {note}")
 
 
 @app.command("tiers")

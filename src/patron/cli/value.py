@@ -29,7 +29,7 @@ from patron.value.history import score_into_warehouse, value_trend
 from patron.value.retention import retention_report
 from patron.value.summary import SummarySpec
 from patron.value.tiers import TierSummary
-from patron.value.validation import holdout_report
+from patron.value.validation import fit_and_check, holdout_report
 from patron.value.workflow import (
     DISCRETE_MODELS,
     FitResult,
@@ -37,6 +37,7 @@ from patron.value.workflow import (
     SummarySource,
     fit_purchase_model,
     require_known_model,
+    require_valid_dropout_prior,
     require_valid_penalizer,
     score_customers,
     summary_from_file,
@@ -72,6 +73,15 @@ PenalizerOpt = Annotated[
         "(summed over customers), e.g. 0.001 when the fit does not converge on little data.",
     ),
 ]
+DropoutPriorOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--dropout-prior",
+        help="bgnbd, mbgnbd, bgbb: a Normal(0, SD²) prior on the log dropout parameters (e.g. "
+        "2), which keeps the fit off the no-dropout boundary; an assumption: compare the "
+        "holdout check with and without it.",
+    ),
+]
 SummaryOpt = Annotated[
     Path | None,
     typer.Option(
@@ -100,9 +110,11 @@ def _value_source(
     model: str,
     penalizer: float,
     holdout_length: float | None = None,
+    dropout_prior: float | None = None,
 ) -> SummarySource:
     require_known_model(model)  # before reading anything
     require_valid_penalizer(penalizer)
+    require_valid_dropout_prior(model, dropout_prior)
     discrete = model in DISCRETE_MODELS
     if from_summary is not None:
         if calibration_end is not None or observation_end is not None:
@@ -136,7 +148,8 @@ def _with_errors(params: dict[str, float], errors: dict[str, float | None]) -> s
     )
 
 
-def _print_fit(fit: FitResult) -> None:
+def _print_fit(fit: FitResult, *, notes: bool = True) -> None:
+    """The fitted parameters; with ``notes`` the model choice and the fit's notes."""
     table = Table(
         title=f"{fit.model.name} fitted on {fit.n_customers:,.0f} customers "
         f"({fit.n_unique_rows:,} unique rows; time unit: {fit.unit})",
@@ -158,6 +171,8 @@ def _print_fit(fit: FitResult) -> None:
         out.print("spend (Gamma-Gamma): " + _with_errors(p, se))
     elif fit.spend_note:
         out.print(f"spend: no Gamma-Gamma fit ({fit.spend_note}); the mean spend is used.")
+    if not notes:
+        return
     if fit.reason:
         out.print(f"model choice: {fit.reason}")
     for note in fit.notes:
@@ -171,6 +186,7 @@ def value_fit_cmd(
     calibration_end: CalOpt = None,
     observation_end: ObsOpt = None,
     penalizer: PenalizerOpt = 0.0,
+    dropout_prior: DropoutPriorOpt = None,
     from_summary: SummaryOpt = None,
     holdout: HoldoutOpt = None,
     save: Annotated[Path | None, typer.Option(help="Write the fitted model as JSON.")] = None,
@@ -181,10 +197,11 @@ def value_fit_cmd(
     if save is not None:
         check_output_file(save, (".json",), "--save")
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
-    )
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer,
+        holdout, dropout_prior,
+    )  # fmt: skip
     with source, err.status(f"Fitting {model} ..."):
-        fit = fit_purchase_model(source, model, penalizer=penalizer)
+        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
     if save is not None:
         fit.model.save(save)
     if as_json:
@@ -205,8 +222,27 @@ def value_score_cmd(
         float | None,
         typer.Option(help="Margin as a share of revenue; default: from costs, else revenue."),
     ] = None,
-    order_cost: Annotated[float, typer.Option(help="Cost to serve per order (currency).")] = 0.0,
+    order_cost: Annotated[
+        float, typer.Option(help="Cost of serving one order (currency), e.g. picking and postage.")
+    ] = 0.0,
+    cost_to_serve: Annotated[
+        float | None,
+        typer.Option(
+            help="Cost to serve one customer for a year (currency), for every customer "
+            "(replaces the customers table's cost_to_serve). Without any cost, BZ (below zero) "
+            "cannot be identified.",
+        ),
+    ] = None,
     penalizer: PenalizerOpt = 0.0,
+    dropout_prior: DropoutPriorOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Grade the model on a holdout: refit it without the last 13 weeks and compare "
+            "(--model auto chooses there). --no-check skips it (grade: not checked).",
+        ),
+    ] = True,
     from_summary: SummaryOpt = None,
     holdout: HoldoutOpt = None,
     out_file: Annotated[
@@ -218,23 +254,28 @@ def value_score_cmd(
     """Score every customer into the customer_value table (or --out FILE).
 
     Per customer: frequency, recency, T, monetary value, P(alive), expected purchases and
-    spend over the horizon, CLV with a 95% interval, the model and the units used.
+    spend over the horizon, CLV with a 95% interval, the model and the units used. The model
+    is graded on a holdout of the last 13 weeks (good, rough, do not use).
     """
-    settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost)
+    settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost, cost_to_serve)
     if from_summary is not None and out_file is None:
         raise UsageError("--from-summary needs --out FILE for the scores.")
     if out_file is not None:
         _check_table_file(out_file)
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
-    )
-    with source, err.status(f"Fitting {model} and scoring ..."):
-        fit = fit_purchase_model(source, model, penalizer=penalizer)
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer,
+        holdout, dropout_prior,
+    )  # fmt: skip
+    with source, err.status(f"Fitting {model}, checking it on a holdout and scoring ..."):
+        fit, checked = fit_and_check(
+            source, model, penalizer=penalizer, dropout_prior=dropout_prior, check=check
+        )
+        stored = checked.to_dict() if checked is not None else None
         tiers: TierSummary | None = None
         if out_file is None:
-            result, tiers = score_into_warehouse(source, fit, settings)
+            result, tiers = score_into_warehouse(source, fit, settings, check=stored)
         else:
-            result, scored = score_customers(source, fit, settings, write=None)
+            result, scored = score_customers(source, fit, settings, write=None, check=stored)
             _write_table_file(scored, out_file)
     if as_json:
         payload = result.to_dict()
@@ -244,19 +285,30 @@ def value_score_cmd(
         return
     _print_score(result, out_file)
     if tiers is not None:
-        _print_tiers(tiers)
+        _print_tiers(tiers, notes=False)
 
 
 def _print_score(result: ScoreResult, out_file: Path | None) -> None:
     where = str(out_file) if out_file else f"table {result.table}"
     out.print(f"Scored {result.customers:,} customers with {result.fit.model.name} into {where}.")
+    if result.fit.reason:
+        out.print(f"model choice: {result.fit.reason}")
+    grade = "not checked"
+    if result.check is not None:
+        grade = result.check["grade"]["grade"]
+        out.print(result.check["sentence"])
+    else:
+        out.print("Model grade: not checked (--no-check, or a summary file without a holdout).")
     out.print(
         f"Customer equity over {result.settings.horizon_months} months at "
         f"{result.settings.discount_rate:.1%} a year: {result.equity:,.2f} "
-        f"(95% interval {result.equity_low:,.2f} .. {result.equity_high:,.2f}); "
-        f"value basis: {result.margin_basis}."
+        f"(95% interval {result.equity_low:,.2f} .. {result.equity_high:,.2f}, parameter "
+        f"uncertainty only; model grade: {grade}); value basis: {result.margin_basis}; "
+        f"costs: {result.cost_basis}."
     )
-    table = Table(title="Most valuable customers", title_justify="left")
+    for note in result.notes:
+        out.print(f"note: {note}")
+    table = Table(title=f"Most valuable customers (model grade: {grade})", title_justify="left")
     for col in ("customer", "CLV", "95% interval", "P(alive)"):
         table.add_column(col, justify="left" if col == "customer" else "right")
     for row in result.top:
@@ -307,6 +359,7 @@ def value_validate_cmd(
     calibration_end: CalOpt = None,
     observation_end: ObsOpt = None,
     penalizer: PenalizerOpt = 0.0,
+    dropout_prior: DropoutPriorOpt = None,
     from_summary: SummaryOpt = None,
     holdout: HoldoutOpt = None,
     warehouse: WarehouseOpt = None,
@@ -314,10 +367,11 @@ def value_validate_cmd(
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
     source = _value_source(
-        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer, holdout
-    )
+        warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer,
+        holdout, dropout_prior,
+    )  # fmt: skip
     with source, err.status("Validating ..."):
-        fit = fit_purchase_model(source, model, penalizer=penalizer)
+        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
         report = holdout_report(source, fit)
     if as_json:
         _emit_json({**report.to_dict(), "notes": fit.notes})
@@ -352,6 +406,7 @@ def value_validate_cmd(
         f"({t['error_pct']:+.1f}%); RMSE per customer {t['rmse_per_customer']:.3f}; "
         f"mean absolute error over bins {t['bin_mae']:.3f}."
     )
+    out.print(report.grade.sentence)
     if report.tracking:
         last = report.tracking[-1]
         out.print(

@@ -9,8 +9,9 @@ On top of that, every customer belongs to one of a few *needs segments* that dri
 categories they buy, through which channel, basket size, weekday and discount use; products
 carry margins; customers carry a yearly cost to serve; some orders are returned.
 
-The ground truth (segment, rate, dropout probability, dropout time, spend parameter) is written
-to a separate file so that later steps can be checked against it.
+The ground truth (segment, rate, dropout probability, dropout time, spend parameter, and each
+customer's true 12-month CLV) is written to a separate file so that later steps can be checked
+against it.
 """
 
 from __future__ import annotations
@@ -103,6 +104,35 @@ def _products(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         "price": price,
         "margin": margin,
     }
+
+
+def _true_clv(
+    prm: ShopParams,
+    segment: np.ndarray,
+    lam: np.ndarray,
+    pdrop: np.ndarray,
+    nu: np.ndarray,
+    alive: np.ndarray,
+    cost_to_serve: np.ndarray,
+) -> np.ndarray:
+    """Each customer's true expected CLV over the 12 months after the end, at 10% a year.
+
+    From the true parameters: a customer still alive buys at rate λ until the J-th purchase
+    (J geometric with p), so the remaining lifetime is exponential with rate λp; margin per
+    order is the mean spend p_gg/ν times the segment's expected margin rate (its category
+    mix, discounted orders costing 10% more, returns refunded). Discounted continuously:
+    CLV = alive × (margin per order × λ − cost to serve per week) × (1 − e^−(δ+λp)t)/(δ+λp).
+    A customer already gone has CLV 0. Its sign (below zero or not) is that of the bracket.
+    """
+    mix = np.array([s.category_mix for s in SEGMENTS])
+    disc = np.array([s.discount for s in SEGMENTS])
+    rate = (mix * (1.0 - (1.0 - CATEGORY_MARGIN)[None, :] * (1.0 + 0.1 * disc[:, None]))).sum(1)
+    weeks = 365.25 / 7.0
+    delta = np.log(1.1) / weeks
+    per_order = rate[segment] * (prm.p / nu) * (1.0 - prm.return_rate)
+    weekly = per_order * lam - cost_to_serve / weeks
+    life = delta + lam * pdrop
+    return np.where(alive, weekly * (1.0 - np.exp(-life * weeks)) / life, 0.0)
 
 
 def _codes(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
@@ -276,6 +306,8 @@ def simulate_shop(
             "cost": np.round(prods["price"] * (1 - prods["margin"]), 2),
         }
     )
+    alive_at_end = dropout > prm.observation_weeks
+    clv_12m = _true_clv(prm, segment, lam, pdrop, nu, alive_at_end, cost_to_serve)
     end = prm.start + timedelta(weeks=prm.observation_weeks)
     dropout_ts = np.where(np.isfinite(dropout), dropout, np.nan)
     truth = pa.table(
@@ -287,8 +319,9 @@ def simulate_shop(
             "spend_nu": nu,
             "acquired_week": acquired,
             "dropout_week": dropout_ts,
-            "alive_at_end": dropout > prm.observation_weeks,
+            "alive_at_end": alive_at_end,
             "repeat_purchases": n_repeat,
+            "clv_12m": clv_12m,
         }
     )
     files = {
@@ -308,6 +341,7 @@ def simulate_shop(
         f"Simulated shop: {n} customers, seed {seed}, weeks from {prm.start:%Y-%m-%d} to "
         f"{end:%Y-%m-%d}.\n truth.parquet: each customer's true needs segment, purchase rate "
         "(per week), dropout probability, dropout week (weeks since start; drawn past the "
-        "window for customers still alive at its end, see alive_at_end) and spend parameter nu.\n"
+        "window for customers still alive at its end, see alive_at_end), spend parameter nu and "
+        "clv_12m, the true expected CLV over the next 12 months at 10% a year (0 once gone).\n"
     )
     return SimulationResult(out, n, tx.num_rows, products.num_rows, files)

@@ -8,7 +8,7 @@ data and the recommended action.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,13 @@ import ibis
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
 from patron.data.warehouse import Warehouse
-from patron.errors import ConvergenceError, DataError, UsageError
+from patron.errors import DataError
 from patron.needs.segments import SEGMENTS_TABLE, load_segment_model
 from patron.report._render import Section, chart, check_out_path, render_page
 from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
-from patron.value.summary import SummarySpec
-from patron.value.tiers import TIER_ACTIONS, TIERS
-from patron.value.validation import holdout_report
-from patron.value.workflow import DISCRETE_MODELS, fit_purchase_model, summary_from_warehouse
+from patron.value.tiers import BZ_UNKNOWN, TIER_ACTIONS, TIERS
+from patron.value.validation import GRADES, check_model
+from patron.value.workflow import INTERVAL_MEANING
 
 __all__ = ["Section", "build_report", "write_report"]
 
@@ -69,7 +68,8 @@ def _concentration(t: ibis.Table) -> Section:
 
 
 def _tiers(details: dict[str, Any]) -> Section:
-    tiers = details.get("tiers", [])
+    bz_known = details.get("bz_identified", True)
+    tiers = [t for t in details.get("tiers", []) if bz_known or t["tier"] != "BZ"]
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -86,9 +86,14 @@ def _tiers(details: dict[str, Any]) -> Section:
     mvc, bz = by.get("MVC", {}), by.get("BZ", {})
     finding = (
         f"{mvc.get('customer_share', 0):.1%} of customers (MVC) carry "
-        f"{_pct(mvc.get('equity_share'))} of customer equity; {bz.get('customer_share', 0):.1%} "
-        f"(BZ) are expected to cost more to serve than they bring "
-        f"({_money(bz.get('equity'))} together)."
+        f"{_pct(mvc.get('equity_share'))} of customer equity; "
+        + (
+            f"{bz.get('customer_share', 0):.1%} (BZ) are expected to cost more to serve than "
+            f"they bring ({_money(bz.get('equity'))} together)."
+            if bz_known
+            else "below-zero customers cannot be identified without costs (no cost to serve "
+            "or cost per order was given), so no BZ tier is shown."
+        )
     )
     rows = [
         [
@@ -105,11 +110,17 @@ def _tiers(details: dict[str, Any]) -> Section:
         ]
         for t in tiers
     ]
+    if not bz_known:
+        rows.append(["BZ", "-", "-", "-", "-", "-", "-", BZ_UNKNOWN])
     return Section(
         "Value tiers",
         finding,
-        "Retain MVC; grow MGC with cross-sell and up-sell; make BZ profitable or cut their cost "
-        "to serve.",
+        "Retain MVC; grow MGC with cross-sell and up-sell; "
+        + (
+            "make BZ profitable or cut their cost to serve."
+            if bz_known
+            else "give the costs to serve to find who is below zero."
+        ),
         chart(fig, 320),
         rows,
         [
@@ -125,7 +136,22 @@ def _tiers(details: dict[str, Any]) -> Section:
     )
 
 
-def _p_alive(t: ibis.Table, unit: str) -> Section:
+def _p_alive(t: ibis.Table, unit: str, identified: bool) -> Section:
+    if not identified:
+        row = (
+            t.aggregate(lo=t.p_alive.min(), med=t.p_alive.median(), n=t.count())
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
+        return Section(
+            "Who is still active: P(alive)",
+            "The model cannot tell who has left: this history barely shows customers leaving, "
+            f"so P(alive) is near 1 for almost everyone (lowest {float(row['lo']):.2f}, median "
+            f"{float(row['med']):.4f}). Nobody is called lapsed for that reason, which does not "
+            "mean that nobody left; the P(alive) grid is not shown.",
+            "Judge lapsing by days since the last purchase against each customer's usual gap, "
+            "or score again on a longer history.",
+        )
     f = t.frequency
     fbin = ibis.cases(
         (f == 0, "0"), (f == 1, "1"), (f == 2, "2"), (f <= 4, "3-4"), (f <= 9, "5-9"),
@@ -179,22 +205,36 @@ def _p_alive(t: ibis.Table, unit: str) -> Section:
     )
 
 
-def _holdout(wh: Warehouse, model: str, as_of: date, unit: str, penalizer: float) -> Section:
-    """The scored model (and the scoring's penalizer) refitted 13 weeks earlier, and checked."""
-    cal = as_of - timedelta(weeks=13)
-    spec = SummarySpec(unit, cal, as_of, discrete=model in DISCRETE_MODELS)
-    try:
-        with summary_from_warehouse(wh, spec) as source:
-            fit = fit_purchase_model(source, model if model else "bgnbd", penalizer=penalizer)
-            report = holdout_report(source, fit)
-    except (DataError, UsageError, ConvergenceError) as exc:
-        return Section(
-            "Model check: calibration vs holdout",
-            f"Not available: fitted on the data up to {cal} only, the model gives no answer "
-            f"({str(exc).rstrip('.')}).",
-            "Check the model on a longer history (patron value validate --calibration-end DATE).",
+def _holdout(
+    wh: Warehouse, model: str, as_of: date, unit: str, score: dict[str, Any]
+) -> tuple[Section, dict[str, Any] | None]:
+    """The scoring run's holdout check (stored with the run, or refitted 13 weeks earlier).
+
+    Returns the section and the grade (``FitGrade.to_dict()``), None when not checked.
+    """
+    check = score.get("check")
+    if not check:
+        checked = check_model(
+            wh,
+            unit,
+            as_of,
+            model if model else "bgnbd",
+            penalizer=_penalizer(score),
+            dropout_prior=score.get("model", {}).get("dropout_prior"),
         )
-    bins = report.bins
+        check = checked.to_dict()
+    grade: dict[str, Any] = check["grade"]
+    if "totals" not in check:
+        return (
+            Section(
+                "Model check: calibration vs holdout",
+                f"Not available: {grade['reason']}. The CLV figures are untested.",
+                "Check the model on a longer history (patron value validate --calibration-end "
+                "DATE).",
+            ),
+            None,
+        )
+    bins = check["by_frequency"]
     fig = go.Figure()
     fig.add_trace(
         go.Bar(x=[b["frequency"] for b in bins], y=[b["actual_mean"] for b in bins], name="actual")
@@ -203,26 +243,39 @@ def _holdout(wh: Warehouse, model: str, as_of: date, unit: str, penalizer: float
         go.Bar(
             x=[b["frequency"] for b in bins],
             y=[b["predicted_mean"] for b in bins],
-            name=f"predicted ({report.model})",
+            name=f"predicted ({check['model']})",
         )
     )
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="repeat purchases in the calibration period")
     fig.update_yaxes(title="purchases per customer in the holdout")
-    tot = report.totals
-    caveat = (
-        " No customer dropout was visible up to then, so the fit counts every customer as active."
-        if fit.model.no_dropout_
-        else ""
-    )
-    return Section(
-        "Model check: calibration vs holdout",
-        f"Fitted up to {report.calibration_end} and checked on the following 13 weeks: "
-        f"{tot['actual']:,.0f} purchases happened, the model predicted {tot['predicted']:,.0f} "
-        f"({tot['error_pct']:+.1f}%).{caveat}",
-        "Trust the CLV ranking when the bars agree; re-fit or change the model (patron value "
-        "fit --model auto) when they drift apart.",
-        chart(fig, 320),
+    tot = check["totals"]
+    caveat = ""
+    if check.get("dropout_identified") is False:
+        caveat = (
+            " No customer dropout was visible up to then, so the fit counts (nearly) every "
+            "customer as active."
+        )
+    actions = {
+        "good": "Use the CLV amounts and the ranking; re-check after each scoring run.",
+        "rough": "Use the ranking and the tiers; read CLV amounts and equity as approximate.",
+        "do not use": (
+            "Do not act on CLV amounts, equity or tiers until the model tracks the holdout: "
+            "check for seasonality or a short history, or try patron value validate "
+            "--model auto."
+        ),
+    }
+    return (
+        Section(
+            "Model check: calibration vs holdout",
+            f"Fitted up to {check['calibration_end']} and checked on the following "
+            f"{check['holdout_weeks']} weeks: {tot['actual']:,.0f} purchases happened, the "
+            f"model predicted {tot['predicted']:,.0f} ({tot['error_pct']:+.1f}%).{caveat} "
+            f"Grade: {grade['grade']} — {grade['reason']}.",
+            actions.get(grade["grade"], grade["meaning"]),
+            chart(fig, 320),
+        ),
+        grade,
     )
 
 
@@ -348,11 +401,13 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
     )
     as_of = head["as_of"]
     score = details.get("score", {})
+    holdout, grade = _holdout(wh, str(head["model"]), as_of, str(head["unit"]), score)
+    identified = bool(score.get("model", {}).get("dropout_identified", True))
     sections = [
         _concentration(t),
         _tiers(details),
-        _p_alive(t, str(head["unit"])),
-        _holdout(wh, str(head["model"]), as_of, str(head["unit"]), _penalizer(score)),
+        _p_alive(t, str(head["unit"]), identified),
+        holdout,
         *_segments(wh, t),
         _migration(wh),
     ]
@@ -361,14 +416,23 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
     sections.append(
         Section(
             "Loyalty and profitability",
-            f"True friends (profitable and loyal): {grid.get('true friends', 0):,}; "
-            f"butterflies (profitable, short-term): {grid.get('butterflies', 0):,}; barnacles "
-            f"(loyal but unprofitable): {grid.get('barnacles', 0):,}; strangers: "
-            f"{grid.get('strangers', 0):,}.",
-            "Reward true friends; harvest butterflies while they buy; make barnacles profitable "
-            "(bigger baskets, cheaper channels); spend little on strangers.",
+            f"True friends (CLV above the median, active repeat buyers): "
+            f"{grid.get('true friends', 0):,}; butterflies (above the median, short-term): "
+            f"{grid.get('butterflies', 0):,}; barnacles (repeat buyers below the median): "
+            f"{grid.get('barnacles', 0):,}; strangers: {grid.get('strangers', 0):,}."
+            + (
+                ""
+                if identified
+                else " Short-term here means first-time buyers only: the model cannot tell who "
+                "has lapsed."
+            ),
+            "Reward true friends; harvest butterflies while they buy; raise the value of "
+            "barnacles (bigger baskets, cheaper channels); spend little on strangers.",
             "",
-            [[k, f"{v:,}"] for k, v in loyalty.items()],
+            [
+                [k, f"{v:,}" if identified or k != "lapsed" else "cannot tell (no dropout seen)"]
+                for k, v in loyalty.items()
+            ],
             ["loyalty status", "customers"],
         )
     )
@@ -387,6 +451,11 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
         "thresholds": details.get("thresholds", {}),
         "rules": details.get("rules", {}),
         "sections": sections,
+        "grade": grade,
+        "grade_meaning": GRADES[grade["grade"]] if grade else GRADES["not checked"],
+        "notes": [n for n in details.get("notes", []) if not n.startswith("Checked by")],
+        "interval_meaning": INTERVAL_MEANING,
+        "bz_identified": details.get("bz_identified", True),
     }
 
 

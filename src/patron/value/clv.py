@@ -21,6 +21,7 @@ errors are perfectly correlated), not the sum of per-customer variances.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,14 @@ class ValueSettings:
     discount_rate: float = 0.10
     margin_rate: float | None = None
     order_cost: float = 0.0
+    #: Yearly cost to serve per customer (currency), for every customer, replacing the
+    #: customers table's; None: the customers table's (0 where it has none).
+    cost_to_serve: float | None = None
+
+    @property
+    def costs_given(self) -> bool:
+        """Whether a cost per order or a cost to serve was given here."""
+        return self.order_cost > 0 or self.cost_to_serve is not None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.horizon_months, int) and 1 <= self.horizon_months <= 1200):
@@ -68,8 +77,15 @@ class ValueSettings:
             )
         if self.margin_rate is not None and not (0.0 < self.margin_rate <= 1.0):
             raise UsageError(f"--margin-rate {self.margin_rate!r} must be a share in (0, 1].")
-        if self.order_cost < 0:
-            raise UsageError(f"--order-cost {self.order_cost!r} must be >= 0.")
+        if not (math.isfinite(self.order_cost) and self.order_cost >= 0):
+            raise UsageError(
+                f"--order-cost {self.order_cost!r} must be a cost per order >= 0 (currency)."
+            )
+        cts = self.cost_to_serve
+        if cts is not None and not (math.isfinite(cts) and cts >= 0):
+            raise UsageError(
+                f"--cost-to-serve {cts!r} must be a yearly cost per customer >= 0 (currency)."
+            )
 
 
 @dataclass

@@ -29,6 +29,7 @@ from patron.value.tiers import (
     tier_customers,
 )
 from patron.value.workflow import (
+    NO_COSTS_NOTE,
     VALUE_CATEGORIES,
     FitResult,
     ScoreResult,
@@ -230,16 +231,26 @@ def apply_tiers(
     if earlier:
         snaps = wh.table(SNAPSHOTS_TABLE)
         previous = snaps.filter(snaps.as_of == ibis.literal(earlier[-1]))
+    if score is None:
+        score = latest_run(wh, as_of).get("score")
     summary = tier_customers(
         table,
         rules,
         segments=wh.table(SEGMENTS_TABLE) if wh.has_table(SEGMENTS_TABLE) else None,
         customers=people.customers(wh),
         previous=previous,
+        costs_known=_costs_known(table, score),
     )
     summary.thresholds.time_unit = unit
-    if score is None:
-        score = latest_run(wh, as_of).get("score")
+    if score is not None:
+        summary.dropout_identified = bool(score.get("model", {}).get("dropout_identified", True))
+        summary.notes = list(score.get("notes", []))
+        check = score.get("check")
+        if check:
+            summary.grade = check.get("grade")
+            summary.notes.insert(0, str(check.get("sentence", "")))
+    if not summary.bz_identified and NO_COSTS_NOTE not in summary.notes:
+        summary.notes.append(NO_COSTS_NOTE)
     # customer_value, its snapshot and the run record change together, or not at all
     # (one transaction where the engine has them).
     with wh.transaction():
@@ -266,6 +277,20 @@ def apply_tiers(
         )
         _replace_dated(wh, RUNS_TABLE, run, as_of)
     return summary
+
+
+def _costs_known(table: ir.Table, score: dict[str, Any] | None) -> bool:
+    """Whether the scored CLVs carry a cost: as the scoring run stored it, else from the data.
+
+    A run scored before this was recorded counts as costed when any customer has a cost to
+    serve.
+    """
+    if score is not None and isinstance(score.get("costs"), dict):
+        return bool(score["costs"].get("known"))
+    if "cost_to_serve_yearly" not in table.columns:
+        return False
+    costed = table.aggregate(k=(table.cost_to_serve_yearly > 0).any()).to_pyarrow()
+    return bool(costed.column("k")[0].as_py())
 
 
 def latest_run(wh: Warehouse, as_of: date | None = None) -> dict[str, Any]:
@@ -379,9 +404,15 @@ def score_into_warehouse(
     fit: FitResult,
     settings: ValueSettings,
     rules: TierRules | None = None,
+    *,
+    check: dict[str, Any] | None = None,
 ) -> tuple[ScoreResult, TierSummary]:
-    """Score every customer, tier them, write ``customer_value`` and store the snapshot."""
-    result, scored = score_customers(source, fit, settings, write=None)
+    """Score every customer, tier them, write ``customer_value`` and store the snapshot.
+
+    ``check`` (the model's holdout check, ``ModelCheck.to_dict()``) is stored with the run,
+    so that ``tiers`` and the report show the model's grade.
+    """
+    result, scored = score_customers(source, fit, settings, write=None, check=check)
     summary = apply_tiers(source.warehouse, rules, scored, score=result.to_dict())
     result.table = VALUE_TABLE
     return result, summary

@@ -373,8 +373,11 @@ def expand_summary(stored: ir.Table, info: dict[str, Any]) -> ir.Table:
 class RowSums:
     """Per unique row, sums over its customers (rows of the summary), made by :func:`compress`.
 
-    With ``z`` the mean repeat spend (0 without repeats) and ``m`` the margin per repeat
-    purchase: ``rows``; ``sum_z``; customers with their own margin rate (``m`` known and
+    With ``z`` the mean repeat spend (0 without repeats, and 0 for a repeat buyer whose net
+    spend is zero or negative: returns as large as the purchases) and ``m`` the margin per
+    repeat purchase: ``rows``; ``spenders``, the rows whose expected spend the spend model
+    gives (all but ``nonpositive``, the repeat buyers with net spend <= 0, expected to spend
+    nothing); ``sum_z`` over the spenders; customers with their own margin rate (``m`` known and
     ``z > 0``): ``own`` of them, ``own_rate`` = Σ m/z, ``own_m`` = Σ m, ``own_z`` = Σ z;
     ``margins`` customers with ``m`` known and ``sum_m`` = Σ m over them; ``sum_cts`` = Σ
     yearly cost to serve. Expected spend is linear in ``z`` for a given frequency, so these
@@ -382,6 +385,8 @@ class RowSums:
     """
 
     rows: np.ndarray
+    spenders: np.ndarray
+    nonpositive: np.ndarray
     sum_z: np.ndarray
     own: np.ndarray
     own_rate: np.ndarray
@@ -432,7 +437,8 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
     The same pass sums what customer equity needs per unique row (see :class:`RowSums`).
     """
     t = summary
-    z = ibis.ifelse(t.frequency > 0, t.monetary_value, 0.0)
+    nonpositive = ((t.frequency > 0) & (t.monetary_value <= 0)).fill_null(False)
+    z = ibis.ifelse((t.frequency > 0) & (t.monetary_value > 0), t.monetary_value, 0.0)
     m = t.margin_value
     own = m.notnull() & (t.monetary_value > 0) & (t.frequency > 0)
     extra = {"sum_cts": t.cost_to_serve.sum()} if "cost_to_serve" in t.columns else {}
@@ -442,6 +448,8 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
         T_days=t.T_days.min(),
         n=t[weights].sum() if weights else t.count(),
         rows=t.count(),
+        spenders=(~nonpositive).sum(),
+        nonpositive=nonpositive.sum(),
         sum_z=z.sum(),
         own=own.sum(),
         own_rate=ibis.ifelse(own, m / t.monetary_value, 0.0).sum(),

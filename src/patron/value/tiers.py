@@ -14,7 +14,9 @@ The rules (defaults justified in the README, section "Tiers"):
   strategic value is instead the CLV at the whole wallet: the margin part divided by s;
 - **growth potential** = strategic − actual value (never negative);
 - **BZ** (below zero): CLV below ``bz_below`` (default 0): the expected margin does not cover
-  the cost to serve;
+  the cost to serve. Only when a cost is known (a cost to serve or a cost per order): without
+  costs CLV is margin or revenue, which no customer falls below zero on but by returns, so
+  no BZ tier is assigned and the summary says why (``bz_identified``);
 - **MVC** (most valuable): the customers with the highest CLV that together carry
   ``mvc_equity_share`` (default 0.5) of the positive equity — "the few that carry most of it";
 - **MGC** (most growable): among the others (not MVC, not BZ) with a positive growth potential,
@@ -45,6 +47,7 @@ import ibis.expr.types as ir
 from patron.errors import DataError, UsageError
 
 __all__ = [
+    "BZ_UNKNOWN",
     "GRID_CELLS",
     "LOYALTY_STATUSES",
     "TIERS",
@@ -66,6 +69,11 @@ TIER_ACTIONS = {
     "BZ": "Make them profitable (fees, cheaper channels) or cut the cost to serve them.",
     "other": "Maintain at low cost; watch for movement into MGC or BZ.",
 }
+#: The BZ row's action when no costs are known.
+BZ_UNKNOWN = (
+    "Cannot be identified without costs: give a cost to serve (per customer per year) or a "
+    "cost per order when scoring."
+)
 LOYALTY_STATUSES = ("first-time", "occasional", "regular", "lapsed")
 GRID_CELLS = ("true friends", "butterflies", "barnacles", "strangers")
 #: Why a customer is in their tier (the last: no particular reason, tier "other").
@@ -169,6 +177,14 @@ class TierSummary:
     by_segment: bool = False
     share_of_wallet: bool = False
     has_previous: bool = False
+    #: Whether BZ could be assigned (a cost to serve or a cost per order is known).
+    bz_identified: bool = True
+    #: What the reader should know: the fit's notes, costs, the model's grade.
+    notes: list[str] = field(default_factory=list)
+    #: Whether the model identified dropout (else "lapsed" cannot be told from P(alive)).
+    dropout_identified: bool = True
+    #: The model's grade from its holdout check (``FitGrade.to_dict()``), when checked.
+    grade: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: rules, thresholds, tiers (with equity shares), loyalty and grid counts."""
@@ -183,6 +199,10 @@ class TierSummary:
                 + ("in the same needs segment" if self.by_segment else "(no segments yet)")
             ),
             "compared_with_previous_snapshot": self.has_previous,
+            "bz_identified": self.bz_identified,
+            "lapsed_identified": self.dropout_identified,
+            "grade": self.grade,
+            "notes": self.notes,
             "tiers": self.tiers,
             "loyalty": self.loyalty,
             "profit_loyalty": self.grid,
@@ -212,6 +232,7 @@ def tier_customers(
     segments: ir.Table | None = None,
     customers: ir.Table | None = None,
     previous: ir.Table | None = None,
+    costs_known: bool = True,
 ) -> TierSummary:
     """Assign tiers, loyalty status, grid cell and RFM scores to every scored customer.
 
@@ -229,6 +250,9 @@ def tier_customers(
         The customers table; its ``share_of_wallet`` column is used when present.
     previous
         ``customer_id, clv`` of the previous snapshot (for "value growing").
+    costs_known
+        Whether CLV carries a cost to serve or a cost per order; without, no BZ tier is
+        assigned (below zero cannot be told from revenue or margin alone).
 
     Returns
     -------
@@ -322,7 +346,7 @@ def tier_customers(
         mvc_min = _scalar(
             cum.filter(cum.cum >= rules.mvc_equity_share * positive).clv.max().to_pyarrow().as_py()
         )
-    is_bz = t.clv < rules.bz_below
+    is_bz = t.clv < rules.bz_below if costs_known else ibis.literal(False)
     is_mvc = ~is_bz & (t.clv > 0) & (t.clv >= (mvc_min if mvc_min is not None else math.inf))
     eligible = t.filter(~is_bz & ~is_mvc & (t.growth_potential > 0))
     mgc_min = _scalar(
@@ -403,6 +427,7 @@ def tier_customers(
         by_segment=bool(reference),
         share_of_wallet=sow_known,
         has_previous=previous is not None,
+        bz_identified=costs_known,
     )
     return summary
 
@@ -441,7 +466,10 @@ def summarise_tiers(summary: TierSummary, table: ir.Table | None = None) -> Tier
                 "mean_clv": _scalar(r.get("mean_clv")),
                 "mean_cost_to_serve_yearly": _scalar(r.get("mean_cost_to_serve_yearly")),
                 "growth_potential": float(r.get("growth_potential") or 0.0),
-                "action": TIER_ACTIONS[name],
+                "action": TIER_ACTIONS[name]
+                if name != "BZ" or summary.bz_identified
+                else BZ_UNKNOWN,
+                "identified": name != "BZ" or summary.bz_identified,
             }
         )
     counts = t.group_by(["loyalty", "profit_loyalty"]).aggregate(n=t.count()).to_pyarrow()

@@ -30,6 +30,7 @@ __all__ = [
     "SummarySource",
     "fit_purchase_model",
     "require_known_model",
+    "require_valid_dropout_prior",
     "require_valid_penalizer",
     "score_customers",
     "summary_from_file",
@@ -41,6 +42,17 @@ CONTINUOUS_MODELS = ("bgnbd", "mbgnbd", "pnbd")
 DISCRETE_MODELS = ("bgbb",)
 FIT_MODELS = (*CONTINUOUS_MODELS, *DISCRETE_MODELS)
 VALUE_TABLE = "customer_value"
+#: What the CLV and equity intervals cover, said wherever they are shown.
+INTERVAL_MEANING = (
+    "95% interval for the parameter uncertainty only (delta method): it assumes the model is "
+    "right and does not cover model error, which the holdout check grades"
+)
+#: Said wherever tiers are shown when no cost to serve or cost per order is known.
+NO_COSTS_NOTE = (
+    "no costs known: below-zero (BZ) customers cannot be identified without costs, so no BZ "
+    "tier is assigned; give --cost-to-serve (per customer per year) and/or --order-cost, or "
+    "load customers with a cost_to_serve column."
+)
 #: String columns of ``customer_value`` with a closed set of values (stored compactly where
 #: the engine can, see :meth:`Warehouse.create_table`).
 VALUE_CATEGORIES: dict[str, tuple[str, ...]] = {"model": FIT_MODELS, "time_unit": tuple(TIME_UNITS)}
@@ -56,9 +68,18 @@ class FitResult:
     n_customers: float
     n_unique_rows: int
     reason: str = ""
-    candidates: dict[str, dict[str, float]] = field(default_factory=dict)
+    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Why there is no spend model (expected spend then falls back to the mean), if so.
     spend_note: str = ""
+
+    @property
+    def dropout_identified(self) -> bool:
+        """Whether the data pin the dropout process down (``False`` also for no dropout).
+
+        Not at the no-dropout boundary, and no dropout parameter barely identified (standard
+        error over 3 times the estimate). Without it P(alive) cannot tell who has left.
+        """
+        return not self.model.dropout_params or _identifies_dropout(self.model)
 
     @property
     def notes(self) -> list[str]:
@@ -79,11 +100,33 @@ class FitResult:
                 "not estimates). Every customer counts as active (P(alive) = 1) and CLV counts "
                 "on everyone staying through the horizon, which overstates it if some leave. A "
                 "longer calibration period usually shows dropout; check the holdout with "
-                "`patron value validate`."
+                "`patron value validate`; `--model auto` prefers a model that identifies "
+                "dropout when one does as well on the holdout."
             )
+        elif not self.dropout_identified:
+            names = [self.model.param_names[i] for i in self.model.dropout_params]
+            shaky = [p for p in names if p in self.model.weak_params_]
+            have = "has a standard error" if len(shaky) == 1 else "have standard errors"
+            notes.append(
+                f"dropout not identified: the data barely show customers leaving "
+                f"({', '.join(shaky)} {have} over 3 times the estimate), so P(alive) stays near 1 "
+                "for almost everyone and cannot tell who has left: a count of 0 lapsed means "
+                "'cannot tell', not 'nobody left', and CLV counts on nearly everyone staying, "
+                "which overstates it if some leave. `--model auto` prefers a model that "
+                "identifies dropout when one does as well on the holdout; `--dropout-prior 2` "
+                "is a stated assumption that can move this (check its holdout grade)."
+            )
+        if self.model.dropout_prior is not None:
+            notes.append(
+                "dropout prior: log a and log b (or γ, δ) ~ "
+                f"Normal(0, {self.model.dropout_prior:g}²) keeps the fit off the no-dropout "
+                "boundary; a stated assumption, not "
+                "something the data showed: compare the holdout check with and without it."
+            )
+        dropout_weak = not self.model.no_dropout_ and not self.dropout_identified
         for label, model in (("", self.model), ("spend (Gamma-Gamma) ", self.spend_model)):
             weak = model.weak_note(label) if model is not None else None
-            if weak:
+            if weak and not (dropout_weak and model is self.model and _only_dropout(model)):
                 notes.append(
                     f"{weak}, and expect wide CLV intervals. A longer calibration period or "
                     "more customers would help; `--penalizer 0.001` keeps such parameters small."
@@ -101,6 +144,8 @@ class FitResult:
             "n_customers": self.n_customers,
             "n_unique_rows": self.n_unique_rows,
             "penalizer": self.model.penalizer,
+            "dropout_prior": self.model.dropout_prior,
+            "dropout_identified": self.dropout_identified,
         }
         if self.spend_model is not None:
             out["spend_model"] = {
@@ -115,6 +160,12 @@ class FitResult:
             out["selection"] = {"reason": self.reason, "candidates": self.candidates}
         out["notes"] = self.notes
         return out
+
+
+def _only_dropout(model: BaseModel) -> bool:
+    """Whether every weak parameter of ``model`` is a dropout parameter (said once, above)."""
+    names = {model.param_names[i] for i in model.dropout_params}
+    return set(model.weak_params_) <= names
 
 
 def holdout_sums(source: SummarySource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,6 +228,22 @@ def require_valid_penalizer(penalizer: float) -> None:
         raise UsageError(f"--penalizer {penalizer} must be a number >= 0, such as 0.001.")
 
 
+def require_valid_dropout_prior(name: str, dropout_prior: float | None) -> None:
+    """Refuse, before any work, a dropout prior that is not a positive SD, or on pnbd."""
+    if dropout_prior is None:
+        return
+    if not (math.isfinite(dropout_prior) and dropout_prior > 0):
+        raise UsageError(
+            f"--dropout-prior {dropout_prior} must be a standard deviation > 0 of the log "
+            "dropout parameters, such as 2."
+        )
+    if name in MODELS and not MODELS[name].unitless_dropout:
+        raise UsageError(
+            f"--dropout-prior works with bgnbd, mbgnbd, bgbb and auto; {name}'s dropout "
+            "parameters have a time unit, so one prior would mean different things per unit."
+        )
+
+
 def _check_source_fits(source: SummarySource, name: str) -> None:
     """A discrete model needs a summary of whole periods, the others one of days."""
     if name in DISCRETE_MODELS and not source.discrete:
@@ -191,7 +258,82 @@ def _check_source_fits(source: SummarySource, name: str) -> None:
         )
 
 
-def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0.0) -> FitResult:
+#: Holdout RMSEs within this share of the lowest count as a tie in ``auto``.
+RMSE_TIE = 0.01
+#: BIC differences up to this count as a tie (Kass & Raftery 1995: below 2, "not worth more
+#: than a bare mention").
+BIC_TIE = 2.0
+
+
+def _bic(model: BaseModel, n: float) -> float:
+    """BIC with the free parameters counted (those held at a boundary are not estimates)."""
+    k = len(model.param_names) - len(model.fixed_params_)
+    return float(k * np.log(n) - 2 * model.log_likelihood_)
+
+
+def _identifies_dropout(model: BaseModel) -> bool:
+    """Whether a fit identifies dropout (so that P(alive) can tell who has left).
+
+    Not at the no-dropout boundary, and no dropout parameter barely identified, unless the
+    dropout's spread is held homogeneous (then the common dropout is what is estimated, and
+    its note says so).
+    """
+    names = {model.param_names[i] for i in model.dropout_params}
+    if model.no_dropout_:
+        return False
+    return bool(names & set(model.homogeneous_params_)) or not names & set(model.weak_params_)
+
+
+def _break_ties(
+    fitted: dict[str, BaseModel], tied: list[str], n: float, measure: str
+) -> tuple[str, str]:
+    """The stated tie-break among models ``tied`` on ``measure``: the choice and why.
+
+    1. a model that identifies dropout (P(alive) can tell who has left) over one that does
+       not; 2. the lowest BIC with free parameters counted, ties within ``BIC_TIE``;
+    3. the order bgnbd, pnbd, mbgnbd (the most used first).
+    """
+    if len(tied) == 1:
+        return tied[0], ""
+    names = ", ".join(tied)
+    why = f"{names} tie on {measure}; "
+    dropout = [c for c in tied if _identifies_dropout(fitted[c])]
+    if dropout and len(dropout) < len(tied):
+        why += f"{', '.join(dropout)} identif{'ies' if len(dropout) == 1 else 'y'} dropout"
+        tied = dropout
+        if len(tied) == 1:
+            return tied[0], why + ", the others do not"
+        why += "; "
+    elif not dropout:
+        why += "none identifies dropout; "
+    else:
+        why += "all identify dropout; "
+    bics = {c: _bic(fitted[c], n) for c in tied}
+    low = min(bics.values())
+    kept = [c for c in tied if bics[c] <= low + BIC_TIE]
+    dropped = [c for c in tied if c not in kept]
+    if dropped:
+        why += (
+            f"{', '.join(dropped)} {'has' if len(dropped) == 1 else 'have'} a BIC more than "
+            f"{BIC_TIE:g} above the lowest ({low:.1f}, free parameters counted); "
+        )
+    if len(kept) == 1:
+        return kept[0], why + f"{kept[0]} has the lowest BIC"
+    order = ("bgnbd", "pnbd", "mbgnbd")
+    best = min(kept, key=order.index)
+    return best, why + (
+        f"{', '.join(kept)} have BICs within {BIC_TIE:g} of each other, so the first in the "
+        f"order bgnbd, pnbd, mbgnbd is taken: {best}"
+    )
+
+
+def fit_purchase_model(
+    source: SummarySource,
+    name: str,
+    *,
+    penalizer: float = 0.0,
+    dropout_prior: float | None = None,
+) -> FitResult:
     """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma.
 
     ``penalizer`` (>= 0) adds ``penalizer × Σ parameter²`` to the purchase model's negative
@@ -200,13 +342,24 @@ def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0
     ``c × customers`` here). It keeps the estimates finite when the data hardly identify them
     (few customers, a short calibration period), at the price of a bias toward small
     parameters. The spend model is not penalised.
+
+    ``dropout_prior`` (σ > 0, for bgnbd, mbgnbd and bgbb) puts a Normal(0, σ²) prior on the
+    log dropout parameters (see :meth:`BaseModel._penalty`); ``auto`` then chooses between
+    bgnbd and mbgnbd.
+
+    ``auto`` chooses by the lowest holdout RMSE per customer when the summary has a holdout,
+    else by the lowest BIC; models within 1% of the lowest RMSE (or 2 of the lowest BIC) tie,
+    and the tie goes to a model that identifies dropout, then the lowest BIC (free
+    parameters counted), then the order bgnbd, pnbd, mbgnbd.
     """
     require_known_model(name)
     require_valid_penalizer(penalizer)
+    require_valid_dropout_prior(name, dropout_prior)
     _check_source_fits(source, name)
     comp = source.compressed
-    candidates: dict[str, dict[str, float]] = {}
+    candidates: dict[str, dict[str, Any]] = {}
     reason = ""
+    options: dict[str, Any] = {"penalizer": penalizer, "dropout_prior": dropout_prior}
     if name in DISCRETE_MODELS:
         d = comp.periods
         some = d.n_periods >= 1  # a customer with no whole period yet tells the fit nothing
@@ -218,20 +371,21 @@ def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0
         data = DiscreteData.from_arrays(
             d.frequency[some], d.recency[some], d.n_periods[some], d.weights[some]
         )
-        model: BaseModel = MODELS[name](penalizer=penalizer).fit(data)
+        model: BaseModel = MODELS[name](**options).fit(data)
     elif name != "auto":
-        model = MODELS[name](penalizer=penalizer).fit(comp.rfm)
+        model = MODELS[name](**options).fit(comp.rfm)
     else:
         fitted: dict[str, BaseModel] = {}
-        for cand in CONTINUOUS_MODELS:
+        pool = [c for c in CONTINUOUS_MODELS if dropout_prior is None or MODELS[c].unitless_dropout]
+        for cand in pool:
             try:
-                fitted[cand] = MODELS[cand](penalizer=penalizer).fit(comp.rfm)
-            except Exception as exc:
-                candidates[cand] = {"error": float("nan")}
+                fitted[cand] = MODELS[cand](**options).fit(comp.rfm)
+            except (DataError, ConvergenceError, UsageError) as exc:
+                candidates[cand] = {"error": str(exc)}
                 reason += f"{cand} failed ({str(exc)[:80]}); "
         if not fitted:
             raise DataError("No model could be fitted to this summary: " + reason)
-        n = comp.counts.sum()
+        n = float(comp.counts.sum())
         if source.has_holdout and source.info.get("holdout_days", 0) > 0:
             y, y2, counts = holdout_sums(source)
             for cand, m in fitted.items():
@@ -242,28 +396,38 @@ def fit_purchase_model(source: SummarySource, name: str, *, penalizer: float = 0
                     "holdout_predicted": float(np.dot(pred, counts)),
                     "holdout_actual": float(y.sum()),
                     "log_likelihood": m.log_likelihood_,
+                    "bic": _bic(m, n),
+                    "identifies_dropout": _identifies_dropout(m),
                 }
-            best = min(fitted, key=lambda c: candidates[c]["holdout_rmse"])
+            low = min(candidates[c]["holdout_rmse"] for c in fitted)
+            tied = [c for c in fitted if candidates[c]["holdout_rmse"] <= low * (1 + RMSE_TIE)]
+            best, tie = _break_ties(fitted, tied, n, f"holdout RMSE (within {RMSE_TIE:.0%})")
             others = ", ".join(
                 f"{c} {candidates[c]['holdout_rmse']:.4f}" for c in fitted if c != best
             )
             chosen = candidates[best]
             reason += (
-                f"{best} has the lowest holdout RMSE per customer "
-                f"({chosen['holdout_rmse']:.4f}; {others}); it predicts "
-                f"{chosen['holdout_predicted']:,.0f} holdout purchases against "
-                f"{chosen['holdout_actual']:,.0f} actual."
+                f"{best} {'chosen by' if tie else 'has the lowest'} holdout RMSE per customer "
+                f"({chosen['holdout_rmse']:.4f}; {others})"
+                + (f" — {tie}" if tie else "")
+                + f"; it predicts {chosen['holdout_predicted']:,.0f} holdout purchases "
+                f"against {chosen['holdout_actual']:,.0f} actual."
             )
         else:
             for cand, m in fitted.items():
                 candidates[cand] = {
-                    "bic": 4 * np.log(n) - 2 * m.log_likelihood_,
+                    "bic": _bic(m, n),
                     "log_likelihood": m.log_likelihood_,
+                    "identifies_dropout": _identifies_dropout(m),
                 }
-            best = min(fitted, key=lambda c: candidates[c]["bic"])
+            low = min(candidates[c]["bic"] for c in fitted)
+            tied = [c for c in fitted if candidates[c]["bic"] <= low + BIC_TIE]
+            best, tie = _break_ties(fitted, tied, n, f"BIC (within {BIC_TIE:g})")
             reason += (
-                f"{best} has the lowest BIC ({candidates[best]['bic']:.1f}); give "
-                "--calibration-end to choose by holdout accuracy instead."
+                f"{best} {'chosen by' if tie else 'has the lowest'} BIC "
+                f"({candidates[best]['bic']:.1f}, no holdout)"
+                + (f" — {tie}" if tie else "")
+                + "; give --calibration-end to choose by holdout accuracy instead."
             )
         model = fitted[best]
     spend: GammaGammaModel | None = None
@@ -299,22 +463,57 @@ class ScoreResult:
     fit: FitResult
     margin_basis: str
     top: list[dict[str, Any]]
+    #: Repeat buyers whose net spend is zero or negative (returns as large as purchases):
+    #: left out of the spend model, expected to spend nothing per purchase.
+    nonpositive_spend: int = 0
+    #: Whether a cost to serve or a cost per order is known (else BZ cannot be identified).
+    costs_known: bool = False
+    cost_basis: str = ""
+    #: The holdout check of the model (``patron.value.validation.ModelCheck.to_dict()``).
+    check: dict[str, Any] | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        """The fit's notes and what scoring adds (costs, customers with net returns)."""
+        notes = list(self.fit.notes)
+        if self.nonpositive_spend:
+            n = self.nonpositive_spend
+            notes.append(
+                f"{n:,} repeat buyer{'s' if n != 1 else ''} returned as much as they bought "
+                "(net spend zero or negative): left out of the spend model and expected to "
+                "spend 0 per purchase, so their CLV is at most 0."
+            )
+        if not self.costs_known:
+            notes.append(NO_COSTS_NOTE)
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; money in the data's currency, horizon in months, rates per year."""
-        return {
+        out = {
             "table": self.table,
             "customers": self.customers,
             "customer_equity": self.equity,
             "customer_equity_low": self.equity_low,
             "customer_equity_high": self.equity_high,
-            "interval": "95% (parameter uncertainty, delta method)",
+            "interval": INTERVAL_MEANING,
             "horizon_months": self.settings.horizon_months,
             "discount_rate_yearly": self.settings.discount_rate,
             "margin_basis": self.margin_basis,
+            "costs": {
+                "known": self.costs_known,
+                "basis": self.cost_basis,
+                "order_cost": self.settings.order_cost,
+                "cost_to_serve_yearly": self.settings.cost_to_serve,
+            },
+            "nonpositive_spend_customers": self.nonpositive_spend,
             "model": self.fit.to_dict(),
             "top_customers": self.top,
+            "notes": self.notes,
         }
+        if self.check is not None:
+            out["check"] = self.check
+            out["grade"] = self.check["grade"]
+        return out
 
 
 def _spend_terms(
@@ -322,8 +521,11 @@ def _spend_terms(
 ) -> tuple[ir.Value, ir.Value]:
     """Expected spend per transaction and its variance (Ibis expressions, delta method)."""
     x = table.frequency.cast("float64")
+    # A repeat buyer whose net spend is zero or negative (returns as large as purchases) is
+    # outside the spend model (fitted on positive spend only): expected to spend nothing.
+    nonpositive = ((table.frequency > 0) & (table.monetary_value <= 0)).fill_null(False)
     if spend is None:
-        return ibis.literal(fallback), ibis.literal(0.0)
+        return ibis.ifelse(nonpositive, 0.0, fallback), ibis.literal(0.0)
     p, q, g = spend.params_.values()
     z = ibis.ifelse(x > 0, table.monetary_value, 0.0)
     num = g + x * z
@@ -332,7 +534,7 @@ def _spend_terms(
     grads = [num / den - p * x * num / den**2, -p * num / den**2, p / den]
     cov = spend.covariance_
     var = sum(grads[i] * grads[j] * float(cov[i, j]) for i in range(3) for j in range(3))
-    return v, var
+    return ibis.ifelse(nonpositive, 0.0, v), ibis.ifelse(nonpositive, 0.0, var)
 
 
 def score_customers(
@@ -341,6 +543,7 @@ def score_customers(
     settings: ValueSettings,
     *,
     write: str | None = VALUE_TABLE,
+    check: dict[str, Any] | None = None,
 ) -> tuple[ScoreResult, ir.Table]:
     """Score every customer: P(alive), expected purchases and spend, CLV with a 95% interval.
 
@@ -348,7 +551,9 @@ def score_customers(
     the engine by ``row_key``. The scores are written to the table ``write`` (replacing
     it), or with ``write=None`` to a staging table that lives as long as ``source``; the
     returned table reads them. A yearly ``cost_to_serve`` in the summary (from
-    ``customers``) is charged per month while the customer is alive.
+    ``customers``) is charged per month while the customer is alive; ``settings.cost_to_serve``
+    replaces it for every customer. ``check`` (the model's holdout check, as a dict) is
+    carried into the result.
     """
     model = fit.model
     _check_source_fits(source, model.name)
@@ -377,18 +582,35 @@ def score_customers(
             }
         )
     )
-    cts = summary.cost_to_serve if "cost_to_serve" in summary.columns else ibis.literal(0.0)
     sums = c.sums
+    has_cts = "cost_to_serve" in summary.columns and float(sums.sum_cts.sum()) > 0
+    cts: ir.Value
+    if settings.cost_to_serve is not None:
+        cts = ibis.literal(settings.cost_to_serve)
+        sum_cts = settings.cost_to_serve * sums.rows
+        cost_basis = f"cost to serve {settings.cost_to_serve:,.2f} a year per customer (given)"
+    elif has_cts:
+        cts = summary.cost_to_serve
+        sum_cts = sums.sum_cts
+        cost_basis = "each customer's cost_to_serve from the customers table"
+    else:
+        cts = ibis.literal(0.0)
+        sum_cts = np.zeros_like(sums.rows)
+        cost_basis = "no cost to serve known"
+    if settings.order_cost > 0:
+        cost_basis += f"; {settings.order_cost:,.2f} per order (given)"
+    costs_known = settings.costs_given or has_cts
     spend_total = float(np.dot(c.frequency, sums.sum_z))
     margin_total = float(np.dot(c.frequency, sums.sum_m))
-    mean_spend = spend_total / max(float(np.dot(c.frequency, c.counts)), 1.0)
+    spending = c.counts - sums.nonpositive if len(sums.nonpositive) else c.counts
+    mean_spend = spend_total / max(float(np.dot(c.frequency, spending)), 1.0)
     # Σ over each row's customers of the margin rate (s1) and of rate × spend (s2).
     s1: np.ndarray
     s2: np.ndarray
     if settings.margin_rate is not None:
         rate: ir.Value = ibis.literal(settings.margin_rate)
         basis = f"margin rate {settings.margin_rate:g} of revenue (given)"
-        s1, s2 = settings.margin_rate * sums.rows, settings.margin_rate * sums.sum_z
+        s1, s2 = settings.margin_rate * sums.spenders, settings.margin_rate * sums.sum_z
     elif source.info.get("has_costs") and sums.margins.sum() > 0 and spend_total:
         overall = margin_total / spend_total
         rate = ibis.ifelse(
@@ -397,12 +619,12 @@ def score_customers(
             overall,
         )
         basis = f"each customer's own margin rate from costs (overall {overall:.3f})"
-        s1 = sums.own_rate + overall * (sums.rows - sums.own)
+        s1 = sums.own_rate + overall * (sums.spenders - sums.own)
         s2 = sums.own_m + overall * (sums.sum_z - sums.own_z)
     else:
         rate = ibis.literal(1.0)
         basis = "revenue (no costs known: pass --margin-rate)"
-        s1, s2 = sums.rows, sums.sum_z
+        s1, s2 = sums.spenders, sums.sum_z
     v, var_v = _spend_terms(summary, fit.spend_model, mean_spend)
     unit_value = v * rate - settings.order_cost
     # Per-customer values that need no model factor, computed before the join.
@@ -478,7 +700,7 @@ def score_customers(
         value_sum = mean_spend * s1
         g_phi_rows = np.zeros((3, len(x)))
     a = value_sum - settings.order_cost * sums.rows  # Σ (expected spend × rate − order cost)
-    b = sums.sum_cts / 12.0  # Σ monthly cost to serve
+    b = sum_cts / 12.0  # Σ monthly cost to serve
     equity = float(np.dot(a, fac.de) - np.dot(b, fac.ds))
     g_theta = a @ fac.grad_de - b @ fac.grad_ds
     var_eq = float(g_theta @ fac.cov_log @ g_theta)
@@ -503,5 +725,9 @@ def score_customers(
         fit,
         basis,
         top,
+        int(sums.nonpositive.sum()),
+        costs_known,
+        cost_basis,
+        check,
     )
     return result, scored

@@ -94,9 +94,16 @@ class BaseModel:
     #: parameters when there is no dropout, a spread parameter at the homogeneous cap.
     fixed_params_: tuple[str, ...] = ()
 
-    def __init__(self, *, penalizer: float = 0.0, max_iter: int = 2000) -> None:
+    #: Whether the dropout parameters are unit-free shapes (a Beta mixture's), so that one
+    #: prior on them means the same on any time unit (``dropout_prior``).
+    unitless_dropout: ClassVar[bool] = False
+
+    def __init__(
+        self, *, penalizer: float = 0.0, max_iter: int = 2000, dropout_prior: float | None = None
+    ) -> None:
         self.penalizer = penalizer
         self.max_iter = max_iter
+        self.dropout_prior = dropout_prior
 
     # -- the contract -----------------------------------------------------------------------
     def _check_hyperparameters(self) -> None:
@@ -105,6 +112,18 @@ class BaseModel:
                 f"{type(self).__name__}: penalizer={self.penalizer!r} must be a number >= 0 "
                 "and finite."
             )
+        prior = self.dropout_prior
+        if prior is not None:
+            if not self.unitless_dropout:
+                raise UsageError(
+                    f"{type(self).__name__} has no unit-free dropout parameters, so a dropout "
+                    "prior would depend on the time unit; use it with bgnbd, mbgnbd or bgbb."
+                )
+            if not (isinstance(prior, int | float) and 0 < prior < math.inf):
+                raise UsageError(
+                    f"dropout prior {prior!r} must be a standard deviation > 0 (of the log "
+                    "dropout parameters), such as 2."
+                )
         if not (isinstance(self.max_iter, int) and self.max_iter > 0):
             raise UsageError(
                 f"{type(self).__name__}: max_iter={self.max_iter!r} must be an integer > 0."
@@ -227,8 +246,25 @@ class BaseModel:
         raise NotImplementedError
 
     def _penalty(self, log_params: FloatArray) -> tuple[float, FloatArray]:
+        """The penalizer's ``penalizer × Σ θ²`` plus the dropout prior's negative log density.
+
+        The dropout prior (``dropout_prior`` = σ) is a normal prior on the log of each dropout
+        parameter, centred on 1: for BG/NBD's a and b (BG/BB's γ and δ) a Beta(1, 1)-centred
+        belief that a customer's chance of leaving could lie anywhere between 0 and 1, and a
+        factor e^σ either way is one standard deviation. It keeps the fit off the no-dropout
+        boundary when the likelihood there is nearly flat (a → 0), and fades as data pin the
+        dropout down.
+        """
         params = np.exp(log_params)
-        return self.penalizer * float(np.sum(params**2)), 2.0 * self.penalizer * params**2
+        value = self.penalizer * float(np.sum(params**2))
+        grad = 2.0 * self.penalizer * params**2
+        if self.dropout_prior is not None:
+            idx = list(self.dropout_params)
+            scale = self.dropout_prior**2
+            value += 0.5 * float(np.sum(log_params[idx] ** 2)) / scale
+            grad = grad.copy()
+            grad[idx] += log_params[idx] / scale
+        return value, grad
 
     def _objective(self, data: Any, n: float) -> Callable[[FloatArray], tuple[float, FloatArray]]:
         def fun(theta: FloatArray) -> tuple[float, FloatArray]:
@@ -468,7 +504,11 @@ class BaseModel:
         return {
             "model": self.name,
             "patron_version": __version__,
-            "hyperparameters": {"penalizer": self.penalizer, "max_iter": self.max_iter},
+            "hyperparameters": {
+                "penalizer": self.penalizer,
+                "max_iter": self.max_iter,
+                "dropout_prior": self.dropout_prior,
+            },
             "params": self.params_,
             "standard_errors": self.standard_errors_,
             "covariance": self.covariance_.tolist(),
@@ -509,7 +549,9 @@ class BaseModel:
 
     def with_params(self, params: FloatArray) -> Self:
         """A copy of this model with other parameter values (for intervals)."""
-        clone = type(self)(penalizer=self.penalizer, max_iter=self.max_iter)
+        clone = type(self)(
+            penalizer=self.penalizer, max_iter=self.max_iter, dropout_prior=self.dropout_prior
+        )
         clone._params = np.asarray(params, dtype=float)
         clone.covariance_ = getattr(self, "covariance_", np.zeros((len(params), len(params))))
         clone.fixed_params_ = self.fixed_params_

@@ -138,6 +138,7 @@ class BetaGeoModel(BaseModel):
     name: ClassVar[str] = "bgnbd"
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+    unitless_dropout: ClassVar[bool] = True
     #: b → ∞ with a/(a+b) fixed (one dropout probability); r → ∞ with r/α fixed (one rate)
     homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((3, 2), (0, 1))
     modified: ClassVar[bool] = False

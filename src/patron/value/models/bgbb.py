@@ -209,6 +209,7 @@ class BetaGeoBetaBinomModel(BaseModel):
     name: ClassVar[str] = "bgbb"
     param_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
     dropout_params: ClassVar[tuple[int, ...]] = (2, 3)
+    unitless_dropout: ClassVar[bool] = True
     #: δ → ∞ with γ/(γ+δ) fixed (one dropout probability); β → ∞ with α/(α+β) fixed (one
     #: purchase probability)
     homogeneous: ClassVar[tuple[tuple[int, int], ...]] = ((3, 2), (1, 0))
