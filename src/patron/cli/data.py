@@ -50,7 +50,7 @@ def _print_load(report: LoadReport) -> None:
 
 @app.command("load")
 def load_cmd(
-    table: Annotated[str, typer.Argument(help="transactions, customers or products.")],
+    table: Annotated[str, typer.Argument(help="transactions, customers, products or identities.")],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
     mapping: Annotated[
         list[str] | None,
