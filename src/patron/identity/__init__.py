@@ -6,6 +6,14 @@ stable resolved ids in ``identity_map``. Manual merges and splits are decisions 
 keep, and any run or decision can be undone.
 """
 
+from patron.identity.manual import (
+    customer_history,
+    explain_records,
+    find_record,
+    merge_customers,
+    split_customer,
+    undo,
+)
 from patron.identity.normalise import (
     PLACEHOLDERS,
     fold_text,
@@ -21,6 +29,7 @@ from patron.identity.resolve import (
     ResolveOptions,
     RunReport,
     resolve_identities,
+    restore_before,
 )
 
 __all__ = [
@@ -31,9 +40,16 @@ __all__ = [
     "RUNS",
     "ResolveOptions",
     "RunReport",
+    "customer_history",
+    "explain_records",
+    "find_record",
     "fold_text",
+    "merge_customers",
     "normalise_card",
     "normalise_email",
     "normalise_phone",
     "resolve_identities",
+    "restore_before",
+    "split_customer",
+    "undo",
 ]

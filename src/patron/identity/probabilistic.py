@@ -219,10 +219,7 @@ def match_records(
             columns = {
                 str(r[0]) for r in duck.execute(f'DESCRIBE "{predicted.physical_name}"').fetchall()
             }
-        weights = ", ".join(
-            (f"log2(bf_{f})" if f"bf_{f}" in columns else "CAST(NULL AS DOUBLE)") + f" AS w_{f}"
-            for f in WEIGHT_FIELDS
-        )
+        weights = ", ".join(f"{_weight_sql(f, columns)} AS w_{f}" for f in WEIGHT_FIELDS)
         sql = (
             "SELECT CAST(rid_l AS BIGINT) AS rid_l, CAST(rid_r AS BIGINT) AS rid_r, "
             "CAST(match_probability AS DOUBLE) AS match_probability, "
@@ -256,6 +253,31 @@ def match_records(
     return Matching(kept, json.loads(json.dumps(model, default=str)), records, compared)
 
 
+def _weight_sql(field: str, columns: set[str]) -> str:
+    """SQL for a field's match weight: log2 of its Bayes factor (term-frequency adjusted)."""
+    if f"bf_{field}" not in columns:
+        return "CAST(NULL AS DOUBLE)"
+    factor = f"bf_{field}"
+    if f"bf_tf_adj_{field}" in columns:
+        factor += f" * COALESCE(bf_tf_adj_{field}, 1.0)"
+    return f"log2({factor})"
+
+
+def _level_labels(model: dict[str, Any]) -> dict[tuple[str, int], str]:
+    """(comparison, comparison vector value) -> the level's label in a saved Splink model."""
+    labels: dict[tuple[str, int], str] = {}
+    for comparison in model.get("comparisons", []):
+        name = str(comparison.get("output_column_name", ""))
+        levels = comparison.get("comparison_levels", [])
+        others = [lv for lv in levels if not lv.get("is_null_level")]
+        for lv in levels:
+            if lv.get("is_null_level"):
+                labels[(name, -1)] = str(lv.get("label_for_charts", "null"))
+        for i, lv in enumerate(others):
+            labels[(name, len(others) - 1 - i)] = str(lv.get("label_for_charts", ""))
+    return labels
+
+
 def _pair_schema() -> dict[str, str]:
     return {
         "rid_l": "int64",
@@ -282,7 +304,8 @@ def explain_pair(
     model
         The Splink model saved by a run (``identity_runs.model``).
     left, right
-        Folded :data:`COMPARED` values of the two records.
+        Folded :data:`COMPARED` values of the two records, and the term frequencies
+        (``tf_given_name``, ``tf_surname``: shares of records with that value).
 
     Returns
     -------
@@ -298,8 +321,8 @@ def explain_pair(
     try:
         with _quiet():
             result = compare_records(
-                {"rid": 0, **{c: left.get(c) for c in COMPARED}},
-                {"rid": 1, **{c: right.get(c) for c in COMPARED}},
+                {"rid": 0, **left},
+                {"rid": 1, **right},
                 model,
                 DuckDBAPI(connection=con),
             )
@@ -308,17 +331,22 @@ def explain_pair(
         con.close()
     import math
 
+    labels = _level_labels(model)
     weights = {}
     for field in WEIGHT_FIELDS:
         bf = row.get(f"bf_{field}")
         if bf is None:
             continue
+        factor = float(bf) * float(row.get(f"bf_tf_adj_{field}") or 1.0)
+        level = int(row.get(f"gamma_{field}", 0))
         weights[field] = {
-            "match_weight": round(math.log2(float(bf)), 3) if float(bf) > 0 else None,
-            "level": row.get(f"gamma_{field}"),
+            "match_weight": math.log2(factor) if factor > 0 else None,
+            "level": labels.get((field, level), str(level)),
         }
+    prior = float(model.get("probability_two_random_records_match", 0.0) or 0.0)
     return {
         "match_probability": float(row["match_probability"]),
         "match_weight": float(row["match_weight"]),
+        "prior_weight": math.log2(prior / (1.0 - prior)) if 0.0 < prior < 1.0 else None,
         "weights": weights,
     }

@@ -59,6 +59,7 @@ __all__ = [
     "ResolveOptions",
     "RunReport",
     "resolve_identities",
+    "restore_before",
 ]
 
 IDENTITIES = "identities"
@@ -400,11 +401,15 @@ def _record_edges(prepared: ir.Table, pairs: ir.Table, rank: int, seq: ir.Value)
     )
 
 
-def _manual_edges(wh: Warehouse, prepared: ir.Table) -> tuple[ir.Table | None, ir.Table | None]:
-    """Edges of active merges, and (decision, rid, side) of active splits."""
+def _manual_edges(
+    wh: Warehouse, prepared: ir.Table, ignore: int | None
+) -> tuple[ir.Table | None, ir.Table | None]:
+    """Edges of active merges, and (decision, rid, side) of active splits (but ``ignore``)."""
     if not wh.has_table(DECISIONS):
         return None, None
     decisions = wh.con.table(DECISIONS).filter(ibis._.active)
+    if ignore is not None:
+        decisions = decisions.filter(decisions.decision != ignore)
     records = wh.con.table(DECISION_RECORDS)
     placed = records.join(decisions, records.decision == decisions.decision).join(
         prepared,
@@ -523,6 +528,7 @@ def resolve_identities(
     note: str = "",
     restore_run: int | None = None,
     decision: tuple[str, str, Sequence[tuple[str, str, int]]] | None = None,
+    undo_decision: int | None = None,
 ) -> RunReport:
     """Resolve every identity record to a customer and write the identity tables.
 
@@ -543,6 +549,8 @@ def resolve_identities(
     decision
         ``(kind, reason, [(source, record_id, side), ...])`` of a manual decision to record
         with this run (it takes the run's number).
+    undo_decision
+        A manual decision this run leaves out and marks undone.
 
     Returns
     -------
@@ -595,7 +603,7 @@ def resolve_identities(
             edge_parts.append(
                 _record_edges(prepared, links, RANK["probabilistic"], ibis.literal(0, "int64"))
             )
-        merge_edges, splits = _manual_edges(wh, prepared)
+        merge_edges, splits = _manual_edges(wh, prepared, undo_decision)
         if decision is not None:
             d_kind, _, d_records = decision
             mine = ibis.memtable(
@@ -704,6 +712,7 @@ def resolve_identities(
             model_json=model_json,
             note=note,
             decision=decision,
+            undo_decision=undo_decision,
             summary={
                 "identifiers": identifiers,
                 "refused": refused,
@@ -723,12 +732,13 @@ def _write_run(
     kind: str,
     now: datetime,
     new_map: ir.Table,
-    prepared: ir.Table,
+    prepared: ir.Table | None,
     links: ir.Table | None,
     last_seq: int,
     model_json: str,
     note: str,
     decision: tuple[str, str, Sequence[tuple[str, str, int]]] | None,
+    undo_decision: int | None = None,
     summary: dict[str, Any],
 ) -> RunReport:
     """Write the map, the changes, links, records and the run record in one transaction."""
@@ -793,13 +803,15 @@ def _write_run(
         },
         schema=RUNS_SCHEMA,
     )
-    kept_records = prepared.select(
-        "source",
-        "record_id",
-        "customer_id",
-        *IDENTIFIERS,
-        *[c for c in COMPARED if c not in IDENTIFIERS],
-    )
+    kept_records = None
+    if prepared is not None:
+        kept_records = prepared.select(
+            "source",
+            "record_id",
+            "customer_id",
+            *IDENTIFIERS,
+            *[c for c in COMPARED if c not in IDENTIFIERS],
+        )
     with wh.transaction():
         wh.insert(CHANGES, diff)
         wh.replace_table(MAP, new_map.select(*MAP_SCHEMA.names).cast(MAP_SCHEMA))
@@ -807,7 +819,14 @@ def _write_run(
             CUSTOMER_MAP,
             customer_map.select("customer_id", "resolved_id").cast(CUSTOMER_MAP_SCHEMA),
         )
-        wh.replace_table(RECORDS, kept_records)
+        if kept_records is not None:
+            wh.replace_table(RECORDS, kept_records)
+        if undo_decision is not None:
+            decisions = wh.con.table(DECISIONS)
+            wh.replace_table(
+                DECISIONS,
+                decisions.mutate(active=decisions.active & (decisions.decision != undo_decision)),
+            )
         if links is not None:
             wh.insert(LINKS, links.select(*LINKS_SCHEMA.names).cast(LINKS_SCHEMA))
         if decision is not None:
@@ -884,3 +903,70 @@ def _run_stats(new_map: ir.Table, current: ir.Table, diff: ir.Table) -> dict[str
         "split": int(row["split"]),
         "changed": int(row["changed"]),
     }
+
+
+def restore_before(wh: Warehouse, run: int, *, note: str = "") -> RunReport:
+    """Put the map back exactly as it was before ``run`` (which must be the latest run).
+
+    Records that ``run`` added leave the map (the next run adds them again); a manual
+    decision made by ``run`` is marked undone. Written as a run of kind ``undo``.
+
+    Parameters
+    ----------
+    wh
+        The warehouse.
+    run
+        The run to undo.
+    note
+        Kept with the undo run.
+
+    Returns
+    -------
+    RunReport
+    """
+    number, last_seq = _next_run(wh)
+    base = _base_map(wh, run)
+    if base is None:  # pragma: no cover - callers check that runs exist
+        raise UsageError("No identity run to undo; run `patron identify run` first.")
+    records = wh.con.table(RECORDS)
+    new_map = base.left_join(
+        records, (base.source == records.source) & (base.record_id == records.record_id)
+    ).select(
+        base.source,
+        base.record_id,
+        base.customer_id,
+        base.rule,
+        base.run,
+        source_customer_id=records.customer_id,
+    )
+    decided = False
+    if wh.has_table(DECISIONS):
+        decisions = wh.con.table(DECISIONS)
+        decided = bool(
+            int(decisions.filter(decisions.decision == run).count().to_pyarrow().as_py())
+        )
+    with wh.scratch() as created:
+        name, new_map = wh.materialize("map", new_map)
+        created.append(name)
+        return _write_run(
+            wh,
+            run=number,
+            kind="undo",
+            now=datetime.now(UTC).replace(tzinfo=None),
+            new_map=new_map,
+            prepared=None,
+            links=None,
+            last_seq=last_seq,
+            model_json="",
+            note=note,
+            decision=None,
+            undo_decision=run if decided else None,
+            summary={
+                "identifiers": {},
+                "refused": {},
+                "links_by_rule": {},
+                "rounds": 0,
+                "probabilistic": {},
+                "options": {},
+            },
+        )
