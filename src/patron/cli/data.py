@@ -145,6 +145,13 @@ def _print_status(status: dict[str, Any]) -> None:
             )
         table.add_row(name, f"{info['rows']:,}", details)
     out.print(table)
+    identity = status.get("identity")
+    if identity:
+        rules = ", ".join(f"{n:,} {rule}" for rule, n in identity["records_by_rule"].items())
+        out.print(
+            f"Identity: {identity['records']:,} records resolved to {identity['customers']:,} "
+            f"customers (records by rule: {rules})."
+        )
     if not status["tables"]:
         out.print("The warehouse is empty: load data with `patron load` or run `patron demo`.")
 
