@@ -118,14 +118,27 @@ def simulate_cmd(
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("shop"),
+    identities: Annotated[
+        bool,
+        typer.Option(
+            "--identities",
+            help="Also write identity records (customers under several source records, with "
+            "noise) and their true persons.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
     with err.status(f"Simulating {customers:,} customers ..."):
-        result = simulate_shop(customers, out_dir, seed=seed)
+        result = simulate_shop(customers, out_dir, seed=seed, identities=identities)
     out.print(
         f"Wrote {result.customers:,} customers, {result.transactions:,} transactions and "
         f"{result.products} products to {result.out}/ (ground truth in truth.parquet)."
     )
+    if identities:
+        out.print(
+            "Identity records in identities.parquet (load with `patron load identities`), "
+            "their true persons in identity_truth.parquet."
+        )
 
 
 def _print_status(status: dict[str, Any]) -> None:

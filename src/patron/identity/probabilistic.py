@@ -107,6 +107,8 @@ def _settings() -> Any:
             block_on("surname", "street_number"),
             block_on("given_name", "street_number"),
             block_on("address"),
+            block_on("surname", "postcode"),
+            block_on("given_name", "postcode"),
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
@@ -294,6 +296,17 @@ def _arrow(batch: Any) -> Any:
     return pa.Table.from_batches([batch])
 
 
+def _typed_record(rid: int, values: dict[str, Any]) -> Any:
+    """One record as an Arrow table with explicit types (a null would otherwise be INTEGER)."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {"rid": pa.array([rid], pa.int64())}
+    for name, value in values.items():
+        kind = pa.float64() if name.startswith("tf_") else pa.string()
+        columns[name] = pa.array([value], kind)
+    return pa.table(columns)
+
+
 def explain_pair(
     model: dict[str, Any], left: dict[str, Any], right: dict[str, Any]
 ) -> dict[str, Any]:
@@ -321,8 +334,8 @@ def explain_pair(
     try:
         with _quiet():
             result = compare_records(
-                {"rid": 0, **left},
-                {"rid": 1, **right},
+                _typed_record(0, left),
+                _typed_record(1, right),
                 model,
                 DuckDBAPI(connection=con),
             )
