@@ -14,9 +14,7 @@ from tests.identity.conftest import map_rows, random_people, write_records
 pytestmark = pytest.mark.spark
 
 
-def test_deterministic_identity_on_spark_equals_duckdb(
-    spark_wh: Warehouse, tmp_path: Path
-) -> None:
+def test_deterministic_identity_on_spark_equals_duckdb(spark_wh: Warehouse, tmp_path: Path) -> None:
     rows = random_people(3, 400)
     rows[0]["phone"] = rows[1]["phone"] = "0000000000"  # placeholders: never link
     path = write_records(rows, tmp_path / "ids.parquet")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -297,17 +297,124 @@ def normaliser(kind: str, region: str) -> Callable[[str], Normalised]:
     return NORMALISERS[kind]
 
 
-LOOKUP_SCHEMA = ibis.schema({"raw": "string", "value": "string", "status": "string"})
-BATCH_ROWS = 100_000
+#: Normalised values kept across runs: a later run normalises only values it has not seen.
+CACHE = "identity_values"
+CACHE_SCHEMA = ibis.schema(
+    {"kind": "string", "region": "string", "raw": "string", "value": "string", "status": "string"}
+)
+BATCH_ROWS = 50_000
+
+#: E-mail addresses of this plain ASCII form (after trimming and lower-casing) are valid for
+#: ``email-validator`` too and normalise to themselves; the engine decides them, Python only
+#: the rest. Domains with ``--`` (IDNA rules) and special-use names go to Python.
+FAST_EMAIL = r"^[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$"
+#: Phone numbers written with digits, spaces, dots and dashes only (and a leading +) are read
+#: by ``phonenumbers`` as their digits; the engine reduces them to digits so that one number
+#: written several ways is parsed once.
+PLAIN_PHONE = r"^\+?[0-9][0-9 .\-]*$"
+
+
+def _special_use_domains() -> list[str]:
+    import email_validator
+
+    return [str(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES]
+
+
+def _email_in_engine(raw: ir.StringValue) -> tuple[ir.StringValue, ir.StringValue]:
+    """(value, status) decided by the engine; status null where Python must decide."""
+    text = raw.strip().lower()
+    local = text.re_extract(r"^(.*)@[^@]*$", 1)
+    domain = text.re_extract(r"@([^@]*)$", 1)
+    tld = text.re_extract(r"\.([a-z]+)$", 1)
+    placeholder = (
+        text.isin(sorted(PLACEHOLDERS["text"]))
+        | local.isin(sorted(PLACEHOLDERS["email_local"]))
+        | domain.isin(sorted(PLACEHOLDERS["email_domain"]))
+    )
+    fast = (
+        text.re_search(FAST_EMAIL)
+        & ~domain.contains("--")
+        & ~tld.isin(_special_use_domains())
+        & (text.length() <= 254)
+        & (local.length() <= 64)
+    )
+    status = ibis.cases(
+        (placeholder, ibis.literal(STATUS_PLACEHOLDER)),
+        (fast, ibis.literal(STATUS_VALID)),
+        else_=ibis.null("string"),
+    )
+    value = ibis.cases((status == STATUS_VALID, text), else_=ibis.null("string"))
+    return value, status
+
+
+def _card_in_engine(raw: ir.StringValue) -> tuple[ir.StringValue, ir.StringValue]:
+    """(value, status) of :func:`normalise_card`, computed in the engine (ASCII letters)."""
+    text = raw.strip()
+    value = text.re_replace(r"[\s\-./_]", "").upper()
+    repeated = value == value.substr(0, 1).repeat(value.length())
+    status = ibis.cases(
+        (text.lower().isin(sorted(PLACEHOLDERS["text"])), ibis.literal(STATUS_PLACEHOLDER)),
+        (repeated | value.isin(sorted(PLACEHOLDERS["number"])), ibis.literal(STATUS_PLACEHOLDER)),
+        ((value.length() < 4) | ~value.re_search(r"^[A-Z0-9]+$"), ibis.literal(STATUS_INVALID)),
+        else_=ibis.literal(STATUS_VALID),
+    )
+    return ibis.cases((status == STATUS_VALID, value), else_=ibis.null("string")), status
+
+
+def _python_values(
+    wh: Warehouse,
+    keys: ir.Table,
+    kind: str,
+    region: str,
+    created: list[str],
+) -> ir.Table:
+    """Normalise in Python the distinct ``key`` values not yet in the cache; the cache rows.
+
+    The new keys are staged with a row number and read back a page at a time, each page a
+    query of its own (a result still streaming must not be open while the cache is written).
+    """
+    import pyarrow as pa
+
+    if not wh.has_table(CACHE):
+        wh.con.create_table(CACHE, schema=CACHE_SCHEMA)
+    cache = wh.con.table(CACHE).filter((ibis._.kind == kind) & (ibis._.region == region))
+    new = keys.anti_join(cache, keys.key == cache.raw)
+    numbered = new.mutate(n=ibis.row_number().over(order_by=new.key))
+    name, staged = wh.materialize("normalise", numbered)
+    created.append(name)
+    total = int(staged.count().to_pyarrow().as_py())
+
+    def pages() -> Iterator[list[str]]:
+        for start in range(0, total, BATCH_ROWS):
+            page = staged.filter((staged.n >= start) & (staged.n < start + BATCH_ROWS))
+            yield [str(v) for v in page.key.to_pyarrow().to_pylist()]
+
+    fn = normaliser(kind, region)
+    for page in pages():
+        results = [fn(v) for v in page]
+        rows = pa.table(
+            {
+                "kind": pa.array([kind] * len(page), pa.string()),
+                "region": pa.array([region] * len(page), pa.string()),
+                "raw": pa.array(page, pa.string()),
+                "value": pa.array([r.value for r in results], pa.string()),
+                "status": pa.array([r.status for r in results], pa.string()),
+            }
+        )
+        wh.insert(CACHE, ibis.memtable(rows))
+    return wh.con.table(CACHE).filter((ibis._.kind == kind) & (ibis._.region == region))
 
 
 def normalised_lookup(
     wh: Warehouse, column: ir.StringColumn, kind: str, region: str, created: list[str]
 ) -> ir.Table:
-    """A warehouse table ``(raw, value, status)`` for every distinct value of ``column``.
+    """A table ``(raw, value, status)`` for every distinct value of ``column``.
 
-    The engine lists the distinct values; they are normalised in Python in batches of
-    :data:`BATCH_ROWS` and inserted into a staging table (its name appended to ``created``).
+    Cards, and e-mail addresses of a plain form or a placeholder, are decided in the engine.
+    Other e-mail addresses and phone numbers (reduced to their digits where that cannot
+    change how ``phonenumbers`` reads them) are normalised in Python, distinct values only,
+    a page at a time, and kept in the ``identity_values`` cache, so that a later run
+    normalises only values it has not seen.
 
     Parameters
     ----------
@@ -326,24 +433,30 @@ def normalised_lookup(
     -------
     ibis.expr.types.Table
     """
-    import pyarrow as pa
-
-    fn = normaliser(kind, region)
-    name = wh.scratch_name(f"lookup_{kind}")
-    wh.con.create_table(name, schema=LOOKUP_SCHEMA)
-    created.append(name)
     distinct = column.name("raw").as_table().filter(ibis._.raw.notnull()).distinct()
-    for batch in distinct.to_pyarrow_batches(chunk_size=BATCH_ROWS):
-        raws = [str(v) for v in batch.column(0).to_pylist()]
-        if not raws:
-            continue
-        results = [fn(v) for v in raws]
-        table = pa.table(
-            {
-                "raw": pa.array(raws, pa.string()),
-                "value": pa.array([r.value for r in results], pa.string()),
-                "status": pa.array([r.status for r in results], pa.string()),
-            }
+    if kind == "card":
+        value, status = _card_in_engine(distinct.raw)
+        return distinct.select("raw", value=value, status=status)
+    if kind == "email":
+        value, status = _email_in_engine(distinct.raw)
+        decided = distinct.select("raw", value=value, status=status)
+        name, decided = wh.materialize("emails", decided)
+        created.append(name)
+        rest = decided.filter(decided.status.isnull()).select(key=decided.raw)
+        cached = _python_values(wh, rest, kind, "", created)
+        joined = decided.left_join(cached, decided.raw == cached.raw)
+        return joined.select(
+            raw=decided.raw,
+            value=ibis.coalesce(decided.value, cached.value),
+            status=ibis.coalesce(decided.status, cached.status),
         )
-        wh.insert(name, ibis.memtable(table))
-    return wh.con.table(name)
+    plain = distinct.raw.re_search(PLAIN_PHONE)
+    keyed = distinct.select(
+        "raw",
+        key=ibis.cases((plain, distinct.raw.re_replace(r"[ .\-]", "")), else_=distinct.raw),
+    )
+    name, keyed = wh.materialize("phones", keyed)
+    created.append(name)
+    cached = _python_values(wh, keyed.select("key").distinct(), kind, region, created)
+    joined = keyed.left_join(cached, keyed.key == cached.raw)
+    return joined.select(raw=keyed.raw, value=cached.value, status=cached.status)
