@@ -99,3 +99,24 @@ def test_identify_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "No identity map yet; run `patron identify run` first." in message
     code, _, message = run(capsys, "identify", "merge", "a", "b", "-w", url)
     assert code == 2  # --reason is required (Typer's usage error)
+
+
+def test_run_without_names_links_by_identifiers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    path = write_csv(
+        tmp_path / "ids.csv",
+        """
+        source,record_id,email,phone
+        pos,1,ann@x.org,
+        web,1,ann@x.org,07700 900123
+        web,2,,07700 900123
+        pos,2,bob@x.org,
+        """,
+    )
+    assert run(capsys, "load", "identities", str(path), "-w", url)[0] == 0
+    code, text, err = run(capsys, "identify", "run", "-w", url)
+    assert code == 0, err
+    assert "4 identity records are 2 customers" in text
+    assert "no probabilistic model could be trained; linked by identifiers only." in text

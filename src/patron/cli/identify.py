@@ -69,6 +69,8 @@ def _print_run(report: RunReport) -> None:
             f"({refused['records']:,} records; largest: {largest}); raise --max-shared to use "
             "them."
         )
+    if report.probabilistic.get("note"):
+        out.print(f"Probabilistic matching: {report.probabilistic['note']}.")
     if report.customer_id_conflicts:
         out.print(
             f"{report.customer_id_conflicts:,} source customer id(s) belong to several resolved "

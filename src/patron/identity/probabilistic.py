@@ -77,6 +77,7 @@ class Matching:
     model: dict[str, Any]
     records: int
     compared: int
+    note: str = ""
 
 
 def _settings() -> Any:
@@ -179,6 +180,7 @@ def match_records(
         ``w_<field>`` match weight per comparison (``None`` when fewer than two records).
     """
     from splink import DuckDBAPI, Linker, block_on
+    from splink.internals.exceptions import EMTrainingException
 
     records = int(persons.count().to_pyarrow().as_py())
     if records < 2:
@@ -208,13 +210,27 @@ def match_records(
                 recall=0.8,
             )
             linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
+            trained = 0
             for rule in (
                 block_on("given_name", "surname"),
                 block_on("date_of_birth"),
                 block_on("postcode"),
             ):
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, estimate_without_term_frequencies=True
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        rule, estimate_without_term_frequencies=True
+                    )
+                    trained += 1
+                except EMTrainingException:  # no pair agrees on this rule's fields
+                    continue
+            if not trained:
+                return Matching(
+                    None,
+                    {},
+                    records,
+                    0,
+                    note="no two records agree on name, date of birth or postcode, so no "
+                    "probabilistic model could be trained; linked by identifiers only",
                 )
             predicted = linker.inference.predict(threshold_match_probability=threshold)
             model = linker.misc.save_model_to_json()

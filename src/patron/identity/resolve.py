@@ -578,6 +578,8 @@ def resolve_identities(
             )
             model_json = json.dumps(matching.model) if matching.model else ""
             probabilistic = {"records": matching.records, "pairs": matching.compared}
+            if matching.note:
+                probabilistic["note"] = matching.note
             if matching.pairs is not None:
                 p = matching.pairs
                 left, right = prepared.view(), prepared.view()
