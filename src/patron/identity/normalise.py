@@ -303,6 +303,9 @@ CACHE_SCHEMA = ibis.schema(
     {"kind": "string", "region": "string", "raw": "string", "value": "string", "status": "string"}
 )
 BATCH_ROWS = 50_000
+#: Part of the cache's ``kind``: bumped when a normaliser or the placeholders change, so that
+#: values cached by an earlier version are normalised again.
+CACHE_VERSION = 1
 
 #: E-mail addresses of this plain ASCII form (after trimming and lower-casing) are valid for
 #: ``email-validator`` too and normalise to themselves; the engine decides them, Python only
@@ -377,7 +380,8 @@ def _python_values(
 
     if not wh.has_table(CACHE):
         wh.con.create_table(CACHE, schema=CACHE_SCHEMA)
-    cache = wh.con.table(CACHE).filter((ibis._.kind == kind) & (ibis._.region == region))
+    label = f"{kind}:{CACHE_VERSION}"
+    cache = wh.con.table(CACHE).filter((ibis._.kind == label) & (ibis._.region == region))
     new = keys.anti_join(cache, keys.key == cache.raw)
     numbered = new.mutate(n=ibis.row_number().over(order_by=new.key))
     name, staged = wh.materialize("normalise", numbered)
@@ -394,7 +398,7 @@ def _python_values(
         results = [fn(v) for v in page]
         rows = pa.table(
             {
-                "kind": pa.array([kind] * len(page), pa.string()),
+                "kind": pa.array([label] * len(page), pa.string()),
                 "region": pa.array([region] * len(page), pa.string()),
                 "raw": pa.array(page, pa.string()),
                 "value": pa.array([r.value for r in results], pa.string()),
@@ -402,7 +406,7 @@ def _python_values(
             }
         )
         wh.insert(CACHE, ibis.memtable(rows))
-    return wh.con.table(CACHE).filter((ibis._.kind == kind) & (ibis._.region == region))
+    return wh.con.table(CACHE).filter((ibis._.kind == label) & (ibis._.region == region))
 
 
 def normalised_lookup(
