@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import patron.data
+import patron.identity
 import patron.measure
 import patron.needs
 import patron.report
@@ -19,7 +20,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
 
 @pytest.mark.parametrize(
     "module",
-    [patron.data, patron.value, patron.value.models, patron.needs, patron.measure, patron.report],
+    [
+        patron.data,
+        patron.identity,
+        patron.value,
+        patron.value.models,
+        patron.needs,
+        patron.measure,
+        patron.report,
+    ],
 )
 def test_all_names_exist(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]
@@ -44,7 +53,12 @@ def test_layers() -> None:
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
         mods = imports(path)
-        domains = {"value/": "patron.value", "needs/": "patron.needs", "measure/": "patron.measure"}
+        domains = {
+            "identity/": "patron.identity",
+            "value/": "patron.value",
+            "needs/": "patron.needs",
+            "measure/": "patron.measure",
+        }
         if rel.startswith(("data/", *domains)):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
         for folder, own in domains.items():

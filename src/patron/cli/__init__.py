@@ -11,7 +11,14 @@ import os
 import sys
 import traceback
 
-from patron.cli import data, demo, differentiate, experiment, value  # noqa: F401  (registers commands)
+from patron.cli import (  # noqa: F401  (registers commands)
+    data,
+    demo,
+    differentiate,
+    experiment,
+    identify,
+    value,
+)
 from patron.cli._common import STATE, app, err
 from patron.errors import (
     ConfigError,

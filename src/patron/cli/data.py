@@ -82,7 +82,7 @@ def _limits(max_amount: float, dates_from: str, dates_to: str | None) -> Limits:
 
 @app.command("load")
 def load_cmd(
-    table: Annotated[str, typer.Argument(help="transactions, customers or products.")],
+    table: Annotated[str, typer.Argument(help="transactions, customers, products or identities.")],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
     mapping: Annotated[
         list[str] | None,
@@ -182,14 +182,27 @@ def simulate_cmd(
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("shop"),
+    identities: Annotated[
+        bool,
+        typer.Option(
+            "--identities",
+            help="Also write identity records (customers under several source records, with "
+            "noise) and their true persons.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
     with err.status(f"Simulating {customers:,} customers ..."):
-        result = simulate_shop(customers, out_dir, seed=seed)
+        result = simulate_shop(customers, out_dir, seed=seed, identities=identities)
     out.print(
         f"Wrote {result.customers:,} customers, {result.transactions:,} transactions and "
         f"{result.products} products to {result.out}/ (ground truth in truth.parquet)."
     )
+    if identities:
+        out.print(
+            "Identity records in identities.parquet (load with `patron load identities`), "
+            "their true persons in identity_truth.parquet."
+        )
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -209,6 +222,13 @@ def _print_status(status: dict[str, Any]) -> None:
             )
         table.add_row(name, f"{info['rows']:,}", details)
     out.print(table)
+    identity = status.get("identity")
+    if identity:
+        rules = ", ".join(f"{n:,} {rule}" for rule, n in identity["records_by_rule"].items())
+        out.print(
+            f"Identity: {identity['records']:,} records resolved to {identity['customers']:,} "
+            f"customers (records by rule: {rules})."
+        )
     if not status["tables"]:
         out.print("The warehouse is empty: load data with `patron load` or run `patron demo`.")
 

@@ -33,6 +33,8 @@ class Contract:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     description: str = ""
+    #: Whether a key twice in one file is refused (else the file's last line wins).
+    unique_key: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -173,11 +175,102 @@ PRODUCTS = Contract(
     ),
 )
 
-CONTRACTS: dict[str, Contract] = {c.table: c for c in (TRANSACTIONS, CUSTOMERS, PRODUCTS)}
+IDENTITIES = Contract(
+    table="identities",
+    key=("source", "record_id"),
+    unique_key=True,
+    description=(
+        "One row per customer record of a source system (loyalty cards, web accounts, "
+        "call-centre records, a CRM); loading again updates records by (source, record_id). "
+        "A (source, record_id) twice in one file is refused."
+    ),
+    columns=(
+        Column(
+            "source",
+            "string",
+            True,
+            "The system the record comes from (pos, web, callcentre, crm, ...).",
+            ("system", "sourcesystem", "origin", "database"),
+        ),
+        Column(
+            "record_id",
+            "string",
+            True,
+            "The record's identifier, unique within its source.",
+            ("recordid", "recid", "rowid", "accountid", "account", "id"),
+        ),
+        Column(
+            "customer_id",
+            "string",
+            False,
+            "The id that this source's transactions carry (joins the transaction log).",
+            ("customerid", "custid", "clientid", "userid"),
+        ),
+        Column("email", "string", False, "E-mail address.", ("mail", "emailaddress")),
+        Column(
+            "phone",
+            "string",
+            False,
+            "Phone number (any format; normalised to E.164).",
+            ("telephone", "phonenumber", "mobile", "tel"),
+        ),
+        Column(
+            "card",
+            "string",
+            False,
+            "Loyalty card or another identity number held by one person.",
+            ("cardnumber", "loyaltycard", "cardno", "membershipnumber", "memberid"),
+        ),
+        Column(
+            "given_name",
+            "string",
+            False,
+            "Given (first) name.",
+            ("firstname", "forename", "givenname", "first"),
+        ),
+        Column(
+            "surname",
+            "string",
+            False,
+            "Surname (family name).",
+            ("lastname", "familyname", "last"),
+        ),
+        Column(
+            "date_of_birth",
+            "string",
+            False,
+            "Date of birth as written (compared as text after normalisation).",
+            ("dob", "birthdate", "dateofbirth", "birthday"),
+        ),
+        Column("street_number", "string", False, "House number.", ("housenumber", "streetno")),
+        Column(
+            "address",
+            "string",
+            False,
+            "Street address.",
+            ("street", "address1", "addressline1", "streetaddress"),
+        ),
+        Column("city", "string", False, "City or suburb.", ("town", "suburb", "locality")),
+        Column("postcode", "string", False, "Postal code.", ("zip", "zipcode", "postalcode")),
+        Column("state", "string", False, "State, county or region.", ("county", "region")),
+        Column("country", "string", False, "Country.", ("countrycode",)),
+        Column(
+            "company",
+            "string",
+            False,
+            "Company (business customers).",
+            ("companyname", "organisation", "organization", "employer"),
+        ),
+    ),
+)
+
+CONTRACTS: dict[str, Contract] = {
+    c.table: c for c in (TRANSACTIONS, CUSTOMERS, PRODUCTS, IDENTITIES)
+}
 
 
 def contract_for(table: str) -> Contract:
-    """The contract of ``table`` (``transactions``, ``customers`` or ``products``)."""
+    """The contract of ``table`` (``transactions``, ``customers``, ``products``, ``identities``)."""
     try:
         return CONTRACTS[table]
     except KeyError:

@@ -21,7 +21,9 @@ How a load works
    every file first and write only when all are staged.
 
 Customers and products are keyed: a later load updates a customer (the last line of a file
-wins). Transactions are appended; each row carries the ``_load_id`` of its ledger entry.
+wins). Identities are keyed by (source, record_id) too, but a key twice in one file is refused
+(``Contract.unique_key``). Transactions are appended; each row carries the ``_load_id`` of its
+ledger entry.
 """
 
 from __future__ import annotations
@@ -721,6 +723,8 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     schema = _add_attributes(wh, item, list(typer.extras))
     if contract.key:
         key = list(contract.key)
+        if contract.unique_key:
+            _refuse_repeated_keys(item, rows, key)
         latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
         rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
         current = wh.con.table(target)
@@ -744,6 +748,21 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
         raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
     if report.rows_read != report.rows_loaded:
         _check(ctx, item)
+
+
+def _refuse_repeated_keys(item: _Staged, rows: ir.Table, key: list[str]) -> None:
+    """Refuse a file in which a key (e.g. source and record_id) is on more than one line."""
+    repeats = rows.mutate(_n=ibis._.count().over(group_by=key)).filter(ibis._._n > 1)
+    lines = repeats.order_by("_line").limit(FIRST_LINES)._line.to_pyarrow().to_pylist()
+    if not lines:
+        return
+    total = int(repeats.count().to_pyarrow().as_py())
+    shown = ", ".join(str(n) for n in lines) + (", ..." if total > len(lines) else "")
+    raise DataError(
+        f"{item.src.path}: {total} row(s) share their ({', '.join(key)}) with another row of "
+        f"the file (lines {shown}); each record must appear once. Nothing was loaded: remove "
+        "or merge the repeated rows and load again."
+    )
 
 
 def _write(ctx: _Context, staged: list[_Staged], *, verify: bool) -> None:
@@ -795,7 +814,7 @@ def load(
     paths: Sequence[str],
     options: LoadOptions | None = None,
 ) -> LoadReport:
-    """Load files into ``table`` (``transactions``, ``customers`` or ``products``).
+    """Load files into ``table`` (``transactions``, ``customers``, ``products``, ``identities``).
 
     Parameters
     ----------

@@ -28,7 +28,13 @@ import pyarrow.parquet as pq
 
 from patron.errors import UsageError
 
-__all__ = ["SEGMENTS", "ShopParams", "SimulationResult", "simulate_shop"]
+__all__ = [
+    "SEGMENTS",
+    "ShopParams",
+    "SimulationResult",
+    "simulate_identities",
+    "simulate_shop",
+]
 
 CATEGORIES = ("books", "music", "video", "games", "electronics", "home")
 CHANNELS = ("web", "store", "app", "phone")
@@ -159,6 +165,7 @@ def simulate_shop(
     *,
     seed: int = 0,
     params: ShopParams | None = None,
+    identities: bool = False,
 ) -> SimulationResult:
     """Simulate a shop and write it as Parquet files.
 
@@ -173,6 +180,10 @@ def simulate_shop(
         Seed of the random generator; the same seed gives the same files.
     params
         Generative parameters; rates are per week.
+    identities
+        Also write ``identities.parquet`` (customers under several source records, with
+        noise; see :func:`simulate_identities`) and ``identity_truth.parquet`` (the true
+        person of each record). The other files are the same either way.
 
     Returns
     -------
@@ -337,6 +348,12 @@ def simulate_shop(
         ("truth", truth),
     ):
         pq.write_table(table, files[key], compression="zstd")
+    if identities:
+        records, record_truth = simulate_identities(n, seed)
+        files["identities"] = out / "identities.parquet"
+        files["identity_truth"] = out / "identity_truth.parquet"
+        pq.write_table(records, files["identities"], compression="zstd")
+        pq.write_table(record_truth, files["identity_truth"], compression="zstd")
     (out / "README.txt").write_text(
         f"Simulated shop: {n} customers, seed {seed}, weeks from {prm.start:%Y-%m-%d} to "
         f"{end:%Y-%m-%d}.\n truth.parquet: each customer's true needs segment, purchase rate "
@@ -345,3 +362,250 @@ def simulate_shop(
         "clv_12m, the true expected CLV over the next 12 months at 10% a year (0 once gone).\n"
     )
     return SimulationResult(out, n, tx.num_rows, products.num_rows, files)
+
+
+# -- identity records ------------------------------------------------------------------------
+# A share of the shop's customers appear under several source records (a loyalty card in the
+# store, a web account, phone orders), with the noise real customer files carry. Drawn from
+# their own random stream, so the shop's other files are the same with or without them.
+
+GIVEN_NAMES = (
+    "james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "william",
+    "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah",
+    "charles", "karen", "christopher", "nancy", "daniel", "lisa", "matthew", "betty", "anthony",
+    "margaret", "mark", "sandra", "donald", "ashley", "steven", "kimberly", "paul", "emily",
+    "andrew", "donna", "joshua", "michelle", "kenneth", "carol", "kevin", "amanda", "brian",
+    "dorothy", "george", "melissa", "timothy", "deborah", "ronald", "stephanie", "edward",
+    "rebecca", "jason", "sharon", "jeffrey", "laura", "ryan", "cynthia", "jacob", "kathleen",
+    "gary", "amy", "nicholas", "angela", "eric", "shirley", "jonathan", "anna", "stephen",
+    "brenda", "larry", "pamela", "justin", "emma", "scott", "nicole", "brandon", "helen",
+    "benjamin", "samantha", "samuel", "katherine", "gregory", "christine", "alexander", "debra",
+    "frank", "rachel", "patrick", "carolyn", "raymond", "janet", "jack", "catherine", "dennis",
+    "maria", "jerry", "heather", "tyler", "diane", "aaron", "ruth", "jose", "julie", "adam",
+    "olivia", "nathan", "joyce", "henry", "virginia", "douglas", "victoria", "zachary", "kelly",
+    "peter", "lauren", "kyle", "christina", "ethan", "joan", "walter", "evelyn", "noah", "judith",
+    "zoe", "chloe", "amelia", "isla", "oliver", "harry", "george", "leo", "freya", "ivy",
+)  # fmt: skip
+SURNAMES = (
+    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "robinson",
+    "wright", "thompson", "evans", "walker", "white", "roberts", "green", "hall", "wood",
+    "jackson", "clarke", "patel", "khan", "lewis", "james", "phillips", "mason", "mitchell",
+    "rose", "davis", "rodriguez", "cox", "alexander", "garden", "campbell", "johnston", "moore",
+    "smyth", "oneill", "doherty", "stewart", "quinn", "murphy", "graham", "mclaughlin", "hamilton",
+    "murray", "hughes", "robertson", "thomson", "scott", "macdonald", "reid", "clark", "ross",
+    "young", "watson", "paterson", "morrison", "harris", "martin", "king", "lee", "baker",
+    "turner", "hill", "cooper", "ward", "morris", "edwards", "collins", "bell", "parker", "bennett",
+    "price", "griffiths", "kelly", "simpson", "marshall", "ellis", "shaw", "lloyd", "cook",
+    "richardson", "chapman", "adams", "webb", "rogers", "gray", "palmer", "fox", "holmes",
+    "mills", "barnes", "knight", "matthews", "butler", "harrison", "fisher", "russell", "stevens",
+    "pearson", "dixon", "hunt", "graves", "nowak", "kowalski", "muller", "schmidt", "rossi",
+    "ferrari", "silva", "santos", "novak", "horvat", "nguyen", "tran", "kim", "park", "chen",
+    "wang", "li", "zhang", "singh", "kaur", "ahmed", "ali", "hussain", "begum", "rahman",
+    "okafor", "adeyemi", "mensah", "osei", "fernandez", "lopez", "gonzalez", "perez", "sanchez",
+)  # fmt: skip
+STREETS = (
+    "high", "station", "main", "park", "church", "london", "victoria", "green", "manor",
+    "kings", "queens", "new", "grange", "mill", "school", "north", "south", "west", "east",
+    "springfield", "highfield", "windsor", "albert", "york", "alexandra", "chester", "broad",
+    "the green", "orchard", "meadow", "willow", "oak", "elm", "ash", "beech", "cedar", "maple",
+    "castle", "bridge", "market", "chapel", "farm", "hill", "lake", "river", "forest", "heath",
+    "cherry", "rose", "clarendon", "stanley", "cromwell", "nelson", "wellington", "marlborough",
+)  # fmt: skip
+STREET_KINDS = ("street", "road", "lane", "avenue", "close", "drive", "way", "crescent")
+CITIES = (
+    ("london", "N"), ("manchester", "M"), ("birmingham", "B"), ("leeds", "LS"),
+    ("glasgow", "G"), ("liverpool", "L"), ("bristol", "BS"), ("sheffield", "S"),
+    ("edinburgh", "EH"), ("cardiff", "CF"), ("leicester", "LE"), ("nottingham", "NG"),
+    ("newcastle", "NE"), ("brighton", "BN"), ("oxford", "OX"), ("cambridge", "CB"),
+    ("york", "YO"), ("norwich", "NR"), ("exeter", "EX"), ("belfast", "BT"),
+)  # fmt: skip
+MAIL_DOMAINS = (
+    "gmail.com",
+    "outlook.com",
+    "yahoo.co.uk",
+    "hotmail.co.uk",
+    "icloud.com",
+    "btinternet.com",
+)
+#: Sources of identity records and the share of people whose first record is in each.
+IDENTITY_SOURCES = ("pos", "web", "phone")
+IDENTITY_SOURCE_SHARE = (0.40, 0.45, 0.15)
+#: The shop's own phone number, typed into loyalty-card forms at the till.
+SHOP_PHONE = "+44 20 7946 0000"
+
+
+def _typo(rng: np.random.Generator, word: str) -> str:
+    """One keyboard slip: a letter dropped, doubled, swapped with the next or replaced."""
+    if len(word) < 3:
+        return word
+    i = int(rng.integers(0, len(word) - 1))
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        return word[:i] + word[i + 1 :]
+    if kind == 1:
+        return word[:i] + word[i] + word[i:]
+    if kind == 2:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word[:i] + "abcdefghijklmnopqrstuvwxyz"[int(rng.integers(0, 26))] + word[i + 1 :]
+
+
+def _overlap(a: dict[str, str | None], b: dict[str, str | None]) -> bool:
+    """Whether two records of a person share an identifier or a postcode (both present)."""
+    for key in ("email", "phone", "card", "postcode"):
+        x, y = a.get(key), b.get(key)
+        if x and y and x.lower() == y.lower() and y not in (SHOP_PHONE, "test@test.com"):
+            return True
+    return False
+
+
+def _phone_text(rng: np.random.Generator, digits: str) -> str:
+    """A UK mobile number (``07`` + 9 digits) written in one of the ways people write it."""
+    style = int(rng.integers(0, 4))
+    if style == 0:
+        return f"0{digits[1:5]} {digits[5:]}"
+    if style == 1:
+        return f"+44 {digits[1:5]} {digits[5:]}"
+    if style == 2:
+        return f"({digits[:5]}) {digits[5:8]}-{digits[8:]}"
+    return digits
+
+
+def simulate_identities(n_customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
+    """Identity records of the shop's customers and, for each record, the true person.
+
+    Every customer has a first record (its ``customer_id`` is the transactions' id); 25% have
+    one more record in another source and 10% two more, each with its own source id. Noise:
+    a second e-mail address on 30% of later web records, typos in a name on 8% of later
+    records, a moved address on 8%, missing fields, phone numbers in four formats, e-mail in
+    mixed case, placeholders (``test@test.com``, ``0000000000``) on 1% of records and the
+    shop's own phone number on 2% of loyalty-card records.
+
+    Parameters
+    ----------
+    n_customers
+        Customers of the shop (``C0000000`` ...).
+    seed
+        The shop's seed; the records come from a random stream of their own.
+
+    Returns
+    -------
+    tuple of pyarrow.Table
+        The records (the ``identities`` contract's columns) and the truth (``source``,
+        ``record_id``, ``person``: the customer's transaction id).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    n = n_customers
+    given = rng.integers(0, len(GIVEN_NAMES), n)
+    surname = rng.integers(0, len(SURNAMES), n)
+    birth = np.datetime64("1940-01-01") + rng.integers(0, 365 * 62, n).astype("timedelta64[D]")
+    city = rng.integers(0, len(CITIES), n)
+    street = rng.integers(0, len(STREETS), n)
+    kind = rng.integers(0, len(STREET_KINDS), n)
+    house = rng.integers(1, 200, n)
+    district = rng.integers(1, 30, n)
+    sector = rng.integers(0, 10, n)
+    unit = rng.integers(0, 26 * 26, n)
+    mail_domain = rng.integers(0, len(MAIL_DOMAINS), n)
+    alt_domain = rng.integers(0, len(MAIL_DOMAINS), n)
+    # Unique identifiers per person: a bijection of the customer number.
+    phone_digits = (np.arange(n, dtype=np.int64) * 7919 + int(rng.integers(0, 10**8))) % 10**9
+    card_digits = (np.arange(n, dtype=np.int64) * 104729 + int(rng.integers(0, 10**7))) % 10**8
+    first = rng.choice(3, size=n, p=np.array(IDENTITY_SOURCE_SHARE))
+    extra = rng.choice(3, size=n, p=[0.65, 0.25, 0.10])
+
+    cols: dict[str, list[str | None]] = {
+        c: []
+        for c in (
+            "source", "record_id", "customer_id", "email", "phone", "card", "given_name",
+            "surname", "date_of_birth", "street_number", "address", "city", "postcode",
+        )
+    }  # fmt: skip
+    truth_person: list[str] = []
+    counters = {s: 0 for s in IDENTITY_SOURCES}
+    letters = "ABCDEFGHJKLMNPQRSTUVWXY"
+
+    def address_of(i: int, moved: bool) -> tuple[str, str, str, str]:
+        s, k, h, c = street[i], kind[i], house[i], city[i]
+        d, sec, u = district[i], sector[i], unit[i]
+        if moved:
+            s, k, h = (
+                rng.integers(0, len(STREETS)),
+                rng.integers(0, len(STREET_KINDS)),
+                rng.integers(1, 200),
+            )
+            d, sec, u = rng.integers(1, 30), rng.integers(0, 10), rng.integers(0, 26 * 26)
+        name, area = CITIES[int(c)]
+        code = f"{area}{int(d)} {int(sec)}{letters[int(u) % 23]}{letters[int(u) // 26 % 23]}"
+        return str(int(h)), f"{STREETS[int(s)]} {STREET_KINDS[int(k)]}", name.title(), code
+
+    for i in range(n):
+        order = [int(first[i])] + [int(x) for x in rng.permutation(3) if x != first[i]]
+        rows: list[dict[str, str | None]] = []
+        for position, src_index in enumerate(order[: 1 + int(extra[i])]):
+            source = IDENTITY_SOURCES[src_index]
+            later = position > 0
+            counters[source] += 1
+            record_id = f"{source[0].upper()}{counters[source]:08d}"
+            g, sn = GIVEN_NAMES[int(given[i])], SURNAMES[int(surname[i])]
+            if later and rng.random() < 0.08:
+                if rng.random() < 0.5:
+                    g = _typo(rng, g)
+                else:
+                    sn = _typo(rng, sn)
+            number, street_name, city_name, postcode = address_of(i, later and rng.random() < 0.08)
+            g0, s0 = GIVEN_NAMES[int(given[i])], SURNAMES[int(surname[i])]
+            email1 = f"{g0}.{s0}{i}@{MAIL_DOMAINS[int(mail_domain[i])]}"
+            email2 = f"{g0[0]}{s0}.{i}@{MAIL_DOMAINS[int(alt_domain[i])]}"
+            phone = _phone_text(rng, f"07{int(phone_digits[i]):09d}")
+            c_hi, c_lo = divmod(int(card_digits[i]), 10**4)
+            card = f"6331 {c_hi:04d} {c_lo:04d}"
+            row: dict[str, str | None] = dict.fromkeys(cols)
+            row.update(source=source, record_id=record_id, given_name=g.title(), surname=sn.title())
+            row["customer_id"] = f"C{i:07d}" if not later else f"{source.upper()}-{record_id}"
+            u = rng.random(8)
+            if source == "pos":
+                row["card"] = card
+                if u[0] < 0.9:  # the till asks for house number and postcode
+                    row.update(street_number=number, postcode=postcode)
+                row["phone"] = SHOP_PHONE if u[1] < 0.02 else (phone if u[1] < 0.5 else None)
+                row["email"] = email1 if u[2] < 0.3 else None
+            elif source == "web":
+                mail = email2 if later and u[0] < 0.3 else email1
+                row["email"] = mail.upper() if u[1] < 0.1 else mail
+                if u[2] < 0.01:
+                    row["email"] = "test@test.com"
+                if u[3] < 0.9:
+                    row.update(
+                        street_number=number, address=street_name, city=city_name, postcode=postcode
+                    )
+                row["date_of_birth"] = str(birth[i]) if u[4] < 0.6 else None
+                row["phone"] = phone if u[5] < 0.5 else None
+            else:
+                row["phone"] = "0000000000" if u[0] < 0.01 else phone
+                if u[1] < 0.95:
+                    row.update(
+                        street_number=number, address=street_name, city=city_name, postcode=postcode
+                    )
+                row["email"] = email1 if u[2] < 0.3 else None
+                row["date_of_birth"] = str(birth[i]) if u[3] < 0.3 else None
+            if later and u[6] < 0.05:
+                row["given_name"] = None
+            if later and not _overlap(rows[0], row):
+                # People give their phone number on every channel: the records that would
+                # share nothing at all carry it (on the first record too).
+                rows[0]["phone"] = rows[0]["phone"] or phone
+                row["phone"] = phone
+            rows.append(row)
+        for row in rows:
+            for key, value in row.items():
+                cols[key].append(value)
+            truth_person.append(f"C{i:07d}")
+    records = pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()})
+    truth = pa.table(
+        {
+            "source": records.column("source"),
+            "record_id": records.column("record_id"),
+            "person": pa.array(truth_person, pa.string()),
+        }
+    )
+    return records, truth

@@ -20,7 +20,9 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
         ``{"warehouse": url, "backend": name, "customers": N, "tables": {name: {"rows": N, ...}},
         "loads": N}``. ``customers`` counts distinct customer ids over the customers and
         transactions tables. The transactions entry adds ``first``/``last`` timestamps (ISO),
-        ``revenue`` (sum of amount, returns included) and ``returns``.
+        ``revenue`` (sum of amount, returns included) and ``returns``. Once identities are
+        resolved, ``identity`` holds the identity records, resolved customers and records
+        per linking rule.
     """
     tables: dict[str, dict[str, Any]] = {}
     present = set(wh.list_tables())
@@ -64,10 +66,35 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
             continue
         tables[name] = {"rows": int(wh.con.table(name).count().to_pyarrow().as_py())}
     loads = int(wh.con.table(LEDGER).count().to_pyarrow().as_py()) if LEDGER in present else 0
-    return {
+    status: dict[str, Any] = {
         "warehouse": wh.url,
         "backend": wh.backend,
         "customers": customers,
         "tables": tables,
         "loads": loads,
+    }
+    if IDENTITY_MAP in present:
+        status["identity"] = _identity_status(wh.con.table(IDENTITY_MAP))
+    return status
+
+
+#: The identity map written by ``patron identify run`` (patron.identity).
+IDENTITY_MAP = "identity_map"
+
+
+def _identity_status(table: Any) -> dict[str, Any]:
+    """Identity records, resolved customers and records per linking rule."""
+    rows = (
+        table.group_by("rule")
+        .aggregate(n=table.count(), customers=table.customer_id.nunique())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    customers = int(table.customer_id.nunique().to_pyarrow().as_py())
+    return {
+        "records": sum(int(r["n"]) for r in rows),
+        "customers": customers,
+        "records_by_rule": {
+            str(r["rule"]): int(r["n"]) for r in sorted(rows, key=lambda r: r["rule"])
+        },
     }
