@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 import patron.data
+import patron.interact
 import patron.measure
 import patron.needs
 import patron.report
+import patron.store
 import patron.value
 import patron.value.models
 
@@ -19,7 +21,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
 
 @pytest.mark.parametrize(
     "module",
-    [patron.data, patron.value, patron.value.models, patron.needs, patron.measure, patron.report],
+    [
+        patron.data,
+        patron.value,
+        patron.value.models,
+        patron.needs,
+        patron.measure,
+        patron.report,
+        patron.store,
+        patron.interact,
+    ],
 )
 def test_all_names_exist(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]
@@ -44,8 +55,13 @@ def test_layers() -> None:
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
         mods = imports(path)
-        domains = {"value/": "patron.value", "needs/": "patron.needs", "measure/": "patron.measure"}
-        if rel.startswith(("data/", *domains)):
+        domains = {
+            "value/": "patron.value",
+            "needs/": "patron.needs",
+            "measure/": "patron.measure",
+            "interact/": "patron.interact",
+        }
+        if rel.startswith(("data/", "store/", *domains)):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
         for folder, own in domains.items():
             if rel.startswith(folder):
@@ -53,6 +69,9 @@ def test_layers() -> None:
                 assert not any(m.startswith(others) for m in mods), f"{rel} imports {others}"
         if rel.startswith("data/"):
             assert not any(m.startswith("patron.value") for m in mods), f"{rel} imports value"
+            assert not any(m.startswith("patron.store") for m in mods), f"{rel} imports store"
+        if rel.startswith("store/"):  # the store sits beside the warehouse, below every domain
+            assert not any(m.startswith(tuple(domains.values())) for m in mods), rel
         if rel.startswith("value/models/"):
             allowed = ("numpy", "scipy", "patron.errors", "patron.value.models", "patron")
             third = {
