@@ -1,0 +1,113 @@
+"""Published profiles as Interact reads them: the live publication, lookup by identifier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from patron.errors import NotFoundError, UsageError
+from patron.store.publish import live_publication, normalise_identifier
+from patron.store.schema import identifiers, profiles
+
+__all__ = ["Profile", "live_profile", "require_profile", "resolve_customer"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A customer's published profile (value, tier, segment, ...)."""
+
+    publication_id: int
+    customer_id: str
+    customer_type: str | None
+    clv: float | None
+    clv_low: float | None
+    clv_high: float | None
+    p_alive: float | None
+    expected_purchases: float | None
+    tier: str | None
+    tier_reason: str | None
+    loyalty: str | None
+    segment: str | None
+    segment_description: str | None
+    last_purchase: datetime | None
+    time_zone: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        row = asdict(self)
+        if self.last_purchase is not None:
+            row["last_purchase"] = self.last_purchase.date().isoformat()
+        return row
+
+
+def live_profile(conn: Connection, customer_id: str) -> Profile | None:
+    """The customer's profile in the live publication, or None."""
+    pub = live_publication(conn)
+    if pub is None:
+        return None
+    row = conn.execute(
+        sa.select(profiles).where(
+            profiles.c.publication_id == pub, profiles.c.customer_id == customer_id
+        )
+    ).first()
+    return Profile(**row._asdict()) if row is not None else None
+
+
+def require_profile(conn: Connection, customer_id: str) -> Profile:
+    """The customer's live profile, or a :class:`NotFoundError` saying what to do."""
+    profile = live_profile(conn, customer_id)
+    if profile is not None:
+        return profile
+    if live_publication(conn) is None:
+        raise NotFoundError("The store has no published profiles yet; run `patron publish` first.")
+    raise NotFoundError(
+        f"Unknown customer {customer_id!r}: not in the published profiles (check the id, or "
+        "publish again after loading and scoring them)."
+    )
+
+
+def resolve_customer(conn: Connection, text: str) -> str:
+    """The customer id for an id or identifier (e-mail, phone, card, source id).
+
+    Raises
+    ------
+    NotFoundError
+        No published customer has it.
+    UsageError
+        Several customers share it (the message lists them).
+    """
+    query = text.strip()
+    pub = live_publication(conn)
+    if pub is None:
+        raise NotFoundError("The store has no published profiles yet; run `patron publish` first.")
+    if live_profile(conn, query) is not None:
+        return query
+    candidates = {query}
+    if "@" in query:
+        candidates.add(normalise_identifier("email", query))
+    elif any(ch.isdigit() for ch in query):
+        candidates.add(normalise_identifier("phone", query))
+    found = sorted(
+        set(
+            conn.execute(
+                sa.select(identifiers.c.customer_id).where(
+                    identifiers.c.publication_id == pub, identifiers.c.value.in_(candidates)
+                )
+            ).scalars()
+        )
+    )
+    if not found:
+        raise NotFoundError(
+            f"No published customer has the id or identifier {query!r} (customer id, e-mail, "
+            "phone or card)."
+        )
+    if len(found) > 1:
+        shown = ", ".join(found[:10])
+        raise UsageError(
+            f"{query!r} belongs to {len(found)} customers ({shown}); give the customer id."
+        )
+    return str(found[0])
