@@ -130,7 +130,8 @@ def _gain(q: Question, c: Customer) -> float:
     key = c.truth[q.id]
     blind = q.best_option(None, c.segment)
     informed = q.best_option(key, c.segment)
-    assert blind is not None and informed is not None
+    assert blind is not None
+    assert informed is not None
     return (q.payoff[informed].get(key, 0.0) - q.payoff[blind].get(key, 0.0)) * c.clv
 
 

@@ -42,6 +42,7 @@ from patron.interact.questions import (
     load_question_bank,
     question_bank,
 )
+from patron.interact.screen import AgentScreen, agent_screen
 from patron.interact.touchpoints import (
     DEFAULT_PURPOSE,
     LoadResult,
@@ -64,6 +65,7 @@ __all__ = [
     "DIRECTIONS",
     "KINDS",
     "PURPOSES",
+    "AgentScreen",
     "ConsentDecision",
     "ConsentRecord",
     "Contact",
@@ -78,6 +80,7 @@ __all__ = [
     "QuestionBank",
     "QuestionPlan",
     "Touchpoint",
+    "agent_screen",
     "can_contact",
     "consent_history",
     "contact_policy",
