@@ -123,3 +123,19 @@ def test_cli_errors_map_to_exit_codes(
     assert capsys.readouterr().out.startswith("Touch point")
     assert main(["agent", "+14155552671", "--store", store, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["customer_id"] == "C2"
+
+
+def test_subject_export_and_erase(
+    setup: tuple[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    wh_url, store = setup
+    assert main(["store", "upgrade", "--store", store]) == 0
+    assert main(["publish", "--warehouse", wh_url, "--store", store]) == 0
+    target = tmp_path / "c1.json"
+    assert main(["interact", "subject-export", "C1", "--out", str(target), "--store", store]) == 0
+    exported = json.loads(target.read_text())
+    assert "ann@example.com" in {i["value"] for i in exported["identifiers"]}
+    assert main(["interact", "erase", "C1", "--store", store]) == 2
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["interact", "erase", "C1", "--yes", "--store", store]) == 0
+    assert main(["interact", "subject-export", "C1", "--store", store]) == 66

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, err, out
+from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
 from patron.interact import (
@@ -19,7 +21,9 @@ from patron.interact import (
     agent_screen,
     can_contact,
     decline_question,
+    erase_customer,
     example_question_bank,
+    export_customer,
     install_question_bank,
     load_question_bank,
     load_touchpoints,
@@ -400,3 +404,47 @@ def _parse_time(text: str | None) -> datetime:
         raise UsageError(
             f"--at {text!r} is not a time; use ISO 8601, e.g. 2026-03-01T10:00."
         ) from None
+
+
+@interact_app.command("subject-export")
+def interact_subject_export_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here instead of printing it.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export everything the store holds about one customer (a data subject request), as JSON."""
+    if out_file is not None:
+        check_output_file(out_file, (".json",))
+    with _open_store(store) as handle:
+        data = export_customer(handle, customer)
+    if out_file is None:
+        _emit_json(data)
+        return
+    tmp = out_file.with_name(f".{out_file.name}.partial")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(out_file)
+    out.print(f"Everything stored about {customer} written to {out_file}.")
+
+
+@interact_app.command("erase")
+def interact_erase_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase a customer's personal data from the store (touch points kept, anonymised)."""
+    if not yes:
+        raise UsageError(f"Erasing {customer} cannot be undone; add --yes to confirm.")
+    with _open_store(store) as handle:
+        result = erase_customer(handle, customer)
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    out.print(
+        f"Erased {customer}: {result.profiles} profile rows, {result.identifiers} identifiers, "
+        f"{result.facts} facts deleted; {result.touchpoints_anonymised} touch points and "
+        f"{result.consents_anonymised} consent records anonymised."
+    )

@@ -43,6 +43,7 @@ from patron.interact.questions import (
     question_bank,
 )
 from patron.interact.screen import AgentScreen, agent_screen
+from patron.interact.subject import ErasureResult, erase_customer, export_customer
 from patron.interact.touchpoints import (
     DEFAULT_PURPOSE,
     LoadResult,
@@ -72,6 +73,7 @@ __all__ = [
     "ContactDecision",
     "ContactPolicy",
     "ContactRule",
+    "ErasureResult",
     "Fact",
     "LoadResult",
     "NextQuestion",
@@ -87,7 +89,9 @@ __all__ = [
     "current_facts",
     "decide",
     "decline_question",
+    "erase_customer",
     "example_question_bank",
+    "export_customer",
     "fact_history",
     "in_quiet_hours",
     "install_question_bank",
