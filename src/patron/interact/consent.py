@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_CONSENT",
     "ConsentDecision",
     "ConsentRecord",
+    "consent_decisions",
     "consent_history",
     "latest_consent",
     "set_consent",
@@ -232,6 +233,38 @@ def latest_consent(
         return ConsentDecision(customer_id, channel, purpose, allowed, None)
     record = _record(row)
     return ConsentDecision(customer_id, channel, purpose, record.state == "granted", record)
+
+
+def consent_decisions(
+    conn: Connection,
+    customer_id: str,
+    channel: str,
+    *,
+    defaults: ConsentDefaults | None = None,
+) -> dict[str, ConsentDecision]:
+    """:func:`latest_consent` for every purpose on a channel, in one query."""
+    check_choice(channel, CHANNELS, "channel")
+    query = (
+        sa.select(consents)
+        .where(
+            consents.c.customer_id == customer_id,
+            consents.c.channel.in_([channel, ALL_CHANNELS]),
+        )
+        .order_by(consents.c.recorded_at, consents.c.id)
+    )
+    latest: dict[str, ConsentRecord] = {}
+    for row in conn.execute(query):
+        latest[row.purpose] = _record(row)
+    table = defaults if defaults is not None else DEFAULT_CONSENT
+    out = {}
+    for purpose in PURPOSES:
+        record = latest.get(purpose)
+        if record is None:
+            allowed = bool(table.get(purpose, {}).get(channel, False))
+        else:
+            allowed = record.state == "granted"
+        out[purpose] = ConsentDecision(customer_id, channel, purpose, allowed, record)
+    return out
 
 
 def consent_history(

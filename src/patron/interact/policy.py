@@ -21,6 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,8 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.errors import DataError, UsageError
-from patron.interact.consent import DEFAULT_CONSENT, latest_consent
-from patron.interact.profiles import live_profile
+from patron.interact.consent import DEFAULT_CONSENT, ConsentDecision, latest_consent
+from patron.interact.profiles import Profile, live_profile
 from patron.interact.vocabulary import CHANNELS, PURPOSES, check_choice, to_utc
 from patron.store import Store
 from patron.store.schema import store_meta, touchpoints
@@ -41,6 +42,7 @@ __all__ = [
     "ContactPolicy",
     "ContactRule",
     "can_contact",
+    "contact_decision",
     "contact_policy",
     "decide",
     "in_quiet_hours",
@@ -351,7 +353,12 @@ def contact_policy(store: Store | Connection) -> ContactPolicy:
     else:
         with store.read() as conn:
             value = conn.execute(query).scalar_one_or_none()
-    return DEFAULT_POLICY if value is None else ContactPolicy.from_dict(json.loads(value))
+    return DEFAULT_POLICY if value is None else _parse_policy(str(value))
+
+
+@lru_cache(maxsize=16)
+def _parse_policy(text: str) -> ContactPolicy:
+    return ContactPolicy.from_dict(json.loads(text))
 
 
 def counted_contacts(
@@ -386,22 +393,39 @@ def can_contact(
     """
     check_choice(channel, CHANNELS, "channel")
     check_choice(purpose, PURPOSES, "purpose")
-    at = to_utc(at)
     with store.read() as conn:
-        chosen = policy if policy is not None else contact_policy(conn)
+        return contact_decision(conn, customer_id, channel, at, purpose, policy=policy)
+
+
+def contact_decision(
+    conn: Connection,
+    customer_id: str,
+    channel: str,
+    at: datetime,
+    purpose: str = "marketing",
+    *,
+    policy: ContactPolicy | None = None,
+    profile: Profile | None = None,
+    consent: ConsentDecision | None = None,
+) -> ContactDecision:
+    """:func:`can_contact` inside the caller's read; ``profile`` and ``consent`` when known."""
+    at = to_utc(at)
+    chosen = policy if policy is not None else contact_policy(conn)
+    if consent is None:
         consent = latest_consent(
             conn, customer_id, channel, purpose, defaults=chosen.consent_defaults
         )
-        if not consent.allowed:
-            return ContactDecision(False, "consent", consent.reason)
-        if purpose not in LIMITED_PURPOSES:
-            return ContactDecision(
-                True, "service exempt", "service contacts are exempt from the contact rules"
-            )
+    if not consent.allowed:
+        return ContactDecision(False, "consent", consent.reason)
+    if purpose not in LIMITED_PURPOSES:
+        return ContactDecision(
+            True, "service exempt", "service contacts are exempt from the contact rules"
+        )
+    if profile is None:
         profile = live_profile(conn, customer_id)
-        tier = profile.tier if profile else None
-        reach = max((r.reach for r in chosen.rules_for(tier, channel)), default=timedelta(0))
-        contacts = counted_contacts(conn, customer_id, at - reach, at + reach)
+    tier = profile.tier if profile else None
+    reach = max((r.reach for r in chosen.rules_for(tier, channel)), default=timedelta(0))
+    contacts = counted_contacts(conn, customer_id, at - reach, at + reach)
     return decide(
         chosen,
         contacts,

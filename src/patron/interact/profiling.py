@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.errors import UsageError
-from patron.interact.consent import latest_consent
+from patron.interact.consent import ConsentDecision, latest_consent
 from patron.interact.policy import contact_policy
 from patron.interact.profiles import Profile, require_profile
 from patron.interact.questions import Question, QuestionBank, question_bank
@@ -284,19 +284,36 @@ def _reason(q: Question, bank: QuestionBank, profile: Profile, share: float, val
 
 
 def plan_questions(
-    conn: Connection, customer_id: str, channel: str, *, at: datetime | None = None
+    conn: Connection,
+    customer_id: str,
+    channel: str,
+    *,
+    at: datetime | None = None,
+    profile: Profile | None = None,
+    consent: ConsentDecision | None = None,
+    facts_now: list[Fact] | None = None,
 ) -> QuestionPlan:
-    """Rank the questions that may be asked of a customer on a channel now (see the module)."""
+    """Rank the questions that may be asked of a customer on a channel now (see the module).
+
+    ``profile``, ``consent`` (to profiling on the channel) and ``facts_now`` (the current
+    facts) may be passed when the caller has read them already.
+    """
     check_choice(channel, CHANNELS, "channel")
     now = to_utc(at) if at is not None else utc_now()
-    profile = require_profile(conn, customer_id)
+    if profile is None:
+        profile = require_profile(conn, customer_id)
     bank = question_bank(conn)
     if not bank.questions:
         return QuestionPlan(blocked="no question bank is loaded (patron interact questions FILE)")
-    allowed, reason = _profiling_consent(conn, customer_id, channel)
+    if consent is None:
+        allowed, reason = _profiling_consent(conn, customer_id, channel)
+    else:
+        allowed, reason = consent.allowed, consent.reason
     if not allowed:
         return QuestionPlan(blocked=f"no consent to profiling on {channel}: {reason}")
-    known = {f.attribute: f for f in current_facts(conn, customer_id)}
+    if facts_now is None:
+        facts_now = current_facts(conn, customer_id)
+    known = {f.attribute: f for f in facts_now}
     declined: dict[str, datetime] = {}
     rows = conn.execute(
         sa.select(touchpoints.c.question_id, sa.func.max(touchpoints.c.occurred_at))

@@ -35,6 +35,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -461,11 +462,18 @@ def install_question_bank(store: Store, bank: QuestionBank, *, source: str = "")
 
 def question_bank(conn: Connection) -> QuestionBank:
     """The question bank stored in the store (empty if none was loaded)."""
+    rows = conn.execute(sa.select(questions.c.id, questions.c.definition)).all()
+    return _parse_stored(tuple(sorted((str(i), str(d)) for i, d in rows)))
+
+
+@lru_cache(maxsize=16)
+def _parse_stored(rows: tuple[tuple[str, str], ...]) -> QuestionBank:
+    """The bank from its stored rows (cached: the agent screen reads it on every call)."""
     meta: dict[str, Any] = {"decisions": {}, "order": []}
     out: list[Question] = []
-    for row in conn.execute(sa.select(questions)):
-        definition = json.loads(row.definition)
-        if row.id == BANK_ROW:
+    for qid, text in rows:
+        definition = json.loads(text)
+        if qid == BANK_ROW:
             meta = definition
             continue
         out.append(parse_question_bank({"questions": [definition]}, "the store").questions[0])

@@ -15,12 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from patron.interact.consent import latest_consent
-from patron.interact.policy import ContactDecision, can_contact, contact_policy
+from patron.interact.consent import consent_decisions
+from patron.interact.policy import ContactDecision, contact_decision, contact_policy
 from patron.interact.profiles import Profile, require_profile, resolve_customer
 from patron.interact.profiling import Fact, NextQuestion, current_facts, plan_questions
 from patron.interact.touchpoints import Touchpoint, recent_touchpoints
-from patron.interact.vocabulary import CHANNELS, PURPOSES, check_choice, to_utc, utc_now
+from patron.interact.vocabulary import CHANNELS, check_choice, to_utc, utc_now
 from patron.store import Store
 from patron.store.publish import live_publication
 from patron.store.schema import identifiers
@@ -194,13 +194,28 @@ def agent_screen(
         ]
         facts = current_facts(conn, customer_id)
         tps = recent_touchpoints(conn, customer_id, touchpoint_limit)
-        defaults = contact_policy(conn).consent_defaults
-        consent = {
-            purpose: latest_consent(conn, customer_id, channel, purpose, defaults=defaults).allowed
-            for purpose in PURPOSES
-        }
-        plan = plan_questions(conn, customer_id, channel, at=when)
-    contact = can_contact(store, customer_id, channel, when, "marketing")
+        policy = contact_policy(conn)
+        decisions = consent_decisions(conn, customer_id, channel, defaults=policy.consent_defaults)
+        plan = plan_questions(
+            conn,
+            customer_id,
+            channel,
+            at=when,
+            profile=profile,
+            consent=decisions["profiling"],
+            facts_now=facts,
+        )
+        contact = contact_decision(
+            conn,
+            customer_id,
+            channel,
+            when,
+            "marketing",
+            policy=policy,
+            profile=profile,
+            consent=decisions["marketing"],
+        )
+    consent = {purpose: d.allowed for purpose, d in decisions.items()}
     offer = (offers or {}).get(profile.tier or "") if profile.tier else None
     return AgentScreen(
         customer_id=customer_id,

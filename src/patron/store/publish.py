@@ -20,7 +20,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -58,24 +57,31 @@ FLOAT_COLUMNS = frozenset({"clv", "clv_low", "clv_high", "p_alive", "expected_pu
 
 
 def normalise_identifier(kind: str, value: str) -> str:
-    """An identifier as stored for lookup: e-mail lower-cased, phone in E.164 where it parses.
+    """An identifier as stored for lookup.
 
-    A phone number without a country code keeps its digits only (the identity step of a later
-    issue normalises them with each source's region).
+    E-mail trimmed and lower-cased, phone digits only (with its leading ``+`` when it has
+    one), others trimmed. The same rule runs in the engine at publish (:func:`_normalised`),
+    so lookups match. Proper E.164 numbers (national numbers with each source's region) come
+    from the identity step, through ``extra_identifiers``.
     """
     text = value.strip()
     if kind == "email":
         return text.lower()
     if kind == "phone":
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is not None and phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         digits = "".join(ch for ch in text if ch.isdigit())
-        return ("+" + digits) if text.startswith("+") else digits
+        return ("+" + digits) if text.startswith("+") and digits else digits
     return text
+
+
+def _normalised(kind: str, column: ir.StringValue) -> ir.StringValue:
+    """:func:`normalise_identifier` as an engine expression (null when nothing is left)."""
+    text = column.strip()
+    if kind == "email":
+        out = text.lower()
+    else:
+        digits = text.re_replace(r"[^0-9]", "")
+        out = ibis.ifelse(text.startswith("+") & (digits != ""), "+" + digits, digits)
+    return ibis.ifelse(out == "", ibis.null("string"), out)
 
 
 def _now() -> datetime:
@@ -132,7 +138,11 @@ def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
         cu = wh.table("customers")
         wanted = [c for c in ("customer_type", "email", "phone", "time_zone") if c in cu.columns]
         if wanted:
-            side = cu.select(_cid=cu.customer_id.cast("string"), **{c: cu[c] for c in wanted})
+            cols_side: dict[str, Any] = {c: cu[c] for c in wanted}
+            for kind in ("email", "phone"):
+                if kind in cols_side:
+                    cols_side[kind] = _normalised(kind, cu[kind].cast("string"))
+            side = cu.select(_cid=cu.customer_id.cast("string"), **cols_side)
             expr = expr.left_join(side, expr.customer_id == side._cid).drop("_cid")
             extra.extend(wanted)
     has_last = False
@@ -147,58 +157,74 @@ def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
     return expr, [*cols, *extra], has_last
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+PROFILE_COLUMNS = tuple(c.name for c in profiles.c)
+IDENTIFIER_COLUMNS = ("publication_id", "kind", "value", "customer_id")
+
+
+def _floats(values: list[Any]) -> list[Any]:
+    return [v if v is None or math.isfinite(v) else None for v in values]
 
 
 def _rows(
-    batch: Any, columns: list[str], publication: int, descriptions: dict[str, str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    prof: list[dict[str, Any]] = []
-    idents: list[dict[str, Any]] = []
-    for rec in batch.to_pylist():
-        cid = rec["customer_id"]
-        if cid is None:
-            continue
-        segment = rec.get("segment")
-        last = rec.get("last_purchase")
-        prof.append(
-            {
-                "publication_id": publication,
-                "customer_id": cid,
-                "customer_type": rec.get("customer_type"),
-                **{c: _clean(rec.get(c)) for c in FLOAT_COLUMNS},
-                "tier": rec.get("tier"),
-                "tier_reason": rec.get("tier_reason") or None,
-                "loyalty": rec.get("loyalty"),
-                "segment": segment,
-                "segment_description": descriptions.get(segment) if segment else None,
-                "last_purchase": last.replace(tzinfo=None) if isinstance(last, datetime) else None,
-                "time_zone": rec.get("time_zone") or None,
-            }
-        )
-        seen = {("customer_id", cid)}
-        idents.append(
-            {"publication_id": publication, "kind": "customer_id", "value": cid, "customer_id": cid}
-        )
-        for kind in ("email", "phone"):
-            raw = rec.get(kind)
-            if raw is None or not str(raw).strip():
-                continue
-            value = normalise_identifier(kind, str(raw))
-            if value and (kind, value) not in seen:
-                seen.add((kind, value))
-                idents.append(
-                    {
-                        "publication_id": publication,
-                        "kind": kind,
-                        "value": value,
-                        "customer_id": cid,
-                    }
-                )
+    batch: Any, publication: int, descriptions: dict[str, str]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Profile and identifier rows (tuples in table column order) from one Arrow batch."""
+    names = set(batch.schema.names)
+    n = batch.num_rows
+
+    def column(name: str) -> list[Any]:
+        return batch.column(name).to_pylist() if name in names else [None] * n
+
+    ids = column("customer_id")
+    cols: dict[str, list[Any]] = {
+        "publication_id": [publication] * n,
+        "customer_id": ids,
+        "customer_type": column("customer_type"),
+        "tier_reason": [r or None for r in column("tier_reason")],
+        "segment_description": [descriptions.get(s) if s else None for s in column("segment")],
+        "last_purchase": [
+            t.replace(tzinfo=None) if isinstance(t, datetime) else None
+            for t in column("last_purchase")
+        ],
+        "time_zone": [z or None for z in column("time_zone")],
+    }
+    for name in FLOAT_COLUMNS:
+        cols[name] = _floats(column(name))
+    for name in ("tier", "loyalty", "segment"):
+        cols[name] = column(name)
+    keep = [i for i, c in enumerate(ids) if c is not None]
+    ordered = [cols[c] for c in PROFILE_COLUMNS]
+    prof = [tuple(col[i] for col in ordered) for i in keep]
+    idents = [(publication, "customer_id", ids[i], ids[i]) for i in keep]
+    for kind in ("email", "phone"):
+        values = column(kind)
+        idents.extend((publication, kind, values[i], ids[i]) for i in keep if values[i])
     return prof, idents
+
+
+def _bulk_insert(
+    conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows by the driver's fastest path.
+
+    COPY where the driver has it (psycopg), else one prepared statement executed for every row.
+    """
+    if not rows:
+        return
+    driver = conn.connection.driver_connection
+    cursor = driver.cursor() if driver is not None else None
+    if cursor is not None and hasattr(cursor, "copy"):
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.close()
+        return
+    if cursor is not None:
+        cursor.close()
+    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle, "?")
+    values = ", ".join([marks] * len(columns))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+    conn.exec_driver_sql(sql, rows)
 
 
 def _extra_identifier_rows(
@@ -259,7 +285,7 @@ def publish_profiles(
         Called with the number of customers written so far after each batch.
     """
     start = time.perf_counter()
-    expr, columns, has_last = _profile_expression(wh)
+    expr, _columns, has_last = _profile_expression(wh)
     descriptions = _segment_descriptions(wh)
     now = _now()
     with store.write() as conn:
@@ -279,12 +305,12 @@ def publish_profiles(
     n_profiles = n_identifiers = 0
     try:
         for batch in expr.to_pyarrow_batches(chunk_size=batch_size):
-            prof, idents = _rows(batch, columns, publication, descriptions)
+            prof, idents = _rows(batch, publication, descriptions)
             if not prof:
                 continue
             with store.write() as conn:
-                conn.execute(sa.insert(profiles), prof)
-                conn.execute(sa.insert(identifiers), idents)
+                _bulk_insert(conn, profiles, PROFILE_COLUMNS, prof)
+                _bulk_insert(conn, identifiers, IDENTIFIER_COLUMNS, idents)
             n_profiles += len(prof)
             n_identifiers += len(idents)
             if progress is not None:

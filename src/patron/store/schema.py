@@ -7,7 +7,8 @@ converts aware times to UTC before writing.
 
 Revision 1 (``0001``): ``store_meta``, ``publications``, ``profiles``, ``identifiers``,
 ``touchpoints``, ``consents``. Revision 2 (``0002``): ``questions``, ``facts``, and the
-touch points' ``question_id`` (the question a touch point answered or declined). Later issues
+touch points' ``question_id`` (the question a touch point answered or declined). Revision 3
+(``0003``): lookup indexes on ``identifiers`` (by customer, by value). Later issues
 add offers, decisions, quotes and API keys as further revisions.
 """
 
@@ -97,6 +98,8 @@ identifiers = Table(
     Column("kind", String(16), primary_key=True),
     Column("value", String(320), primary_key=True),
     Column("customer_id", String(128), primary_key=True),
+    Index(None, "publication_id", "customer_id", "kind", "value"),  # revision 3
+    Index(None, "publication_id", "value", "customer_id"),  # revision 3
 )
 
 #: The append-only touch-point log.
