@@ -33,6 +33,7 @@ from patron.interact import (
 )
 from patron.settings import Settings
 from patron.store import Store, open_store, store_status, upgrade_store
+from patron.store.export import export_to_warehouse
 from patron.store.publish import publish_profiles
 from patron.value.tiers import TIER_ACTIONS
 
@@ -447,4 +448,27 @@ def interact_erase_cmd(
         f"Erased {customer}: {result.profiles} profile rows, {result.identifiers} identifiers, "
         f"{result.facts} facts deleted; {result.touchpoints_anonymised} touch points and "
         f"{result.consents_anonymised} consent records anonymised."
+    )
+
+
+@interact_app.command("export")
+def interact_export_cmd(
+    warehouse: WarehouseOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Copy touch points, facts and consents into warehouse tables (for measure and needs)."""
+    wh = _open(warehouse)
+    try:
+        with _open_store(store) as handle:
+            result = export_to_warehouse(handle, wh)
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    out.print(
+        "Exported to the warehouse: "
+        + ", ".join(f"{table} {n:,} rows" for table, n in result.rows.items())
+        + "."
     )
