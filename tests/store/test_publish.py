@@ -36,7 +36,7 @@ ROWS = [
 def test_publish_profiles_and_identifiers(store: Store, store_url: str, tmp_path: Path) -> None:
     result = publish_test_profiles(store, tmp_path, ROWS)
     assert (result.customers, result.previous) == (3, None)
-    assert result.identifiers == 3 + 2 + 2  # ids, e-mails, phones
+    assert result.identifiers == 2 + 2  # e-mails, phones (ids are found in profiles)
     with store.read() as conn:
         assert live_publication(conn) == result.publication
         c1 = live_profile(conn, "C1")
@@ -166,12 +166,12 @@ def test_extra_identifiers_hook(store: Store, tmp_path: Path) -> None:
         result = publish_profiles(wh, store, extra_identifiers=extra)
     finally:
         wh.close()
-    assert result.identifiers == 3
+    assert result.identifiers == 2
     with store.read() as conn:
         assert resolve_customer(conn, "4242") == "K1"
         assert resolve_customer(conn, "crm-9") == "K1"
         kinds = set(conn.execute(sa.select(identifiers.c.kind)).scalars())
-    assert kinds == {"customer_id", "card", "source_id"}
+    assert kinds == {"card", "source_id"}
 
 
 def test_publish_needs_customer_value(store: Store, tmp_path: Path) -> None:

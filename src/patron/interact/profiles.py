@@ -86,16 +86,17 @@ def resolve_customer(conn: Connection, text: str) -> str:
         raise NotFoundError("The store has no published profiles yet; run `patron publish` first.")
     if live_profile(conn, query) is not None:
         return query
-    candidates = {query}
+    pairs = [(kind, query) for kind in ("card", "source_id")]
     if "@" in query:
-        candidates.add(normalise_identifier("email", query))
+        pairs.append(("email", normalise_identifier("email", query)))
     elif any(ch.isdigit() for ch in query):
-        candidates.add(normalise_identifier("phone", query))
+        pairs.append(("phone", normalise_identifier("phone", query)))
     found = sorted(
         set(
             conn.execute(
                 sa.select(identifiers.c.customer_id).where(
-                    identifiers.c.publication_id == pub, identifiers.c.value.in_(candidates)
+                    identifiers.c.publication_id == pub,
+                    sa.tuple_(identifiers.c.kind, identifiers.c.value).in_(pairs),
                 )
             ).scalars()
         )

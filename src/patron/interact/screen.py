@@ -181,7 +181,7 @@ def agent_screen(
         customer_id = resolve_customer(conn, customer)
         profile = require_profile(conn, customer_id)
         publication = live_publication(conn) or profile.publication_id
-        idents = [
+        idents = [("customer_id", customer_id)] + [
             (str(k), str(v))
             for k, v in conn.execute(
                 sa.select(identifiers.c.kind, identifiers.c.value)

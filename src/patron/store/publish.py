@@ -39,8 +39,8 @@ __all__ = [
 ]
 
 PUBLICATION_KEY = "publication"
-#: Identifier kinds published for lookup.
-IDENTIFIER_KINDS = ("customer_id", "email", "phone", "card", "source_id")
+#: Identifier kinds published for lookup (the customer id is found in ``profiles``).
+IDENTIFIER_KINDS = ("email", "phone", "card", "source_id")
 #: Profile columns read from ``customer_value`` when present.
 VALUE_COLUMNS = (
     "clv",
@@ -195,7 +195,8 @@ def _rows(
     keep = [i for i, c in enumerate(ids) if c is not None]
     ordered = [cols[c] for c in PROFILE_COLUMNS]
     prof = [tuple(col[i] for col in ordered) for i in keep]
-    idents = [(publication, "customer_id", ids[i], ids[i]) for i in keep]
+    # The customer id is looked up in ``profiles`` itself: only other identifiers are rows.
+    idents: list[tuple[Any, ...]] = []
     for kind in ("email", "phone"):
         values = column(kind)
         idents.extend((publication, kind, values[i], ids[i]) for i in keep if values[i])

@@ -8,7 +8,7 @@ converts aware times to UTC before writing.
 Revision 1 (``0001``): ``store_meta``, ``publications``, ``profiles``, ``identifiers``,
 ``touchpoints``, ``consents``. Revision 2 (``0002``): ``questions``, ``facts``, and the
 touch points' ``question_id`` (the question a touch point answered or declined). Revision 3
-(``0003``): lookup indexes on ``identifiers`` (by customer, by value). Later issues
+(``0003``): a lookup index on ``identifiers`` by customer. Later issues
 add offers, decisions, quotes and API keys as further revisions.
 """
 
@@ -90,7 +90,8 @@ profiles = Table(
     Column("time_zone", String(64), nullable=True),
 )
 
-#: Identifiers for lookup (customer id, e-mail, phone, card, source ids), per publication.
+#: Identifiers for lookup (e-mail, phone, card, source ids), per publication; the primary key
+#: finds a customer by (kind, value).
 identifiers = Table(
     "identifiers",
     metadata,
@@ -99,7 +100,6 @@ identifiers = Table(
     Column("value", String(320), primary_key=True),
     Column("customer_id", String(128), primary_key=True),
     Index(None, "publication_id", "customer_id", "kind", "value"),  # revision 3
-    Index(None, "publication_id", "value", "customer_id"),  # revision 3
 )
 
 #: The append-only touch-point log.
