@@ -80,3 +80,17 @@ def test_bad_consent_writes_nothing(store: Store, args: tuple[str, ...], message
         set_consent(store, "C1", "email", "marketing", "granted", source=" ")
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(consents)).scalar() == 0
+
+
+def test_all_purposes_in_one_query_agree_with_latest_consent(store: Store) -> None:
+    from patron.interact.consent import consent_decisions
+
+    set_consent(store, "C1", "all", "marketing", "granted", source="signup", at=T0)
+    set_consent(store, "C1", "sms", "marketing", "denied", source="text", at=T0 + timedelta(1))
+    set_consent(store, "C1", "sms", "profiling", "granted", source="text", at=T0 + timedelta(2))
+    with store.read() as conn:
+        for channel in ("sms", "email", "mail"):
+            together = consent_decisions(conn, "C1", channel)
+            for purpose, decision in together.items():
+                alone = latest_consent(conn, "C1", channel, purpose)
+                assert (decision.allowed, decision.record) == (alone.allowed, alone.record)
