@@ -46,6 +46,7 @@ __all__ = [
     "contact_policy",
     "decide",
     "in_quiet_hours",
+    "policy_from_text",
     "set_contact_policy",
 ]
 
@@ -353,7 +354,12 @@ def contact_policy(store: Store | Connection) -> ContactPolicy:
     else:
         with store.read() as conn:
             value = conn.execute(query).scalar_one_or_none()
-    return DEFAULT_POLICY if value is None else _parse_policy(str(value))
+    return policy_from_text(value)
+
+
+def policy_from_text(text: str | None) -> ContactPolicy:
+    """The policy stored as JSON text, or :data:`DEFAULT_POLICY` for None."""
+    return DEFAULT_POLICY if text is None else _parse_policy(str(text))
 
 
 @lru_cache(maxsize=16)

@@ -13,7 +13,14 @@ from patron.errors import NotFoundError, UsageError
 from patron.store.publish import live_publication, normalise_identifier
 from patron.store.schema import identifiers, profiles
 
-__all__ = ["Profile", "live_profile", "require_profile", "resolve_customer"]
+__all__ = [
+    "Profile",
+    "find_profile",
+    "live_profile",
+    "profile_in",
+    "require_profile",
+    "resolve_customer",
+]
 
 
 @dataclass(frozen=True)
@@ -44,48 +51,55 @@ class Profile:
         return row
 
 
-def live_profile(conn: Connection, customer_id: str) -> Profile | None:
-    """The customer's profile in the live publication, or None."""
-    pub = live_publication(conn)
-    if pub is None:
-        return None
+NO_PUBLICATION = "The store has no published profiles yet; run `patron publish` first."
+
+
+def profile_in(conn: Connection, publication: int, customer_id: str) -> Profile | None:
+    """The customer's profile in a given publication, or None."""
     row = conn.execute(
         sa.select(profiles).where(
-            profiles.c.publication_id == pub, profiles.c.customer_id == customer_id
+            profiles.c.publication_id == publication, profiles.c.customer_id == customer_id
         )
     ).first()
     return Profile(**row._asdict()) if row is not None else None
 
 
+def live_profile(conn: Connection, customer_id: str) -> Profile | None:
+    """The customer's profile in the live publication, or None."""
+    pub = live_publication(conn)
+    return None if pub is None else profile_in(conn, pub, customer_id)
+
+
 def require_profile(conn: Connection, customer_id: str) -> Profile:
     """The customer's live profile, or a :class:`NotFoundError` saying what to do."""
-    profile = live_profile(conn, customer_id)
+    pub = live_publication(conn)
+    if pub is None:
+        raise NotFoundError(NO_PUBLICATION)
+    profile = profile_in(conn, pub, customer_id)
     if profile is not None:
         return profile
-    if live_publication(conn) is None:
-        raise NotFoundError("The store has no published profiles yet; run `patron publish` first.")
     raise NotFoundError(
         f"Unknown customer {customer_id!r}: not in the published profiles (check the id, or "
         "publish again after loading and scoring them)."
     )
 
 
-def resolve_customer(conn: Connection, text: str) -> str:
-    """The customer id for an id or identifier (e-mail, phone, card, source id).
+def find_profile(conn: Connection, text: str, publication: int | None) -> Profile:
+    """The profile of the customer with this id or identifier in ``publication``.
 
     Raises
     ------
     NotFoundError
-        No published customer has it.
+        Nothing is published, or no published customer has it.
     UsageError
         Several customers share it (the message lists them).
     """
+    if publication is None:
+        raise NotFoundError(NO_PUBLICATION)
     query = text.strip()
-    pub = live_publication(conn)
-    if pub is None:
-        raise NotFoundError("The store has no published profiles yet; run `patron publish` first.")
-    if live_profile(conn, query) is not None:
-        return query
+    profile = profile_in(conn, publication, query)
+    if profile is not None:
+        return profile
     pairs = [(kind, query) for kind in ("card", "source_id")]
     if "@" in query:
         pairs.append(("email", normalise_identifier("email", query)))
@@ -95,7 +109,7 @@ def resolve_customer(conn: Connection, text: str) -> str:
         set(
             conn.execute(
                 sa.select(identifiers.c.customer_id).where(
-                    identifiers.c.publication_id == pub,
+                    identifiers.c.publication_id == publication,
                     sa.tuple_(identifiers.c.kind, identifiers.c.value).in_(pairs),
                 )
             ).scalars()
@@ -111,4 +125,20 @@ def resolve_customer(conn: Connection, text: str) -> str:
         raise UsageError(
             f"{query!r} belongs to {len(found)} customers ({shown}); give the customer id."
         )
-    return str(found[0])
+    found_profile = profile_in(conn, publication, str(found[0]))
+    if found_profile is None:  # pragma: no cover - publish writes both or neither
+        raise NotFoundError(f"Customer {found[0]!r} has identifiers but no profile.")
+    return found_profile
+
+
+def resolve_customer(conn: Connection, text: str) -> str:
+    """The customer id for an id or identifier (e-mail, phone, card, source id).
+
+    Raises
+    ------
+    NotFoundError
+        No published customer has it.
+    UsageError
+        Several customers share it (the message lists them).
+    """
+    return find_profile(conn, text, live_publication(conn)).customer_id

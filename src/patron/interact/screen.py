@@ -16,14 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from patron.interact.consent import consent_decisions
-from patron.interact.policy import ContactDecision, contact_decision, contact_policy
-from patron.interact.profiles import Profile, require_profile, resolve_customer
+from patron.interact.policy import POLICY_KEY, ContactDecision, contact_decision, policy_from_text
+from patron.interact.profiles import Profile, find_profile
 from patron.interact.profiling import Fact, NextQuestion, current_facts, plan_questions
 from patron.interact.touchpoints import Touchpoint, recent_touchpoints
 from patron.interact.vocabulary import CHANNELS, check_choice, to_utc, utc_now
 from patron.store import Store
-from patron.store.publish import live_publication
-from patron.store.schema import identifiers
+from patron.store.publish import PUBLICATION_KEY
+from patron.store.schema import identifiers, store_meta
 
 __all__ = ["AgentScreen", "agent_screen"]
 
@@ -178,9 +178,13 @@ def agent_screen(
     check_choice(channel, CHANNELS, "channel")
     when = to_utc(at) if at is not None else utc_now()
     with store.read() as conn:
-        customer_id = resolve_customer(conn, customer)
-        profile = require_profile(conn, customer_id)
-        publication = live_publication(conn) or profile.publication_id
+        meta = {
+            str(k): str(v) for k, v in conn.execute(sa.select(store_meta.c.key, store_meta.c.value))
+        }
+        live = meta.get(PUBLICATION_KEY)
+        profile = find_profile(conn, customer, int(live) if live is not None else None)
+        customer_id = profile.customer_id
+        publication = profile.publication_id
         idents = [("customer_id", customer_id)] + [
             (str(k), str(v))
             for k, v in conn.execute(
@@ -194,7 +198,7 @@ def agent_screen(
         ]
         facts = current_facts(conn, customer_id)
         tps = recent_touchpoints(conn, customer_id, touchpoint_limit)
-        policy = contact_policy(conn)
+        policy = policy_from_text(meta.get(POLICY_KEY))
         decisions = consent_decisions(conn, customer_id, channel, defaults=policy.consent_defaults)
         plan = plan_questions(
             conn,

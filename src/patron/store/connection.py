@@ -96,6 +96,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages per connection
+        cursor.execute("PRAGMA analysis_limit=1000")  # ANALYZE samples, as PostgreSQL's does
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

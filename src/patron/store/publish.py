@@ -362,6 +362,10 @@ def publish_profiles(
         )
         for pub in old:
             _drop_publication(conn, int(pub), "retired")
+    # Fresh planner statistics for the tables that changed most (both engines sample).
+    with store.write() as conn:
+        for table in (profiles, identifiers):
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
     return PublishResult(
         publication,
         previous,
