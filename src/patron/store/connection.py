@@ -21,8 +21,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from patron.errors import ConfigError, StoreError, first_line
 from patron.store import schema
@@ -264,9 +265,7 @@ def upgrade_store(url: str, revision: str = "head") -> tuple[str | None, str]:
             cfg.attributes["connection"] = conn
             try:
                 command.upgrade(cfg, revision)
-            except SQLAlchemyError:
-                raise
-            except Exception as exc:  # alembic's own errors (an unknown revision)
+            except CommandError as exc:  # alembic's own errors (an unknown revision)
                 raise StoreError(f"Cannot upgrade the store to {revision!r}: {exc}") from exc
             after = _current_revision(conn)
     finally:
