@@ -121,3 +121,17 @@ def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
 def test_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"folder .*nowhere does not exist"):
         upgrade_store(f"sqlite:///{tmp_path / 'nowhere' / 's.sqlite'}")
+
+
+def test_upgrade_to_an_unknown_revision_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    with pytest.raises(StoreError, match="Cannot upgrade the store to 'zz': Can't locate"):
+        upgrade_store(url, "zz")
+
+
+def test_status_of_an_old_store_says_to_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    upgrade_store(url, "0002")
+    status = store_status(url)
+    assert (status.revision, status.current) == ("0002", False)
+    assert status.to_dict()["head"] == head_revision()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -192,15 +194,65 @@ def _rows(
         cols[name] = _floats(column(name))
     for name in ("tier", "loyalty", "segment"):
         cols[name] = column(name)
-    keep = [i for i, c in enumerate(ids) if c is not None]
-    ordered = [cols[c] for c in PROFILE_COLUMNS]
-    prof = [tuple(col[i] for col in ordered) for i in keep]
+    # Rows by zipping whole columns (C speed); rows without a customer id are dropped.
+    prof = [row for row in zip(*(cols[c] for c in PROFILE_COLUMNS), strict=True) if row[1]]
     # The customer id is looked up in ``profiles`` itself: only other identifiers are rows.
     idents: list[tuple[Any, ...]] = []
     for kind in ("email", "phone"):
-        values = column(kind)
-        idents.extend((publication, kind, values[i], ids[i]) for i in keep if values[i])
+        idents.extend(
+            (publication, kind, value, cid)
+            for value, cid in zip(column(kind), ids, strict=True)
+            if value and cid
+        )
     return prof, idents
+
+
+_Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _prepared_batches(
+    expr: ir.Table, batch_size: int, publication: int, descriptions: dict[str, str]
+) -> Iterator[_Rows]:
+    """Rows of each engine batch, read and prepared in a thread while the caller writes.
+
+    The engine (which releases the GIL while it computes) runs ahead of the store writes by
+    at most two batches; an error on either side stops both.
+    """
+    pending: queue.Queue[_Rows | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: _Rows | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            for batch in expr.to_pyarrow_batches(chunk_size=batch_size):
+                if stop.is_set():
+                    return
+                put(_rows(batch, publication, descriptions))
+        except BaseException as exc:
+            put(exc)
+        else:
+            put(None)
+
+    worker = threading.Thread(target=produce, name="patron-publish-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _bulk_insert(
@@ -305,8 +357,7 @@ def publish_profiles(
         )
     n_profiles = n_identifiers = 0
     try:
-        for batch in expr.to_pyarrow_batches(chunk_size=batch_size):
-            prof, idents = _rows(batch, publication, descriptions)
+        for prof, idents in _prepared_batches(expr, batch_size, publication, descriptions):
             if not prof:
                 continue
             with store.write() as conn:
