@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +107,18 @@ class Touchpoint:
         return row
 
 
-def _insert(conn: Connection) -> Any:
-    dialect = conn.dialect.name
+@cache
+def _keyed_insert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, key (built once)."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(touchpoints)
+    return (
+        module.insert(touchpoints)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(touchpoints.c.id, touchpoints.c.idempotency_key)
+    )
+
+
+_PLAIN_INSERT = sa.insert(touchpoints).returning(touchpoints.c.id, sort_by_parameter_order=True)
 
 
 def _row(tp: Touchpoint, now: datetime) -> dict[str, Any]:
@@ -148,11 +157,7 @@ def insert_touchpoints(conn: Connection, items: Sequence[Touchpoint]) -> tuple[l
     result: list[int | None] = [None] * len(items)
     created = 0
     if keyed:
-        stmt = (
-            _insert(conn)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(touchpoints.c.id, touchpoints.c.idempotency_key)
-        )
+        stmt = _keyed_insert(conn.dialect.name)
         for row in conn.execute(stmt, [_row(tp, now) for tp in keyed.values()]):
             ids[row.idempotency_key] = row.id
         created = len(ids)
@@ -164,8 +169,7 @@ def insert_touchpoints(conn: Connection, items: Sequence[Touchpoint]) -> tuple[l
             )
             ids.update({row.idempotency_key: row.id for row in conn.execute(query)})
     if unkeyed:
-        stmt = sa.insert(touchpoints).returning(touchpoints.c.id, sort_by_parameter_order=True)
-        new = conn.execute(stmt, [_row(tp, now) for _, tp in unkeyed]).scalars().all()
+        new = conn.execute(_PLAIN_INSERT, [_row(tp, now) for _, tp in unkeyed]).scalars().all()
         for (i, _), new_id in zip(unkeyed, new, strict=True):
             result[i] = int(new_id)
         created += len(new)
