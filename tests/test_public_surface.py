@@ -9,9 +9,11 @@ import pytest
 
 import patron.data
 import patron.identity
+import patron.interact
 import patron.measure
 import patron.needs
 import patron.report
+import patron.store
 import patron.value
 import patron.value.models
 
@@ -28,6 +30,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
         patron.needs,
         patron.measure,
         patron.report,
+        patron.store,
+        patron.interact,
     ],
 )
 def test_all_names_exist(module: object) -> None:
@@ -58,8 +62,9 @@ def test_layers() -> None:
             "value/": "patron.value",
             "needs/": "patron.needs",
             "measure/": "patron.measure",
+            "interact/": "patron.interact",
         }
-        if rel.startswith(("data/", *domains)):
+        if rel.startswith(("data/", "store/", *domains)):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
         for folder, own in domains.items():
             if rel.startswith(folder):
@@ -67,6 +72,9 @@ def test_layers() -> None:
                 assert not any(m.startswith(others) for m in mods), f"{rel} imports {others}"
         if rel.startswith("data/"):
             assert not any(m.startswith("patron.value") for m in mods), f"{rel} imports value"
+            assert not any(m.startswith("patron.store") for m in mods), f"{rel} imports store"
+        if rel.startswith("store/"):  # the store sits beside the warehouse, below every domain
+            assert not any(m.startswith(tuple(domains.values())) for m in mods), rel
         if rel.startswith("value/models/"):
             allowed = ("numpy", "scipy", "patron.errors", "patron.value.models", "patron")
             third = {

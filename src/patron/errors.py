@@ -14,7 +14,9 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "NotFittedError",
+    "NotFoundError",
     "PatronError",
+    "StoreError",
     "UsageError",
     "WarehouseError",
     "engine_io_error",
@@ -40,6 +42,14 @@ class DataError(PatronError, ValueError):
 
 class WarehouseError(PatronError, RuntimeError):
     """The warehouse engine refused an operation or is missing something it needs."""
+
+
+class StoreError(PatronError, RuntimeError):
+    """The operational store is unavailable, refused an operation, or is at another revision."""
+
+
+class NotFoundError(PatronError, LookupError):
+    """Something named by the caller does not exist (a customer, a question, a publication)."""
 
 
 class NotFittedError(PatronError, AttributeError):

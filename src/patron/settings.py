@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_WAREHOUSE", "Settings"]
+__all__ = ["DEFAULT_STORE", "DEFAULT_WAREHOUSE", "Settings"]
 
 DEFAULT_WAREHOUSE = "duckdb://patron.duckdb"
+#: The operational store: a SQLite file beside the default warehouse (the working directory).
+DEFAULT_STORE = "sqlite:///patron.store.sqlite"
 
 
 class Settings(BaseSettings):
@@ -20,5 +22,12 @@ class Settings(BaseSettings):
         description=(
             "Warehouse URL: duckdb://FILE (default duckdb://patron.duckdb in the working "
             "directory), duckdb://:memory:, pyspark:///DIR, or any Ibis backend URL."
+        ),
+    )
+    store: str = Field(
+        default=DEFAULT_STORE,
+        description=(
+            "Operational store URL: sqlite:///FILE (default sqlite:///patron.store.sqlite in the "
+            "working directory) or postgresql+psycopg://USER@HOST/DB."
         ),
     )

@@ -1,8 +1,10 @@
 """The ``patron`` command: a thin face over the domain packages.
 
-Exit codes (one place): 0 success, 2 usage error, 65 data error, 69 warehouse unavailable or
-refused, 70 internal error (a bug: run with ``--debug`` and report it), 74 a file or folder
-could not be read or written (permissions, a full disk), 78 configuration error.
+Exit codes (one place): 0 success, 2 usage error, 65 data error, 66 not found (a customer,
+question or publication that does not exist), 69 warehouse or store unavailable or refused (or
+a store not at this Patron's revision), 70 internal error (a bug: run with ``--debug`` and
+report it), 74 a file or folder could not be read or written (permissions, a full disk), 78
+configuration error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from patron.cli import (  # noqa: F401  (registers commands)
     differentiate,
     experiment,
     identify,
+    interact,
     value,
 )
 from patron.cli._common import STATE, app, err
@@ -25,7 +28,9 @@ from patron.errors import (
     ConvergenceError,
     DataError,
     NotFittedError,
+    NotFoundError,
     PatronError,
+    StoreError,
     UsageError,
     WarehouseError,
     engine_io_error,
@@ -37,6 +42,7 @@ __all__ = ["EXIT_CODES", "app", "main", "run"]
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_DATA = 65
+EXIT_NOINPUT = 66
 EXIT_UNAVAILABLE = 69
 EXIT_INTERNAL = 70
 EXIT_IO = 74
@@ -50,6 +56,8 @@ EXIT_CODES: tuple[tuple[type[PatronError], int], ...] = (
     (ConvergenceError, EXIT_DATA),
     (NotFittedError, EXIT_USAGE),
     (WarehouseError, EXIT_UNAVAILABLE),
+    (StoreError, EXIT_UNAVAILABLE),
+    (NotFoundError, EXIT_NOINPUT),
     (PatronError, EXIT_INTERNAL),
 )
 

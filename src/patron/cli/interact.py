@@ -1,0 +1,474 @@
+"""Interact: patron store upgrade|status, patron interact ..., patron publish, patron agent."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, err, out
+from patron.data.sources import check_output_file
+from patron.data.warehouse import Warehouse
+from patron.errors import UsageError
+from patron.interact import (
+    AgentScreen,
+    NextQuestion,
+    Touchpoint,
+    agent_screen,
+    can_contact,
+    decline_question,
+    erase_customer,
+    example_question_bank,
+    export_customer,
+    install_question_bank,
+    load_question_bank,
+    load_touchpoints,
+    log_touchpoint,
+    record_answer,
+    set_consent,
+)
+from patron.settings import Settings
+from patron.store import Store, open_store, store_status, upgrade_store
+from patron.store.export import export_to_warehouse
+from patron.store.publish import publish_profiles
+from patron.value.tiers import TIER_ACTIONS
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help="Operational store URL (default: $PATRON_STORE or sqlite:///patron.store.sqlite).",
+        show_default=False,
+    ),
+]
+
+store_app = typer.Typer(help="The operational store: migrations and status.", no_args_is_help=True)
+interact_app = typer.Typer(
+    help="Interact: touch points, consent, contact policy, questions and answers.",
+    no_args_is_help=True,
+)
+app.add_typer(store_app, name="store")
+app.add_typer(interact_app, name="interact")
+
+
+def redact_url(wh: Warehouse) -> str:
+    """The warehouse's URL for the record, without a password."""
+    url = getattr(wh, "url", "") or ""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.split("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+def _store_url(store: str | None) -> str:
+    return store or Settings().store
+
+
+def _open_store(store: str | None) -> Store:
+    return open_store(_store_url(store))
+
+
+@store_app.command("upgrade")
+def store_upgrade_cmd(
+    store: StoreOpt = None,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create the store or bring it to this Patron's revision (keeps every row)."""
+    url = _store_url(store)
+    before, after = upgrade_store(url, revision)
+    if json_out:
+        _emit_json({"store": url, "before": before, "after": after})
+        return
+    if before == after:
+        out.print(f"The store is at revision {after} already; nothing to do.")
+    else:
+        out.print(f"Store upgraded from revision {before or '(empty)'} to {after}.")
+
+
+@store_app.command("status")
+def store_status_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the store's revision, the live publication and its row counts."""
+    status = store_status(_store_url(store))
+    if json_out:
+        _emit_json(status.to_dict())
+        return
+    state = "current" if status.current else f"needs `patron store upgrade` (to {status.head})"
+    out.print(f"Store {status.url}: revision {status.revision or '(empty)'} — {state}.")
+    out.print(
+        f"Live publication: {status.publication}"
+        if status.publication is not None
+        else "No publication yet (run `patron publish`)."
+    )
+    table = Table(title="Rows", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in status.counts.items():
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+
+
+@interact_app.command("log")
+def interact_log_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    channel: Annotated[str, typer.Option(help="web, email, phone, store, app, mail or sms.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="purchase, inquiry, complaint, service, visit, offer_shown, offer_accepted, "
+            "offer_declined, answer or question_declined."
+        ),
+    ],
+    direction: Annotated[str, typer.Option(help="inbound or outbound.")] = "inbound",
+    purpose: Annotated[
+        str | None, typer.Option(help="marketing, profiling or service (default by kind).")
+    ] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent or system that logged it.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Idempotency key: the same key is stored once.")
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Log one touch point."""
+    tp = Touchpoint(
+        customer_id=customer,
+        channel=channel,
+        kind=kind,
+        direction=direction,
+        purpose=purpose,
+        campaign=campaign,
+        agent=agent,
+        note=note,
+        idempotency_key=key,
+    ).validated()
+    with _open_store(store) as handle:
+        tp_id = log_touchpoint(handle, tp)
+    if json_out:
+        _emit_json({**tp.to_dict(), "id": tp_id})
+        return
+    out.print(
+        f"Touch point {tp_id} logged: {tp.direction} {tp.kind} on {tp.channel} for {customer}."
+    )
+
+
+@interact_app.command("load")
+def interact_load_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV file of touch points.")],
+    store: StoreOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per transaction.")] = 5_000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load touch points from a CSV file (loading it again adds nothing)."""
+    with _open_store(store) as handle:
+        result = load_touchpoints(handle, file, batch_size=batch_size)
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    out.print(
+        f"{file}: {result.rows:,} touch points read, {result.stored:,} new "
+        f"({result.rows - result.stored:,} already stored)."
+    )
+
+
+ChannelOpt = Annotated[
+    str, typer.Option("--channel", "-c", help="web, email, phone, store, app, mail or sms.")
+]
+
+
+@interact_app.command("consent")
+def interact_consent_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    state: Annotated[str, typer.Argument(help="granted, denied or withdrawn.")],
+    channel: ChannelOpt,
+    purpose: Annotated[str, typer.Option(help="marketing, profiling or service.")],
+    source: Annotated[str, typer.Option(help="Where it was given (web form, call, ...).")],
+    evidence: Annotated[
+        str | None, typer.Option(help="Evidence (form text, recording id).")
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a consent decision (channel `all` covers every channel)."""
+    with _open_store(store) as handle:
+        record = set_consent(
+            handle, customer, channel, purpose, state, source=source, evidence=evidence
+        )
+    if json_out:
+        _emit_json(record.to_dict())
+        return
+    scope = "every channel" if channel == "all" else channel
+    out.print(f"Consent recorded: {purpose} on {scope} {state} for {customer} ({source}).")
+
+
+@interact_app.command("can-contact")
+def interact_can_contact_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    channel: ChannelOpt,
+    purpose: Annotated[str, typer.Option(help="marketing, profiling or service.")] = "marketing",
+    at: Annotated[
+        str | None, typer.Option(help="When (ISO 8601; default now, UTC if no zone).")
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Whether the customer may be contacted now (consent and the contact policy)."""
+    when = _parse_time(at)
+    with _open_store(store) as handle:
+        decision = can_contact(handle, customer, channel, when, purpose)
+    if json_out:
+        _emit_json(decision.to_dict())
+        return
+    verdict = "Yes" if decision.allowed else "No"
+    out.print(f"{verdict}: {decision.reason} (rule: {decision.rule}).")
+
+
+@interact_app.command("questions")
+def interact_questions_cmd(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Question bank (YAML). Default: the example for the simulated shop."),
+    ] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load a question bank into the store (checked first; replaces the previous bank)."""
+    path = file or example_question_bank()
+    bank = load_question_bank(path)
+    with _open_store(store) as handle:
+        n = install_question_bank(handle, bank, source=str(path))
+    if json_out:
+        _emit_json({"file": str(path), "questions": [q.to_dict() for q in bank.questions]})
+        return
+    out.print(f"{n} questions loaded from {path}: {', '.join(q.id for q in bank.questions)}.")
+
+
+def _print_question(q: NextQuestion | None, why_none: str) -> None:
+    if q is None:
+        out.print(f"No question to ask: {why_none}.")
+        return
+    choices = f" [{', '.join(q.question.answers)}]" if q.question.answers else ""
+    out.print(f"Ask ({q.question.id}): {q.question.text}{choices}")
+    out.print(f"  Purpose told to the customer: {q.question.purpose}")
+    out.print(f"  Why this one: {q.reason}")
+
+
+@interact_app.command("next")
+def interact_next_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id, e-mail, phone or card.")],
+    channel: ChannelOpt = "phone",
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The one question to ask this customer now, and why (or why none)."""
+    with _open_store(store) as handle:
+        screen = agent_screen(handle, customer, channel)
+    if json_out:
+        _emit_json(
+            {
+                "customer_id": screen.customer_id,
+                "next_question": screen.next_question.to_dict() if screen.next_question else None,
+                "no_question_reason": screen.no_question_reason or None,
+            }
+        )
+        return
+    _print_question(screen.next_question, screen.no_question_reason)
+
+
+@interact_app.command("answer")
+def interact_answer_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    question_id: Annotated[str, typer.Argument(help="Question id (see `patron interact next`).")],
+    value: Annotated[str, typer.Argument(help="The answer.")],
+    channel: ChannelOpt = "phone",
+    agent: Annotated[str | None, typer.Option(help="Who recorded it.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Idempotency key.")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record a customer's answer to a question (a touch point and a fact)."""
+    with _open_store(store) as handle:
+        fact = record_answer(
+            handle, customer, question_id, value, channel=channel, agent=agent, idempotency_key=key
+        )
+    if json_out:
+        _emit_json(fact.to_dict())
+        return
+    kind = "preference" if fact.is_preference else "fact"
+    out.print(f"Recorded {kind} {fact.attribute} = {fact.value!r} for {customer}.")
+
+
+@interact_app.command("decline")
+def interact_decline_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    question_id: Annotated[str, typer.Argument(help="Question id.")],
+    channel: ChannelOpt = "phone",
+    store: StoreOpt = None,
+) -> None:
+    """Record that the customer declined a question (it waits for its cool-down)."""
+    with _open_store(store) as handle:
+        decline_question(handle, customer, question_id, channel=channel)
+    out.print(f"Recorded: {customer} declined question {question_id}.")
+
+
+@app.command("publish")
+def publish_cmd(
+    warehouse: WarehouseOpt = None,
+    store: StoreOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Customers per batch.")] = 20_000,
+    json_out: JsonOpt = False,
+) -> None:
+    """Publish every customer's profile from the warehouse into the store (atomically)."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1.")
+    wh = _open(warehouse)
+    try:
+        with _open_store(store) as handle, err.status("Publishing profiles ..."):
+            result = publish_profiles(wh, handle, source=redact_url(wh), batch_size=batch_size)
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    previous = f" (replacing publication {result.previous})" if result.previous else ""
+    out.print(
+        f"Publication {result.publication} is live{previous}: {result.customers:,} customers, "
+        f"{result.identifiers:,} identifiers, in {result.seconds:.1f} s."
+    )
+    if not result.has_segments:
+        out.print("No needs segments to describe yet (run `patron segment`).")
+
+
+def _print_screen(screen: AgentScreen) -> None:
+    data = screen.to_dict()
+    p = screen.profile
+    ids = ", ".join(f"{k} {v}" for k, v in screen.identifiers if k != "customer_id")
+    out.rule(f"Customer {screen.customer_id}")
+    out.print(f"Who: {p.customer_type or 'customer'}" + (f"; {ids}" if ids else ""))
+    out.print(f"Value: {data['value']['text']}")
+    if p.loyalty:
+        out.print(f"Loyalty: {p.loyalty}")
+    if p.segment:
+        out.print(f"Needs: {p.segment} - {p.segment_description or 'no description'}")
+    if screen.facts:
+        out.print("What we know:")
+        for f in screen.facts:
+            tag = " (preference)" if f.is_preference else ""
+            out.print(f"  {f.attribute}: {f.value!r}{tag}, {f.recorded_at:%Y-%m-%d}")
+    else:
+        out.print("What we know: nothing told yet.")
+    if screen.touchpoints:
+        out.print("Recent touch points:")
+        for t in screen.touchpoints:
+            when = t.occurred_at.strftime("%Y-%m-%d %H:%M") if t.occurred_at else ""
+            extra = f" ({t.campaign})" if t.campaign else ""
+            out.print(f"  {when} {t.direction} {t.kind} on {t.channel}{extra}")
+    _print_question(screen.next_question, screen.no_question_reason)
+    if screen.offer:
+        out.print(f"Offer: {screen.offer}")
+    out.print("Script:")
+    for line in screen.script:
+        out.print(f"  - {line}")
+
+
+@app.command("agent")
+def agent_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id, e-mail, phone or card.")],
+    channel: ChannelOpt = "phone",
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The agent screen: who, value, needs, what we know, what to ask, what to offer."""
+    with _open_store(store) as handle:
+        screen = agent_screen(handle, customer, channel, offers=TIER_ACTIONS)
+    if json_out:
+        _emit_json(screen.to_dict())
+        return
+    _print_screen(screen)
+
+
+def _parse_time(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not a time; use ISO 8601, e.g. 2026-03-01T10:00."
+        ) from None
+
+
+@interact_app.command("subject-export")
+def interact_subject_export_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the JSON here instead of printing it.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export everything the store holds about one customer (a data subject request), as JSON."""
+    if out_file is not None:
+        check_output_file(out_file, (".json",))
+    with _open_store(store) as handle:
+        data = export_customer(handle, customer)
+    if out_file is None:
+        _emit_json(data)
+        return
+    tmp = out_file.with_name(f".{out_file.name}.partial")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(out_file)
+    out.print(f"Everything stored about {customer} written to {out_file}.")
+
+
+@interact_app.command("erase")
+def interact_erase_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase a customer's personal data from the store (touch points kept, anonymised)."""
+    if not yes:
+        raise UsageError(f"Erasing {customer} cannot be undone; add --yes to confirm.")
+    with _open_store(store) as handle:
+        result = erase_customer(handle, customer)
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    out.print(
+        f"Erased {customer}: {result.profiles} profile rows, {result.identifiers} identifiers, "
+        f"{result.facts} facts deleted; {result.touchpoints_anonymised} touch points and "
+        f"{result.consents_anonymised} consent records anonymised."
+    )
+
+
+@interact_app.command("export")
+def interact_export_cmd(
+    warehouse: WarehouseOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Copy touch points, facts and consents into warehouse tables (for measure and needs)."""
+    wh = _open(warehouse)
+    try:
+        with _open_store(store) as handle:
+            result = export_to_warehouse(handle, wh)
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    out.print(
+        "Exported to the warehouse: "
+        + ", ".join(f"{table} {n:,} rows" for table, n in result.rows.items())
+        + "."
+    )

@@ -1,0 +1,165 @@
+"""The operational store's tables, in one place (SQLAlchemy Core).
+
+Every change here is also an Alembic revision in ``patron/store/migrations/versions``; the
+store is never built with ``create_all`` (tests check that the migrations produce exactly
+these tables). All times are stored in UTC without a zone (``DateTime``); the domain
+converts aware times to UTC before writing.
+
+Revision 1 (``0001``): ``store_meta``, ``publications``, ``profiles``, ``identifiers``,
+``touchpoints``, ``consents``. Revision 2 (``0002``): ``questions``, ``facts``, and the
+touch points' ``question_id`` (the question a touch point answered or declined). Revision 3
+(``0003``): a lookup index on ``identifiers`` by customer. Later issues
+add offers, decisions, quotes and API keys as further revisions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "consents",
+    "facts",
+    "identifiers",
+    "metadata",
+    "profiles",
+    "publications",
+    "questions",
+    "store_meta",
+    "touchpoints",
+]
+
+# Explicit constraint names, so that migrations and the table definitions agree everywhere.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Small key/value settings of the store: the live publication, the contact policy (JSON).
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: One row per publish run; ``store_meta['publication']`` names the live one.
+publications = Table(
+    "publications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # building, live, previous, retired
+    Column("source", Text, nullable=False),  # the warehouse it came from (no credentials)
+    Column("customers", Integer, nullable=False, default=0),
+    Column("identifiers", Integer, nullable=False, default=0),
+)
+
+#: A customer's profile as published from the warehouse (one row per publication and customer).
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("publication_id", Integer, primary_key=True),
+    Column("customer_id", String(128), primary_key=True),
+    Column("customer_type", String(32), nullable=True),
+    Column("clv", Float, nullable=True),
+    Column("clv_low", Float, nullable=True),
+    Column("clv_high", Float, nullable=True),
+    Column("p_alive", Float, nullable=True),
+    Column("expected_purchases", Float, nullable=True),
+    Column("tier", String(16), nullable=True),
+    Column("tier_reason", Text, nullable=True),
+    Column("loyalty", String(16), nullable=True),
+    Column("segment", String(128), nullable=True),
+    Column("segment_description", Text, nullable=True),
+    Column("last_purchase", DateTime, nullable=True),
+    Column("time_zone", String(64), nullable=True),
+)
+
+#: Identifiers for lookup (e-mail, phone, card, source ids), per publication; the primary key
+#: finds a customer by (kind, value).
+identifiers = Table(
+    "identifiers",
+    metadata,
+    Column("publication_id", Integer, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("customer_id", String(128), primary_key=True),
+    Index(None, "publication_id", "customer_id", "kind", "value"),  # revision 3
+)
+
+#: The append-only touch-point log.
+touchpoints = Table(
+    "touchpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("purpose", String(16), nullable=True),
+    Column("campaign", String(128), nullable=True),
+    Column("agent", String(128), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("question_id", String(64), nullable=True),  # revision 2
+    Index(None, "customer_id", "occurred_at"),
+)
+
+#: Consent per customer, channel and purpose: append-only; the latest row decides.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # granted, denied, withdrawn
+    Column("recorded_at", DateTime, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("evidence", Text, nullable=True),
+    Index(None, "customer_id", "purpose", "channel"),
+)
+
+#: The question bank (revision 2): one row per question, its full definition as JSON.
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("attribute", String(64), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("loaded_at", DateTime, nullable=False),
+    Column("source", Text, nullable=False),
+)
+
+#: What customers told us (revision 2): append-only history; the latest per attribute wins.
+facts = Table(
+    "facts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("attribute", String(64), nullable=False),
+    Column("value", Text, nullable=False),  # JSON
+    Column("is_preference", Boolean, nullable=False, default=False),
+    Column("source", String(128), nullable=False),
+    Column("question_id", String(64), nullable=True),
+    Column("touchpoint_id", Integer, nullable=True),
+    Column("recorded_at", DateTime, nullable=False),
+    Index(None, "customer_id", "attribute"),
+)
