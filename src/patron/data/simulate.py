@@ -166,6 +166,7 @@ def simulate_shop(
     seed: int = 0,
     params: ShopParams | None = None,
     identities: bool = False,
+    split_orders: bool = False,
 ) -> SimulationResult:
     """Simulate a shop and write it as Parquet files.
 
@@ -183,7 +184,14 @@ def simulate_shop(
     identities
         Also write ``identities.parquet`` (customers under several source records, with
         noise; see :func:`simulate_identities`) and ``identity_truth.parquet`` (the true
-        person of each record). The other files are the same either way.
+        person of each record). The other files are the same either way, unless
+        ``split_orders``.
+    split_orders
+        With ``identities``: each order of a person with several records carries the
+        customer id of the record of the channel it came through (store: the loyalty card;
+        web and app: the web account; phone: the phone orders), as the source systems would
+        have it, so that one person appears as several customers until identities are
+        resolved. ``truth.parquet`` stays one row per person (the ``C...`` id).
 
     Returns
     -------
@@ -191,6 +199,8 @@ def simulate_shop(
     """
     if n_customers < 1:
         raise UsageError(f"--customers must be at least 1, got {n_customers}.")
+    if split_orders and not identities:
+        raise UsageError("split_orders needs identities=True (the records to split orders over).")
     prm = params or ShopParams()
     rng = np.random.default_rng(seed)
     n = n_customers
@@ -283,9 +293,14 @@ def simulate_shop(
     all_idx = np.concatenate([np.arange(m), ridx])
     sign = np.concatenate([np.ones(m), -np.ones(ridx.size)])
     ids = _codes("C", np.arange(n), 7)
+    tx_ids = ids.take(pa.array(cust[all_idx]))
+    if identities:
+        records, record_truth = simulate_identities(n, seed)
+        if split_orders:
+            tx_ids = _split_orders(records, record_truth, n, cust[all_idx], channel[all_idx])
     tx = pa.table(
         {
-            "customer_id": ids.take(pa.array(cust[all_idx])),
+            "customer_id": tx_ids,
             "timestamp": pa.array(ts(np.concatenate([seconds, r_seconds]))),
             "amount": amount[all_idx] * sign,
             "order_id": _codes("O", order_id[all_idx], 9),
@@ -349,7 +364,6 @@ def simulate_shop(
     ):
         pq.write_table(table, files[key], compression="zstd")
     if identities:
-        records, record_truth = simulate_identities(n, seed)
         files["identities"] = out / "identities.parquet"
         files["identity_truth"] = out / "identity_truth.parquet"
         pq.write_table(records, files["identities"], compression="zstd")
@@ -468,6 +482,39 @@ def _phone_text(rng: np.random.Generator, digits: str) -> str:
     if style == 2:
         return f"({digits[:5]}) {digits[5:8]}-{digits[8:]}"
     return digits
+
+
+#: The identity source whose record an order of each channel (``CHANNELS``) carries.
+CHANNEL_SOURCE = ("web", "pos", "web", "phone")
+
+
+def _split_orders(
+    records: pa.Table,
+    record_truth: pa.Table,
+    n_customers: int,
+    person: np.ndarray,
+    channel: np.ndarray,
+) -> pa.Array:
+    """The customer id each transaction row carries when orders are split over records.
+
+    A row goes to the person's record in the source of its channel (``CHANNEL_SOURCE``) when
+    the person has one, else to the person's first record (the ``C...`` id).
+    """
+    cids = np.array([f"C{i:07d}" for i in range(n_customers)], dtype=object)
+    by_source = {s: cids.copy() for s in IDENTITY_SOURCES}
+    number = {f"C{i:07d}": i for i in range(n_customers)}
+    for src, cid, who in zip(
+        records.column("source").to_pylist(),
+        records.column("customer_id").to_pylist(),
+        record_truth.column("person").to_pylist(),
+        strict=True,
+    ):
+        by_source[src][number[who]] = cid
+    out = cids[person]
+    for ch, src in enumerate(CHANNEL_SOURCE):
+        rows = channel == ch
+        out[rows] = by_source[src][person[rows]]
+    return pa.array(out, pa.string())
 
 
 def simulate_identities(n_customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
