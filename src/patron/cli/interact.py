@@ -14,6 +14,7 @@ from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, er
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
+from patron.identity import lookup_identifiers
 from patron.interact import (
     AgentScreen,
     NextQuestion,
@@ -333,7 +334,13 @@ def publish_cmd(
     wh = _open(warehouse)
     try:
         with _open_store(store) as handle, err.status("Publishing profiles ..."):
-            result = publish_profiles(wh, handle, source=redact_url(wh), batch_size=batch_size)
+            result = publish_profiles(
+                wh,
+                handle,
+                source=redact_url(wh),
+                batch_size=batch_size,
+                extra_identifiers=lookup_identifiers(wh),
+            )
     finally:
         wh.close()
     if json_out:

@@ -28,6 +28,7 @@ from patron.identity.resolve import (
     RUNS,
     ResolveOptions,
     RunReport,
+    lookup_identifiers,
     resolve_identities,
     restore_before,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "explain_records",
     "find_record",
     "fold_text",
+    "lookup_identifiers",
     "merge_customers",
     "normalise_card",
     "normalise_email",

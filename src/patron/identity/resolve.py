@@ -59,6 +59,7 @@ __all__ = [
     "RUNS",
     "ResolveOptions",
     "RunReport",
+    "lookup_identifiers",
     "resolve_identities",
     "restore_before",
 ]
@@ -973,3 +974,41 @@ def restore_before(wh: Warehouse, run: int, *, note: str = "") -> RunReport:
                 "options": {},
             },
         )
+
+
+def lookup_identifiers(wh: Warehouse) -> ir.Table | None:
+    """Every resolved customer's identifiers, for finding them in the operational store.
+
+    One row per (``customer_id`` resolved, ``kind``, ``value``): the normalised e-mail
+    addresses, E.164 phone numbers and cards of all their identity records, and each record's
+    source ``customer_id`` as ``source_id`` — what an agent may type to find the person.
+    Invalid and placeholder values are not there (normalisation left them null), nor are
+    identifiers the collapse guard refused as shared by too many people. None before the
+    first run.
+    """
+    if not (wh.has_table(RECORDS) and wh.has_table(MAP)):
+        return None
+    records = wh.con.table(RECORDS)
+    links = wh.con.table(MAP)
+    link = links.select(_src=links.source, _rec=links.record_id, _resolved=links.customer_id)
+    joined = records.join(link, [records.source == link._src, records.record_id == link._rec])
+    parts = [
+        joined.select(
+            customer_id=joined._resolved,
+            kind=ibis.literal(kind),
+            value=joined[column].cast("string"),
+        )
+        for kind, column in (
+            ("email", "email"),
+            ("phone", "phone"),
+            ("card", "card"),
+            ("source_id", "customer_id"),
+        )
+    ]
+    union = ibis.union(*parts, distinct=True)
+    union = union.filter(union.value.notnull() & (union.value != ""))
+    # An identifier several resolved customers share (one the guard refused) finds none.
+    owners = union.group_by(["kind", "value"]).aggregate(_owners=union.customer_id.nunique())
+    single = owners.filter(owners._owners == 1).select(_k=owners.kind, _v=owners.value)
+    kept = union.join(single, [union.kind == single._k, union.value == single._v])
+    return kept.select("customer_id", "kind", "value")

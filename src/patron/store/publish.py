@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError
 from patron.store.connection import Store
@@ -136,8 +137,8 @@ def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
     cols = [c for c in VALUE_COLUMNS if c in cv.columns]
     expr = cv.select(customer_id=cv.customer_id.cast("string"), **{c: cv[c] for c in cols})
     extra: list[str] = []
-    if wh.has_table("customers"):
-        cu = wh.table("customers")
+    cu = people.customers(wh)  # one row per person once identities are resolved
+    if cu is not None:
         wanted = [c for c in ("customer_type", "email", "phone", "time_zone") if c in cu.columns]
         if wanted:
             cols_side: dict[str, Any] = {c: cu[c] for c in wanted}
@@ -149,7 +150,7 @@ def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
             extra.extend(wanted)
     has_last = False
     if wh.has_table("transactions"):
-        tx = wh.table("transactions")
+        tx = people.transactions(wh)
         last = tx.group_by(_cid=tx.customer_id.cast("string")).aggregate(
             last_purchase=tx.timestamp.max()
         )
