@@ -30,8 +30,7 @@ def test_other_columns_are_kept_as_attributes_and_the_mapping_reported(
         "amount": "Quantity * UnitPrice",
         "quantity": "Quantity",
     }
-    assert f["attributes"] == {
-        "UnitPrice": "unitprice",
+    assert f["attributes"] == {  # UnitPrice went into the amount
         "Country": "country",
         "Gender": "gender",
         "Unit Price Band": "unit_price_band",
@@ -90,3 +89,18 @@ def test_a_log_without_amounts_loads_with_no_amount(
 
     with connect(url) as wh:
         assert wh.table("transactions").amount.to_pyarrow().to_pylist() == [1.0, 1.0]
+
+
+def test_columns_read_by_a_mapping_are_not_kept_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Client,Date,Qty,Price,Store\nA,2024-01-02,2,3,North\n")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    args = ["--map", "customer_id=Client", "--map", "amount=Qty*Price", "--json", "-w", url]
+    capsys.readouterr()
+    assert main(["load", "transactions", str(path), *args]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert f["mapping"]["amount"] == "Qty*Price"
+    assert f["mapping"]["timestamp"] == "Date"
+    assert f["attributes"] == {"Store": "store"}

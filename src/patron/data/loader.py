@@ -42,7 +42,12 @@ import ibis.expr.types as ir
 from patron.data.contracts import CONTRACTS, Column, Contract, contract_for, normalise_name
 from patron.data.dates import guess_format, parse_timestamp
 from patron.data.engine import local_time
-from patron.data.expressions import as_number, compile_expression, resolve_column
+from patron.data.expressions import (
+    as_number,
+    compile_expression,
+    referenced_names,
+    resolve_column,
+)
 from patron.data.plausible import Limits
 from patron.data.sources import SourceFile, expand_paths, inspect_file, read_raw
 from patron.data.warehouse import Warehouse
@@ -276,14 +281,18 @@ class _Typer:
         self.conversions: list[tuple[str, str]] = []
         #: Contract column -> the file's column or expression it came from.
         self.mapping: dict[str, str] = {}
-        #: File columns read into a contract column (by name).
+        #: File columns read into a contract column (by name or in a --map expression).
         self.used: set[str] = set()
         #: Other file columns, kept as text attributes: stored name -> file column.
         self.extras: dict[str, str] = {}
 
     def source_expr(self, col: Column) -> ir.Value | None:
         if col.name in self.options.mapping:
-            self.mapping[col.name] = self.options.mapping[col.name]
+            text = self.options.mapping[col.name]
+            self.mapping[col.name] = text
+            for mentioned in referenced_names(text):
+                if (found := resolve_column(self.raw, mentioned)) is not None:
+                    self.used.add(found)
             return compile_expression(
                 self.options.mapping[col.name], self.raw, what=f"--map {col.name}="
             )
@@ -300,6 +309,7 @@ class _Typer:
             )
             if qty is not None and price is not None:
                 self.mapping[col.name] = f"{self.mapping.get('quantity', 'quantity')} * {price}"
+                self.used.add(price)
                 return as_number(self.raw[price]) * qty
         return None
 
