@@ -670,9 +670,16 @@ def _add_attributes(wh: Warehouse, item: _Staged, names: Sequence[str]) -> ibis.
     for name in names:
         if name in have:
             continue
-        try:
-            wh.con.raw_sql(f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR')
-        except Exception:
+        for ddl in (  # standard SQL (DuckDB, PostgreSQL), then Spark's
+            f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR',
+            f"ALTER TABLE {target} ADD COLUMNS (`{name}` STRING)",
+        ):
+            try:
+                wh.con.raw_sql(ddl)
+                break
+            except Exception:
+                continue
+        else:
             lost.append(name)
     if lost:
         item.report.message = (
