@@ -65,13 +65,29 @@ def test_customers_from_a_transaction_level_file_say_they_were_merged(
     assert "406,829 good rows for 4,372 distinct customers" in text
     assert "402,457 rows repeating a key were merged" in text
     assert "region <- Country" in text
-    assert "Description (as description)" in text
+    # An invoice number is not a fact about a customer: columns that vary within one are
+    # not kept (the last line's value would pass for one).
+    assert "vary within one customer_id: InvoiceNo, StockCode, Description" in text
     from patron.data import connect
 
     with connect(url) as w:
         customers = w.table("customers")
         assert int(customers.count().to_pyarrow().as_py()) == 4_372
-        assert "description" in customers.columns
+        assert "description" not in customers.columns
+
+
+def test_attributes_constant_within_a_customer_are_kept_when_rows_merge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("customer_id,Gender,Visit\nA,F,1\nA,F,2\nB,M,3\n")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    capsys.readouterr()
+    assert main(["load", "customers", str(path), "-w", url, "--json"]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert (f["rows_loaded"], f["merged"]) == (2, 1)
+    assert f["attributes"] == {"Gender": "gender"}
+    assert "Visit" in f["message"]
 
 
 def test_a_log_without_amounts_loads_with_no_amount(

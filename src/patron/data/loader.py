@@ -257,6 +257,8 @@ class _Staged:
     load_id: str
     replaces: list[str]
     formats: dict[str, str | None]
+    #: File columns not kept as attributes (they vary within one key of a keyed table).
+    skip: set[str] = field(default_factory=set)
 
 
 class _Typer:
@@ -269,8 +271,10 @@ class _Typer:
         options: LoadOptions,
         src: SourceFile,
         formats: dict[str, str | None],
+        skip: set[str] | None = None,
     ):
         self.formats = formats
+        self.skip = skip or set()
         self.raw = raw
         self.contract = contract
         self.options = options
@@ -359,7 +363,11 @@ class _Typer:
                 )
                 self.flags["_r_rule"] = rule.fill_null(False)
         self.extras = _attribute_names(
-            [c for c in self.raw.columns if not c.startswith("_") and c not in self.used],
+            [
+                c
+                for c in self.raw.columns
+                if not c.startswith("_") and c not in self.used and c not in self.skip
+            ],
             self.contract,
         )
 
@@ -551,7 +559,7 @@ class _Context:
 
     def typer(self, item: _Staged, *, with_lines: bool) -> _Typer:
         raw = read_raw(self.wh, item.src, self.created, with_lines=with_lines)
-        return _Typer(raw, self.contract, self.options, item.src, item.formats)
+        return _Typer(raw, self.contract, self.options, item.src, item.formats, item.skip)
 
     def count_read(self, item: _Staged) -> int:
         raw = read_raw(self.wh, item.src, self.created)
@@ -639,6 +647,8 @@ def _check(ctx: _Context, item: _Staged) -> None:
         keys = int(good.count().to_pyarrow().as_py())
         report.merged = report.rows_loaded - keys
         report.rows_loaded = keys
+        if report.merged and typer.extras:
+            _skip_varying(ctx, item, typer, typed)
     rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
     if rejected:
         numbered = ctx.typer(item, with_lines=True).build()
@@ -651,6 +661,26 @@ def _check(ctx: _Context, item: _Staged) -> None:
                 .to_pylist()
             )
             report.rejections.append(Rejection(str(row["_reason"]), int(row["n"]), lines))
+
+
+def _skip_varying(ctx: _Context, item: _Staged, typer: _Typer, typed: ir.Table) -> None:
+    """Keep as attributes of a keyed table only the columns constant within each key.
+
+    A transaction log loaded as customers has an invoice number per row; kept, the last
+    line's would pass for a fact about the customer.
+    """
+    key = list(ctx.contract.key)
+    good = typed.filter(typed._reason.isnull())
+    per = good.group_by(key).aggregate(**{n: good[n].nunique() for n in typer.extras})
+    most = per.aggregate(**{n: per[n].max() for n in typer.extras}).to_pyarrow().to_pylist()[0]
+    varying = [column for name, column in typer.extras.items() if (most[name] or 0) > 1]
+    if not varying:
+        return
+    item.skip.update(varying)
+    item.report.attributes = {c: n for c, n in item.report.attributes.items() if c not in item.skip}
+    item.report.message = (
+        f"not kept as attributes, as they vary within one {'/'.join(key)}: {', '.join(varying)}"
+    )
 
 
 def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
