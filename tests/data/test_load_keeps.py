@@ -76,6 +76,28 @@ def test_customers_from_a_transaction_level_file_say_they_were_merged(
         assert "description" not in customers.columns
 
 
+def test_online_retail_keeps_description_and_country(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Were dropped without a word.
+    path = shared_file("online_retail", "online_retail.csv")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    capsys.readouterr()
+    assert main(["load", "transactions", str(path), "-w", url, "--json"]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert f["attributes"] == {"Description": "description", "Country": "country"}
+    assert f["mapping"]["amount"] == "Quantity * UnitPrice"
+    from patron.data import connect
+
+    with connect(url) as wh:
+        t = wh.table("transactions")
+        by_country = t.group_by("country").aggregate(n=t.count()).to_pyarrow().to_pylist()
+        counts = {r["country"]: r["n"] for r in by_country}
+        assert len(counts) == 37  # 38 countries in the file; one has no customer ids
+        assert sum(counts.values()) == 406_829
+        assert counts["United Kingdom"] == 361_878
+
+
 def test_attributes_constant_within_a_customer_are_kept_when_rows_merge(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
