@@ -295,6 +295,10 @@ def test_json_output_is_strict_json(
     status = json.loads(text, parse_constant=refuse)
     assert status["tables"]["transactions"]["revenue"] is None
     assert any("revenue" in note for note in status["non_finite"])
+    assert main(["status", "-w", url]) == 0
+    text = capsys.readouterr().out
+    assert "finite" in text  # the cell wraps: "revenue not a finite number ..."
+    assert "nan" not in text.lower()
 
 
 def test_two_columns_are_not_called_one(

@@ -30,8 +30,7 @@ def test_other_columns_are_kept_as_attributes_and_the_mapping_reported(
         "amount": "Quantity * UnitPrice",
         "quantity": "Quantity",
     }
-    assert f["attributes"] == {
-        "UnitPrice": "unitprice",
+    assert f["attributes"] == {  # UnitPrice went into the amount
         "Country": "country",
         "Gender": "gender",
         "Unit Price Band": "unit_price_band",
@@ -66,13 +65,51 @@ def test_customers_from_a_transaction_level_file_say_they_were_merged(
     assert "406,829 good rows for 4,372 distinct customers" in text
     assert "402,457 rows repeating a key were merged" in text
     assert "region <- Country" in text
-    assert "Description (as description)" in text
+    # An invoice number is not a fact about a customer: columns that vary within one are
+    # not kept (the last line's value would pass for one).
+    assert "vary within one customer_id: InvoiceNo, StockCode, Description" in text
     from patron.data import connect
 
     with connect(url) as w:
         customers = w.table("customers")
         assert int(customers.count().to_pyarrow().as_py()) == 4_372
-        assert "description" in customers.columns
+        assert "description" not in customers.columns
+
+
+def test_online_retail_keeps_description_and_country(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Were dropped without a word.
+    path = shared_file("online_retail", "online_retail.csv")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    capsys.readouterr()
+    assert main(["load", "transactions", str(path), "-w", url, "--json"]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert f["attributes"] == {"Description": "description", "Country": "country"}
+    assert f["mapping"]["amount"] == "Quantity * UnitPrice"
+    from patron.data import connect
+
+    with connect(url) as wh:
+        t = wh.table("transactions")
+        by_country = t.group_by("country").aggregate(n=t.count()).to_pyarrow().to_pylist()
+        counts = {r["country"]: r["n"] for r in by_country}
+        assert len(counts) == 37  # 38 countries in the file; one has no customer ids
+        assert sum(counts.values()) == 406_829
+        assert counts["United Kingdom"] == 361_878
+
+
+def test_attributes_constant_within_a_customer_are_kept_when_rows_merge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("customer_id,Gender,Visit\nA,F,1\nA,F,2\nB,M,3\n")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    capsys.readouterr()
+    assert main(["load", "customers", str(path), "-w", url, "--json"]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert (f["rows_loaded"], f["merged"]) == (2, 1)
+    assert f["attributes"] == {"Gender": "gender"}
+    assert "Visit" in f["message"]
 
 
 def test_a_log_without_amounts_loads_with_no_amount(
@@ -90,3 +127,18 @@ def test_a_log_without_amounts_loads_with_no_amount(
 
     with connect(url) as wh:
         assert wh.table("transactions").amount.to_pyarrow().to_pylist() == [1.0, 1.0]
+
+
+def test_columns_read_by_a_mapping_are_not_kept_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Client,Date,Qty,Price,Store\nA,2024-01-02,2,3,North\n")
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    args = ["--map", "customer_id=Client", "--map", "amount=Qty*Price", "--json", "-w", url]
+    capsys.readouterr()
+    assert main(["load", "transactions", str(path), *args]) == 0
+    (f,) = json.loads(capsys.readouterr().out)["files"]
+    assert f["mapping"]["amount"] == "Qty*Price"
+    assert f["mapping"]["timestamp"] == "Date"
+    assert f["attributes"] == {"Store": "store"}

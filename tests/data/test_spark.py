@@ -56,6 +56,18 @@ def test_rejections_and_upsert_on_spark(spark_wh: Warehouse, tmp_path: Path) -> 
     assert rows.cost_to_serve.tolist() == [5.0, 4.0, 1.0]
 
 
+def test_other_columns_are_kept_on_spark(spark_wh: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("customer_id,Gender,Loyalty Card\nK1,F,gold\nK2,M,\n")
+    report = load(spark_wh, "customers", [str(path)])
+    assert report.files[0].attributes == {"Gender": "gender", "Loyalty Card": "loyalty_card"}
+    assert report.files[0].message == ""
+    customers = spark_wh.table("customers")
+    rows = customers.filter(customers.customer_id.isin(["K1", "K2"])).order_by("customer_id")
+    got = rows.select("gender", "loyalty_card").to_pyarrow().to_pylist()
+    assert got == [{"gender": "F", "loyalty_card": "gold"}, {"gender": "M", "loyalty_card": None}]
+
+
 def test_a_spark_command_prints_no_start_up_notices(tmp_path: Path) -> None:
     # Spark's default logging profile announces itself, its log level and the machine's
     # hostname and Hadoop libraries on stderr at every start; Patron's CLI keeps stderr for

@@ -205,6 +205,13 @@ def simulate_cmd(
         )
 
 
+def _money(value: float | None) -> str:
+    """A total for people; a table written by another tool may hold a NaN or infinity."""
+    if value is None:
+        return "none"
+    return f"{value:,.2f}" if math.isfinite(value) else "not a finite number (check the amounts)"
+
+
 def _print_status(status: dict[str, Any]) -> None:
     out.print(f"Warehouse {status['warehouse']} ({status['backend']})")
     out.print(f"Customers: {status['customers']:,}")
@@ -217,7 +224,7 @@ def _print_status(status: dict[str, Any]) -> None:
         if name == "transactions":
             details = (
                 f"{info['first'][:10] if info['first'] else '-'} .. "
-                f"{info['last'][:10] if info['last'] else '-'}, revenue {info['revenue']:,.2f}, "
+                f"{info['last'][:10] if info['last'] else '-'}, revenue {_money(info['revenue'])}, "
                 f"{info['returns']:,} returns"
             )
         table.add_row(name, f"{info['rows']:,}", details)

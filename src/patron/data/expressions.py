@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 from patron.data.contracts import normalise_name
 from patron.errors import UsageError
 
-__all__ = ["as_number", "compile_expression", "resolve_column"]
+__all__ = ["as_number", "compile_expression", "referenced_names", "resolve_column"]
 
 _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,

@@ -44,7 +44,12 @@ import ibis.expr.types as ir
 from patron.data.contracts import CONTRACTS, Column, Contract, contract_for, normalise_name
 from patron.data.dates import guess_format, parse_timestamp
 from patron.data.engine import local_time
-from patron.data.expressions import as_number, compile_expression, resolve_column
+from patron.data.expressions import (
+    as_number,
+    compile_expression,
+    referenced_names,
+    resolve_column,
+)
 from patron.data.plausible import Limits
 from patron.data.sources import SourceFile, expand_paths, inspect_file, read_raw
 from patron.data.warehouse import Warehouse
@@ -254,6 +259,8 @@ class _Staged:
     load_id: str
     replaces: list[str]
     formats: dict[str, str | None]
+    #: File columns not kept as attributes (they vary within one key of a keyed table).
+    skip: set[str] = field(default_factory=set)
 
 
 class _Typer:
@@ -266,8 +273,10 @@ class _Typer:
         options: LoadOptions,
         src: SourceFile,
         formats: dict[str, str | None],
+        skip: set[str] | None = None,
     ):
         self.formats = formats
+        self.skip = skip or set()
         self.raw = raw
         self.contract = contract
         self.options = options
@@ -278,14 +287,18 @@ class _Typer:
         self.conversions: list[tuple[str, str]] = []
         #: Contract column -> the file's column or expression it came from.
         self.mapping: dict[str, str] = {}
-        #: File columns read into a contract column (by name).
+        #: File columns read into a contract column (by name or in a --map expression).
         self.used: set[str] = set()
         #: Other file columns, kept as text attributes: stored name -> file column.
         self.extras: dict[str, str] = {}
 
     def source_expr(self, col: Column) -> ir.Value | None:
         if col.name in self.options.mapping:
-            self.mapping[col.name] = self.options.mapping[col.name]
+            text = self.options.mapping[col.name]
+            self.mapping[col.name] = text
+            for mentioned in referenced_names(text):
+                if (found := resolve_column(self.raw, mentioned)) is not None:
+                    self.used.add(found)
             return compile_expression(
                 self.options.mapping[col.name], self.raw, what=f"--map {col.name}="
             )
@@ -302,6 +315,7 @@ class _Typer:
             )
             if qty is not None and price is not None:
                 self.mapping[col.name] = f"{self.mapping.get('quantity', 'quantity')} * {price}"
+                self.used.add(price)
                 return as_number(self.raw[price]) * qty
         return None
 
@@ -351,7 +365,11 @@ class _Typer:
                 )
                 self.flags["_r_rule"] = rule.fill_null(False)
         self.extras = _attribute_names(
-            [c for c in self.raw.columns if not c.startswith("_") and c not in self.used],
+            [
+                c
+                for c in self.raw.columns
+                if not c.startswith("_") and c not in self.used and c not in self.skip
+            ],
             self.contract,
         )
 
@@ -543,7 +561,7 @@ class _Context:
 
     def typer(self, item: _Staged, *, with_lines: bool) -> _Typer:
         raw = read_raw(self.wh, item.src, self.created, with_lines=with_lines)
-        return _Typer(raw, self.contract, self.options, item.src, item.formats)
+        return _Typer(raw, self.contract, self.options, item.src, item.formats, item.skip)
 
     def count_read(self, item: _Staged) -> int:
         raw = read_raw(self.wh, item.src, self.created)
@@ -631,6 +649,8 @@ def _check(ctx: _Context, item: _Staged) -> None:
         keys = int(good.count().to_pyarrow().as_py())
         report.merged = report.rows_loaded - keys
         report.rows_loaded = keys
+        if report.merged and typer.extras:
+            _skip_varying(ctx, item, typer, typed)
     rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
     if rejected:
         numbered = ctx.typer(item, with_lines=True).build()
@@ -643,6 +663,26 @@ def _check(ctx: _Context, item: _Staged) -> None:
                 .to_pylist()
             )
             report.rejections.append(Rejection(str(row["_reason"]), int(row["n"]), lines))
+
+
+def _skip_varying(ctx: _Context, item: _Staged, typer: _Typer, typed: ir.Table) -> None:
+    """Keep as attributes of a keyed table only the columns constant within each key.
+
+    A transaction log loaded as customers has an invoice number per row; kept, the last
+    line's would pass for a fact about the customer.
+    """
+    key = list(ctx.contract.key)
+    good = typed.filter(typed._reason.isnull())
+    per = good.group_by(key).aggregate(**{n: good[n].nunique() for n in typer.extras})
+    most = per.aggregate(**{n: per[n].max() for n in typer.extras}).to_pyarrow().to_pylist()[0]
+    varying = [column for name, column in typer.extras.items() if (most[name] or 0) > 1]
+    if not varying:
+        return
+    item.skip.update(varying)
+    item.report.attributes = {c: n for c, n in item.report.attributes.items() if c not in item.skip}
+    item.report.message = (
+        f"not kept as attributes, as they vary within one {'/'.join(key)}: {', '.join(varying)}"
+    )
 
 
 def _ensure_table(wh: Warehouse, name: str, schema: ibis.Schema) -> None:
@@ -662,9 +702,16 @@ def _add_attributes(wh: Warehouse, item: _Staged, names: Sequence[str]) -> ibis.
     for name in names:
         if name in have:
             continue
-        try:
-            wh.con.raw_sql(f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR')
-        except Exception:
+        for ddl in (  # standard SQL (DuckDB, PostgreSQL), then Spark's
+            f'ALTER TABLE {target} ADD COLUMN "{name}" VARCHAR',
+            f"ALTER TABLE {target} ADD COLUMNS (`{name}` STRING)",
+        ):
+            try:
+                wh.con.raw_sql(ddl)
+                break
+            except Exception:
+                continue
+        else:
             lost.append(name)
     if lost:
         item.report.message = (
