@@ -187,7 +187,17 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     args = ["demo", "--dir", str(tmp_path / "demo"), "--customers", "1000"]
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "Customers: 1,000" in first
+    text = " ".join(first.split())
+    # Identify: people, not records; the map checked against the simulated persons.
+    found = re.search(r"Customers: ([\d,]+) people \(([\d,]+) customer ids", text)
+    assert found is not None
+    people, ids = (int(g.replace(",", "")) for g in found.groups())
+    assert people <= 1_000 < ids
+    precision = re.search(r"([\d.]+)% belong to the same person", text)
+    recall = re.search(r"it found ([\d.]+)% of the", text)
+    assert precision is not None
+    assert recall is not None
+    assert float(recall.group(1)) >= 99.0
     assert "Value tiers" in first
     assert "needs segments" in first
     report = tmp_path / "demo" / "customer-value-report.html"
@@ -195,15 +205,29 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert report.stat().st_size > 1_000_000  # the charting library is embedded
     # The model is graded on its holdout, and the BZ share is set beside the simulated truth.
     assert "Model grade: " in first
-    text = " ".join(first.split())
     found = re.search(r"Patron puts ([\d.]+)% of customers in BZ; in truth ([\d.]+)% are", text)
     assert found is not None  # close at 20,000 customers (tests/value/test_shop_recovery.py)
     assert "In truth the below-zero share is large because purchase rates vary widely" in text
     assert re.search(r"customer equity is [\d,.]+ against the true [\d,.]+ \([+-]\d+%\)", text)
+    # Interact: the agent's screen asks one question; after the answer, another one.
+    asked = re.findall(r"Ask \((\w+)\):", text)
+    assert len(asked) == 2
+    assert asked[0] != asked[1]
+    assert "The customer answers" in text
+    # Measure: the campaign's lift against its holdout, beside the simulated truth.
+    lift = re.search(
+        r"on revenue: [\d.]+ vs [\d.]+, a lift of ([+-][\d.]+) "
+        r"\(95% CI ([+-][\d.]+) to ([+-][\d.]+)",
+        text,
+    )
+    true = re.search(r"The true effect per treated customer: revenue \+([\d.]+)", text)
+    assert lift is not None
+    assert true is not None
+    assert float(lift.group(2)) < float(true.group(1)) < float(lift.group(3))
     assert main(args) == 0  # running it again is idempotent
     again = capsys.readouterr().out
     assert "skipped" in again
-    assert "Customers: 1,000" in again
+    assert f"Customers: {people:,} people" in again
 
 
 def test_duckdb_settings_in_the_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

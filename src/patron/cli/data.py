@@ -190,10 +190,22 @@ def simulate_cmd(
             "noise) and their true persons.",
         ),
     ] = False,
+    split_orders: Annotated[
+        bool,
+        typer.Option(
+            "--split-orders",
+            help="With --identities: each order carries the id of the record of its channel "
+            "(store: card, web: web account, phone: phone orders), as source systems would.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
+    if split_orders and not identities:
+        raise UsageError("--split-orders needs --identities (the records to split orders over).")
     with err.status(f"Simulating {customers:,} customers ..."):
-        result = simulate_shop(customers, out_dir, seed=seed, identities=identities)
+        result = simulate_shop(
+            customers, out_dir, seed=seed, identities=identities, split_orders=split_orders
+        )
     out.print(
         f"Wrote {result.customers:,} customers, {result.transactions:,} transactions and "
         f"{result.products} products to {result.out}/ (ground truth in truth.parquet)."
@@ -214,7 +226,13 @@ def _money(value: float | None) -> str:
 
 def _print_status(status: dict[str, Any]) -> None:
     out.print(f"Warehouse {status['warehouse']} ({status['backend']})")
-    out.print(f"Customers: {status['customers']:,}")
+    if "source_customer_ids" in status:
+        out.print(
+            f"Customers: {status['customers']:,} people "
+            f"({status['source_customer_ids']:,} customer ids as the sources wrote them)"
+        )
+    else:
+        out.print(f"Customers: {status['customers']:,}")
     table = Table(title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")

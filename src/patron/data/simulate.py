@@ -30,8 +30,10 @@ from patron.errors import UsageError
 
 __all__ = [
     "SEGMENTS",
+    "CampaignResult",
     "ShopParams",
     "SimulationResult",
+    "simulate_campaign",
     "simulate_identities",
     "simulate_shop",
 ]
@@ -656,3 +658,105 @@ def simulate_identities(n_customers: int, seed: int) -> tuple[pa.Table, pa.Table
         }
     )
     return records, truth
+
+
+# -- a campaign after the shop's window ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """A simulated campaign's purchases and its true effect."""
+
+    transactions: pa.Table
+    #: True expected extra revenue per treated customer (the effect an analysis estimates).
+    true_revenue_lift: float
+    #: True expected extra share of treated customers who buy in the window.
+    true_conversion_lift: float
+    start: datetime
+    weeks: int
+
+
+def simulate_campaign(
+    truth: Path,
+    treated: Sequence[str],
+    *,
+    weeks: int = 8,
+    response: float = 0.12,
+    seed: int = 0,
+    params: ShopParams | None = None,
+) -> CampaignResult:
+    """Purchases in the ``weeks`` after the shop's window, with a campaign's known effect.
+
+    Every customer still alive at the end of the window buys as before: a Poisson process
+    at their true rate λ that stops at each purchase with their dropout probability p (the
+    BG/NBD story the shop was drawn from), each purchase ~ Gamma(p_gg, ν). A treated customer
+    still alive also responds with probability ``response`` by one extra purchase (the
+    offer), drawn the same way; customers already gone never respond. So the true effect is
+    known: ``response`` × (share of treated customers alive) × their mean spend.
+
+    Parameters
+    ----------
+    truth
+        The shop's ``truth.parquet``.
+    treated
+        Customer ids (the shop's ``C...`` ids, one per person) who received the campaign.
+    weeks
+        Length of the campaign window in weeks, starting the day after the shop's window.
+    response
+        Probability that a treated, living customer buys once more because of the offer.
+    seed
+        Seed of the campaign's own random stream.
+    params
+        The shop's generative parameters (for the spend shape and the window's end).
+
+    Returns
+    -------
+    CampaignResult
+    """
+    if not 0.0 <= response <= 1.0:
+        raise UsageError(f"response {response} must be a probability between 0 and 1.")
+    if weeks < 1:
+        raise UsageError(f"weeks {weeks} must be at least 1.")
+    prm = params or ShopParams()
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    columns = ["customer_id", "purchase_rate_per_week", "dropout_probability", "spend_nu"]
+    t = pq.read_table(truth, columns=[*columns, "alive_at_end"])
+    ids = np.array(t.column("customer_id").to_pylist(), dtype=object)
+    lam = t.column("purchase_rate_per_week").to_numpy()
+    pdrop = t.column("dropout_probability").to_numpy()
+    nu = t.column("spend_nu").to_numpy()
+    alive = t.column("alive_at_end").to_numpy(zero_copy_only=False).astype(bool)
+    is_treated = np.isin(ids, np.array(list(treated), dtype=object))
+    # Baseline purchases: Poisson(λ·weeks) events, of which those before the J-th (dropout).
+    n_events = np.where(alive, rng.poisson(lam * weeks), 0)
+    j = rng.geometric(np.clip(pdrop, 1e-12, 1.0))
+    n_base = np.minimum(n_events, j)
+    n_extra = (alive & is_treated & (rng.random(ids.size) < response)).astype(np.int64)
+    counts = n_base + n_extra
+    owner = np.repeat(np.arange(ids.size), counts)
+    spend = np.round(rng.gamma(prm.p, 1.0 / nu[owner]), 2)
+    end = prm.start + timedelta(weeks=prm.observation_weeks)
+    start = datetime(end.year, end.month, end.day)
+    seconds = rng.uniform(0, weeks * 7 * 86400 - 1, owner.size)
+    stamps = np.datetime64(start, "us") + (seconds * 1e6).astype("timedelta64[us]")
+    table = pa.table(
+        {
+            "customer_id": pa.array(ids[owner].tolist(), pa.string()),
+            "timestamp": pa.array(stamps),
+            "amount": spend,
+            "order_id": pa.array([f"K{i:09d}" for i in range(owner.size)], pa.string()),
+        }
+    ).sort_by([("timestamp", "ascending")])
+    mean_spend = prm.p / nu
+    n_treated = max(int(is_treated.sum()), 1)
+    treated_alive = alive & is_treated
+    # Conversion lift: the offer converts a living customer who would not have bought, i.e.
+    # who had no event in the window (J >= 1, so no purchase iff no event): exp(−λ·weeks).
+    conv = float((response * np.exp(-lam * weeks))[treated_alive].sum() / n_treated)
+    return CampaignResult(
+        transactions=table,
+        true_revenue_lift=float(response * mean_spend[treated_alive].sum() / n_treated),
+        true_conversion_lift=conv,
+        start=start,
+        weeks=weeks,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from patron.data import people
 from patron.data.contracts import CONTRACTS
 from patron.data.loader import LEDGER
 from patron.data.warehouse import Warehouse
@@ -19,7 +20,9 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
     dict
         ``{"warehouse": url, "backend": name, "customers": N, "tables": {name: {"rows": N, ...}},
         "loads": N}``. ``customers`` counts distinct customer ids over the customers and
-        transactions tables. The transactions entry adds ``first``/``last`` timestamps (ISO),
+        transactions tables — people, once identities are resolved (through the identity
+        map; ``source_customer_ids`` then counts the ids as the sources wrote them). The
+        transactions entry adds ``first``/``last`` timestamps (ISO),
         ``revenue`` (sum of amount, returns included) and ``returns``. Once identities are
         resolved, ``identity`` holds the identity records, resolved customers and records
         per linking rule.
@@ -58,9 +61,23 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
         if name in {"transactions", "customers"}:
             ids.append(t.select("customer_id"))
     customers = 0
+    source_ids = None
     if ids:
         union = ids[0] if len(ids) == 1 else ids[0].union(ids[1])
         customers = int(union.customer_id.nunique().to_pyarrow().as_py())
+        if people.resolves_identities(wh):
+            # People, not records: the same count through the identity map.
+            source_ids = customers
+            mapped = [
+                t.select("customer_id")
+                for t in (
+                    people.transactions(wh) if "transactions" in present else None,
+                    people.customers(wh),
+                )
+                if t is not None
+            ]
+            union = mapped[0] if len(mapped) == 1 else mapped[0].union(mapped[1])
+            customers = int(union.customer_id.nunique().to_pyarrow().as_py())
     for name in sorted(present):
         if name in tables or name.startswith(("_", "ibis_")):
             continue
@@ -70,6 +87,7 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
         "warehouse": wh.url,
         "backend": wh.backend,
         "customers": customers,
+        **({"source_customer_ids": source_ids} if source_ids is not None else {}),
         "tables": tables,
         "loads": loads,
     }
