@@ -63,14 +63,18 @@ def test_injected_effect_is_recovered(tmp_path: Path, capsys: pytest.CaptureFixt
                 "relative_lift", "p_value"):  # fmt: skip
         assert key in revenue
     # Uplift on the stored experiment: features default to the customer attributes and the
-    # pre-period outcomes; the ranked list covers every customer of the two arms.
+    # pre-period outcomes; the ranked list covers every customer of the two arms. The effect
+    # was injected at random (15% of treated customers, whoever they are), so there is no one
+    # more persuadable to find: the ranking is no better than random, and the list is written
+    # only with --force.
     targets = tmp_path / "targets.csv"
-    code = main(
-        ["experiment", "uplift", "promo", "--outcome", "revenue", "--out", str(targets),
-         "--json", "-w", url]
-    )  # fmt: skip
-    assert code == 0
+    args = ["experiment", "uplift", "promo", "--outcome", "revenue", "--out", str(targets)]
+    assert main([*args, "--json", "-w", url]) == 65
+    assert not targets.exists()
+    capsys.readouterr()
+    assert main([*args, "--force", "--json", "-w", url]) == 0
     up = json.loads(capsys.readouterr().out)
+    assert up["beats_random"] is False
     assert "cost_to_serve" in up["features"]
     assert "pre_revenue" in up["features"]
     assert up["treatment"] == "treat"

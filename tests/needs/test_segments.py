@@ -139,6 +139,40 @@ def test_segments_on_the_online_retail_log(wh: Warehouse) -> None:
     assert result.customers == 4339
     assert sum(p["customers"] for p in result.profiles) == result.customers
     assert all(p["description"] and p["description"] != "Average." for p in result.profiles)
+    # Item 7 of issue 20: which features were available, and that the segments are weak.
+    out = result.to_dict()
+    assert out["features_used"] == [
+        "items per order", "share of orders at weekends", "share of items returned"
+    ]  # fmt: skip
+    assert "what they buy (a category column)" in out["features_missing"]
+    assert out["strength"] in ("weak", "no real structure")
+    assert any(n.startswith("weak segments: mean silhouette") for n in result.notes)
+    assert any("describe how customers order, not what they need" in n for n in result.notes)
+    # Robust to the wholesalers: no segment of a handful of huge baskets (56 customers, 1.3%,
+    # with a mean of 4,229 items per order, before), names in business words.
+    assert min(p["share"] for p in result.profiles) > 0.02
+    from patron.needs.segments import BUSINESS_NAMES
+
+    names = {p["segment"] for p in result.profiles}
+    assert names <= {*(n for pair in BUSINESS_NAMES.values() for n in pair), "average customers"}
+    # The words carry the numbers of the JSON profile: one source.
+    for p in result.profiles:
+        prof, every = p["profile"], p["all_customers"]
+        weekend = "mean share of orders at weekends"
+        if "of orders at weekends vs" in p["description"]:
+            assert (
+                f"({prof[weekend]:.0%} of orders at weekends vs {every[weekend]:.0%})"
+                in (p["description"])
+            )
+        items = "median items per order"
+        if "items per order vs" in p["description"]:
+            assert (
+                f"(median {prof[items]:,.1f} items per order vs {every[items]:,.1f}"
+                in (p["description"])
+            )
+        returned = "mean share of items returned"
+        if "returns" in p["description"]:
+            assert f"({prof[returned]:.1%} vs {every[returned]:.1%})" in p["description"]
 
 
 def test_segmenting_without_purchases_is_a_clear_error(wh: Warehouse) -> None:

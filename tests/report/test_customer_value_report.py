@@ -53,6 +53,10 @@ def test_report_content(report: Path) -> None:
     assert "cut the cost to serve" in page
     assert re.search(r"The top 10% of customers carry \d+% of the positive customer equity", page)
     assert "95% interval" in page
+    # The model's grade from its 13-week holdout, in the banner, and what the interval covers.
+    assert re.search(r"<strong>Model grade: (good|rough|do not use)\.</strong>", page)
+    assert "(parameter uncertainty only)" in page
+    assert "Trust the CLV ranking when the bars agree" not in page
     # Self-contained: no external scripts, styles or images.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page)
 

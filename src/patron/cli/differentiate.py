@@ -247,9 +247,11 @@ def segment_cmd(
 
 def _print_segments(result: SegmentResult) -> None:
     how = "fitted" if result.refitted else "stored model reused"
+    q = result.quality
     out.print(
-        f"{result.model.k} needs segments ({how}; {result.model.criterion}); "
-        f"{result.customers:,} customers assigned into customer_segments."
+        f"{result.model.k} needs segments ({how}; {result.model.criterion}; strength: "
+        f"{q.get('strength', '-')}); {result.customers:,} customers assigned into "
+        f"customer_segments. Features: {', '.join(q.get('features_used', []))}."
     )
     table = Table(title="Needs segments", title_justify="left")
     for col in ("#", "segment", "customers", "share", "what distinguishes it"):
@@ -260,6 +262,8 @@ def _print_segments(result: SegmentResult) -> None:
             p["description"],
         )  # fmt: skip
     out.print(table)
+    for note in result.notes:
+        out.print(f"note: {note}")
 
 
 @app.command("report")

@@ -21,7 +21,7 @@ from patron.cli._common import (
     app,
     out,
 )
-from patron.errors import UsageError
+from patron.errors import DataError, UsageError
 from patron.measure import (
     OUTCOME_METRICS,
     AnalysisResult,
@@ -67,6 +67,8 @@ def _print_assignment(result: AssignmentResult) -> None:
         out.print(
             f"{len(result.by_stratum)} strata, each split as close to the shares as integers allow."
         )
+    for note in result.notes:
+        out.print(f"warning: {note}")
 
 
 @experiment_app.command("create")
@@ -216,8 +218,9 @@ def _print_analysis(result: AnalysisResult, title: str) -> None:
         def f(v: float, pct: bool = pct) -> str:
             return f"{v:.2%}" if pct else f"{v:,.4g}"
 
+        adj = " (adj.)" if r.get("means") == "CUPED-adjusted" else ""
         table.add_row(
-            r["arm"], r["metric"], f(r["control_mean"]), f(r["arm_mean"]), f(r["lift"]),
+            r["arm"], r["metric"], f(r["control_mean"]) + adj, f(r["arm_mean"]) + adj, f(r["lift"]),
             f"{f(r['ci_low'])} .. {f(r['ci_high'])}", f"{r['p_value']:.2g}",
             f"{r['p_value_adjusted']:.2g}",
         )  # fmt: skip
@@ -346,6 +349,13 @@ def experiment_uplift_cmd(
         Path | None, typer.Option("--out", help="Write the ranked target list (.csv/.parquet).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split, learners).")] = 0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the --out list even when the ranking is no better than random.",
+        ),
+    ] = False,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -384,6 +394,15 @@ def experiment_uplift_cmd(
             id_column=ids,
             seed=seed,
         )
+    if out_file is not None and not result.beats_random and not force:
+        d = result.to_dict()
+        raise DataError(
+            f"The uplift ranking is no better than random (Qini coefficient "
+            f"{d['qini_coefficient']:.5f}; random rankings reach "
+            f"{d['qini_coefficient_random_rankings_p95']:.5f} at their 95th percentile), so "
+            f"no target list was written to {out_file}: targeting by it would not pay. "
+            "Add --force to write it anyway."
+        )
     if out_file is not None:
         _write_table_file(result.target_list(ids or "row"), out_file)
     if as_json:
@@ -406,4 +425,7 @@ def experiment_uplift_cmd(
         + ", ".join(f"top {k}: {v:+.4g}" for k, v in d["uplift_at"].items())
     )
     if out_file is not None:
-        out.print(f"Ranked target list written to {out_file}.")
+        out.print(
+            f"Ranked target list written to {out_file}"
+            + ("." if result.beats_random else " (--force: its ranking is no better than random).")
+        )

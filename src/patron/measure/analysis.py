@@ -31,6 +31,9 @@ from patron.errors import DataError, UsageError
 __all__ = ["SRM_ALARM", "AnalysisResult", "Moments", "analyze_table", "srm_check"]
 
 SRM_ALARM = 0.001
+#: A stratum with fewer customers than this in the arm or in control is too small to tell:
+#: its lift is shown but marked, and its interval is wide.
+SMALL_STRATUM = 30
 
 
 @dataclass
@@ -102,19 +105,24 @@ def _welch(
 
 
 def _proportions(c1: float, n1: float, c0: float, n0: float, alpha: float) -> dict[str, float]:
+    import numpy as np
     from statsmodels.stats.proportion import (  # type: ignore[import-untyped]
         confint_proportions_2indep,
         test_proportions_2indep,
     )
 
-    low, high = confint_proportions_2indep(
-        c1, n1, c0, n0, method="newcomb", compare="diff", alpha=alpha
-    )
+    # statsmodels also computes the ratio p1/p0, which divides by zero when no control
+    # customer converted (a small stratum); the difference's interval is unaffected.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = confint_proportions_2indep(
+            c1, n1, c0, n0, method="newcomb", compare="diff", alpha=alpha
+        )
+        if 0 < c1 + c0 < n1 + n0:
+            test = test_proportions_2indep(c1, n1, c0, n0, method="score", compare="diff")
+            p = float(test.pvalue)
+        else:
+            p = 1.0
     p1, p0 = c1 / n1, c0 / n0
-    if 0 < c1 + c0 < n1 + n0:
-        p = float(test_proportions_2indep(c1, n1, c0, n0, method="score", compare="diff").pvalue)
-    else:
-        p = 1.0
     se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
     return {"lift": p1 - p0, "ci_low": float(low), "ci_high": float(high), "p_value": p, "se": se}
 
@@ -184,24 +192,55 @@ def _fmt(value: float, binary: bool) -> str:
 
 
 def _words(r: dict[str, Any]) -> str:
+    """One sentence per result; with several treated arms it quotes the adjusted p and CI."""
     binary = r["kind"] == "proportion"
     unit = " points" if binary else ""
     scale = 100.0 if binary else 1.0
-    lift = f"{r['lift'] * scale:+.3g}{unit}"
-    ci = f"{r['ci_low'] * scale:+.3g} to {r['ci_high'] * scale:+.3g}{unit}"
-    base = (
-        f"{r['arm']} vs {r['control']} on {r['metric']}: {_fmt(r['arm_mean'], binary)} vs "
-        f"{_fmt(r['control_mean'], binary)}, a lift of {lift} (95% CI {ci}; "
-        f"p = {r['p_value']:.2g})"
+    several = r.get("arms_compared", 1) > 1
+    low, high = (
+        (r["ci_low_adjusted"], r["ci_high_adjusted"]) if several else (r["ci_low"], r["ci_high"])
     )
-    if not math.isfinite(r["ci_low"]):
+    p = r["p_value_adjusted"] if several else r["p_value"]
+    lift = f"{r['lift'] * scale:+.3g}{unit}"
+    ci = f"{low * scale:+.3g} to {high * scale:+.3g}{unit}"
+    level = (
+        f"95% CI adjusted for {r['arms_compared']} arms (Bonferroni) {ci}; Holm-adjusted "
+        f"p = {p:.2g}"
+        if several
+        else f"95% CI {ci}; p = {p:.2g}"
+    )
+    means = " (CUPED-adjusted means)" if r.get("means") == "CUPED-adjusted" else ""
+    base = (
+        f"{r['arm']} vs {r['control']} on {r['metric']}{means}: {_fmt(r['arm_mean'], binary)} "
+        f"vs {_fmt(r['control_mean'], binary)}, a lift of {lift} ({level})"
+    )
+    if not math.isfinite(low):
         return base + ": too few customers to tell."
-    if r["ci_low"] > 0:
-        sure = "a clear increase" if r["p_value_adjusted"] < 0.05 else "an increase"
+    if low > 0:
+        sure = "a clear increase" if p < 0.05 else "an increase"
         return base + f": {sure} of {r['relative_lift']:+.0%} over control."
-    if r["ci_high"] < 0:
+    if high < 0:
         return base + f": a clear decrease of {r['relative_lift']:+.0%} against control."
     return base + ": no effect detectable; the interval includes zero."
+
+
+def _empty_stratum(s: str, a: str, metric: str, c1: Moments, c0: Moments) -> dict[str, Any]:
+    """A stratum with (almost) nobody in the arm or in control: no lift, said so."""
+    return {
+        "stratum": s,
+        "arm": a,
+        "metric": metric,
+        "n_arm": c1.n,
+        "n_control": c0.n,
+        "control_mean": c0.mean if c0.n else None,
+        "arm_mean": c1.mean if c1.n else None,
+        "lift": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "too_small": True,
+        "note": "too small to tell: (almost) nobody in the arm or in control",
+    }
 
 
 def analyze_table(
@@ -357,23 +396,38 @@ def analyze_table(
                 "p_value": est["p_value"],
                 "ci_low_adjusted": adj["ci_low"],
                 "ci_high_adjusted": adj["ci_high"],
+                "arms_compared": len(treated),
+                "means": "CUPED-adjusted" if cuped else "observed",
             }
             if cuped:
                 row["pre_covariate"] = pre_of[metric]
+                row["control_mean_observed"] = g0.mean
+                row["arm_mean_observed"] = g1.mean
                 raw = _welch(g1.mean, g1.var(), g1.n, g0.mean, g0.var(), g0.n, alpha)
                 row["variance_reduction"] = (
                     1 - (est["se"] / raw["se"]) ** 2 if raw["se"] and raw["se"] > 0 else 0.0
                 )
             if stratum and len(strata) > 1:
-                lift_ps, var_ps = 0.0, 0.0
+                lift_ps, var_ps, used = 0.0, 0.0, 0.0
                 for s in strata:
                     c1, c0 = cells.get((s, a, i), Moments()), cells.get((s, control, i), Moments())
                     w = (sum(cells.get((s, b, i), Moments()).n for b in arms)) / total_n
-                    if c1.n < 2 or c0.n < 2:
+                    small = min(c1.n, c0.n) < SMALL_STRATUM
+                    if c1.n < 1 or c0.n < 1:
+                        by_stratum.append(_empty_stratum(s, a, metric, c1, c0))
                         continue
-                    d = _welch(c1.mean, c1.var(), c1.n, c0.mean, c0.var(), c0.n, alpha)
-                    lift_ps += w * d["lift"]
-                    var_ps += w**2 * d["se"] ** 2
+                    if kind == "proportion":
+                        # bounded to [-1, 1] however few the customers (Newcombe)
+                        d = _proportions(c1.sy, c1.n, c0.sy, c0.n, alpha)
+                    elif c1.n < 2 or c0.n < 2:
+                        by_stratum.append(_empty_stratum(s, a, metric, c1, c0))
+                        continue
+                    else:
+                        d = _welch(c1.mean, c1.var(), c1.n, c0.mean, c0.var(), c0.n, alpha)
+                    if math.isfinite(d["se"]):
+                        lift_ps += w * d["lift"]
+                        var_ps += w**2 * d["se"] ** 2
+                        used += w
                     by_stratum.append(
                         {
                             "stratum": s,
@@ -387,8 +441,17 @@ def analyze_table(
                             "ci_low": d["ci_low"],
                             "ci_high": d["ci_high"],
                             "p_value": d["p_value"],
+                            "too_small": small,
+                            "note": (
+                                f"too small to tell: fewer than {SMALL_STRATUM} customers in "
+                                "the arm or in control"
+                                if small
+                                else ""
+                            ),
                         }
                     )
+                if used > 0:  # strata that could not be compared are left out, weights rescaled
+                    lift_ps, var_ps = lift_ps / used, var_ps / used**2
                 row["post_stratified_lift"] = lift_ps
                 row["post_stratified_ci_low"] = lift_ps - z * math.sqrt(var_ps)
                 row["post_stratified_ci_high"] = lift_ps + z * math.sqrt(var_ps)
@@ -401,9 +464,19 @@ def analyze_table(
         results.extend(metric_rows)
     if len(treated) > 1:
         notes.append(
-            f"{len(treated)} treated arms are compared with control: p_value_adjusted is Holm's "
-            "correction and ci_*_adjusted are Bonferroni intervals."
+            f"{len(treated)} treated arms are compared with control: the sentences quote the "
+            "Holm-adjusted p-value and the Bonferroni-adjusted 95% interval; the unadjusted "
+            "p-values are shown beside them."
         )
     for m, c in pre_of.items():
-        notes.append(f"{m}: CUPED variance reduction with the pre-period covariate {c!r}.")
+        notes.append(
+            f"{m}: CUPED with the pre-period covariate {c!r}; the means shown are adjusted "
+            "(y − θ(x − x̄)), not the observed ones."
+        )
+    tiny = {(r["stratum"], r["arm"]) for r in by_stratum if r["too_small"]}
+    if tiny:
+        notes.append(
+            f"{len(tiny)} stratum/arm pair(s) have fewer than {SMALL_STRATUM} customers in the "
+            "arm or in control: their lifts are marked too small to tell."
+        )
     return AnalysisResult(control, arms, metrics, results, srm, by_stratum, notes)

@@ -224,10 +224,13 @@ class AssignmentResult:
     by_arm: dict[str, int]
     by_stratum: list[dict[str, Any]]
     total: int
+    #: Warnings about the design (e.g. a window that starts before the audience's data ends).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {
+            "notes": self.notes,
             "experiment": self.experiment.name,
             "arms": [asdict(a) for a in self.experiment.arms],
             "control": self.experiment.control,
@@ -424,7 +427,40 @@ def create_experiment(
         else:
             wh.create_table(EXPERIMENTS_TABLE, definition)
     by_arm, by_stratum, total = _counts(wh, exp)
-    return AssignmentResult(exp, total, by_arm, by_stratum, total)
+    return AssignmentResult(exp, total, by_arm, by_stratum, total, _window_notes(wh, exp))
+
+
+#: customer_value's columns an audience or strata may use (scored from the transactions).
+_VALUE_COLUMNS = {"clv", "p_alive", "tier", "loyalty", "profit_loyalty", "rfm", "frequency"}
+
+
+def _window_notes(wh: Warehouse, exp: Experiment) -> list[str]:
+    """A warning when the window starts before the data the audience was chosen on ends.
+
+    The audience and strata may use customer value (scored on the transactions up to its
+    ``as_of``) and needs segments: customers chosen on purchases inside the window make
+    the lift biased (selection on the outcome).
+    """
+    if not exp.start or not wh.has_table("customer_value"):
+        return []
+    used = {c.lower() for c in exp.stratify}
+    if exp.audience:
+        used |= referenced_names(exp.audience)
+    if not used & (_VALUE_COLUMNS | {"segment"}):
+        return []
+    cv = wh.table("customer_value")
+    if "as_of" not in cv.columns:
+        return []
+    as_of = cv.as_of.max().to_pyarrow().as_py()
+    start = date.fromisoformat(exp.start)
+    if as_of is None or start > as_of:
+        return []
+    return [
+        f"The window starts on {start}, on or before {as_of}, the last day of the data the "
+        "audience (or strata) was chosen on (customer value): customers were picked knowing "
+        "some of their purchases in the window, which biases the lift. Start the window "
+        f"after {as_of}, or score with --observation-end before {start}."
+    ]
 
 
 def assign_new_customers(wh: Warehouse, name: str) -> AssignmentResult:

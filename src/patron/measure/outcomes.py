@@ -111,6 +111,21 @@ def analyze_experiment(
             f"--metric {', '.join(unknown)}: from the transactions Patron measures "
             f"{', '.join(OUTCOME_METRICS)}."
         )
+    notes: list[str] = []
+    tx = wh.table("transactions") if wh.has_table("transactions") else None
+    if "margin" in metrics and tx is not None:
+        has_cost = "cost" in tx.columns and bool(tx.cost.count().to_pyarrow().as_py())
+        if not has_cost:
+            metrics = [m for m in metrics if m != "margin"]
+            notes.append(
+                "margin: no cost data (the transactions have no cost), so margin is not "
+                "analysed; load transactions with a cost column."
+            )
+            if not metrics:
+                raise DataError(
+                    "margin: no cost data (the transactions have no cost); analyse revenue or "
+                    "conversion, or load transactions with a cost column."
+                )
     table, start, end = experiment_outcomes(wh, exp)
     pre_of: dict[str, str] | None = None
     if pre == "period":
@@ -127,6 +142,7 @@ def analyze_experiment(
         shares={a.name: a.share for a in exp.arms},
         alpha=alpha,
     )
+    result.notes[:0] = notes
     return result, start, end
 
 

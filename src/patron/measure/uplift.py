@@ -98,9 +98,15 @@ class UpliftResult:
     scores: np.ndarray = field(repr=False)
     ids: list[Any] = field(repr=False)
 
+    @property
+    def beats_random(self) -> bool:
+        """Whether the Qini coefficient exceeds the 95th percentile of random rankings."""
+        return bool(self.qini_coefficient > float(np.percentile(self.random_qini, 95)))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (curves thinned to at most 101 points)."""
         return {
+            "beats_random": self.beats_random,
             "learner": self.learner,
             "outcome": self.outcome,
             "treatment": self.treatment,

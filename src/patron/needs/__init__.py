@@ -8,6 +8,7 @@ from patron.needs.segments import (
     fit_segments,
     load_segment_model,
     segment_customers,
+    segment_strength,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "fit_segments",
     "load_segment_model",
     "segment_customers",
+    "segment_strength",
 ]

@@ -17,7 +17,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError
-from patron.needs.segments import SEGMENTS_TABLE, load_segment_model
+from patron.needs.segments import SEGMENTS_TABLE, load_segment_model, segment_strength
 from patron.report._render import Section, chart, check_out_path, render_page
 from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
 from patron.value.tiers import BZ_UNKNOWN, TIER_ACTIONS, TIERS
@@ -304,6 +304,7 @@ def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
         i = int(no) - 1
         rows.append([model.names[i], f"{n:,}", f"{n / total:.0%}", model.descriptions[i]])
     names = list(model.names)
+    strength, silhouette = segment_strength(model)
     z = [[0.0 for _ in TIERS] for _ in names]
     counts = [[0 for _ in TIERS] for _ in names]
     for r in cross:
@@ -330,7 +331,14 @@ def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
         Section(
             "Needs segments",
             f"{model.k} segments ({model.criterion}); each is described by what most sets it "
-            "apart from the average customer.",
+            "apart from all customers, from "
+            f"{len(model.features)} features ({', '.join(model.labels.values())})."
+            + (
+                f" The segments are {strength} (mean silhouette {silhouette:.2f}): read them "
+                "as tendencies, not distinct groups."
+                if silhouette is not None and silhouette <= 0.5
+                else ""
+            ),
             "Design offers per segment: the same value tier needs different offers in different "
             "segments.",
             "",

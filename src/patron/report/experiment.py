@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 
-from patron.measure.analysis import AnalysisResult
+from patron.measure.analysis import SMALL_STRATUM, AnalysisResult
 from patron.measure.uplift import UpliftResult
 from patron.report._render import Section, chart, check_out_path, render_page
 
@@ -22,6 +22,7 @@ def _scale(row: dict[str, Any]) -> tuple[float, str]:
 def _lift_section(result: AnalysisResult, metric: str) -> Section:
     rows = [r for r in result.results if r["metric"] == metric]
     factor, unit = _scale(rows[0])
+    cuped = rows[0].get("means") == "CUPED-adjusted"
     fig = go.Figure(
         go.Scatter(
             x=[r["lift"] * factor for r in rows],
@@ -39,11 +40,14 @@ def _lift_section(result: AnalysisResult, metric: str) -> Section:
     )
     fig.add_vline(x=0, line_dash="dot")
     fig.update_xaxes(title=f"lift over {result.control} in {metric}{unit}")
-    best = max(rows, key=lambda r: r["ci_low"])
-    if best["ci_low"] > 0:
+    several = rows[0].get("arms_compared", 1) > 1
+    low_key = "ci_low_adjusted" if several else "ci_low"
+    best = max(rows, key=lambda r: r[low_key])
+    if best[low_key] > 0:
         action = (
             f"Roll out {best['arm']} for {metric}: its whole interval is above zero "
-            f"({best['relative_lift']:+.0%} over control)."
+            f"({best['relative_lift']:+.0%} over control)"
+            + (" after adjusting for the several arms." if several else ".")
         )
     else:
         action = f"No arm clearly moves {metric}; do not roll out on this metric alone."
@@ -66,14 +70,25 @@ def _lift_section(result: AnalysisResult, metric: str) -> Section:
         action,
         chart(fig, 120 + 70 * len(rows)),
         table,
-        ["arm", "arm" + unit, "control" + unit, "lift", "95% CI", "relative", "p", "p (Holm)"],
+        [
+            "arm",
+            ("arm mean, CUPED-adjusted" if cuped else "arm mean") + unit,
+            ("control mean, CUPED-adjusted" if cuped else "control mean") + unit,
+            "lift",
+            "95% CI",
+            "relative",
+            "p",
+            "p (Holm)",
+        ],
     )
 
 
 def _strata_section(result: AnalysisResult, metric: str) -> Section | None:
-    rows = [r for r in result.by_stratum if r["metric"] == metric]
+    every = [r for r in result.by_stratum if r["metric"] == metric]
+    rows = [r for r in every if r["lift"] is not None]
     if not rows:
         return None
+    tiny = sorted({r["stratum"] for r in every if r["too_small"]})
     fig = go.Figure()
     for arm in sorted({r["arm"] for r in rows}):
         mine = [r for r in rows if r["arm"] == arm]
@@ -92,12 +107,19 @@ def _strata_section(result: AnalysisResult, metric: str) -> Section | None:
             )
         )
     fig.add_vline(x=0, line_dash="dot")
-    fig.update_xaxes(title=f"lift in {metric} (Welch 95% CI)")
-    strongest = max(rows, key=lambda r: r["lift"])
+    fig.update_xaxes(title=f"lift in {metric} (95% CI)")
+    judged = [r for r in rows if not r["too_small"]] or rows
+    strongest = max(judged, key=lambda r: r["lift"])
+    small = (
+        f" Too small to tell (fewer than {SMALL_STRATUM} customers in an arm): {', '.join(tiny)}."
+        if tiny
+        else ""
+    )
     return Section(
         f"{metric} by stratum",
         f"The largest lift is in stratum {strongest['stratum']} ({strongest['arm']}: "
-        f"{strongest['lift']:+.4g}); strata with intervals crossing zero show no clear effect.",
+        f"{strongest['lift']:+.4g}); strata with intervals crossing zero show no clear effect."
+        + small,
         "Target the strata where the interval is clearly above zero first.",
         chart(fig, 140 + 28 * len({r["stratum"] for r in rows})),
     )

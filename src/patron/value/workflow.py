@@ -50,8 +50,8 @@ INTERVAL_MEANING = (
 #: Said wherever tiers are shown when no cost to serve or cost per order is known.
 NO_COSTS_NOTE = (
     "no costs known: below-zero (BZ) customers cannot be identified without costs, so no BZ "
-    "tier is assigned; give --cost-to-serve (per customer per year) and/or --order-cost, or "
-    "load customers with a cost_to_serve column."
+    "tier is assigned; score with `patron value score --cost-to-serve` (per customer per "
+    "year) and/or `--order-cost` (per order), or load customers with a cost_to_serve column."
 )
 #: String columns of ``customer_value`` with a closed set of values (stored compactly where
 #: the engine can, see :meth:`Warehouse.create_table`).
