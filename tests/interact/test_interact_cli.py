@@ -139,3 +139,32 @@ def test_subject_export_and_erase(
     assert "add --yes" in capsys.readouterr().err
     assert main(["interact", "erase", "C1", "--yes", "--store", store]) == 0
     assert main(["interact", "subject-export", "C1", "--store", store]) == 66
+
+
+def test_contact_policy_file(
+    setup: tuple[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, store = setup
+    assert main(["store", "upgrade", "--store", store]) == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "default_time_zone: Europe/Berlin\n"
+        "consent_defaults:\n  marketing: {email: true}\n"
+        "rules:\n"
+        "  - {name: one email a week, channel: email, max_contacts: 1, window_days: 7}\n"
+    )
+    assert main(["interact", "policy", str(policy), "--store", store]) == 0
+    shown = _json(capsys, ["interact", "policy", "--store", store])
+    assert shown["default_time_zone"] == "Europe/Berlin"  # type: ignore[index]
+    assert [r["name"] for r in shown["rules"]] == ["one email a week"]  # type: ignore[index]
+    log = ["interact", "log", "C1", "--channel", "email", "--kind", "offer_shown"]
+    assert main([*log, "--direction", "outbound", "--store", store]) == 0
+    decision = _json(
+        capsys, ["interact", "can-contact", "C1", "--channel", "email", "--store", store, "--json"]
+    )
+    assert decision["rule"] == "one email a week"  # type: ignore[index]
+    policy.write_text("rules:\n  - {name: bad, max_contacts: three}\n")
+    assert main(["interact", "policy", str(policy), "--store", store]) == 65
+    assert "max_contacts must be a whole number, not 'three'" in capsys.readouterr().err
+    shown = _json(capsys, ["interact", "policy", "--store", store])
+    assert [r["name"] for r in shown["rules"]] == ["one email a week"]  # type: ignore[index]

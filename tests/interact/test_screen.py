@@ -95,3 +95,20 @@ def test_agent_screen_unknown_customer(store: Store, tmp_path: Path) -> None:
     screen = agent_screen(store, "C1").to_dict()
     assert screen["next_question"] is None
     assert screen["no_question_reason"].startswith("no question bank is loaded")
+
+
+def test_a_new_question_bank_is_seen_at_once(store: Store, tmp_path: Path) -> None:
+    publish_test_profiles(store, tmp_path, [{"customer_id": "C1", "clv": 10.0}])
+    set_consent(store, "C1", "all", "profiling", "granted", source="app", at=T0)
+    bank = load_question_bank(example_question_bank())
+    install_question_bank(store, bank)
+    first = agent_screen(store, "C1", "store", at=T0).to_dict()["next_question"]
+    assert first["id"] == "department"
+    smaller = type(bank)(tuple(q for q in bank.questions if q.id == "newspaper"), bank.decisions)
+    install_question_bank(store, smaller)
+    second = agent_screen(store, "C1", "store", at=T0).to_dict()["next_question"]
+    assert second["id"] == "newspaper"
+    install_question_bank(store, bank)
+    assert agent_screen(store, "C1", "store", at=T0).to_dict()["next_question"]["id"] == (
+        "department"
+    )

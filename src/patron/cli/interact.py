@@ -21,6 +21,7 @@ from patron.interact import (
     Touchpoint,
     agent_screen,
     can_contact,
+    contact_policy,
     decline_question,
     erase_customer,
     example_question_bank,
@@ -29,8 +30,10 @@ from patron.interact import (
     load_question_bank,
     load_touchpoints,
     log_touchpoint,
+    read_contact_policy,
     record_answer,
     set_consent,
+    set_contact_policy,
 )
 from patron.settings import Settings
 from patron.store import Store, open_store, store_status, upgrade_store
@@ -479,3 +482,20 @@ def interact_export_cmd(
         + ", ".join(f"{table} {n:,} rows" for table, n in result.rows.items())
         + "."
     )
+
+
+@interact_app.command("policy")
+def interact_policy_cmd(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Contact policy (YAML: rules, default_time_zone, consent_defaults)."),
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Set the contact policy from a YAML file, or print the one in force (as JSON)."""
+    with _open_store(store) as handle:
+        if file is not None:
+            set_contact_policy(handle, read_contact_policy(file))
+            out.print(f"Contact policy from {file} is in force.")
+            return
+        _emit_json(json.loads(contact_policy(handle).to_json()))

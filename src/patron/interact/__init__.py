@@ -19,6 +19,7 @@ from patron.interact.policy import (
     contact_policy,
     decide,
     in_quiet_hours,
+    read_contact_policy,
     set_contact_policy,
 )
 from patron.interact.profiles import Profile, live_profile, require_profile, resolve_customer
@@ -104,6 +105,7 @@ __all__ = [
     "next_question",
     "plan_questions",
     "question_bank",
+    "read_contact_policy",
     "recent_touchpoints",
     "record_answer",
     "require_profile",

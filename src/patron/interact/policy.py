@@ -22,13 +22,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.engine import Connection
 
-from patron.errors import DataError, UsageError
+from patron.errors import DataError, UsageError, first_line
 from patron.interact.consent import DEFAULT_CONSENT, ConsentDecision, latest_consent
 from patron.interact.profiles import Profile, live_profile
 from patron.interact.vocabulary import CHANNELS, PURPOSES, check_choice, to_utc
@@ -47,6 +49,7 @@ __all__ = [
     "decide",
     "in_quiet_hours",
     "policy_from_text",
+    "read_contact_policy",
     "set_contact_policy",
 ]
 
@@ -142,6 +145,21 @@ class ContactRule:
             )
         if "name" not in data:
             raise UsageError("A contact rule needs a name.")
+        numbers = {"max_contacts": int, "window_days": float, "min_gap_hours": float}
+        for key, kind in numbers.items():
+            value = data.get(key)
+            ok = value is None or (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and (kind is float or isinstance(value, int))
+            )
+            if not ok or (key == "window_days" and value is None and key in data):
+                what = "a whole number" if kind is int else "a number"
+                raise UsageError(
+                    f"Contact rule {data['name']!r}: {key} must be {what}, not {value!r}."
+                )
+        if not isinstance(data.get("blocked", False), bool):
+            raise UsageError(f"Contact rule {data['name']!r}: blocked must be true or false.")
         data["tiers"] = tuple(data.get("tiers") or ())
         for key in ("quiet_start", "quiet_end"):
             value = data.get(key)
@@ -337,6 +355,22 @@ def decide(
                     f"{rule.window_days:g} days{tier_note}",
                 )
     return ContactDecision(True, "none", "no contact rule is broken")
+
+
+def read_contact_policy(path: Path) -> ContactPolicy:
+    """A contact policy from a YAML file; a :class:`DataError` names the file and the problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such contact policy file.") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({first_line(exc)}).") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a contact policy is a mapping with `rules`.")
+    try:
+        return ContactPolicy.from_dict(data)
+    except (UsageError, TypeError) as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def set_contact_policy(store: Store, policy: ContactPolicy) -> None:

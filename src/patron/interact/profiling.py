@@ -292,17 +292,18 @@ def plan_questions(
     profile: Profile | None = None,
     consent: ConsentDecision | None = None,
     facts_now: list[Fact] | None = None,
+    bank_version: str | None = None,
 ) -> QuestionPlan:
     """Rank the questions that may be asked of a customer on a channel now (see the module).
 
     ``profile``, ``consent`` (to profiling on the channel) and ``facts_now`` (the current
-    facts) may be passed when the caller has read them already.
+    facts) and ``bank_version`` may be passed when the caller has read them already.
     """
     check_choice(channel, CHANNELS, "channel")
     now = to_utc(at) if at is not None else utc_now()
     if profile is None:
         profile = require_profile(conn, customer_id)
-    bank = question_bank(conn)
+    bank = question_bank(conn, bank_version)
     if not bank.questions:
         return QuestionPlan(blocked="no question bank is loaded (patron interact questions FILE)")
     if consent is None:

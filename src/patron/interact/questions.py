@@ -31,6 +31,7 @@ it informs — times the customer's CLV (never negative).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ from sqlalchemy.engine import Connection
 from patron.errors import DataError, NotFoundError
 from patron.interact.vocabulary import CHANNELS, utc_now
 from patron.store import Store
-from patron.store.schema import questions
+from patron.store.schema import questions, store_meta
 
 __all__ = [
     "ANSWER_TYPES",
@@ -66,6 +67,8 @@ _FALSE = {"no", "n", "false", "0"}
 TEXT_LIMIT = 500
 #: The row of the ``questions`` table that keeps the bank's decisions and question order.
 BANK_ROW = "__bank__"
+#: The ``store_meta`` key holding the bank's version (a hash of its definitions).
+BANK_VERSION_KEY = "question_bank"
 _FIELDS = {
     "id",
     "attribute",
@@ -454,16 +457,38 @@ def install_question_bank(store: Store, bank: QuestionBank, *, source: str = "")
             {"decisions": bank.decisions, "order": [q.id for q in bank.questions]}
         ),
     }
+    version = hashlib.blake2b(
+        json.dumps([r["definition"] for r in rows] + [meta["definition"]]).encode(),
+        digest_size=12,
+    ).hexdigest()
     with store.write() as conn:
         conn.execute(sa.delete(questions))
         conn.execute(sa.insert(questions), [*rows, {**meta, "loaded_at": now, "source": source}])
+        # The bank's version: readers that know it skip reading the bank again.
+        conn.execute(sa.delete(store_meta).where(store_meta.c.key == BANK_VERSION_KEY))
+        conn.execute(sa.insert(store_meta).values(key=BANK_VERSION_KEY, value=version))
     return len(rows)
 
 
-def question_bank(conn: Connection) -> QuestionBank:
-    """The question bank stored in the store (empty if none was loaded)."""
+def question_bank(conn: Connection, version: str | None = None) -> QuestionBank:
+    """The question bank stored in the store (empty if none was loaded).
+
+    ``version`` (``store_meta['question_bank']``, when the caller has read it) lets a bank
+    read before be reused without reading it again.
+    """
+    if version is not None and version in _BY_VERSION:
+        return _BY_VERSION[version]
     rows = conn.execute(sa.select(questions.c.id, questions.c.definition)).all()
-    return _parse_stored(tuple(sorted((str(i), str(d)) for i, d in rows)))
+    bank = _parse_stored(tuple(sorted((str(i), str(d)) for i, d in rows)))
+    if version is not None:
+        if len(_BY_VERSION) > 16:
+            _BY_VERSION.clear()
+        _BY_VERSION[version] = bank
+    return bank
+
+
+#: Banks by version (the store's ``question_bank`` setting), for :func:`question_bank`.
+_BY_VERSION: dict[str, QuestionBank] = {}
 
 
 @lru_cache(maxsize=16)

@@ -19,6 +19,7 @@ from patron.interact.consent import consent_decisions
 from patron.interact.policy import POLICY_KEY, ContactDecision, contact_decision, policy_from_text
 from patron.interact.profiles import Profile, find_profile
 from patron.interact.profiling import Fact, NextQuestion, current_facts, plan_questions
+from patron.interact.questions import BANK_VERSION_KEY
 from patron.interact.touchpoints import Touchpoint, recent_touchpoints
 from patron.interact.vocabulary import CHANNELS, check_choice, to_utc, utc_now
 from patron.store import Store
@@ -208,6 +209,7 @@ def agent_screen(
             profile=profile,
             consent=decisions["profiling"],
             facts_now=facts,
+            bank_version=meta.get(BANK_VERSION_KEY),
         )
         contact = contact_decision(
             conn,
