@@ -80,6 +80,32 @@ class Matching:
     note: str = ""
 
 
+#: Fields on which two records must agree to be compared at all (one rule per tuple). Each
+#: rule keeps its blocks small on a million records: a name alone, or a street name alone,
+#: is shared by thousands (``high street``); a name with a town, a postcode, a date of birth
+#: or a house number is not.
+PREDICTION_RULES: tuple[tuple[str, ...], ...] = (
+    ("given_name", "surname", "city"),
+    ("given_name", "surname", "postcode"),
+    ("surname", "date_of_birth"),
+    ("given_name", "date_of_birth"),
+    ("card",),
+    ("postcode", "street_number"),
+    ("date_of_birth", "postcode"),
+    ("date_of_birth", "street_number"),
+    ("street_number", "address"),
+    ("surname", "postcode"),
+    ("given_name", "postcode"),
+)
+#: The expectation-maximisation sessions: each blocks on some fields and learns the others'
+#: *m*; together they learn every field.
+TRAINING_RULES: tuple[tuple[str, ...], ...] = (
+    ("given_name", "surname", "city"),
+    ("date_of_birth", "city"),
+    ("postcode",),
+)
+
+
 def _settings() -> Any:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -97,20 +123,7 @@ def _settings() -> Any:
             cl.ExactMatch("state"),
             cl.LevenshteinAtThresholds("card", [1, 2]),
         ],
-        blocking_rules_to_generate_predictions=[
-            block_on("given_name", "surname"),
-            block_on("surname", "date_of_birth"),
-            block_on("given_name", "date_of_birth"),
-            block_on("postcode", "street_number"),
-            block_on("card"),
-            block_on("date_of_birth", "postcode"),
-            block_on("date_of_birth", "street_number"),
-            block_on("surname", "street_number"),
-            block_on("given_name", "street_number"),
-            block_on("address"),
-            block_on("surname", "postcode"),
-            block_on("given_name", "postcode"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*r) for r in PREDICTION_RULES],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -211,14 +224,10 @@ def match_records(
             )
             linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
             trained = 0
-            for rule in (
-                block_on("given_name", "surname"),
-                block_on("date_of_birth"),
-                block_on("postcode"),
-            ):
+            for rule in TRAINING_RULES:
                 try:
                     linker.training.estimate_parameters_using_expectation_maximisation(
-                        rule, estimate_without_term_frequencies=True
+                        block_on(*rule), estimate_without_term_frequencies=True
                     )
                     trained += 1
                 except EMTrainingException:  # no pair agrees on this rule's fields
