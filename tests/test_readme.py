@@ -1,4 +1,4 @@
-"""The README's Python examples run as written, and do what they say."""
+"""The library guide's Python examples (docs/library.md) run as written, and do what they say."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from patron.value import load_model
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "library.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 

@@ -38,7 +38,7 @@ def test_identity_records_leave_the_shop_unchanged(tmp_path: Path) -> None:
 
 def test_resolution_finds_the_true_persons(tmp_path: Path) -> None:
     # 10,000 customers: the shop's phone number is on ~100 loyalty-card records, over the
-    # guard's default limit of 50 (with fewer it would link them: see docs/identify.md).
+    # guard's default limit of 10 (see docs/identify.md).
     result = simulate_shop(10_000, tmp_path / "shop", seed=4, identities=True)
     truth_table = pq.read_table(result.files["identity_truth"]).to_pylist()
     truth = {(r["source"], r["record_id"]): r["person"] for r in truth_table}

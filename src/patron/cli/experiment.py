@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -215,14 +216,19 @@ def _print_analysis(result: AnalysisResult, title: str) -> None:
     for r in result.results:
         pct = r["kind"] == "proportion"
 
-        def f(v: float, pct: bool = pct) -> str:
+        def f(v: float | None, pct: bool = pct) -> str:
+            if v is None or not math.isfinite(v):
+                return "-"
             return f"{v:.2%}" if pct else f"{v:,.4g}"
+
+        def pv(v: float | None) -> str:
+            return "-" if v is None or not math.isfinite(v) else f"{v:.2g}"
 
         adj = " (adj.)" if r.get("means") == "CUPED-adjusted" else ""
         table.add_row(
             r["arm"], r["metric"], f(r["control_mean"]) + adj, f(r["arm_mean"]) + adj, f(r["lift"]),
-            f"{f(r['ci_low'])} .. {f(r['ci_high'])}", f"{r['p_value']:.2g}",
-            f"{r['p_value_adjusted']:.2g}",
+            f"{f(r['ci_low'])} .. {f(r['ci_high'])}", pv(r["p_value"]),
+            pv(r["p_value_adjusted"]),
         )  # fmt: skip
     out.print(table)
     for r in result.results:

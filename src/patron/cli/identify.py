@@ -99,7 +99,7 @@ def identify_run_cmd(
             help="Refuse an identifier shared by more records than this (e.g. a shop's "
             "own phone number)."
         ),
-    ] = 50,
+    ] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the probabilistic model's sampling.")] = 0,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,

@@ -174,7 +174,7 @@ class ResolveOptions:
     deterministic_only: bool = False
     threshold: float = DEFAULT_THRESHOLD
     region: str = "GB"
-    max_shared: int = 50
+    max_shared: int = 10
     seed: int = 0
 
     def check(self) -> None:

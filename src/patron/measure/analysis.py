@@ -210,12 +210,15 @@ def _words(r: dict[str, Any]) -> str:
         else f"95% CI {ci}; p = {p:.2g}"
     )
     means = " (CUPED-adjusted means)" if r.get("means") == "CUPED-adjusted" else ""
-    base = (
+    head = (
         f"{r['arm']} vs {r['control']} on {r['metric']}{means}: {_fmt(r['arm_mean'], binary)} "
-        f"vs {_fmt(r['control_mean'], binary)}, a lift of {lift} ({level})"
+        f"vs {_fmt(r['control_mean'], binary)}, a lift of {lift}"
     )
-    if not math.isfinite(low):
-        return base + ": too few customers to tell."
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(p)):
+        # No interval: nobody in an arm, or an outcome without any variation in either arm.
+        why = "too few customers, or the outcome is the same for everyone"
+        return f"{head}: no interval can be computed ({why}); nothing to tell."
+    base = head + f" ({level})"
     if low > 0:
         sure = "a clear increase" if p < 0.05 else "an increase"
         return base + f": {sure} of {r['relative_lift']:+.0%} over control."

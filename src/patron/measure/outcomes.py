@@ -52,9 +52,11 @@ def experiment_outcomes(wh: Warehouse, exp: Experiment) -> tuple[ir.Table, date,
     start = date.fromisoformat(exp.start)
     last = tx.timestamp.max().to_pyarrow().as_py()
     end = date.fromisoformat(exp.end) if exp.end else (last.date() if last else start)
-    if end < start:
+    if end < start or last is None or last.date() < start:
+        through = f" (they end on {last.date()})" if last is not None else ""
         raise DataError(
-            f"No transactions since the experiment's start {start}; nothing to analyse."
+            f"No transactions since the experiment's start {start}{through}; nothing to "
+            "analyse yet. Load the transactions of the campaign window, then analyse again."
         )
     length = (end - start).days + 1
     pre_start = start - timedelta(days=length)
