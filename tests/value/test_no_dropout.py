@@ -21,6 +21,7 @@ import pytest
 from scipy import optimize
 from scipy.special import betaln, gammaln
 
+from patron.errors import UsageError
 from patron.value.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
@@ -145,3 +146,23 @@ def test_visible_dropout_is_estimated_as_before(nbd_data: RFMData) -> None:
     assert model.fixed_params_ == ()
     assert all(v is not None for v in model.standard_errors_.values())
     assert 0.15 < model.params_["a"] / (model.params_["a"] + model.params_["b"]) < 0.35
+
+
+def test_a_dropout_prior_keeps_the_fit_off_the_boundary(nbd_data: RFMData) -> None:
+    """`dropout_prior=σ`: Normal(0, σ²) on log a and log b, its gradient exact."""
+    model = BetaGeoModel(dropout_prior=2.0).fit(nbd_data)
+    assert model.fixed_params_ == ()
+    assert model.params_["a"] > 1e-4
+    theta = np.log(model._params) + 0.1
+    value, grad = model._penalty(theta)
+    assert value == pytest.approx(0.5 * float(np.sum(theta[2:] ** 2)) / 4.0)
+    step = 1e-6
+    numeric = [
+        (model._penalty(theta + step * e)[0] - model._penalty(theta - step * e)[0]) / (2 * step)
+        for e in np.eye(4)
+    ]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+    # Saved and loaded, it keeps the prior; Pareto/NBD's dropout has a time unit: refused.
+    assert BetaGeoModel.from_dict(model.to_dict()).dropout_prior == 2.0
+    with pytest.raises(UsageError, match="use it with bgnbd, mbgnbd or bgbb"):
+        ParetoNBDModel(dropout_prior=2.0).fit(nbd_data)
