@@ -11,10 +11,11 @@ import typer
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, err, out
+from patron.data import people
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.identity import lookup_identifiers
+from patron.identity import erase_identity, lookup_identifiers
 from patron.interact import (
     AgentScreen,
     NextQuestion,
@@ -37,7 +38,7 @@ from patron.interact import (
 )
 from patron.settings import Settings
 from patron.store import Store, open_store, store_status, upgrade_store
-from patron.store.export import export_to_warehouse
+from patron.store.export import erase_exported, export_to_warehouse
 from patron.store.publish import publish_profiles
 from patron.value.tiers import TIER_ACTIONS
 
@@ -444,20 +445,47 @@ def interact_erase_cmd(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
     store: StoreOpt = None,
+    warehouse: WarehouseOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Erase a customer's personal data from the store (touch points kept, anonymised)."""
+    """Erase a customer's personal data from the store and the warehouse.
+
+    Store: profile, identifiers and facts deleted, touch points and consents anonymised.
+    Warehouse: identity records (and their normalised copies) deleted, personal columns of
+    ``customers`` blanked, exported facts deleted and free text blanked. Transactions,
+    aggregates and the pseudonymous identity map stay.
+    """
     if not yes:
         raise UsageError(f"Erasing {customer} cannot be undone; add --yes to confirm.")
     with _open_store(store) as handle:
         result = erase_customer(handle, customer)
+    with _open(warehouse) as wh:
+        ids = people.source_ids(wh, customer)
+        identity = erase_identity(wh, customer)
+        blanked = people.erase_customer_attributes(wh, customer)
+        exported = erase_exported(wh, ids)
     if json_out:
-        _emit_json(result.to_dict())
+        _emit_json(
+            {
+                **result.to_dict(),
+                "warehouse": {
+                    "identity": identity.to_dict(),
+                    "customers_blanked": blanked,
+                    "exported": exported,
+                },
+            }
+        )
         return
     out.print(
-        f"Erased {customer}: {result.profiles} profile rows, {result.identifiers} identifiers, "
-        f"{result.facts} facts deleted; {result.touchpoints_anonymised} touch points and "
-        f"{result.consents_anonymised} consent records anonymised."
+        f"Erased {customer} from the store: {result.profiles} profile rows, "
+        f"{result.identifiers} identifiers, {result.facts} facts deleted; "
+        f"{result.touchpoints_anonymised} touch points and {result.consents_anonymised} "
+        "consent records anonymised."
+    )
+    out.print(
+        f"From the warehouse: {identity.records} identity records "
+        f"({identity.normalised_records} normalised copies, {identity.cached_values} cached "
+        f"values) deleted, {blanked} customers rows blanked, exported facts and notes erased."
     )
 
 

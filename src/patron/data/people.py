@@ -18,7 +18,15 @@ import ibis.expr.types as ir
 
 from patron.data.warehouse import Warehouse
 
-__all__ = ["IDENTITY_CUSTOMER_MAP", "customers", "resolves_identities", "transactions"]
+__all__ = [
+    "IDENTITY_CUSTOMER_MAP",
+    "KEPT_ON_ERASURE",
+    "customers",
+    "erase_customer_attributes",
+    "resolves_identities",
+    "source_ids",
+    "transactions",
+]
 
 #: The warehouse table mapping a source ``customer_id`` to the resolved one.
 IDENTITY_CUSTOMER_MAP = "identity_customer_map"
@@ -87,3 +95,46 @@ def customers(wh: Warehouse) -> ir.Table | None:
             aggs[name] = col.max()
     grouped = resolved.group_by("customer_id").aggregate(**aggs)
     return grouped.select(*table.columns)
+
+
+#: ``customers`` columns kept when a person's data is erased: keys and the figures that
+#: aggregates need (they identify no one without the identity records).
+KEPT_ON_ERASURE = ("customer_id", "signup_date", "cost_to_serve", "customer_type")
+
+
+def source_ids(wh: Warehouse, customer_id: str) -> list[str]:
+    """Every source ``customer_id`` of a person (the id itself without an identity map)."""
+    ids = {customer_id}
+    if resolves_identities(wh):
+        cmap = wh.table(IDENTITY_CUSTOMER_MAP)
+        mine = cmap.filter(cmap.resolved_id == customer_id).customer_id.to_pyarrow()
+        ids.update(str(v) for v in mine.to_pylist() if v is not None)
+    return sorted(ids)
+
+
+def erase_customer_attributes(wh: Warehouse, customer_id: str) -> int:
+    """Blank a person's personal columns in ``customers``; the rows and their keys stay.
+
+    Every column but :data:`KEPT_ON_ERASURE` (and the loader's own ``_`` columns) becomes
+    null on the rows of the person's source ids: e-mail, phone, region and any attribute
+    kept at load (names, addresses, ...). Returns the number of rows blanked.
+    """
+    if not wh.has_table("customers"):
+        return 0
+    table = wh.table("customers")
+    ids = source_ids(wh, customer_id)
+    theirs = table.customer_id.isin(ids)
+    n = int(table.filter(theirs).count().to_pyarrow().as_py())
+    if not n:
+        return 0
+    blanked = table.select(
+        *[
+            table[c]
+            if c in KEPT_ON_ERASURE or c.startswith("_")
+            else ibis.ifelse(theirs, ibis.null(table[c].type()), table[c]).name(c)
+            for c in table.columns
+        ]
+    )
+    with wh.transaction():
+        wh.replace_table("customers", blanked)
+    return n

@@ -6,6 +6,7 @@ stable resolved ids in ``identity_map``. Manual merges and splits are decisions 
 keep, and any run or decision can be undone.
 """
 
+from patron.identity.erase import IdentityErasure, erase_identity
 from patron.identity.manual import (
     customer_history,
     explain_records,
@@ -39,9 +40,11 @@ __all__ = [
     "PLACEHOLDERS",
     "RULES",
     "RUNS",
+    "IdentityErasure",
     "ResolveOptions",
     "RunReport",
     "customer_history",
+    "erase_identity",
     "explain_records",
     "find_record",
     "fold_text",

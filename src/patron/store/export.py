@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import ibis
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -18,7 +19,7 @@ from patron.data.warehouse import Warehouse
 from patron.store.connection import Store
 from patron.store.schema import consents, facts, touchpoints
 
-__all__ = ["EXPORTS", "ExportResult", "export_to_warehouse"]
+__all__ = ["EXPORTS", "ExportResult", "erase_exported", "export_to_warehouse"]
 
 #: Store table → warehouse table.
 EXPORTS = {
@@ -98,3 +99,40 @@ def export_to_warehouse(store: Store, wh: Warehouse, *, batch_size: int = 50_000
             raise
         written[target] = n
     return ExportResult(written)
+
+
+def erase_exported(wh: Warehouse, customer_ids: list[str]) -> dict[str, int]:
+    """Erase a person from the tables :func:`export_to_warehouse` wrote.
+
+    Their facts (what they told us) are deleted; their touch points and consents stay for
+    counts, with the free text (notes, evidence, agent) blanked. Returns rows changed per
+    warehouse table.
+    """
+    changed: dict[str, int] = {}
+    blank = {"interact_touchpoints": ("note", "agent"), "interact_consents": ("evidence",)}
+    with wh.transaction():
+        for target in EXPORTS.values():
+            if not wh.has_table(target):
+                continue
+            t = wh.table(target)
+            theirs = t.customer_id.isin(customer_ids)
+            n = int(t.filter(theirs).count().to_pyarrow().as_py())
+            changed[target] = n
+            if not n:
+                continue
+            if target == EXPORTS["facts"]:
+                wh.replace_table(target, t.filter(~theirs))
+                continue
+            cols = blank.get(target, ())
+            wh.replace_table(
+                target,
+                t.select(
+                    *[
+                        ibis.ifelse(theirs, ibis.null(t[c].type()), t[c]).name(c)
+                        if c in cols
+                        else t[c]
+                        for c in t.columns
+                    ]
+                ),
+            )
+    return changed
