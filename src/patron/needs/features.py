@@ -7,6 +7,7 @@ tenure and order count, which describe the relationship and are profiled but not
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import ibis
@@ -14,7 +15,22 @@ import ibis.expr.types as ir
 
 from patron.errors import DataError
 
-__all__ = ["FEATURE_LABELS", "NeedsFeatures", "customer_features"]
+__all__ = [
+    "FEATURE_LABELS",
+    "MIN_ANSWERED_SHARE",
+    "STATED_FACTS_TABLE",
+    "NeedsFeatures",
+    "customer_features",
+    "stated_features",
+]
+
+#: The warehouse table of what customers told us (``patron interact export`` writes it from
+#: the store's facts: customer_id, attribute, value as JSON, is_preference, recorded_at, id).
+STATED_FACTS_TABLE = "interact_facts"
+#: A stated attribute becomes a feature once this share of the customers answered it.
+MIN_ANSWERED_SHARE = 0.05
+#: At most this many answers of one attribute get a feature each.
+MAX_STATED_VALUES = 6
 
 #: Plain-language names of the fixed features.
 FEATURE_LABELS = {
@@ -137,3 +153,64 @@ def customer_features(
     if has_discount:
         cluster.append("discount_share")
     return NeedsFeatures(table, cluster, shares)
+
+
+def stated_features(
+    features: NeedsFeatures,
+    facts: ir.Table,
+    *,
+    min_answered_share: float = MIN_ANSWERED_SHARE,
+    max_values: int = MAX_STATED_VALUES,
+) -> NeedsFeatures:
+    """Add what customers told us (stated needs) to the behavioural features.
+
+    Each customer's latest answer per attribute (preferences such as language or contact
+    time are not needs and are left out) becomes one 0/1 column per answer (``said_`` and a
+    hash of attribute and answer: "said favourite_department = books"), for attributes that
+    at least ``min_answered_share`` of the customers answered; a customer who did not answer has
+    0 in every column of that attribute. Computed in the engine; only the attribute and value
+    lists (a few dozen strings) reach Python.
+    """
+    latest_key = ibis.row_number().over(
+        group_by=[facts.customer_id, facts.attribute],
+        order_by=[ibis.desc(facts.recorded_at), ibis.desc(facts.id)],
+    )
+    answers = facts.filter(~facts.is_preference.fill_null(False))
+    ranked = answers.mutate(_rank=latest_key)
+    latest = ranked.filter(ranked._rank == 0).select("customer_id", "attribute", "value")
+    n_customers = int(features.table.count().to_pyarrow().as_py())
+    if not n_customers:
+        return features
+    counts = latest.group_by(["attribute", "value"]).aggregate(n=latest.count())
+    per_attr = latest.group_by("attribute").aggregate(answered=latest.customer_id.nunique())
+    wanted = per_attr.filter(per_attr.answered >= min_answered_share * n_customers)
+    rows = (
+        counts.semi_join(wanted, counts.attribute == wanted.attribute)
+        .order_by(["attribute", ibis.desc("n"), "value"])
+        .to_pyarrow()
+        .to_pylist()
+    )
+    chosen: list[tuple[str, str]] = []
+    taken: dict[str, int] = {}
+    for r in rows:
+        attr = str(r["attribute"])
+        if taken.get(attr, 0) < max_values:
+            taken[attr] = taken.get(attr, 0) + 1
+            chosen.append((attr, str(r["value"])))
+    if not chosen:
+        return features
+    shares = dict(features.shares)
+    aggs: dict[str, ir.Value] = {}
+    for attr, value in chosen:
+        # Named by what was said, so that a stored segment model finds the same column later.
+        name = "said_" + hashlib.blake2b(f"{attr}={value}".encode(), digest_size=5).hexdigest()
+        shown = value[1:-1] if value.startswith('"') and value.endswith('"') else value
+        shown = {"true": "yes", "false": "no"}.get(shown, shown)
+        shares[name] = ("said", f"{attr} = {shown}")
+        hit = (latest.attribute == attr) & (latest.value == value)
+        aggs[name] = hit.cast("float64").max()
+    said = latest.group_by(_sid=latest.customer_id).aggregate(**aggs)
+    t = features.table
+    joined = t.left_join(said, t.customer_id == said._sid)
+    table = joined.select(*t.columns, **{name: ibis.coalesce(joined[name], 0.0) for name in aggs})
+    return NeedsFeatures(table, [*features.cluster_columns, *aggs], shares)

@@ -26,7 +26,13 @@ import numpy as np
 from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
-from patron.needs.features import FEATURE_LABELS, NeedsFeatures, customer_features
+from patron.needs.features import (
+    FEATURE_LABELS,
+    STATED_FACTS_TABLE,
+    NeedsFeatures,
+    customer_features,
+    stated_features,
+)
 
 __all__ = [
     "MODELS_TABLE",
@@ -107,6 +113,8 @@ def _phrase(label: str, column: str, seg: float, overall: float) -> str:
         return f"buys mostly {label.split(' ', 1)[1]} ({seg:.0%} of items vs {overall:.0%} overall)"
     if column.startswith("chan_"):
         return f"buys through {label.split(' ', 1)[1]} ({seg:.0%} vs {overall:.0%})"
+    if column.startswith("said_"):
+        return f"told us {label.split(' ', 1)[1]} ({seg:.0%} vs {overall:.0%})"
     more = seg > overall
     if column == "basket_items":
         return (
@@ -136,7 +144,9 @@ MATERIAL = 0.1
 def _distinguishing(c: np.ndarray, features: list[str]) -> list[int]:
     """The (up to) three features that most set a centroid apart (standardised units)."""
     order = np.argsort(-np.abs(c))
-    picked = [j for j in order if not (features[j].startswith(("cat_", "chan_")) and c[j] <= 0)]
+    picked = [
+        j for j in order if not (features[j].startswith(("cat_", "chan_", "said_")) and c[j] <= 0)
+    ]
     return [j for i, j in enumerate(picked[:3]) if i == 0 or abs(c[j]) >= DISTINCT_SD]
 
 
@@ -492,10 +502,14 @@ def segment_customers(
     segments) unless ``refit`` is true, ``k`` is given, or there is none yet.
     """
     feats = customer_features(people.transactions(wh))
+    if wh.has_table(STATED_FACTS_TABLE):  # what customers told us (`patron interact export`)
+        feats = stated_features(feats, wh.table(STATED_FACTS_TABLE))
     # Computed once (one pass over the transactions): training, assignment and profiles read it.
     staging, feats.table = wh.materialize("features", feats.table)
     try:
         model = None if (refit or k is not None) else load_segment_model(wh)
+        if model is not None and set(model.features) - set(feats.table.columns):
+            model = None  # a feature it was fitted on is gone (a stated answer now too rare)
         refitted = model is None
         if model is None:
             model = fit_segments(feats, k=k, min_orders=min_orders, seed=seed)
