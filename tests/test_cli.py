@@ -216,7 +216,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "The customer answers" in text
     # Measure: the campaign's lift against its holdout, beside the simulated truth.
     lift = re.search(
-        r"on revenue: [\d.]+ vs [\d.]+, a lift of ([+-][\d.]+) "
+        r"on revenue(?: \(CUPED-adjusted means\))?: [\d.]+ vs [\d.]+, a lift of ([+-][\d.]+) "
         r"\(95% CI ([+-][\d.]+) to ([+-][\d.]+)",
         text,
     )
