@@ -168,3 +168,20 @@ def test_contact_policy_file(
     assert "max_contacts must be a whole number, not 'three'" in capsys.readouterr().err
     shown = _json(capsys, ["interact", "policy", "--store", store])
     assert [r["name"] for r in shown["rules"]] == ["one email a week"]  # type: ignore[index]
+
+
+def test_patron_load_touchpoints_goes_into_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    assert main(["store", "upgrade", "--store", store]) == 0
+    path = tmp_path / "tp.csv"
+    lines = ["customer_id,channel,kind,direction,occurred_at,campaign,idempotency_key"]
+    lines += [f"C{i},email,offer_shown,outbound,2026-02-01T10:00:00,spring," for i in range(5)]
+    path.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["load", "touchpoints", str(path), "--store", store]) == 0
+    assert "5 touch points read, 5 new" in capsys.readouterr().out
+    assert main(["load", "touchpoints", str(path), "--store", store, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["rows"], again["stored"]) == (5, 0)

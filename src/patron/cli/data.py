@@ -22,6 +22,7 @@ from patron.cli._common import (
     err,
     out,
 )
+from patron.cli.interact import interact_load_cmd
 from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
 from patron.data.plausible import DEFAULT_EARLIEST, DEFAULT_MAX_ABS, Limits
 from patron.data.simulate import simulate_shop
@@ -82,7 +83,13 @@ def _limits(max_amount: float, dates_from: str, dates_to: str | None) -> Limits:
 
 @app.command("load")
 def load_cmd(
-    table: Annotated[str, typer.Argument(help="transactions, customers, products or identities.")],
+    table: Annotated[
+        str,
+        typer.Argument(
+            help="transactions, customers, products or identities (warehouse); touchpoints "
+            "(the operational store, CSV)."
+        ),
+    ],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
     mapping: Annotated[
         list[str] | None,
@@ -144,13 +151,24 @@ def load_cmd(
         ),
     ] = False,
     warehouse: WarehouseOpt = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Operational store URL, for touchpoints (default: $PATRON_STORE)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Load CSV, whitespace-separated text or Parquet files into a warehouse table.
 
     Loads are atomic (all files or nothing) and idempotent (a file whose content was loaded
     before is skipped). Rejected rows are counted by reason with their first line numbers.
+    ``touchpoints`` go into the operational store instead (as ``patron interact load``).
     """
+    if table == "touchpoints":
+        for path in paths:
+            interact_load_cmd(Path(path), store=store, json_out=as_json)
+        return
     mappings = parse_mappings(mapping or [], table)
     if no_amount:
         if table != "transactions" or "amount" in mappings:
