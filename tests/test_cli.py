@@ -202,7 +202,8 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "needs segments" in first
     report = tmp_path / "demo" / "customer-value-report.html"
     assert f"Report written to {report.resolve()}" in first.replace("\n", "")
-    assert report.stat().st_size > 1_000_000  # the charting library is embedded
+    # plotly.js's cartesian bundle is embedded (the full bundle made reports 4.9 MB)
+    assert 1_000_000 < report.stat().st_size < 2_000_000
     # The model is graded on its holdout, and the BZ share is set beside the simulated truth.
     assert "Model grade: " in first
     found = re.search(r"Patron puts ([\d.]+)% of customers in BZ; in truth ([\d.]+)% are", text)
