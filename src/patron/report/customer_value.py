@@ -8,6 +8,7 @@ data and the recommended action.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -229,8 +230,7 @@ def _holdout(
             Section(
                 "Model check: calibration vs holdout",
                 f"Not available: {grade['reason']}. The CLV figures are untested.",
-                "Check the model on a longer history (patron value validate --calibration-end "
-                "DATE).",
+                "Have the model checked on a longer history before acting on CLV amounts.",
             ),
             None,
         )
@@ -261,8 +261,8 @@ def _holdout(
         "rough": "Use the ranking and the tiers; read CLV amounts and equity as approximate.",
         "do not use": (
             "Do not act on CLV amounts, equity or tiers until the model tracks the holdout: "
-            "check for seasonality or a short history, or try patron value validate "
-            "--model auto."
+            "check for seasonality or a short history, or have the other models compared on "
+            "the same holdout."
         ),
     }
     return (
@@ -286,7 +286,7 @@ def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
             Section(
                 "Needs segments",
                 "No needs segments yet.",
-                "Run `patron segment` to find what groups of customers need.",
+                "Have the customers segmented by needs to find what groups of them need.",
             )
         ]
     cross = (
@@ -461,10 +461,34 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
         "sections": sections,
         "grade": grade,
         "grade_meaning": GRADES[grade["grade"]] if grade else GRADES["not checked"],
-        "notes": [n for n in details.get("notes", []) if not n.startswith("Checked by")],
+        "notes": [
+            words
+            for n in details.get("notes", [])
+            if not n.startswith("Checked by") and (words := for_managers(n))
+        ],
         "interval_meaning": INTERVAL_MEANING,
         "bz_identified": details.get("bz_identified", True),
     }
+
+
+#: What marks a sentence as an instruction for the analyst: a command in backticks, a CLI
+#: flag, or a ``patron`` command.
+_ANALYST = re.compile(r"`[^`]*`|(?:^|[\s(])--[a-z]|\bpatron [a-z]|\bin Python\b")
+
+
+def for_managers(note: str) -> str:
+    """A note in a manager's words: sentences that tell the analyst what to run are left out.
+
+    The CLI and ``--json`` keep the whole note (with the commands); the report, read by
+    people who act on the numbers rather than run Patron, keeps what the note says about
+    the data. Empty when nothing but instructions is left.
+    """
+    parts = re.split(r"(?<=[.;:])\s+", note.strip())
+    kept = [p for p in parts if p and not _ANALYST.search(p)]
+    text = " ".join(kept).strip()
+    if text.endswith((";", ":")):
+        text = text[:-1].rstrip() + "."
+    return text
 
 
 def write_report(wh: Warehouse, path: Path) -> Path:

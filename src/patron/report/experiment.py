@@ -146,7 +146,7 @@ def _uplift_section(up: UpliftResult) -> Section:
             if beats
             else "the model does not rank better than random."
         ),
-        "Send the next campaign to the top of the ranked list (patron experiment uplift --out)."
+        "Send the next campaign to the top of the ranked list."
         if beats
         else "Treat everyone alike (or no one): targeting by this model would not pay.",
         chart(fig, 360),
