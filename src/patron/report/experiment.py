@@ -16,7 +16,19 @@ __all__ = ["write_experiment_report"]
 
 
 def _scale(row: dict[str, Any]) -> tuple[float, str]:
-    return (100.0, " (points)") if row["kind"] == "proportion" else (1.0, "")
+    """Lifts of rates in percentage points; of amounts in their own unit."""
+    return (100.0, " (percentage points)") if row["kind"] == "proportion" else (1.0, "")
+
+
+def _mean(value: float, rate: bool) -> str:
+    """A mean as people read it: a rate as a percentage, an amount as a number."""
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:.1%}" if rate else f"{value:,.4g}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, fmt)
 
 
 def _lift_section(result: AnalysisResult, metric: str) -> Section:
@@ -46,21 +58,22 @@ def _lift_section(result: AnalysisResult, metric: str) -> Section:
     if best[low_key] > 0:
         action = (
             f"Roll out {best['arm']} for {metric}: its whole interval is above zero "
-            f"({best['relative_lift']:+.0%} over control)"
+            f"({_num(best['relative_lift'], '+.0%')} over control)"
             + (" after adjusting for the several arms." if several else ".")
         )
     else:
         action = f"No arm clearly moves {metric}; do not roll out on this metric alone."
+    rate = rows[0]["kind"] == "proportion"
     table = [
         [
             r["arm"],
-            f"{r['arm_mean'] * factor:,.4g}",
-            f"{r['control_mean'] * factor:,.4g}",
-            f"{r['lift'] * factor:+,.4g}",
-            f"{r['ci_low'] * factor:+,.4g} .. {r['ci_high'] * factor:+,.4g}",
-            f"{r['relative_lift']:+.1%}" if math.isfinite(r["relative_lift"]) else "-",
-            f"{r['p_value']:.2g}",
-            f"{r['p_value_adjusted']:.2g}",
+            _mean(r["arm_mean"], rate),
+            _mean(r["control_mean"], rate),
+            _num(r["lift"] * factor, "+,.4g"),
+            f"{_num(r['ci_low'] * factor, '+,.4g')} .. {_num(r['ci_high'] * factor, '+,.4g')}",
+            _num(r["relative_lift"], "+.1%"),
+            _num(r["p_value"], ".2g"),
+            _num(r["p_value_adjusted"], ".2g"),
         ]
         for r in rows
     ]
@@ -72,10 +85,10 @@ def _lift_section(result: AnalysisResult, metric: str) -> Section:
         table,
         [
             "arm",
-            ("arm mean, CUPED-adjusted" if cuped else "arm mean") + unit,
-            ("control mean, CUPED-adjusted" if cuped else "control mean") + unit,
-            "lift",
-            "95% CI",
+            "arm mean, CUPED-adjusted" if cuped else "arm mean",
+            "control mean, CUPED-adjusted" if cuped else "control mean",
+            "lift" + unit,
+            "95% CI" + unit,
             "relative",
             "p",
             "p (Holm)",
@@ -186,5 +199,10 @@ def write_experiment_report(
     return render_page(
         "experiment.html",
         path,
-        {"title": f"Experiment report: {title}", "sections": sections, "control": result.control},
+        {
+            "title": f"Experiment report: {title}",
+            "sections": sections,
+            "control": result.control,
+            "has_uplift": uplift is not None,
+        },
     )
