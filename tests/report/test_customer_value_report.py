@@ -38,6 +38,8 @@ def test_report_content(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     for title in (
         "Where the equity is (Pareto / Lorenz curve)",
+        "How CLV is spread",
+        "The 15 most valuable customers",
         "Value tiers",
         "Who is still active: P(alive) by frequency and recency",
         "Model check: calibration vs holdout",
@@ -56,6 +58,8 @@ def test_report_content(report: Path) -> None:
     # The model's grade from its 13-week holdout, in the banner, and what the interval covers.
     assert re.search(r"<strong>Model grade: (good|rough|do not use)\.</strong>", page)
     assert "(parameter uncertainty only)" in page
+    assert re.search(r"Half the customers are worth less than -?[\d,.]+ over the horizon", page)
+    assert "in standard deviations (red above, blue below)" in page  # the segment profiles
     assert "Trust the CLV ranking when the bars agree" not in page
     # Self-contained: no external scripts, styles or images.
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", page)
@@ -76,7 +80,7 @@ def test_report_refuses_an_empty_warehouse(
     reason="Debian's chromium is not installed (python3 dev.py test installs it when it can)",
 )
 def test_report_in_a_real_browser(report: Path) -> None:
-    assert check_in_browser(report) >= 5
+    assert check_in_browser(report) >= 8
 
 
 def test_report_on_the_online_retail_log(
@@ -116,5 +120,6 @@ def test_report_on_the_online_retail_log(
     assert shown.group(1) != unpenalized
     assert "needs segments" in page.lower()
     if CHROMIUM is not None:
-        # the holdout chart included; no P(alive) grid: the model cannot tell who has left
-        assert check_in_browser(path) == 4
+        # Lorenz, CLV spread, top customers, holdout, segment profiles, tiers within
+        # segments, migration; no P(alive) grid: the model cannot tell who has left
+        assert check_in_browser(path) == 7

@@ -8,6 +8,7 @@ data and the recommended action.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from pathlib import Path
@@ -31,7 +32,11 @@ TIER_COLOURS = {"MVC": "#1b7f3b", "MGC": "#2a6fdb", "BZ": "#c0392b", "other": "#
 
 
 def _money(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f}"
+    """An amount as a manager reads it: whole units, cents below 100 (never "-0")."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    text = f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"
+    return "0" if text in ("-0.00", "0.00", "-0") else text
 
 
 def _pct(x: float | None) -> str:
@@ -279,6 +284,117 @@ def _holdout(
     )
 
 
+#: Bars of the CLV distribution (between the 1st and 99th percentiles; the tails are counted
+#: in the first and last bar).
+CLV_BINS = 40
+#: Customers shown by name in the top-customers chart.
+TOP_CUSTOMERS = 15
+
+
+def _distribution(t: ibis.Table) -> Section:
+    """How CLV is spread over customers: a histogram computed in the engine."""
+    q = (
+        t.aggregate(
+            lo=t.clv.quantile(0.01),
+            hi=t.clv.quantile(0.99),
+            median=t.clv.median(),
+            below=(t.clv < 0).sum(),
+            n=t.count(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    lo, hi, n = float(q["lo"] or 0.0), float(q["hi"] or 0.0), int(q["n"] or 0)
+    width = (hi - lo) / CLV_BINS if hi > lo else 1.0
+    b = ((t.clv.clip(lower=lo, upper=hi) - lo) / width).floor().clip(upper=CLV_BINS - 1)
+    binned = t.select(bin=b.cast("int64"))
+    rows = binned.group_by("bin").aggregate(c=binned.count()).order_by("bin").to_pyarrow()
+    centres = [lo + (int(i) + 0.5) * width for i in rows.column("bin").to_pylist()]
+    fig = go.Figure(go.Bar(x=centres, y=rows.column("c").to_pylist(), name="customers"))
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_xaxes(title="CLV over the horizon (tails folded into the end bars)")
+    fig.update_yaxes(title="customers")
+    below = int(q["below"] or 0)
+    return Section(
+        "How CLV is spread",
+        f"Half the customers are worth less than {_money(q['median'])} over the horizon; "
+        f"{below / max(n, 1):.0%} are below zero (their expected margin does not cover their "
+        "cost to serve). Most customers are worth little and a few a great deal: averages "
+        "hide both.",
+        "Treat the long flat part of the curve with low-cost, automated contact; give the "
+        "right-hand tail personal attention.",
+        chart(fig),
+    )
+
+
+def _top_customers(t: ibis.Table) -> Section:
+    """The most valuable customers by name, with their intervals."""
+    cols = [c for c in ("customer_id", "clv", "clv_low", "clv_high", "p_alive", "tier", "segment")
+            if c in t.columns]  # fmt: skip
+    top = (
+        t.select(*cols)
+        .order_by([ibis.desc("clv"), "customer_id"])
+        .limit(TOP_CUSTOMERS)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    ids = [str(r["customer_id"]) for r in top][::-1]
+    clv = [float(r["clv"]) for r in top][::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=clv,
+            y=ids,
+            orientation="h",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [float(r["clv_high"]) - float(r["clv"]) for r in top][::-1],
+                "arrayminus": [float(r["clv"]) - float(r["clv_low"]) for r in top][::-1],
+            },
+            name="CLV with 95% interval",
+        )
+    )
+    fig.update_xaxes(title="CLV over the horizon (95% interval: parameter uncertainty only)")
+    table = [
+        [
+            str(r["customer_id"]),
+            _money(r["clv"]),
+            f"{_money(r['clv_low'])} .. {_money(r['clv_high'])}",
+            _pct(r.get("p_alive")),
+            str(r.get("tier") or "-"),
+            str(r.get("segment") or "-"),
+        ]
+        for r in top
+    ]
+    return Section(
+        f"The {len(top)} most valuable customers",
+        "Each bar is one customer's expected value with its interval; where the intervals of "
+        "two customers overlap, their order is not certain.",
+        "Give each of them a named contact and ask what would make them buy more from you.",
+        chart(fig, 120 + 26 * len(top)),
+        table,
+        ["customer", "CLV", "95% interval", "P(alive)", "tier", "segment"],
+    )
+
+
+def _profile_chart(model: Any) -> str:
+    """Each segment against the average customer, feature by feature (standard deviations)."""
+    labels = [model.labels.get(f, f) for f in model.features]
+    fig = go.Figure(
+        go.Heatmap(
+            z=model.centroids,
+            x=labels,
+            y=list(model.names),
+            colorscale="RdBu",
+            zmid=0,
+            texttemplate="%{z:+.1f}",
+            colorbar={"title": "sd from average"},
+        )
+    )
+    fig.update_xaxes(tickangle=-30)
+    return chart(fig, 160 + 50 * len(model.names))
+
+
 def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
     model = load_segment_model(wh)
     if model is None or not wh.has_table(SEGMENTS_TABLE):
@@ -338,10 +454,12 @@ def _segments(wh: Warehouse, t: ibis.Table) -> list[Section]:
                 "as tendencies, not distinct groups."
                 if silhouette is not None and silhouette <= 0.5
                 else ""
-            ),
+            )
+            + " The chart shows how far each segment's centre lies from the average customer "
+            "on each feature, in standard deviations (red above, blue below).",
             "Design offers per segment: the same value tier needs different offers in different "
             "segments.",
-            "",
+            _profile_chart(model),
             rows,
             ["segment", "customers", "share", "what distinguishes it"],
         ),
@@ -413,6 +531,8 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
     identified = bool(score.get("model", {}).get("dropout_identified", True))
     sections = [
         _concentration(t),
+        _distribution(t),
+        _top_customers(t),
         _tiers(details),
         _p_alive(t, str(head["unit"]), identified),
         holdout,
