@@ -31,3 +31,17 @@ class Settings(BaseSettings):
             "working directory) or postgresql+psycopg://USER@HOST/DB."
         ),
     )
+    currency: str = Field(
+        default="",
+        max_length=8,
+        description=(
+            "Currency shown with amounts in reports: a symbol (£, $, €) or a code (EUR); "
+            "empty shows numbers alone."
+        ),
+    )
+    money_decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=4,
+        description=("Decimals of amounts in reports; unset: cents below 100, whole units above."),
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from patron.cli import main
 from patron.data import simulate_shop
 from patron.report.customer_value import for_managers
@@ -39,3 +41,36 @@ def test_the_report_shows_no_command_line(tmp_path: Path) -> None:
     assert "cannot be identified without costs" in text or "cannot be identified" in text
     assert not re.search(r"(?:^|[\s(])--[a-z]", text), re.findall(r".{40}--[a-z].{20}", text)
     assert "patron " not in text.lower().replace("patron 0.", "")
+
+
+def test_money_reads_as_a_manager_writes_it() -> None:
+    from patron.report import Money
+
+    assert Money()(0.4249) == "0.42"
+    assert Money()(-0.001) == "0"
+    assert Money()(12_345.6) == "12,346"
+    assert Money("£")(-12.5) == "-£12.50"
+    assert Money("EUR", 0)(1234.5) == "EUR 1,234"
+    assert Money()(float("nan")) == "-"
+
+
+def test_the_report_writes_amounts_in_the_currency_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = simulate_shop(800, tmp_path / "shop", seed=4)
+    url = ["-w", f"duckdb://{tmp_path / 'w.duckdb'}"]
+    for table in ("customers", "transactions"):
+        assert main(["load", table, str(shop.files[table]), *url]) == 0
+    assert main(["value", "score", "--no-check", *url]) == 0
+    out = tmp_path / "r.html"
+    monkeypatch.setenv("PATRON_CURRENCY", "£")
+    assert main(["report", "--out", str(out), *url]) == 0
+    assert re.search(r"Customer equity<b>£[\d,]+</b>", out.read_text())
+    assert (
+        main(["report", "--out", str(out), "--currency", "EUR", "--money-decimals", "2", *url]) == 0
+    )
+    assert re.search(r"Customer equity<b>EUR [\d,]+\.\d\d</b>", out.read_text())
+    monkeypatch.setenv("PATRON_MONEY_DECIMALS", "9")
+    capsys.readouterr()
+    assert main(["report", "--out", str(out), *url]) == 78
+    assert "PATRON_MONEY_DECIMALS" in capsys.readouterr().err

@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_date, app, err, out
-from patron.errors import UsageError
+from patron.errors import ConfigError, UsageError
 from patron.needs import SegmentResult, segment_customers
-from patron.report import write_report
+from patron.report import Money, write_report
+from patron.settings import Settings
 from patron.value.history import (
     Migration,
     apply_tiers,
@@ -271,9 +273,39 @@ def report_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "customer-value-report.html"
     ),
+    currency: Annotated[
+        str | None,
+        typer.Option(help="Currency shown with amounts (£, $, EUR); default $PATRON_CURRENCY."),
+    ] = None,
+    money_decimals: Annotated[
+        int | None,
+        typer.Option(
+            help="Decimals of amounts (0-4); default $PATRON_MONEY_DECIMALS, else cents below "
+            "100 and whole units above."
+        ),
+    ] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the customer-value report: one self-contained HTML file (works offline)."""
+    money = _money_format(currency, money_decimals)
     with _open(warehouse) as wh, err.status("Building the customer-value report ..."):
-        path = write_report(wh, out_file)
+        path = write_report(wh, out_file, money)
     out.print(f"Report written to {path.resolve()}")
+
+
+def _money_format(currency: str | None, decimals: int | None) -> Money:
+    """The options, else the settings (``PATRON_CURRENCY``, ``PATRON_MONEY_DECIMALS``)."""
+    if decimals is not None and not 0 <= decimals <= 4:
+        raise UsageError(f"--money-decimals {decimals} must be between 0 and 4.")
+    if currency is not None and len(currency) > 8:
+        raise UsageError(f"--currency {currency!r}: give a symbol or a code of up to 8 letters.")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = str(problem["loc"][0]).upper() if problem["loc"] else "?"
+        raise ConfigError(f"PATRON_{field}: {problem['msg']}.") from None
+    return Money(
+        currency if currency is not None else settings.currency,
+        decimals if decimals is not None else settings.money_decimals,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -15,7 +16,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from patron import __version__
 from patron.data.sources import check_output_file
 
-__all__ = ["PLOTLY_BUNDLE", "Section", "chart", "check_out_path", "plotly_js", "render_page"]
+__all__ = [
+    "PLOTLY_BUNDLE",
+    "Money",
+    "Section",
+    "chart",
+    "check_out_path",
+    "plotly_js",
+    "render_page",
+]
 
 #: plotly.js's cartesian partial bundle (everything the reports draw), vendored in the package
 #: at the version of the plotly.js that the locked plotly package bundles: 1.5 MB instead of
@@ -23,6 +32,32 @@ __all__ = ["PLOTLY_BUNDLE", "Section", "chart", "check_out_path", "plotly_js", "
 PLOTLY_BUNDLE = "plotly-cartesian.min.js"
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
+
+
+@dataclass(frozen=True)
+class Money:
+    """How reports write amounts: the currency (symbol or code) and the decimals.
+
+    ``decimals=None`` keeps cents below 100 and whole units above (what a manager reads:
+    "0.42", "12.50", "1,234"); an amount that rounds to zero is "0", never "-0".
+    """
+
+    currency: str = ""
+    decimals: int | None = None
+
+    def __call__(self, x: float | None) -> str:
+        """``x`` as text ("-" when there is no finite amount)."""
+        if x is None or not math.isfinite(x):
+            return "-"
+        places = self.decimals if self.decimals is not None else (2 if abs(x) < 100 else 0)
+        text = f"{x:,.{places}f}"
+        if not any(ch in "123456789" for ch in text):
+            text = "0"
+        if not self.currency:
+            return text
+        sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+        sep = " " if len(self.currency) > 1 else ""  # "EUR 12.50", "£12.50"
+        return f"{sign}{self.currency}{sep}{digits}"
 
 
 @dataclass

@@ -8,7 +8,6 @@ data and the recommended action.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError
 from patron.needs.segments import SEGMENTS_TABLE, load_segment_model, segment_strength
-from patron.report._render import Section, chart, check_out_path, render_page
+from patron.report._render import Money, Section, chart, check_out_path, render_page
 from patron.value.history import VALUE_TABLE, latest_run, migration, snapshot_dates
 from patron.value.tiers import BZ_UNKNOWN, TIER_ACTIONS, TIERS
 from patron.value.validation import GRADES, check_model
@@ -29,14 +28,6 @@ from patron.value.workflow import INTERVAL_MEANING
 __all__ = ["Section", "build_report", "write_report"]
 
 TIER_COLOURS = {"MVC": "#1b7f3b", "MGC": "#2a6fdb", "BZ": "#c0392b", "other": "#8c8c8c"}
-
-
-def _money(x: float | None) -> str:
-    """An amount as a manager reads it: whole units, cents below 100 (never "-0")."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    text = f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"
-    return "0" if text in ("-0.00", "0.00", "-0") else text
 
 
 def _pct(x: float | None) -> str:
@@ -73,7 +64,7 @@ def _concentration(t: ibis.Table) -> Section:
     )
 
 
-def _tiers(details: dict[str, Any]) -> Section:
+def _tiers(details: dict[str, Any], _money: Money) -> Section:
     bz_known = details.get("bz_identified", True)
     tiers = [t for t in details.get("tiers", []) if bz_known or t["tier"] != "BZ"]
     fig = go.Figure()
@@ -291,7 +282,7 @@ CLV_BINS = 40
 TOP_CUSTOMERS = 15
 
 
-def _distribution(t: ibis.Table) -> Section:
+def _distribution(t: ibis.Table, _money: Money) -> Section:
     """How CLV is spread over customers: a histogram computed in the engine."""
     q = (
         t.aggregate(
@@ -327,7 +318,7 @@ def _distribution(t: ibis.Table) -> Section:
     )
 
 
-def _top_customers(t: ibis.Table) -> Section:
+def _top_customers(t: ibis.Table, _money: Money) -> Section:
     """The most valuable customers by name, with their intervals."""
     cols = [c for c in ("customer_id", "clv", "clv_low", "clv_high", "p_alive", "tier", "segment")
             if c in t.columns]  # fmt: skip
@@ -504,8 +495,12 @@ def _penalizer(score: dict[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def build_report(wh: Warehouse) -> dict[str, Any]:
-    """Everything the report shows, aggregated in the engine (a dict for the template)."""
+def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
+    """Everything the report shows, aggregated in the engine (a dict for the template).
+
+    ``money`` says how amounts are written (currency and decimals; see :class:`Money`).
+    """
+    money = money or Money()
     if not wh.has_table(VALUE_TABLE):
         raise DataError(f"No {VALUE_TABLE} table; run `patron value score` first.")
     t = wh.table(VALUE_TABLE)
@@ -531,9 +526,9 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
     identified = bool(score.get("model", {}).get("dropout_identified", True))
     sections = [
         _concentration(t),
-        _distribution(t),
-        _top_customers(t),
-        _tiers(details),
+        _distribution(t, money),
+        _top_customers(t, money),
+        _tiers(details, money),
         _p_alive(t, str(head["unit"]), identified),
         holdout,
         *_segments(wh, t),
@@ -568,6 +563,7 @@ def build_report(wh: Warehouse) -> dict[str, Any]:
         "title": "Customer value report",
         "as_of": str(as_of),
         "customers": int(head["n"]),
+        "money": money,
         "equity": float(head["equity"] or 0.0),
         "equity_low": score.get("customer_equity_low"),
         "equity_high": score.get("customer_equity_high"),
@@ -611,7 +607,10 @@ def for_managers(note: str) -> str:
     return text
 
 
-def write_report(wh: Warehouse, path: Path) -> Path:
-    """Write the customer-value report to ``path`` (one self-contained HTML file)."""
+def write_report(wh: Warehouse, path: Path, money: Money | None = None) -> Path:
+    """Write the customer-value report to ``path`` (one self-contained HTML file).
+
+    ``money``: how amounts are written (the settings' currency and decimals).
+    """
     check_out_path(path)
-    return render_page("customer_value.html", path, build_report(wh))
+    return render_page("customer_value.html", path, build_report(wh, money))
