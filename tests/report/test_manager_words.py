@@ -39,8 +39,17 @@ def test_the_report_shows_no_command_line(tmp_path: Path) -> None:
     assert main(["report", "--out", str(out), *url]) == 0
     text = _visible_text(out.read_text())
     assert "cannot be identified without costs" in text or "cannot be identified" in text
+    assert "with no costs known, no one can show as below zero" in text
     assert not re.search(r"(?:^|[\s(])--[a-z]", text), re.findall(r".{40}--[a-z].{20}", text)
     assert "patron " not in text.lower().replace("patron 0.", "")
+
+
+def test_the_value_basis_has_no_option_in_it() -> None:
+    from patron.report.customer_value import _basis_words
+
+    assert _basis_words("revenue (no costs known: pass --margin-rate)") == (
+        "revenue (no costs known)"
+    )
 
 
 def test_money_reads_as_a_manager_writes_it() -> None:

@@ -282,7 +282,7 @@ CLV_BINS = 40
 TOP_CUSTOMERS = 15
 
 
-def _distribution(t: ibis.Table, _money: Money) -> Section:
+def _distribution(t: ibis.Table, _money: Money, costs_known: bool) -> Section:
     """How CLV is spread over customers: a histogram computed in the engine."""
     q = (
         t.aggregate(
@@ -306,12 +306,16 @@ def _distribution(t: ibis.Table, _money: Money) -> Section:
     fig.update_xaxes(title="CLV over the horizon (tails folded into the end bars)")
     fig.update_yaxes(title="customers")
     below = int(q["below"] or 0)
+    zero = (
+        f"{below / max(n, 1):.0%} are below zero (their expected margin does not cover their "
+        "cost to serve)"
+        if costs_known
+        else "with no costs known, no one can show as below zero"
+    )
     return Section(
         "How CLV is spread",
         f"Half the customers are worth less than {_money(q['median'])} over the horizon; "
-        f"{below / max(n, 1):.0%} are below zero (their expected margin does not cover their "
-        "cost to serve). Most customers are worth little and a few a great deal: averages "
-        "hide both.",
+        f"{zero}. Most customers are worth little and a few a great deal: averages hide both.",
         "Treat the long flat part of the curve with low-cost, automated contact; give the "
         "right-hand tail personal attention.",
         chart(fig),
@@ -526,7 +530,7 @@ def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
     identified = bool(score.get("model", {}).get("dropout_identified", True))
     sections = [
         _concentration(t),
-        _distribution(t, money),
+        _distribution(t, money, bool(details.get("bz_identified", True))),
         _top_customers(t, money),
         _tiers(details, money),
         _p_alive(t, str(head["unit"]), identified),
@@ -571,7 +575,7 @@ def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
         "unit": head["unit"],
         "horizon": head["horizon"],
         "rate": head["rate"],
-        "basis": score.get("margin_basis", ""),
+        "basis": _basis_words(str(score.get("margin_basis", ""))),
         "thresholds": details.get("thresholds", {}),
         "rules": details.get("rules", {}),
         "sections": sections,
@@ -590,6 +594,11 @@ def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
 #: What marks a sentence as an instruction for the analyst: a command in backticks, a CLI
 #: flag, or a ``patron`` command.
 _ANALYST = re.compile(r"`[^`]*`|(?:^|[\s(])--[a-z]|\bpatron [a-z]|\bin Python\b")
+
+
+def _basis_words(basis: str) -> str:
+    """The value basis without the CLI's advice ("pass --margin-rate")."""
+    return re.sub(r":\s*pass --[a-z-]+", "", basis).strip()
 
 
 def for_managers(note: str) -> str:
