@@ -147,17 +147,7 @@ def _identity_against_truth(wh: Warehouse, truth: Path) -> str:
 
 def _truth_per_customer(wh: Warehouse, truth: Path) -> ir.Table:
     """The simulator's truth per person, keyed by the resolved customer id."""
-    t = wh.con.read_parquet(str(truth))
-    cmap = wh.table("identity_customer_map")
-    j = t.left_join(cmap, t.customer_id == cmap.customer_id)
-    return j.select(
-        *[
-            ibis.coalesce(j.resolved_id, j.customer_id).name("customer_id")
-            if c == "customer_id"
-            else j[c]
-            for c in t.columns
-        ]
-    )
+    return people.resolve_ids(wh, wh.con.read_parquet(str(truth)))
 
 
 def _interact(wh: Warehouse, store_url: str) -> None:

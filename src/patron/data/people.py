@@ -23,6 +23,7 @@ __all__ = [
     "KEPT_ON_ERASURE",
     "customers",
     "erase_customer_attributes",
+    "resolve_ids",
     "resolves_identities",
     "source_ids",
     "transactions",
@@ -41,8 +42,11 @@ def resolves_identities(wh: Warehouse) -> bool:
     return wh.has_table(IDENTITY_CUSTOMER_MAP)
 
 
-def _resolved(wh: Warehouse, table: ir.Table) -> ir.Table:
-    """``table`` with ``customer_id`` replaced by the resolved id where the map has one."""
+def resolve_ids(wh: Warehouse, table: ir.Table) -> ir.Table:
+    """``table`` with ``customer_id`` replaced by the resolved id where the map has one.
+
+    Needs the identity map (:func:`resolves_identities`).
+    """
     cmap = wh.table(IDENTITY_CUSTOMER_MAP)
     m = cmap.select(_src_id=cmap.customer_id, _resolved_id=cmap.resolved_id)
     joined = table.left_join(m, table.customer_id == m._src_id)
@@ -59,7 +63,7 @@ def _resolved(wh: Warehouse, table: ir.Table) -> ir.Table:
 def transactions(wh: Warehouse) -> ir.Table:
     """The ``transactions`` table, one ``customer_id`` per person when identities are resolved."""
     tx = wh.table("transactions")
-    return _resolved(wh, tx) if resolves_identities(wh) else tx
+    return resolve_ids(wh, tx) if resolves_identities(wh) else tx
 
 
 def customers(wh: Warehouse) -> ir.Table | None:
@@ -76,7 +80,7 @@ def customers(wh: Warehouse) -> ir.Table | None:
     table = wh.table("customers")
     if not resolves_identities(wh):
         return table
-    resolved = _resolved(wh, table)
+    resolved = resolve_ids(wh, table)
     aggs: dict[str, ir.Value] = {}
     for name in table.columns:
         if name == "customer_id":
