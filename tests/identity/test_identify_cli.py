@@ -7,7 +7,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 from patron.cli import main
-from tests.identity.conftest import write_csv
+from tests.identity.conftest import write_csv, write_identities
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -120,3 +120,27 @@ def test_run_without_names_links_by_identifiers(
     assert code == 0, err
     assert "4 identity records are 2 customers" in text
     assert "no probabilistic model could be trained; linked by identifiers only." in text
+
+
+def test_explain_prints_weights_per_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    path = write_identities("febrl1", tmp_path / "febrl1.parquet")
+    assert run(capsys, "load", "identities", str(path), "-w", url)[0] == 0
+    assert run(capsys, "identify", "run", "-w", url)[0] == 0
+    code, text, _ = run(capsys, "identify", "explain", "rec-10-org", "rec-10-dup-0", "-w", url)
+    assert code == 0
+    assert "febrl:rec-10-org" in text
+    assert "are the same customer" in text
+    assert "linked by it in the latest matching run" in text
+    assert "Exact match on" in text  # the table wraps long cells
+    assert "(prior)" in text
+    code, text, _ = run(
+        capsys, "identify", "explain", "rec-10-org", "rec-11-org", "--json", "-w", url
+    )
+    result = json.loads(text)
+    assert result["same_customer"] is False
+    assert result["probabilistic"]["match_probability"] < 0.01
+    levels = {f: w["level"] for f, w in result["probabilistic"]["weights"].items()}
+    assert levels["state"] in {"Exact match on state", "All other comparisons", "state is NULL"}

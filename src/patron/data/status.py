@@ -102,12 +102,7 @@ IDENTITY_MAP = "identity_map"
 
 def _identity_status(table: Any) -> dict[str, Any]:
     """Identity records, resolved customers and records per linking rule."""
-    rows = (
-        table.group_by("rule")
-        .aggregate(n=table.count(), customers=table.customer_id.nunique())
-        .to_pyarrow()
-        .to_pylist()
-    )
+    rows = table.group_by("rule").aggregate(n=table.count()).to_pyarrow().to_pylist()
     customers = int(table.customer_id.nunique().to_pyarrow().as_py())
     return {
         "records": sum(int(r["n"]) for r in rows),

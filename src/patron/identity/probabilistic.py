@@ -148,6 +148,17 @@ def _quiet() -> Iterator[None]:
         logger.propagate = propagate
 
 
+@contextlib.contextmanager
+def _one_thread(duck: Any) -> Iterator[None]:
+    """Run DuckDB on one thread for the block: its seeded sample is repeatable only then."""
+    threads = duck.execute("SELECT current_setting('threads')").fetchone()[0]
+    duck.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        duck.execute(f"SET threads = {int(threads)}")
+
+
 def _duckdb_connection(wh: Warehouse) -> Any | None:
     """The warehouse's DuckDB connection, when the Ibis backend has one (capability check)."""
     import duckdb
@@ -222,7 +233,8 @@ def match_records(
                 [block_on("given_name", "surname", "date_of_birth"), block_on("card")],
                 recall=0.8,
             )
-            linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
+            with _one_thread(duck):
+                linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
             trained = 0
             for rule in TRAINING_RULES:
                 try:
