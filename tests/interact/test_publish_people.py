@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import phonenumbers
 import pyarrow.parquet as pq
 import pytest
 
 from patron.cli import main
-from patron.data.simulate import simulate_shop
+from patron.data.simulate import SHOP_PHONE, simulate_shop
 
 
 def test_an_agent_finds_the_person_by_any_record(
@@ -37,6 +38,7 @@ def test_an_agent_finds_the_person_by_any_record(
         rs
         for rs in by_person.values()
         if len(rs) == 3
+        and any(r["phone"] and r["phone"] not in (SHOP_PHONE, "0000000000") for r in rs)
         and all(r["email"] and "@" in str(r["email"]) for r in rs[:1])
         and all(r["card"] or r["phone"] for r in rs)
     )
@@ -57,3 +59,18 @@ def test_an_agent_finds_the_person_by_any_record(
     seen.add(json.loads(capsys.readouterr().out)["customer_id"])
     assert len(seen) == 1
     assert next(iter(seen)).startswith("P")  # the resolved id, not a source id
+
+    # A phone number as an agent types it, in the national form (the identity step read
+    # the records' numbers in the GB region and published them in E.164).
+    phone = next(
+        str(r["phone"])
+        for r in person
+        if r["phone"] and r["phone"] not in (SHOP_PHONE, "0000000000")
+    )
+    national = phonenumbers.format_number(
+        phonenumbers.parse(phone, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL
+    )
+    assert not national.startswith("+")
+    capsys.readouterr()
+    assert main(["agent", national, "--json", *store]) == 0
+    assert json.loads(capsys.readouterr().out)["customer_id"] in seen

@@ -23,7 +23,7 @@ from patron.data.loader import load
 from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
-from patron.identity import lookup_identifiers, resolve_identities
+from patron.identity import lookup_identifiers, phone_region, resolve_identities
 from patron.interact import (
     agent_screen,
     example_question_bank,
@@ -156,7 +156,11 @@ def _interact(wh: Warehouse, store_url: str) -> None:
     with open_store(store_url) as store:
         with err.status("Publishing every customer's profile into the store ..."):
             published = publish_profiles(
-                wh, store, source="demo", extra_identifiers=lookup_identifiers(wh)
+                wh,
+                store,
+                source="demo",
+                extra_identifiers=lookup_identifiers(wh),
+                phone_region=phone_region(wh),
             )
         out.print(
             f"Publication {published.publication} is live: {published.customers:,} customer "

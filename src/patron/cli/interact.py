@@ -15,7 +15,7 @@ from patron.data import people
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.identity import erase_identity, lookup_identifiers
+from patron.identity import erase_identity, lookup_identifiers, phone_region
 from patron.interact import (
     AgentScreen,
     NextQuestion,
@@ -344,6 +344,7 @@ def publish_cmd(
                 source=redact_url(wh),
                 batch_size=batch_size,
                 extra_identifiers=lookup_identifiers(wh),
+                phone_region=phone_region(wh),
             )
     finally:
         wh.close()

@@ -30,6 +30,7 @@ from patron.identity.resolve import (
     ResolveOptions,
     RunReport,
     lookup_identifiers,
+    phone_region,
     resolve_identities,
     restore_before,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "normalise_card",
     "normalise_email",
     "normalise_phone",
+    "phone_region",
     "resolve_identities",
     "restore_before",
     "split_customer",

@@ -60,6 +60,7 @@ __all__ = [
     "ResolveOptions",
     "RunReport",
     "lookup_identifiers",
+    "phone_region",
     "resolve_identities",
     "restore_before",
 ]
@@ -1012,3 +1013,13 @@ def lookup_identifiers(wh: Warehouse) -> ir.Table | None:
     single = owners.filter(owners._owners == 1).select(_k=owners.kind, _v=owners.value)
     kept = union.join(single, [union.kind == single._k, union.value == single._v])
     return kept.select("customer_id", "kind", "value")
+
+
+def phone_region(wh: Warehouse) -> str | None:
+    """The country (ISO code) the latest identity run read national phone numbers in."""
+    run = last_run(wh, "auto")
+    if run is None:
+        return None
+    options = json.loads(str(run.get("report") or "{}")).get("options", {})
+    region = options.get("region")
+    return str(region).upper() if region else None

@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from patron.errors import NotFoundError, UsageError
-from patron.store.publish import live_publication, normalise_identifier
-from patron.store.schema import identifiers, profiles
+from patron.store.publish import PHONE_REGION_KEY, live_publication, normalise_identifier
+from patron.store.schema import identifiers, profiles, store_meta
 
 __all__ = [
     "Profile",
@@ -84,7 +85,22 @@ def require_profile(conn: Connection, customer_id: str) -> Profile:
     )
 
 
-def find_profile(conn: Connection, text: str, publication: int | None) -> Profile:
+def _e164(text: str, region: str | None) -> str | None:
+    """A phone number written nationally ("07911 123456") in E.164, given its country."""
+    if not region:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def find_profile(
+    conn: Connection, text: str, publication: int | None, region: str | None = None
+) -> Profile:
     """The profile of the customer with this id or identifier in ``publication``.
 
     Raises
@@ -93,6 +109,9 @@ def find_profile(conn: Connection, text: str, publication: int | None) -> Profil
         Nothing is published, or no published customer has it.
     UsageError
         Several customers share it (the message lists them).
+
+    ``region`` (ISO country code) also reads a phone number written nationally in E.164,
+    as the identity step publishes them.
     """
     if publication is None:
         raise NotFoundError(NO_PUBLICATION)
@@ -105,6 +124,9 @@ def find_profile(conn: Connection, text: str, publication: int | None) -> Profil
         pairs.append(("email", normalise_identifier("email", query)))
     elif any(ch.isdigit() for ch in query):
         pairs.append(("phone", normalise_identifier("phone", query)))
+        e164 = _e164(query, region)
+        if e164:
+            pairs.append(("phone", e164))
     found = sorted(
         set(
             conn.execute(
@@ -141,4 +163,7 @@ def resolve_customer(conn: Connection, text: str) -> str:
     UsageError
         Several customers share it (the message lists them).
     """
-    return find_profile(conn, text, live_publication(conn)).customer_id
+    region = conn.execute(
+        sa.select(store_meta.c.value).where(store_meta.c.key == PHONE_REGION_KEY)
+    ).scalar_one_or_none()
+    return find_profile(conn, text, live_publication(conn), region).customer_id

@@ -23,7 +23,7 @@ from patron.interact.questions import BANK_VERSION_KEY
 from patron.interact.touchpoints import Touchpoint, recent_touchpoints
 from patron.interact.vocabulary import CHANNELS, check_choice, to_utc, utc_now
 from patron.store import Store
-from patron.store.publish import PUBLICATION_KEY
+from patron.store.publish import PHONE_REGION_KEY, PUBLICATION_KEY
 from patron.store.schema import identifiers, store_meta
 
 __all__ = ["AgentScreen", "agent_screen"]
@@ -183,7 +183,9 @@ def agent_screen(
             str(k): str(v) for k, v in conn.execute(sa.select(store_meta.c.key, store_meta.c.value))
         }
         live = meta.get(PUBLICATION_KEY)
-        profile = find_profile(conn, customer, int(live) if live is not None else None)
+        profile = find_profile(
+            conn, customer, int(live) if live is not None else None, meta.get(PHONE_REGION_KEY)
+        )
         customer_id = profile.customer_id
         publication = profile.publication_id
         idents = [("customer_id", customer_id)] + [

@@ -34,6 +34,7 @@ from patron.store.schema import identifiers, profiles, publications, store_meta
 
 __all__ = [
     "IDENTIFIER_KINDS",
+    "PHONE_REGION_KEY",
     "PUBLICATION_KEY",
     "PublishResult",
     "live_publication",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 PUBLICATION_KEY = "publication"
+#: store_meta key: the country national phone numbers are read in for lookups.
+PHONE_REGION_KEY = "phone_region"
 #: Identifier kinds published for lookup (the customer id is found in ``profiles``).
 IDENTIFIER_KINDS = ("email", "phone", "card", "source_id")
 #: Profile columns read from ``customer_value`` when present.
@@ -316,6 +319,7 @@ def publish_profiles(
     source: str = "",
     batch_size: int = 20_000,
     extra_identifiers: ir.Table | None = None,
+    phone_region: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PublishResult:
     """Publish every customer's profile from the warehouse into the store, atomically.
@@ -335,6 +339,10 @@ def publish_profiles(
     extra_identifiers
         An engine table with ``customer_id, kind, value`` to publish for lookup besides the
         customer id, e-mail and phone: the hook for the identity map (cards, source ids).
+    phone_region
+        The ISO country code the identity step read national phone numbers in (its E.164
+        numbers are what ``extra_identifiers`` holds); kept with the publication so that a
+        lookup by a national number ("07911 123456") finds them.
     progress
         Called with the number of customers written so far after each batch.
     """
@@ -392,8 +400,11 @@ def publish_profiles(
                     identifiers=n_identifiers,
                 )
             )
-            conn.execute(sa.delete(store_meta).where(store_meta.c.key == PUBLICATION_KEY))
-            conn.execute(sa.insert(store_meta).values(key=PUBLICATION_KEY, value=str(publication)))
+            keys = {PUBLICATION_KEY: str(publication)}
+            if phone_region:
+                keys[PHONE_REGION_KEY] = phone_region.upper()
+            conn.execute(sa.delete(store_meta).where(store_meta.c.key.in_(list(keys))))
+            conn.execute(sa.insert(store_meta), [{"key": k, "value": v} for k, v in keys.items()])
     except BaseException:
         with store.write() as conn:
             _drop_publication(conn, publication, "failed")
