@@ -23,7 +23,12 @@ from patron.data.loader import load
 from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
-from patron.identity import lookup_identifiers, phone_region, resolve_identities
+from patron.identity import (
+    lookup_identifiers,
+    phone_region,
+    primary_identifiers,
+    resolve_identities,
+)
 from patron.interact import (
     agent_screen,
     example_question_bank,
@@ -161,6 +166,7 @@ def _interact(wh: Warehouse, store_url: str) -> None:
                 source="demo",
                 extra_identifiers=lookup_identifiers(wh),
                 phone_region=phone_region(wh),
+                primary_identifiers=primary_identifiers(wh),
             )
         out.print(
             f"Publication {published.publication} is live: {published.customers:,} customer "

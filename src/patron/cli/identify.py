@@ -101,6 +101,14 @@ def identify_run_cmd(
         ),
     ] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the probabilistic model's sampling.")] = 0,
+    priority: Annotated[
+        str | None,
+        typer.Option(
+            "--source-priority",
+            help="Sources most trusted first, e.g. crm,web,pos: where a person's records "
+            "disagree on an e-mail, phone or card, the most trusted source's value is used.",
+        ),
+    ] = None,
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -111,6 +119,7 @@ def identify_run_cmd(
         region=region,
         max_shared=max_shared,
         seed=seed,
+        source_priority=tuple(p.strip() for p in (priority or "").split(",") if p.strip()),
     )
     options.check()
     with _open(warehouse) as wh, err.status("Resolving identities ..."):

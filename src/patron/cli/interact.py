@@ -15,7 +15,12 @@ from patron.data import people
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.identity import erase_identity, lookup_identifiers, phone_region
+from patron.identity import (
+    erase_identity,
+    lookup_identifiers,
+    phone_region,
+    primary_identifiers,
+)
 from patron.interact import (
     AgentScreen,
     NextQuestion,
@@ -345,6 +350,7 @@ def publish_cmd(
                 batch_size=batch_size,
                 extra_identifiers=lookup_identifiers(wh),
                 phone_region=phone_region(wh),
+                primary_identifiers=primary_identifiers(wh),
             )
     finally:
         wh.close()

@@ -31,8 +31,10 @@ from patron.identity.resolve import (
     RunReport,
     lookup_identifiers,
     phone_region,
+    primary_identifiers,
     resolve_identities,
     restore_before,
+    source_priority,
 )
 
 __all__ = [
@@ -55,8 +57,10 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "phone_region",
+    "primary_identifiers",
     "resolve_identities",
     "restore_before",
+    "source_priority",
     "split_customer",
     "undo",
 ]

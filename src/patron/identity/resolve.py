@@ -61,8 +61,10 @@ __all__ = [
     "RunReport",
     "lookup_identifiers",
     "phone_region",
+    "primary_identifiers",
     "resolve_identities",
     "restore_before",
+    "source_priority",
 ]
 
 IDENTITIES = "identities"
@@ -170,6 +172,9 @@ class ResolveOptions:
         An identifier shared by more records than this is refused (the collapse guard).
     seed
         Seed of Splink's random sampling.
+    source_priority
+        Sources most trusted first: where a person's records disagree on an e-mail, phone or
+        card, the most trusted source's value is the one to use (:func:`primary_identifiers`).
     """
 
     deterministic_only: bool = False
@@ -177,6 +182,7 @@ class ResolveOptions:
     region: str = "GB"
     max_shared: int = 10
     seed: int = 0
+    source_priority: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Refuse values that make no sense, naming the option."""
@@ -1023,3 +1029,57 @@ def phone_region(wh: Warehouse) -> str | None:
     options = json.loads(str(run.get("report") or "{}")).get("options", {})
     region = options.get("region")
     return str(region).upper() if region else None
+
+
+def source_priority(wh: Warehouse) -> tuple[str, ...]:
+    """The source priority the latest identity run was given (most trusted first)."""
+    run = last_run(wh, "auto")
+    if run is None:
+        return ()
+    options = json.loads(str(run.get("report") or "{}")).get("options", {})
+    return tuple(str(s) for s in options.get("source_priority") or ())
+
+
+def primary_identifiers(wh: Warehouse, priority: Sequence[str] | None = None) -> ir.Table | None:
+    """Each resolved customer's e-mail, phone and card to use (survivorship by source).
+
+    Where a person's records disagree (a second e-mail on the web account, another phone
+    on a call-centre record), the value of the most trusted source wins: ``priority`` lists
+    sources most trusted first (default: the latest run's ``--source-priority``); sources not
+    listed come after, and within a source the latest record (highest ``record_id``) wins.
+    Only valid, non-placeholder values take part. None before the first run.
+
+    Returns
+    -------
+    ibis.Table or None
+        ``customer_id``, ``email``, ``phone``, ``card`` (normalised; null where no record
+        has one), computed in the engine.
+    """
+    if not (wh.has_table(RECORDS) and wh.has_table(MAP)):
+        return None
+    order = list(priority if priority is not None else source_priority(wh))
+    records = wh.con.table(RECORDS)
+    links = wh.con.table(MAP)
+    link = links.select(_src=links.source, _rec=links.record_id, _resolved=links.customer_id)
+    joined = records.join(link, [records.source == link._src, records.record_id == link._rec])
+    rank: ir.IntegerValue = ibis.literal(len(order))
+    for i, src in reversed(list(enumerate(order))):
+        rank = ibis.ifelse(joined.source == src, i, rank)
+    ranked = joined.select(
+        customer_id=joined._resolved,
+        _rank=rank,
+        _record=joined.record_id,
+        email=joined.email.cast("string"),
+        phone=joined.phone.cast("string"),
+        card=joined.card.cast("string"),
+    )
+    base = ranked.select("customer_id").distinct()
+    for kind in ("email", "phone", "card"):
+        have = ranked.filter(ranked[kind].notnull() & (ranked[kind] != ""))
+        pick = ibis.row_number().over(
+            group_by=have.customer_id, order_by=[have._rank, ibis.desc(have._record)]
+        )
+        best = have.mutate(_n=pick).filter(ibis._._n == 0)
+        side = best.select(_cid=best.customer_id, **{kind: best[kind]})
+        base = base.left_join(side, base.customer_id == side._cid).drop("_cid")
+    return base.select("customer_id", "email", "phone", "card")

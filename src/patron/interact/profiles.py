@@ -43,6 +43,8 @@ class Profile:
     segment_description: str | None
     last_purchase: datetime | None
     time_zone: str | None
+    email: str | None = None
+    phone: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

@@ -63,6 +63,8 @@ class AgentScreen:
             "publication": self.publication,
             "identifiers": [{"kind": k, "value": v} for k, v in self.identifiers],
             "customer_type": p.customer_type,
+            "email": p.email,
+            "phone": p.phone,
             "value": {
                 "clv": p.clv,
                 "clv_low": p.clv_low,

@@ -130,7 +130,9 @@ def _segment_descriptions(wh: Warehouse) -> dict[str, str]:
     return dict(zip(model.get("names", []), model.get("descriptions", []), strict=False))
 
 
-def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
+def _profile_expression(
+    wh: Warehouse, primary: ir.Table | None = None
+) -> tuple[ir.Table, list[str], bool]:
     if not wh.has_table("customer_value"):
         raise DataError(
             "The warehouse has no customer_value table to publish; run `patron value score` "
@@ -151,6 +153,23 @@ def _profile_expression(wh: Warehouse) -> tuple[ir.Table, list[str], bool]:
             side = cu.select(_cid=cu.customer_id.cast("string"), **cols_side)
             expr = expr.left_join(side, expr.customer_id == side._cid).drop("_cid")
             extra.extend(wanted)
+    if primary is not None:
+        # The identity step's choice (survivorship by source priority) wins over the
+        # customers table's e-mail and phone.
+        pick = primary.select(
+            _pid=primary.customer_id.cast("string"),
+            _email=_normalised("email", primary.email.cast("string")),
+            _phone=_normalised("phone", primary.phone.cast("string")),
+        )
+        joined = expr.left_join(pick, expr.customer_id == pick._pid)
+        chosen = {
+            kind: ibis.coalesce(joined[f"_{kind}"], joined[kind])
+            if kind in expr.columns
+            else joined[f"_{kind}"]
+            for kind in ("email", "phone")
+        }
+        expr = joined.select(*[c for c in expr.columns if c not in chosen], **chosen)
+        extra.extend(k for k in chosen if k not in extra)
     has_last = False
     if wh.has_table("transactions"):
         tx = people.transactions(wh)
@@ -193,6 +212,8 @@ def _rows(
             for t in column("last_purchase")
         ],
         "time_zone": [z or None for z in column("time_zone")],
+        "email": [v or None for v in column("email")],
+        "phone": [v or None for v in column("phone")],
     }
     for name in FLOAT_COLUMNS:
         cols[name] = _floats(column(name))
@@ -320,6 +341,7 @@ def publish_profiles(
     batch_size: int = 20_000,
     extra_identifiers: ir.Table | None = None,
     phone_region: str | None = None,
+    primary_identifiers: ir.Table | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PublishResult:
     """Publish every customer's profile from the warehouse into the store, atomically.
@@ -343,11 +365,14 @@ def publish_profiles(
         The ISO country code the identity step read national phone numbers in (its E.164
         numbers are what ``extra_identifiers`` holds); kept with the publication so that a
         lookup by a national number ("07911 123456") finds them.
+    primary_identifiers
+        An engine table ``customer_id, email, phone`` (the identity step's survivorship by
+        source priority): the profile's e-mail and phone, over the customers table's.
     progress
         Called with the number of customers written so far after each batch.
     """
     start = time.perf_counter()
-    expr, _columns, has_last = _profile_expression(wh)
+    expr, _columns, has_last = _profile_expression(wh, primary_identifiers)
     descriptions = _segment_descriptions(wh)
     now = _now()
     with store.write() as conn:

@@ -88,6 +88,9 @@ profiles = Table(
     Column("segment_description", Text, nullable=True),
     Column("last_purchase", DateTime, nullable=True),
     Column("time_zone", String(64), nullable=True),
+    # revision 0004: the e-mail and phone to use (the identity step's survivorship)
+    Column("email", String(320), nullable=True),
+    Column("phone", String(32), nullable=True),
 )
 
 #: Identifiers for lookup (e-mail, phone, card, source ids), per publication; the primary key
