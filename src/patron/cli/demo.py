@@ -252,7 +252,8 @@ def _measure(wh: Warehouse, truth: Path, shop: Path, seed: int) -> None:
     _print_analysis(analysis, f"experiment {name}")
     out.print(
         f"The true effect per treated customer: revenue +{campaign.true_revenue_lift:,.2f}, "
-        f"conversion +{campaign.true_conversion_lift:.2%} (the simulator's own expectation)."
+        f"conversion +{campaign.true_conversion_lift:.4f} (+{campaign.true_conversion_lift:.2%} "
+        "of customers buying; the simulator's own expectation)."
     )
 
 
