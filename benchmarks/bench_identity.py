@@ -10,6 +10,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_identity.py --records 1000000 --mode deterministic
     .venv/bin/python benchmarks/bench_identity.py --records 100000 --mode probabilistic
+    .venv/bin/python benchmarks/bench_identity.py --records 1000000 --engine pyspark
 
 Prints the seconds of each step and the process's peak RSS (``ru_maxrss``).
 """
@@ -91,6 +92,9 @@ def main() -> None:
         "--mode", choices=("deterministic", "probabilistic"), default="deterministic"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--engine", choices=("duckdb", "pyspark"), default="duckdb", help="the warehouse engine"
+    )
     ns = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -103,7 +107,9 @@ def main() -> None:
         path = folder / "identities.parquet"
         pq.write_table(records, path)
         made = time.perf_counter() - t0
-        wh = connect(f"duckdb://{folder / 'w.duckdb'}")
+        wh = connect(
+            f"duckdb://{folder / 'w.duckdb'}" if ns.engine == "duckdb" else f"pyspark://{folder}"
+        )
         t1 = time.perf_counter()
         load(wh, "identities", [str(path)])
         loaded = time.perf_counter() - t1
