@@ -35,9 +35,23 @@ def test_console_script_help_and_version() -> None:
     assert version.stdout.startswith("patron ")
 
 
+def test_version_answers_before_the_commands_load() -> None:
+    # Every command's module (and the engines behind them) takes over a second to import.
+    code = (
+        "import sys; sys.argv = ['patron', '--version']\n"
+        "from patron.cli import run\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n"
+        "    print(exc.code, 'ibis' in sys.modules, 'patron.cli._app' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("patron "), result.stderr
+    assert lines[-1] == "0 False False"
+
+
 def test_cli_start_up_does_not_import_scikit_learn() -> None:
     # ~0.5 s on every command; only segmenting and uplift need it.
-    code = "import sys, patron.cli; print('sklearn' in sys.modules)"
+    code = "import sys, patron.cli._app; print('sklearn' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
