@@ -38,6 +38,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_value import run as run_cli  # noqa: E402  (the same child-process timing)
+
 from patron.interact import (  # noqa: E402
     Touchpoint,
     agent_screen,
@@ -84,17 +86,6 @@ def make_warehouse(path: Path, n: int) -> None:
         """
     )
     con.close()
-
-
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Run the CLI in a child process; (seconds, peak RSS in MiB)."""
-    cmd = [sys.executable, "-m", "patron", *args]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"step failed: {' '.join(cmd)}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024.0
 
 
 def bench_logging(url: str, n_single: int, n_batch: int) -> tuple[float, float]:

@@ -16,19 +16,14 @@ from patron.cli.data import _print_load, _print_status
 from patron.cli.differentiate import _print_segments, _print_tiers
 from patron.cli.experiment import _print_analysis, _print_assignment
 from patron.cli.identify import _print_run
-from patron.cli.interact import _print_screen
+from patron.cli.interact import _print_screen, publish_people
 from patron.cli.value import _print_fit, _print_score
 from patron.data import people
 from patron.data.loader import load
 from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
-from patron.identity import (
-    lookup_identifiers,
-    phone_region,
-    primary_identifiers,
-    resolve_identities,
-)
+from patron.identity import resolve_identities
 from patron.interact import (
     agent_screen,
     example_question_bank,
@@ -42,7 +37,6 @@ from patron.measure.outcomes import analyze_experiment
 from patron.needs import segment_customers
 from patron.report import write_report
 from patron.store import open_store, upgrade_store
-from patron.store.publish import publish_profiles
 from patron.value.clv import ValueSettings
 from patron.value.history import apply_tiers, score_into_warehouse
 from patron.value.summary import SummarySpec
@@ -160,14 +154,7 @@ def _interact(wh: Warehouse, store_url: str) -> None:
     upgrade_store(store_url)
     with open_store(store_url) as store:
         with err.status("Publishing every customer's profile into the store ..."):
-            published = publish_profiles(
-                wh,
-                store,
-                source="demo",
-                extra_identifiers=lookup_identifiers(wh),
-                phone_region=phone_region(wh),
-                primary_identifiers=primary_identifiers(wh),
-            )
+            published = publish_people(wh, store, source="demo")
         out.print(
             f"Publication {published.publication} is live: {published.customers:,} customer "
             f"profiles, {published.identifiers:,} identifiers to find them by."

@@ -44,7 +44,7 @@ from patron.interact import (
 from patron.settings import Settings
 from patron.store import Store, open_store, store_status, upgrade_store
 from patron.store.export import erase_exported, export_to_warehouse
-from patron.store.publish import publish_profiles
+from patron.store.publish import PublishResult, publish_profiles
 from patron.value.tiers import TIER_ACTIONS
 
 StoreOpt = Annotated[
@@ -330,6 +330,26 @@ def interact_decline_cmd(
     out.print(f"Recorded: {customer} declined question {question_id}.")
 
 
+def publish_people(
+    wh: Warehouse, store: Store, *, source: str, batch_size: int = 20_000
+) -> PublishResult:
+    """Publish with what the identity step knows (the one recipe for every face).
+
+    Every record's identifiers for lookup, the phone region the identity run read numbers
+    in, and each person's e-mail and phone chosen by source priority (all None before the
+    first identity run).
+    """
+    return publish_profiles(
+        wh,
+        store,
+        source=source,
+        batch_size=batch_size,
+        extra_identifiers=lookup_identifiers(wh),
+        phone_region=phone_region(wh),
+        primary_identifiers=primary_identifiers(wh),
+    )
+
+
 @app.command("publish")
 def publish_cmd(
     warehouse: WarehouseOpt = None,
@@ -343,15 +363,7 @@ def publish_cmd(
     wh = _open(warehouse)
     try:
         with _open_store(store) as handle, err.status("Publishing profiles ..."):
-            result = publish_profiles(
-                wh,
-                handle,
-                source=redact_url(wh),
-                batch_size=batch_size,
-                extra_identifiers=lookup_identifiers(wh),
-                phone_region=phone_region(wh),
-                primary_identifiers=primary_identifiers(wh),
-            )
+            result = publish_people(wh, handle, source=redact_url(wh), batch_size=batch_size)
     finally:
         wh.close()
     if json_out:
