@@ -65,3 +65,19 @@ def test_publish_shows_the_primary_email(
     screen = json.loads(capsys.readouterr().out)
     assert screen["email"] == "ann@crm.example.com"  # the CRM's address, not the web one
     assert screen["phone"] == "+447911123456"
+
+
+def test_an_unknown_source_in_the_priority_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "ids.csv"
+    csv.write_text(RECORDS)
+    url = ["--warehouse", f"duckdb://{tmp_path / 'w.duckdb'}"]
+    assert main(["load", "identities", str(csv), *url]) == 0
+    capsys.readouterr()
+    args = ["--deterministic-only", "--source-priority", "CRM,web"]
+    assert main(["identify", "run", *args, *url]) == 2
+    err = capsys.readouterr().err
+    assert "--source-priority names no records' source: CRM; the sources are crm, web." in err
+    with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
+        assert not wh.has_table("identity_map")  # nothing written

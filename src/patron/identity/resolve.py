@@ -576,6 +576,15 @@ def resolve_identities(
             raise UsageError(
                 "The identities table is empty; load records with `patron load identities FILE`."
             )
+        if options.source_priority:
+            known = set(prepared.source.cast("string").name("s").as_table().distinct()
+                        .to_pyarrow().column(0).to_pylist())  # fmt: skip
+            unknown = [src for src in options.source_priority if src not in known]
+            if unknown:  # a typo would otherwise silently rank nothing
+                raise UsageError(
+                    f"--source-priority names no records' source: {', '.join(unknown)}; the "
+                    f"sources are {', '.join(sorted(str(k) for k in known))}."
+                )
         edge_parts, refused = _identifier_edges(prepared, options)
         probabilistic: dict[str, Any] = {}
         model_json = ""
