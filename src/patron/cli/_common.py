@@ -9,16 +9,20 @@ import math
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from patron import __version__
-from patron.data.sources import check_output_file
-from patron.data.warehouse import Warehouse, connect
 from patron.errors import PatronError, UsageError, first_line
-from patron.settings import Settings
+
+if TYPE_CHECKING:
+    from patron.data.warehouse import Warehouse
+
+# Every command module imports the domain packages (Ibis, DuckDB, pandas, SciPy, ...) inside
+# its command functions, never at module level: ``patron --help`` and ``patron value --help``
+# then start in a tenth of a second instead of over one (tests/test_cli_startup.py guards it).
 
 app = typer.Typer(
     name="patron",
@@ -53,6 +57,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _open(warehouse: str | None) -> Warehouse:
+    from patron.data.warehouse import connect
+    from patron.settings import Settings
+
     url = warehouse or STATE.warehouse or Settings().warehouse
     return connect(url)
 
@@ -104,6 +111,8 @@ def _emit_json(payload: Any) -> None:
 
 def _check_table_file(out_file: Path) -> None:
     """Refuse, before any work, an --out that is not .csv/.parquet, a folder, or in none."""
+    from patron.data.sources import check_output_file
+
     check_output_file(out_file, (".csv", ".parquet"))
 
 

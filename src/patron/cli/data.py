@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,12 +22,16 @@ from patron.cli._common import (
     err,
     out,
 )
-from patron.cli.interact import interact_load_cmd
-from patron.data.loader import LoadOptions, LoadReport, load, parse_mappings
-from patron.data.plausible import DEFAULT_EARLIEST, DEFAULT_MAX_ABS, Limits
-from patron.data.simulate import simulate_shop
-from patron.data.status import warehouse_status
 from patron.errors import UsageError
+
+if TYPE_CHECKING:
+    from patron.data.loader import LoadReport
+    from patron.data.plausible import Limits
+
+#: The defaults of :class:`patron.data.plausible.Limits`, written out so that ``--help`` need
+#: not import the data package (tests/test_cli_startup.py checks they agree).
+DEFAULT_MAX_ABS = 1e9
+DEFAULT_EARLIEST = datetime(1970, 1, 1)
 
 
 def _print_load(report: LoadReport) -> None:
@@ -71,6 +75,8 @@ def _print_load(report: LoadReport) -> None:
 
 def _limits(max_amount: float, dates_from: str, dates_to: str | None) -> Limits:
     """The plausible range from the command line, checked."""
+    from patron.data.plausible import Limits
+
     if not (math.isfinite(max_amount) and max_amount > 0):
         raise UsageError(f"--max-amount {max_amount!r} must be a positive number, e.g. 1e9.")
     earliest = _parse_date(dates_from, "--dates-from") or DEFAULT_EARLIEST.date()
@@ -165,7 +171,11 @@ def load_cmd(
     before is skipped). Rejected rows are counted by reason with their first line numbers.
     ``touchpoints`` go into the operational store instead (as ``patron interact load``).
     """
+    from patron.data.loader import LoadOptions, load, parse_mappings
+
     if table == "touchpoints":
+        from patron.cli.interact import interact_load_cmd
+
         for path in paths:
             interact_load_cmd(Path(path), store=store, json_out=as_json)
         return
@@ -218,6 +228,8 @@ def simulate_cmd(
     ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
+    from patron.data.simulate import simulate_shop
+
     if split_orders and not identities:
         raise UsageError("--split-orders needs --identities (the records to split orders over).")
     with err.status(f"Simulating {customers:,} customers ..."):
@@ -279,6 +291,8 @@ def _print_status(status: dict[str, Any]) -> None:
 @app.command("status")
 def status_cmd(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """Show the warehouse's tables, row counts, customers, date range and totals."""
+    from patron.data.status import warehouse_status
+
     with _open(warehouse) as wh:
         status = warehouse_status(wh)
     if as_json:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import ibis
-import ibis.expr.types as ir
-import pyarrow.parquet as pq
 import typer
 
 from patron.cli._common import app, err, out
@@ -18,31 +15,11 @@ from patron.cli.experiment import _print_analysis, _print_assignment
 from patron.cli.identify import _print_run
 from patron.cli.interact import _print_screen, publish_people
 from patron.cli.value import _print_fit, _print_score
-from patron.data import people
-from patron.data.loader import load
-from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
-from patron.data.status import warehouse_status
-from patron.data.warehouse import Warehouse, connect
-from patron.identity import resolve_identities
-from patron.interact import (
-    agent_screen,
-    example_question_bank,
-    install_question_bank,
-    load_question_bank,
-    record_answer,
-    set_consent,
-)
-from patron.measure.experiments import Arm, create_experiment
-from patron.measure.outcomes import analyze_experiment
-from patron.needs import segment_customers
-from patron.report import write_report
-from patron.store import open_store, upgrade_store
-from patron.value.clv import ValueSettings
-from patron.value.history import apply_tiers, score_into_warehouse
-from patron.value.summary import SummarySpec
-from patron.value.tiers import TIER_ACTIONS
-from patron.value.validation import fit_and_check
-from patron.value.workflow import summary_from_warehouse
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from patron.data.warehouse import Warehouse
 
 
 @app.command("demo")
@@ -54,6 +31,19 @@ def demo_cmd(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """The whole loop on a simulated shop: identify, value, needs, interact, measure."""
+    from patron.data.loader import load
+    from patron.data.simulate import simulate_shop
+    from patron.data.status import warehouse_status
+    from patron.data.warehouse import connect
+    from patron.identity import resolve_identities
+    from patron.needs import segment_customers
+    from patron.report import write_report
+    from patron.value.clv import ValueSettings
+    from patron.value.history import apply_tiers, score_into_warehouse
+    from patron.value.summary import SummarySpec
+    from patron.value.validation import fit_and_check
+    from patron.value.workflow import summary_from_warehouse
+
     shop = directory / "shop"
     url = f"duckdb://{directory / 'patron.duckdb'}"
     store_url = f"sqlite:///{directory / 'patron.store.sqlite'}"
@@ -146,11 +136,24 @@ def _identity_against_truth(wh: Warehouse, truth: Path) -> str:
 
 def _truth_per_customer(wh: Warehouse, truth: Path) -> ir.Table:
     """The simulator's truth per person, keyed by the resolved customer id."""
+    from patron.data import people
+
     return people.resolve_ids(wh, wh.con.read_parquet(str(truth)))
 
 
 def _interact(wh: Warehouse, store_url: str) -> None:
     """Publish, load the question bank, then one customer's screen before and after an answer."""
+    from patron.interact import (
+        agent_screen,
+        example_question_bank,
+        install_question_bank,
+        load_question_bank,
+        record_answer,
+        set_consent,
+    )
+    from patron.store import open_store, upgrade_store
+    from patron.value.tiers import TIER_ACTIONS
+
     upgrade_store(store_url)
     with open_store(store_url) as store:
         with err.status("Publishing every customer's profile into the store ..."):
@@ -191,6 +194,10 @@ def _interact(wh: Warehouse, store_url: str) -> None:
 
 def _answer_from_purchases(wh: Warehouse, customer: str, choices: tuple[str, ...]) -> str:
     """The department a customer buys most in, as they would say it (else the first choice)."""
+    import ibis
+
+    from patron.data import people
+
     tx = people.transactions(wh)
     mine = tx.filter((tx.customer_id == customer) & tx.category.notnull())
     top = (
@@ -208,6 +215,14 @@ def _answer_from_purchases(wh: Warehouse, customer: str, choices: tuple[str, ...
 
 def _measure(wh: Warehouse, truth: Path, shop: Path, seed: int) -> None:
     """A campaign to the living customers, 20% held out, its simulated outcome, the lift."""
+    import ibis
+    import pyarrow.parquet as pq
+
+    from patron.data.loader import load
+    from patron.data.simulate import ShopParams, simulate_campaign
+    from patron.measure.experiments import Arm, create_experiment
+    from patron.measure.outcomes import analyze_experiment
+
     name = "demo-campaign"
     shop_params = ShopParams()  # the campaign starts where the simulated window ends
     start = (shop_params.start + timedelta(weeks=shop_params.observation_weeks)).date()

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_date, app, err, out
 from patron.errors import ConfigError, UsageError
-from patron.needs import SegmentResult, segment_customers
-from patron.report import Money, write_report
-from patron.settings import Settings
-from patron.value.history import (
-    Migration,
-    apply_tiers,
-    migration,
-    prune_snapshots,
-    snapshot_summary,
-)
-from patron.value.tiers import TierRules, TierSummary
+
+if TYPE_CHECKING:
+    from patron.needs import SegmentResult
+    from patron.report import Money
+    from patron.value.history import Migration
+    from patron.value.tiers import TierSummary
 
 
 def _print_tiers(summary: TierSummary, *, notes: bool = True) -> None:
@@ -101,6 +95,9 @@ def tiers_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign value tiers (MVC, MGC, BZ, other) to the scored customers and store a snapshot."""
+    from patron.value.history import apply_tiers
+    from patron.value.tiers import TierRules
+
     rules = TierRules(
         mvc_share, mgc_share, growth_rate, bz_below, reference_quantile, lapsed_p_alive,
         regular_rate,
@@ -125,6 +122,8 @@ def migration_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Tier migration between two value snapshots: who moved where."""
+    from patron.value.history import migration
+
     with _open(warehouse) as wh:
         result = migration(wh, _parse_date(from_date, "--from"), _parse_date(to_date, "--to"))
     if as_json:
@@ -143,6 +142,8 @@ app.add_typer(snapshots_app, name="snapshots")
 @snapshots_app.command("list")
 def snapshots_list(warehouse: WarehouseOpt = None, as_json: JsonOpt = False) -> None:
     """Every stored snapshot: its date, customers, customer equity and MVCs."""
+    from patron.value.history import snapshot_summary
+
     with _open(warehouse) as wh:
         rows = snapshot_summary(wh)
     if as_json:
@@ -174,6 +175,8 @@ def snapshots_prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove old value snapshots (the latest always stays; run records are kept)."""
+    from patron.value.history import prune_snapshots
+
     day = _parse_date(before, "--before")
     with _open(warehouse) as wh:
         removed, kept = prune_snapshots(wh, keep_last=keep_last, before=day, dry_run=dry_run)
@@ -225,6 +228,9 @@ def segment_cmd(
     A stored segment model is reused, so new customers join the existing segments; --refit
     (or --k N) fits anew. Tiers in customer_value are refreshed with the segments.
     """
+    from patron.needs import segment_customers
+    from patron.value.history import apply_tiers
+
     if k != "auto" and not k.isdigit():
         raise UsageError(f"--k {k!r}: give a whole number of segments or auto.")
     with _open(warehouse) as wh, err.status("Segmenting customers ..."):
@@ -287,6 +293,8 @@ def report_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the customer-value report: one self-contained HTML file (works offline)."""
+    from patron.report import write_report
+
     money = _money_format(currency, money_decimals)
     with _open(warehouse) as wh, err.status("Building the customer-value report ..."):
         path = write_report(wh, out_file, money)
@@ -295,6 +303,11 @@ def report_cmd(
 
 def _money_format(currency: str | None, decimals: int | None) -> Money:
     """The options, else the settings (``PATRON_CURRENCY``, ``PATRON_MONEY_DECIMALS``)."""
+    from pydantic import ValidationError
+
+    from patron.report import Money
+    from patron.settings import Settings
+
     if decimals is not None and not 0 <= decimals <= 4:
         raise UsageError(f"--money-decimals {decimals} must be between 0 and 4.")
     if currency is not None and len(currency) > 8:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -23,22 +23,9 @@ from patron.cli._common import (
     out,
 )
 from patron.errors import DataError, UsageError
-from patron.measure import (
-    OUTCOME_METRICS,
-    AnalysisResult,
-    AssignmentResult,
-    analyze_experiment,
-    analyze_table,
-    assign_new_customers,
-    assignment_list,
-    create_experiment,
-    experiment_table,
-    fit_uplift,
-    parse_arms,
-    plan_experiment,
-    read_outcome_file,
-)
-from patron.report import check_out_path, write_experiment_report
+
+if TYPE_CHECKING:
+    from patron.measure import AnalysisResult, AssignmentResult
 
 experiment_app = typer.Typer(
     help="Measure: experiments with control groups, power, lift with intervals, uplift.",
@@ -93,6 +80,8 @@ def experiment_create_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an experiment and assign its audience to arms (stable, stratified hashing)."""
+    from patron.measure import create_experiment, parse_arms
+
     parsed = parse_arms(arms)
     with _open(warehouse) as wh:
         result = create_experiment(
@@ -119,6 +108,8 @@ def experiment_assign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign customers who joined the audience since (nobody already assigned moves)."""
+    from patron.measure import assign_new_customers
+
     with _open(warehouse) as wh:
         result = assign_new_customers(wh, name)
     if as_json:
@@ -135,6 +126,8 @@ def experiment_export_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Export the assignment list (customer_id, arm) for a campaign tool."""
+    from patron.measure import assignment_list
+
     _check_table_file(out_file)
     with _open(warehouse) as wh:
         rows = assignment_list(wh, name, arm)
@@ -162,6 +155,8 @@ def experiment_plan_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Holdout and sample sizes for an effect, or the effect detectable with an audience."""
+    from patron.measure import plan_experiment
+
     result = plan_experiment(
         baseline, mde=mde, audience=audience, sd=sd, alpha=alpha, power=power, holdout=holdout
     )
@@ -182,6 +177,8 @@ def _analysis(
     shares: str | None,
     warehouse: str | None,
 ) -> tuple[AnalysisResult, str]:
+    from patron.measure import analyze_experiment, analyze_table, parse_arms, read_outcome_file
+
     if (name is None) == (from_file is None):
         raise UsageError("Give an experiment NAME or --from-file FILE (not both).")
     if from_file is not None:
@@ -304,6 +301,9 @@ def experiment_report_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the experiment report: one self-contained HTML file (works offline)."""
+    from patron.measure import fit_uplift, read_outcome_file
+    from patron.report import check_out_path, write_experiment_report
+
     check_out_path(out_file)
     result, title = _analysis(
         name, from_file, arm, control, _split(metric), pre, stratify, shares, warehouse
@@ -370,6 +370,8 @@ def experiment_uplift_cmd(
     For a stored experiment the outcomes come from its window and the features default to
     the customer attributes (customers, value tier, CLV, segment) and pre-period outcomes.
     """
+    from patron.measure import OUTCOME_METRICS, experiment_table, fit_uplift, read_outcome_file
+
     if (name is None) == (from_file is None):
         raise UsageError("Give an experiment NAME or --from-file FILE (not both).")
     if out_file is not None:

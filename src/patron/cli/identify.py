@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _split, app, err, out
-from patron.identity import (
-    ResolveOptions,
-    RunReport,
-    customer_history,
-    explain_records,
-    merge_customers,
-    resolve_identities,
-    split_customer,
-    undo,
-)
-from patron.identity.probabilistic import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from patron.identity import RunReport
+
+#: :data:`patron.identity.probabilistic.DEFAULT_THRESHOLD`, written out so that ``--help`` need
+#: not import the identity package (tests/test_cli_startup.py checks they agree).
+DEFAULT_THRESHOLD = 0.9
 
 identify_app = typer.Typer(
     help="Identify: one customer across cards, e-mails, phones and names.",
@@ -113,6 +109,8 @@ def identify_run_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Resolve the identity records into customers (identity_map), keeping ids stable."""
+    from patron.identity import ResolveOptions, resolve_identities
+
     options = ResolveOptions(
         deterministic_only=deterministic_only,
         threshold=threshold,
@@ -138,6 +136,8 @@ def identify_explain_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Why two records are, or are not, one customer (match weight per field)."""
+    from patron.identity import explain_records
+
     with _open(warehouse) as wh:
         result = explain_records(wh, record_a, record_b)
     if as_json:
@@ -204,6 +204,8 @@ def identify_merge_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Make two customers one (the older id survives); later runs keep it; undoable."""
+    from patron.identity import merge_customers
+
     with _open(warehouse) as wh:
         report = merge_customers(wh, first, second, reason)
     _done(report, as_json)
@@ -224,6 +226,8 @@ def identify_split_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Separate records from a customer into another one; later runs keep it; undoable."""
+    from patron.identity import split_customer
+
     with _open(warehouse) as wh:
         report = split_customer(wh, customer, _split(records), reason)
     _done(report, as_json)
@@ -236,6 +240,8 @@ def identify_undo_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Undo the latest run exactly, or an earlier merge or split."""
+    from patron.identity import undo
+
     with _open(warehouse) as wh:
         report = undo(wh, run)
     _done(report, as_json)
@@ -248,6 +254,8 @@ def identify_history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The runs and decisions that gave records to, or took them from, a customer."""
+    from patron.identity import customer_history
+
     with _open(warehouse) as wh:
         events = customer_history(wh, customer)
     if as_json:

@@ -5,47 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, err, out
-from patron.data import people
-from patron.data.sources import check_output_file
-from patron.data.warehouse import Warehouse
 from patron.errors import UsageError
-from patron.identity import (
-    erase_identity,
-    lookup_identifiers,
-    phone_region,
-    primary_identifiers,
-)
-from patron.interact import (
-    AgentScreen,
-    NextQuestion,
-    Touchpoint,
-    agent_screen,
-    can_contact,
-    contact_policy,
-    decline_question,
-    erase_customer,
-    example_question_bank,
-    export_customer,
-    install_question_bank,
-    load_question_bank,
-    load_touchpoints,
-    log_touchpoint,
-    read_contact_policy,
-    record_answer,
-    set_consent,
-    set_contact_policy,
-)
-from patron.settings import Settings
-from patron.store import Store, open_store, store_status, upgrade_store
-from patron.store.export import erase_exported, export_to_warehouse
-from patron.store.publish import PublishResult, publish_profiles
-from patron.value.tiers import TIER_ACTIONS
+
+if TYPE_CHECKING:
+    from patron.data.warehouse import Warehouse
+    from patron.interact import AgentScreen, NextQuestion
+    from patron.store import Store
+    from patron.store.publish import PublishResult
 
 StoreOpt = Annotated[
     str | None,
@@ -78,10 +50,14 @@ def redact_url(wh: Warehouse) -> str:
 
 
 def _store_url(store: str | None) -> str:
+    from patron.settings import Settings
+
     return store or Settings().store
 
 
 def _open_store(store: str | None) -> Store:
+    from patron.store import open_store
+
     return open_store(_store_url(store))
 
 
@@ -92,6 +68,8 @@ def store_upgrade_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Create the store or bring it to this Patron's revision (keeps every row)."""
+    from patron.store import upgrade_store
+
     url = _store_url(store)
     before, after = upgrade_store(url, revision)
     if json_out:
@@ -106,6 +84,8 @@ def store_upgrade_cmd(
 @store_app.command("status")
 def store_status_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """Show the store's revision, the live publication and its row counts."""
+    from patron.store import store_status
+
     status = store_status(_store_url(store))
     if json_out:
         _emit_json(status.to_dict())
@@ -150,6 +130,8 @@ def interact_log_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Log one touch point."""
+    from patron.interact import Touchpoint, log_touchpoint
+
     tp = Touchpoint(
         customer_id=customer,
         channel=channel,
@@ -179,6 +161,8 @@ def interact_load_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Load touch points from a CSV file (loading it again adds nothing)."""
+    from patron.interact import load_touchpoints
+
     with _open_store(store) as handle:
         result = load_touchpoints(handle, file, batch_size=batch_size)
     if json_out:
@@ -209,6 +193,8 @@ def interact_consent_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Record a consent decision (channel `all` covers every channel)."""
+    from patron.interact import set_consent
+
     with _open_store(store) as handle:
         record = set_consent(
             handle, customer, channel, purpose, state, source=source, evidence=evidence
@@ -232,6 +218,8 @@ def interact_can_contact_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Whether the customer may be contacted now (consent and the contact policy)."""
+    from patron.interact import can_contact
+
     when = _parse_time(at)
     with _open_store(store) as handle:
         decision = can_contact(handle, customer, channel, when, purpose)
@@ -252,6 +240,8 @@ def interact_questions_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Load a question bank into the store (checked first; replaces the previous bank)."""
+    from patron.interact import example_question_bank, install_question_bank, load_question_bank
+
     path = file or example_question_bank()
     bank = load_question_bank(path)
     with _open_store(store) as handle:
@@ -280,6 +270,8 @@ def interact_next_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """The one question to ask this customer now, and why (or why none)."""
+    from patron.interact import agent_screen
+
     with _open_store(store) as handle:
         screen = agent_screen(handle, customer, channel)
     if json_out:
@@ -306,6 +298,8 @@ def interact_answer_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Record a customer's answer to a question (a touch point and a fact)."""
+    from patron.interact import record_answer
+
     with _open_store(store) as handle:
         fact = record_answer(
             handle, customer, question_id, value, channel=channel, agent=agent, idempotency_key=key
@@ -325,6 +319,8 @@ def interact_decline_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Record that the customer declined a question (it waits for its cool-down)."""
+    from patron.interact import decline_question
+
     with _open_store(store) as handle:
         decline_question(handle, customer, question_id, channel=channel)
     out.print(f"Recorded: {customer} declined question {question_id}.")
@@ -339,6 +335,9 @@ def publish_people(
     in, and each person's e-mail and phone chosen by source priority (all None before the
     first identity run).
     """
+    from patron.identity import lookup_identifiers, phone_region, primary_identifiers
+    from patron.store.publish import publish_profiles
+
     return publish_profiles(
         wh,
         store,
@@ -418,6 +417,9 @@ def agent_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """The agent screen: who, value, needs, what we know, what to ask, what to offer."""
+    from patron.interact import agent_screen
+    from patron.value.tiers import TIER_ACTIONS
+
     with _open_store(store) as handle:
         screen = agent_screen(handle, customer, channel, offers=TIER_ACTIONS)
     if json_out:
@@ -446,6 +448,9 @@ def interact_subject_export_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Export everything the store holds about one customer (a data subject request), as JSON."""
+    from patron.data.sources import check_output_file
+    from patron.interact import export_customer
+
     if out_file is not None:
         check_output_file(out_file, (".json",))
     with _open_store(store) as handle:
@@ -474,6 +479,11 @@ def interact_erase_cmd(
     ``customers`` blanked, exported facts deleted and free text blanked. Transactions,
     aggregates and the pseudonymous identity map stay.
     """
+    from patron.data import people
+    from patron.identity import erase_identity
+    from patron.interact import erase_customer
+    from patron.store.export import erase_exported
+
     if not yes:
         raise UsageError(f"Erasing {customer} cannot be undone; add --yes to confirm.")
     with _open_store(store) as handle:
@@ -515,6 +525,8 @@ def interact_export_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Copy touch points, facts and consents into warehouse tables (for measure and needs)."""
+    from patron.store.export import export_to_warehouse
+
     wh = _open(warehouse)
     try:
         with _open_store(store) as handle:
@@ -540,6 +552,8 @@ def interact_policy_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Set the contact policy from a YAML file, or print the one in force (as JSON)."""
+    from patron.interact import contact_policy, read_contact_policy, set_contact_policy
+
     with _open_store(store) as handle:
         if file is not None:
             set_contact_policy(handle, read_contact_policy(file))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import ibis
 import typer
 from rich.table import Table
 
@@ -22,27 +21,11 @@ from patron.cli._common import (
     out,
 )
 from patron.cli.differentiate import _print_tiers
-from patron.data.sources import check_output_file
 from patron.errors import UsageError
-from patron.value.clv import ValueSettings
-from patron.value.history import score_into_warehouse, value_trend
-from patron.value.retention import retention_report
-from patron.value.summary import SummarySpec
-from patron.value.tiers import TierSummary
-from patron.value.validation import fit_and_check, holdout_report
-from patron.value.workflow import (
-    DISCRETE_MODELS,
-    FitResult,
-    ScoreResult,
-    SummarySource,
-    fit_purchase_model,
-    require_known_model,
-    require_valid_dropout_prior,
-    require_valid_penalizer,
-    score_customers,
-    summary_from_file,
-    summary_from_warehouse,
-)
+
+if TYPE_CHECKING:
+    from patron.value.tiers import TierSummary
+    from patron.value.workflow import FitResult, ScoreResult, SummarySource
 
 value_app = typer.Typer(
     help="Differentiate by value: fit purchase models, score CLV, validate on a holdout.",
@@ -112,6 +95,16 @@ def _value_source(
     holdout_length: float | None = None,
     dropout_prior: float | None = None,
 ) -> SummarySource:
+    from patron.value.summary import SummarySpec
+    from patron.value.workflow import (
+        DISCRETE_MODELS,
+        require_known_model,
+        require_valid_dropout_prior,
+        require_valid_penalizer,
+        summary_from_file,
+        summary_from_warehouse,
+    )
+
     require_known_model(model)  # before reading anything
     require_valid_penalizer(penalizer)
     require_valid_dropout_prior(model, dropout_prior)
@@ -194,6 +187,9 @@ def value_fit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a purchase model (and Gamma-Gamma for spend) on per-customer summaries."""
+    from patron.data.sources import check_output_file
+    from patron.value.workflow import fit_purchase_model
+
     if save is not None:
         check_output_file(save, (".json",), "--save")
     source = _value_source(
@@ -257,6 +253,11 @@ def value_score_cmd(
     spend over the horizon, CLV with a 95% interval, the model and the units used. The model
     is graded on a holdout of the last 13 weeks (good, rough, do not use).
     """
+    from patron.value.clv import ValueSettings
+    from patron.value.history import score_into_warehouse
+    from patron.value.validation import fit_and_check
+    from patron.value.workflow import score_customers
+
     settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost, cost_to_serve)
     if from_summary is not None and out_file is None:
         raise UsageError("--from-summary needs --out FILE for the scores.")
@@ -328,6 +329,8 @@ def value_trend_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """One customer's CLV and tier in every stored snapshot, oldest first."""
+    from patron.value.history import value_trend
+
     with _open(warehouse) as wh:
         rows = value_trend(wh, customer_id)
     if not rows:
@@ -366,6 +369,9 @@ def value_validate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on the calibration period and compare predictions with the holdout."""
+    from patron.value.validation import holdout_report
+    from patron.value.workflow import fit_purchase_model
+
     source = _value_source(
         warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer,
         holdout, dropout_prior,
@@ -446,6 +452,10 @@ def value_retention_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Contractual retention (sBG): fit a cohort, project survival, value each subscriber."""
+    import ibis
+
+    from patron.value.retention import retention_report
+
     if out_file is not None:
         if from_file is None:
             raise UsageError("--out needs --from-file (one row per customer) to value.")
