@@ -85,9 +85,16 @@ def _at_midnight(value: date | datetime) -> datetime:
 
 
 def split_at(
-    wh: Warehouse, cutoff: date | datetime, *, end: date | datetime | None = None
+    wh: Warehouse,
+    cutoff: date | datetime,
+    *,
+    end: date | datetime | None = None,
+    min_customers: int = MIN_EVAL_CUSTOMERS,
 ) -> Split:
     """Split the warehouse's transactions at ``cutoff`` by the protocol.
+
+    ``min_customers``: fewer evaluated customers than this is refused (the figures would
+    mean nothing).
 
     Raises
     ------
@@ -132,10 +139,10 @@ def split_at(
         (np.ones(int(inside.sum()), dtype=np.float32), (inverse[inside], prod[inside])),
         shape=(len(rows), train.shape[1]),
     )
-    if len(rows) < MIN_EVAL_CUSTOMERS:
+    if len(rows) < min_customers:
         raise DataError(
             f"Only {len(rows)} customers bought before {cut.date()} and a new product after it "
-            f"(at least {MIN_EVAL_CUSTOMERS} are needed to evaluate); choose another --cutoff."
+            f"(at least {min_customers} are needed to evaluate); choose another --cutoff."
         )
     return Split(train, cut, stop, rows.astype(np.int64), test, counts)
 
@@ -239,6 +246,7 @@ def evaluate(
     rules: Rules | None = None,
     params: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
+    min_customers: int = MIN_EVAL_CUSTOMERS,
 ) -> Evaluation:
     """Run the protocol on the warehouse's transactions for each model.
 
@@ -258,6 +266,8 @@ def evaluate(
         Business rules (reference date: the cutoff).
     params
         Hyperparameters per model name, over the shipped defaults.
+    min_customers
+        Fewer evaluated customers than this is refused.
     """
     for name in models:
         if name not in MODELS:
@@ -265,7 +275,7 @@ def evaluate(
     if n < 1:
         raise UsageError(f"--top {n}: evaluate at least 1 recommendation per customer.")
     rules = rules or Rules()
-    split = split_at(wh, cutoff, end=end)
+    split = split_at(wh, cutoff, end=end, min_customers=min_customers)
     scores = evaluate_split(split, models, n=n, rules=rules, params=params, progress=progress)
     return Evaluation(
         cutoff=split.cutoff.date().isoformat(),
