@@ -73,7 +73,9 @@ def test_evaluate_runs_every_model(warehouse: Warehouse) -> None:
         "als",
     ]
     for s in result.scores:
-        assert 0 <= s.precision <= 1 and 0 <= s.recall <= 1 and 0 <= s.coverage <= 1
+        assert 0 <= s.precision <= 1
+        assert 0 <= s.recall <= 1
+        assert 0 <= s.coverage <= 1
     # Popularity by hand (buyers before June 12: p1 3, p2 3, p4 2, p3 1; p6 inactive since
     # January): A has bought p1-p3 -> [p4] (a hit); C -> [p2, p3]; E -> [p1, p2]; no other hit.
     pop = result.scores[0]
@@ -88,5 +90,5 @@ def test_split_errors(warehouse: Warehouse) -> None:
         split_at(warehouse, date(2020, 1, 1))
     with pytest.raises(DataError, match=r"Only 3 customers bought before 2024-06-12 .*at least 20"):
         split_at(warehouse, CUTOFF)
-    with pytest.raises(UsageError, match="ends .* before the cutoff"):
+    with pytest.raises(UsageError, match=r"ends .* before the cutoff"):
         split_at(warehouse, CUTOFF, end=date(2024, 6, 1))
