@@ -35,6 +35,9 @@ __all__ = [
     "profiles",
     "publications",
     "questions",
+    "recommendation_runs",
+    "recommendations",
+    "similar_items",
     "store_meta",
     "touchpoints",
 ]
@@ -165,4 +168,47 @@ facts = Table(
     Column("touchpoint_id", Integer, nullable=True),
     Column("recorded_at", DateTime, nullable=False),
     Index(None, "customer_id", "attribute"),
+)
+
+# --- Issue 23, recommendations (revision 0005) ---------------------------------------------
+# Published by ``patron recommend fit --publish`` (patron.store.recommendations), with their own
+# publication pointer (``store_meta['recommendations']``), independent of the profiles'.
+
+#: One row per recommendations publish; ``store_meta['recommendations']`` names the live one.
+recommendation_runs = Table(
+    "recommendation_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # building, live, previous, retired, failed
+    Column("model", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("customers", Integer, nullable=False, default=0),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("products", Integer, nullable=False, default=0),
+)
+
+#: The top-N products per customer (rank 1 = best), per publication.
+recommendations = Table(
+    "recommendations",
+    metadata,
+    Column("publication_id", Integer, primary_key=True),
+    Column("customer_id", String(128), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("product_id", String(128), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("model", String(32), nullable=False),
+)
+
+#: The most similar products per product (rank 1 = most similar), per publication.
+similar_items = Table(
+    "similar_items",
+    metadata,
+    Column("publication_id", Integer, primary_key=True),
+    Column("product_id", String(128), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("similar_product_id", String(128), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("model", String(32), nullable=False),
 )

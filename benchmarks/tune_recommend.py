@@ -1,0 +1,114 @@
+"""Choose the recommenders' hyperparameters on a validation split inside the training period.
+
+Usage::
+
+    .venv/bin/python benchmarks/tune_recommend.py
+        [--data ../shared/data/online_retail/online_retail.csv]
+        [--warehouse duckdb:///tmp/retail.duckdb] [--json tuned.json]
+
+The issue's protocol trains before 2011-09-01 and tests on what customers bought first after
+it. The hyperparameters must not see that test period, so this script applies the same
+protocol *inside* the training period: train before 2011-06-01, validate on the products
+customers bought first from 2011-06-01 to 2011-08-31. For each model it tries a small grid and
+prints validation precision@10 (recall@10, hit@10, coverage beside it); the best setting of
+each model is what ``patron.customize.recommend.DEFAULT_PARAMS`` ships, and the best model is
+``DEFAULT_MODEL``. Business rules: the defaults (``Rules()``: returned items excluded,
+products sold in the last 90 days), also tried without the activity rule.
+
+The test period is never read here (the warehouse holds the whole log, but the split's window
+ends at 2011-09-01).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from patron.customize.evaluate import evaluate_split, split_at  # noqa: E402
+from patron.customize.recommend import Rules  # noqa: E402
+from patron.data.loader import load  # noqa: E402
+from patron.data.warehouse import connect  # noqa: E402
+
+VALIDATION_CUTOFF = date(2011, 6, 1)
+VALIDATION_END = date(2011, 9, 1)
+
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "popularity": [{}],
+    "cooccurrence": [{"K": k} for k in (5, 10, 20, 50, 100, 400)],
+    "item_knn": [{"K": k} for k in (10, 20, 50, 100, 200, 400, 1000, 4000)],
+    "bm25": [
+        {"K": k, "K1": k1, "B": b}
+        for k, k1, b in itertools.product(
+            (5, 10, 20, 50, 100, 200, 400), (0.1, 0.3, 1.2, 3.0, 10.0, 100.0), (0.5, 0.75, 1.0)
+        )
+    ],
+    "als": [
+        {
+            "factors": f,
+            "regularization": r,
+            "alpha": a,
+            "weighting": w,
+            "iterations": 15,
+        }
+        for f, r, a, w in itertools.product(
+            (32, 64, 128), (0.01, 1.0, 10.0), (1.0, 5.0, 20.0), ("none", "log", "bm25")
+        )
+    ],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv"),
+    )
+    parser.add_argument("--warehouse", help="A warehouse that already holds the log.")
+    parser.add_argument("--models", default=",".join(GRIDS))
+    parser.add_argument("--json", help="Write every result to this file.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.warehouse or f"duckdb://{Path(tmp) / 'retail.duckdb'}"
+        wh = connect(url)
+        if not wh.has_table("transactions"):
+            load(wh, "transactions", [args.data])
+        split = split_at(wh, VALIDATION_CUTOFF, end=VALIDATION_END)
+        print(
+            f"validation: train before {VALIDATION_CUTOFF}, first purchases "
+            f"{VALIDATION_CUTOFF} .. {VALIDATION_END} (exclusive): {len(split.rows)} customers, "
+            f"{int(split.test_counts.sum())} test items, {split.train.shape[1]} products"
+        )
+        results: list[dict[str, Any]] = []
+        for rules in (Rules(), Rules(active_days=None)):
+            for name in args.models.split(","):
+                best: dict[str, Any] | None = None
+                for params in GRIDS[name]:
+                    (score,) = evaluate_split(split, [name], rules=rules, params={name: params})
+                    row = {**score.to_dict(), "active_days": rules.active_days}
+                    results.append(row)
+                    if best is None or row["precision"] > best["precision"]:
+                        best = row
+                assert best is not None
+                print(
+                    f"active_days={rules.active_days}: best {name:12s} "
+                    f"p@10 {best['precision']:.4f} "
+                    f"r@10 {best['recall']:.4f} hit@10 {best['hit_rate']:.3f} "
+                    f"coverage {best['coverage']:.3f}  {best['params']}",
+                    flush=True,
+                )
+        wh.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,630 @@
+"""Recommendation models and the business rules that filter what they recommend.
+
+Five models share one small contract (hyperparameters keyword-only in ``__init__``, ``fit``
+returns ``self``, learned values in trailing-underscore attributes, :class:`NotFittedError`
+before ``fit``):
+
+- ``popularity``: products ranked by how many customers bought them;
+- ``cooccurrence``: "customers who bought this also bought": the customer's products'
+  co-purchase counts (number of customers who bought both), summed;
+- ``item_knn``: item-item cosine similarity (``implicit``'s ``CosineRecommender``);
+- ``bm25``: item-item similarity of BM25-weighted purchases (``implicit``'s ``BM25Recommender``);
+- ``als``: implicit-feedback matrix factorisation (``implicit``'s alternating least squares,
+  Hu, Koren & Volinsky 2008), with the purchase counts turned into confidence by a weighting.
+
+The models see purchases only (orders per customer and product, returns excluded). The
+business rules (:class:`Rules`) then remove, per customer, the products already bought
+(except in replenishable categories), the products the customer returned, and products not
+active (nobody bought them in the last ``active_days`` days before the reference date; the
+products contract has no active flag, so activity is read from sales).
+
+The shipped default (:data:`DEFAULT_MODEL` with the hyperparameters in :func:`make_model`)
+was chosen on a validation split inside the training period of the Online Retail protocol
+(``benchmarks/tune_recommend.py``); see ``docs/customize.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from threadpoolctl import threadpool_limits
+
+from patron.customize.interactions import Interactions
+from patron.errors import DataError, NotFittedError, UsageError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "WEIGHTINGS",
+    "ALSModel",
+    "BM25Model",
+    "CooccurrenceModel",
+    "ItemKNNModel",
+    "PopularityModel",
+    "Recommender",
+    "Rules",
+    "TopN",
+    "exclusions",
+    "make_model",
+    "recommend",
+    "similar_items",
+]
+
+#: Every model name, in the order reports list them.
+MODELS = ("popularity", "cooccurrence", "item_knn", "bm25", "als")
+
+#: How purchase counts become the weights a model learns from.
+WEIGHTINGS = ("none", "binary", "log", "bm25")
+
+#: The shipped default model (chosen on the validation split; see :func:`make_model`).
+DEFAULT_MODEL = "bm25"
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread: ``implicit`` warns (and slows down) when BLAS threads compete."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _csr32(matrix: sparse.spmatrix) -> sparse.csr_matrix:
+    out = sparse.csr_matrix(matrix, dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
+def weight(
+    matrix: sparse.csr_matrix, weighting: str, *, k1: float = 100.0, b: float = 0.8
+) -> sparse.csr_matrix:
+    """Purchase counts turned into learning weights.
+
+    ``none`` keeps the counts, ``binary`` makes them 1, ``log`` is ``1 + log(count)``,
+    ``bm25`` is BM25 weighting of the items' purchase vectors (``implicit.nearest_neighbours.
+    bm25_weight`` with ``k1``, ``b``).
+    """
+    m = _csr32(matrix)
+    if weighting == "none":
+        return m
+    if weighting == "binary":
+        m.data = np.ones_like(m.data)
+        return m
+    if weighting == "log":
+        m.data = (1.0 + np.log(np.maximum(m.data, 1.0))).astype(np.float32)
+        return m
+    if weighting == "bm25":
+        from implicit.nearest_neighbours import (
+            bm25_weight,
+        )
+
+        return _csr32(bm25_weight(m, K1=k1, B=b))
+    raise UsageError(f"weighting {weighting!r} is not one of {', '.join(WEIGHTINGS)}.")
+
+
+class Recommender:
+    """Base of every model: the parameter check, the not-fitted check and scoring."""
+
+    name: ClassVar[str] = ""
+    #: Allowed values per hyperparameter: a tuple of choices or a (low, high) numeric range.
+    _choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {}
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters, as given to ``__init__``."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def _check_params(self) -> None:
+        for key, allowed in self._choices.items():
+            value = getattr(self, key)
+            if value not in allowed:
+                raise UsageError(
+                    f"{self.name}: {key}={value!r} is not allowed; choose one of "
+                    f"{', '.join(map(str, allowed))}."
+                )
+        for key, (low, high) in self._ranges.items():
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or not (low <= value <= high):
+                raise UsageError(
+                    f"{self.name}: {key}={value!r} is out of range; use a number from "
+                    f"{low:g} to {high:g}."
+                )
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise NotFittedError(f"The {self.name} model is not fitted; call fit() first.")
+
+    def fit(self, purchases: sparse.csr_matrix) -> Recommender:
+        """Learn from a customers × products matrix of purchase counts. Returns ``self``."""
+        self._check_params()
+        m = _csr32(purchases)
+        if m.shape[1] == 0 or m.nnz == 0:
+            raise DataError("There are no purchases to learn from (no products bought).")
+        self.n_items_ = m.shape[1]
+        self._fit(m)
+        return self
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def scores(
+        self, rows: npt.NDArray[np.int64], purchases: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:
+        """Scores (customers in ``rows`` × products) from the model and those customers' purchases.
+
+        ``purchases`` is the matrix the model was fitted on (or one with the same products);
+        only the given rows are used.
+        """
+        self._fitted()
+        return self._scores(rows, _csr32(purchases[rows]))
+
+    def _scores(
+        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Similarity of the given products to every product (rows × products)."""
+        self._fitted()
+        return self._item_similarity(items)
+
+    def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        raise UsageError(f"The {self.name} model has no item similarity.")
+
+
+class PopularityModel(Recommender):
+    """Products ranked by the number of distinct customers who bought them."""
+
+    name = "popularity"
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        self.popularity_ = np.asarray((purchases > 0).sum(axis=0), dtype=np.float32).ravel()
+
+    def _scores(
+        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:
+        return np.broadcast_to(self.popularity_, (len(rows), self.n_items_)).copy()
+
+
+class _ItemItem(Recommender):
+    """A model whose scores are the customer's purchases times an item × item similarity."""
+
+    similarity_: sparse.csr_matrix
+
+    def _scores(
+        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:
+        return np.asarray((user_rows @ self.similarity_).toarray(), dtype=np.float32)
+
+    def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        sim = np.asarray(self.similarity_[items].toarray(), dtype=np.float32)
+        sim[np.arange(len(items)), items] = 0.0  # a product is not similar to itself
+        return sim
+
+
+def _top_k_rows(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Keep the ``k`` largest entries of each row (ties: the lower column first)."""
+    m = sparse.csr_matrix(matrix)
+    m.sort_indices()
+    indptr, indices, data = m.indptr, m.indices, m.data
+    keep = np.zeros(len(data), dtype=bool)
+    for i in range(m.shape[0]):
+        lo, hi = int(indptr[i]), int(indptr[i + 1])
+        if hi - lo <= k:
+            keep[lo:hi] = True
+        else:
+            keep[lo + np.lexsort((indices[lo:hi], -data[lo:hi]))[:k]] = True
+    coo = m.tocoo()
+    out = sparse.csr_matrix(
+        (coo.data[keep], (coo.row[keep], coo.col[keep])), shape=m.shape, dtype=np.float32
+    )
+    out.sort_indices()
+    return out
+
+
+def _knn(weighted: sparse.spmatrix, k: int) -> sparse.csr_matrix:
+    """``implicit``'s item-item neighbours (``ItemItemRecommender``) of a weighted matrix."""
+    from implicit.nearest_neighbours import (
+        ItemItemRecommender,
+    )
+
+    model = ItemItemRecommender(K=k, num_threads=1)
+    with _one_blas_thread():
+        data = sparse.csr_matrix(weighted, dtype=np.float64)  # what all_pairs_knn reads
+        data.sort_indices()
+        model.fit(data, show_progress=False)
+    return _csr32(model.similarity)
+
+
+class CooccurrenceModel(_ItemItem):
+    """Bought together: co-purchase counts (customers who bought both products).
+
+    Parameters
+    ----------
+    K
+        Neighbours kept per product (the most co-purchased); a product's own count is not one.
+    """
+
+    name = "cooccurrence"
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {"K": (1, 100_000)}
+
+    def __init__(self, *, K: int = 100) -> None:
+        self.K = K
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        bought = (purchases > 0).astype(np.float32)
+        co = sparse.csr_matrix(bought.T @ bought)
+        co.setdiag(0)
+        co.eliminate_zeros()
+        self.similarity_ = _top_k_rows(co, int(self.K))
+
+
+class ItemKNNModel(_ItemItem):
+    """Item-item cosine similarity (``implicit.nearest_neighbours.CosineRecommender``).
+
+    Parameters
+    ----------
+    K
+        Neighbours kept per product.
+    """
+
+    name = "item_knn"
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {"K": (1, 100_000)}
+
+    def __init__(self, *, K: int = 20) -> None:
+        self.K = K
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        # CosineRecommender's fit, with the weighting done here in CSR (implicit converts
+        # a COO matrix itself, with a warning).
+        norms = np.sqrt(np.asarray(purchases.multiply(purchases).sum(axis=0)).ravel())
+        unit = purchases @ sparse.diags(1.0 / np.where(norms > 0, norms, 1.0))
+        self.similarity_ = _knn(unit, int(self.K))
+
+
+class BM25Model(_ItemItem):
+    """Item-item similarity of BM25-weighted purchases (``implicit``'s ``BM25Recommender``).
+
+    Parameters
+    ----------
+    K
+        Neighbours kept per product.
+    K1, B
+        BM25's saturation and length normalisation.
+    """
+
+    name = "bm25"
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "K": (1, 100_000),
+        "K1": (0.0, 1e6),
+        "B": (0.0, 1.0),
+    }
+
+    def __init__(self, *, K: int = 20, K1: float = 1.2, B: float = 0.75) -> None:
+        self.K = K
+        self.K1 = K1
+        self.B = B
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        # BM25Recommender's fit, with the weighting done here in CSR (implicit converts a
+        # COO matrix itself, with a warning).
+        from implicit.nearest_neighbours import (
+            bm25_weight,
+        )
+
+        weighted = bm25_weight(purchases.T, K1=float(self.K1), B=float(self.B)).T
+        self.similarity_ = _knn(weighted, int(self.K))
+
+
+class ALSModel(Recommender):
+    """Implicit-feedback alternating least squares (``implicit``; Hu, Koren & Volinsky 2008).
+
+    Parameters
+    ----------
+    factors
+        Latent factors per customer and product.
+    regularization
+        L2 penalty on the factors.
+    alpha
+        Confidence scale: confidence = 1 + alpha × weight.
+    iterations
+        Alternating sweeps.
+    weighting
+        How purchase counts become weights (:data:`WEIGHTINGS`).
+    random_state
+        Seed of the initial factors (the same seed gives the same model).
+    """
+
+    name = "als"
+    _choices: ClassVar[dict[str, tuple[Any, ...]]] = {"weighting": WEIGHTINGS}
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "factors": (1, 10_000),
+        "regularization": (0.0, 1e6),
+        "alpha": (0.0, 1e6),
+        "iterations": (1, 10_000),
+    }
+
+    def __init__(
+        self,
+        *,
+        factors: int = 100,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        weighting: str = "none",
+        random_state: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.weighting = weighting
+        self.random_state = random_state
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        from implicit.cpu.als import (
+            AlternatingLeastSquares,
+        )
+
+        with _one_blas_thread():
+            model = AlternatingLeastSquares(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                alpha=float(self.alpha),
+                iterations=int(self.iterations),
+                random_state=int(self.random_state),
+                num_threads=1,
+            )
+            model.fit(weight(purchases, self.weighting), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _scores(
+        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:
+        return np.asarray(self.user_factors_[rows] @ self.item_factors_.T, dtype=np.float32)
+
+    def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        unit = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
+        sim = np.asarray(unit[items] @ unit.T, dtype=np.float32)
+        sim[np.arange(len(items)), items] = 0.0
+        return sim
+
+
+_CLASSES: dict[str, type[Recommender]] = {
+    "popularity": PopularityModel,
+    "cooccurrence": CooccurrenceModel,
+    "item_knn": ItemKNNModel,
+    "bm25": BM25Model,
+    "als": ALSModel,
+}
+
+#: The shipped hyperparameters of each model.
+#:
+#: Chosen on the validation split of the Online Retail protocol (train before 2011-06-01,
+#: validate on first purchases of 2011-06-01 .. 2011-08-31), never on the test period:
+#: ``python benchmarks/tune_recommend.py`` (results in ``benchmarks/RESULTS.md``).
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "popularity": {},
+    "cooccurrence": {"K": 100},
+    "item_knn": {"K": 20},
+    "bm25": {"K": 20, "K1": 1.2, "B": 0.75},
+    "als": {"factors": 100, "regularization": 0.01, "alpha": 1.0, "iterations": 15},
+}
+
+
+def make_model(name: str, **params: Any) -> Recommender:
+    """A model by name with the shipped defaults, overridden by ``params``.
+
+    Raises
+    ------
+    UsageError
+        An unknown model name (the message lists the models) or hyperparameter.
+    """
+    if name not in _CLASSES:
+        raise UsageError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}.")
+    merged = {**DEFAULT_PARAMS[name], **params}
+    try:
+        return _CLASSES[name](**merged)
+    except TypeError:
+        known = ", ".join(sorted(DEFAULT_PARAMS[name])) or "none"
+        unknown = ", ".join(sorted(set(params) - set(DEFAULT_PARAMS[name])))
+        raise UsageError(
+            f"The {name} model has no hyperparameter {unknown}; its hyperparameters: {known}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What may be recommended to whom.
+
+    Attributes
+    ----------
+    replenishable
+        Categories bought again and again (coffee, printer ink): products in them stay
+        recommendable after a purchase. Every other product a customer bought is excluded.
+    active_days
+        A product is active when someone bought it within this many days before the reference
+        date (the end of the training period); ``None`` treats every product as active.
+    exclude_returned
+        Never recommend a product the customer returned.
+    """
+
+    replenishable: frozenset[str] = field(default_factory=frozenset)
+    active_days: int | None = 90
+    exclude_returned: bool = True
+
+    def active(self, data: Interactions, as_of: datetime | None) -> npt.NDArray[np.bool_]:
+        """Which products are active at ``as_of`` (the latest sale in ``data`` when None)."""
+        sold = ~np.isnat(data.last_sold)
+        if self.active_days is None:
+            return np.ones(len(data.products), dtype=bool)
+        if self.active_days < 0:
+            raise UsageError(f"active_days={self.active_days} must be 0 or more (days).")
+        if not sold.any():
+            return sold
+        ref = np.datetime64(as_of, "us") if as_of is not None else data.last_sold[sold].max()
+        since = ref - np.timedelta64(timedelta(days=self.active_days))
+        return np.asarray(sold & (data.last_sold >= since), dtype=bool)
+
+
+def exclusions(data: Interactions, rules: Rules) -> sparse.csr_matrix:
+    """Boolean customers × products: what each customer must not be offered (bought, returned)."""
+    bought = sparse.csr_matrix(data.orders > 0)
+    if rules.replenishable:
+        again = np.array([c in rules.replenishable for c in data.categories.tolist()], dtype=bool)
+        bought = sparse.csr_matrix(bought @ sparse.diags((~again).astype(np.float32)) > 0)
+    out = bought
+    if rules.exclude_returned:
+        out = sparse.csr_matrix((out + data.returned) > 0)
+    return out
+
+
+@dataclass(frozen=True)
+class TopN:
+    """The top products per customer.
+
+    Attributes
+    ----------
+    rows
+        Customer row numbers in the :class:`Interactions` (one per customer recommended).
+    items
+        Product column numbers (customers × N); ``-1`` where fewer products qualify.
+    scores
+        The model's scores beside ``items`` (NaN where ``items`` is ``-1``).
+    """
+
+    rows: npt.NDArray[np.int64]
+    items: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float32]
+
+
+def _tie_key(
+    scores: npt.NDArray[np.float32], tiebreak: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Scores with ties broken by ``tiebreak`` (in [0, 1)) without reordering distinct scores.
+
+    float32 scores that differ do so by a relative 6e-8 at least; the tie-break moves a score
+    by a relative 1e-9 at most (and by 1e-30 around zero).
+    """
+    s = scores.astype(np.float64)
+    return s + (np.abs(s) * 1e-9 + 1e-30) * tiebreak
+
+
+def recommend(
+    model: Recommender,
+    data: Interactions,
+    *,
+    n: int = 10,
+    rules: Rules | None = None,
+    as_of: datetime | None = None,
+    rows: npt.NDArray[np.int64] | None = None,
+    batch_size: int = 2048,
+    purchases: sparse.csr_matrix | None = None,
+) -> TopN:
+    """The top ``n`` products for each customer, after the business rules.
+
+    Parameters
+    ----------
+    model
+        A model fitted on ``purchases`` (``data.orders`` when not given).
+    data
+        The interactions the model was fitted on.
+    n
+        Products per customer.
+    rules
+        Exclusions and activity (:class:`Rules` defaults when None).
+    as_of
+        The reference date for activity (the latest sale when None).
+    rows
+        Customer row numbers to recommend for (all when None).
+    batch_size
+        Customers scored at once (memory: batch × products × 12 bytes).
+
+    Ties are broken by popularity (more customers first), then by product order.
+    """
+    if n < 1:
+        raise UsageError(f"--top {n}: ask for at least 1 product per customer.")
+    rules = rules or Rules()
+    m = data.orders if purchases is None else purchases
+    who = (
+        np.arange(data.shape[0], dtype=np.int64)
+        if rows is None
+        else np.asarray(rows, dtype=np.int64)
+    )
+    active = rules.active(data, as_of)
+    banned = exclusions(data, rules)
+    buyers = np.asarray((m > 0).sum(axis=0), dtype=np.float64).ravel()
+    rank = np.empty(len(buyers), dtype=np.float64)
+    rank[np.lexsort((-np.arange(len(buyers)), buyers))] = np.arange(len(buyers))
+    tiebreak = rank / max(len(buyers), 1)
+    k = min(n, data.shape[1])
+    items = np.full((len(who), n), -1, dtype=np.int64)
+    scores = np.full((len(who), n), np.nan, dtype=np.float32)
+    for start in range(0, len(who), batch_size):
+        batch = who[start : start + batch_size]
+        raw = model.scores(batch, m)
+        key = _tie_key(raw, tiebreak)
+        key[:, ~active] = -np.inf
+        sub = banned[batch]
+        r, c = sub.nonzero()
+        key[r, c] = -np.inf
+        top = (
+            np.argpartition(-key, k - 1, axis=1)[:, :k]
+            if k < key.shape[1]
+            else np.tile(np.arange(key.shape[1]), (len(batch), 1))
+        )
+        tk = np.take_along_axis(key, top, axis=1)
+        order = np.argsort(-tk, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        tk = np.take_along_axis(tk, order, axis=1)
+        ok = np.isfinite(tk)
+        chosen = np.where(ok, top, -1)
+        items[start : start + len(batch), :k] = chosen
+        got = np.take_along_axis(raw, top, axis=1)
+        scores[start : start + len(batch), :k] = np.where(ok, got, np.nan)
+    return TopN(rows=who, items=items, scores=scores)
+
+
+def similar_items(
+    model: Recommender,
+    data: Interactions,
+    *,
+    n: int = 10,
+    rules: Rules | None = None,
+    as_of: datetime | None = None,
+    batch_size: int = 1024,
+) -> TopN:
+    """The ``n`` products most similar to each product (active products only).
+
+    ``TopN.rows`` are product column numbers here. A model without item similarity
+    (popularity) raises :class:`UsageError`; use co-occurrence for it.
+    """
+    rules = rules or Rules()
+    active = rules.active(data, as_of)
+    m = data.shape[1]
+    k = min(n, m)
+    every = np.arange(m, dtype=np.int64)
+    items = np.full((m, n), -1, dtype=np.int64)
+    scores = np.full((m, n), np.nan, dtype=np.float32)
+    for start in range(0, m, batch_size):
+        batch = every[start : start + batch_size]
+        raw = model.item_similarity(batch)
+        key = raw.astype(np.float64)
+        key[:, ~active] = -np.inf
+        key[np.arange(len(batch)), batch] = -np.inf
+        key[key <= 0] = -np.inf  # unrelated products are not "similar"
+        top = np.argsort(-key, axis=1, kind="stable")[:, :k]
+        tk = np.take_along_axis(key, top, axis=1)
+        ok = np.isfinite(tk)
+        items[start : start + len(batch), :k] = np.where(ok, top, -1)
+        scores[start : start + len(batch), :k] = np.where(
+            ok, np.take_along_axis(raw, top, axis=1), np.nan
+        )
+    return TopN(rows=every, items=items, scores=scores)

@@ -1,0 +1,169 @@
+"""Recommendations on a hand-made log: the matrix, the baselines' exact values, the rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from patron.customize import (
+    MODELS,
+    Interactions,
+    Rules,
+    interactions,
+    make_model,
+    recommend,
+    similar_items,
+)
+from patron.data.warehouse import Warehouse
+from patron.errors import DataError, NotFittedError, UsageError
+from tests.customize.log import load_log
+
+
+@pytest.fixture
+def data(wh: Warehouse) -> Interactions:
+    load_log(wh)
+    return interactions(wh)
+
+
+def cell(data: Interactions, customer: str, product: str, matrix: str = "orders") -> float:
+    m = getattr(data, matrix)
+    return float(m[data.customer_index()[customer], data.product_index()[product]])
+
+
+def recs(data: Interactions, top: object, customer: str) -> list[str]:
+    row = list(top.rows).index(data.customer_index()[customer])  # type: ignore[attr-defined]
+    items = top.items[row]  # type: ignore[attr-defined]
+    return [str(data.products[i]) for i in items if i >= 0]
+
+
+def test_matrix_from_engine_aggregates(data: Interactions) -> None:
+    assert data.customers.tolist() == ["A", "B", "C", "D", "E"]
+    assert data.products.tolist() == ["p1", "p2", "p3", "p4", "p5", "p6"]
+    assert cell(data, "A", "p1") == 2  # two orders
+    assert cell(data, "A", "p1", "units") == 3  # 2 + 1 units
+    assert cell(data, "B", "p2", "units") == 3
+    assert cell(data, "A", "p3") == 1  # bought once, then returned: still a purchase ...
+    assert bool(data.returned[0, 2])  # ... and marked returned
+    assert data.returned.nnz == 1
+    assert cell(data, "D", "p1") == 0
+    assert data.orders.nnz == 12
+    assert data.categories.tolist() == ["home", "home", "toys", "garden", "coffee", None]
+    assert str(data.last_sold[5])[:10] == "2024-01-10"
+    assert str(data.last_sold[4])[:10] == "2024-06-20"
+
+
+def test_popularity_counts_distinct_buyers(data: Interactions) -> None:
+    model = make_model("popularity").fit(data.orders)
+    # p1: A, B, C; p2: A, B, D; p3: A, E; p4: B, C; p5: C; p6: E.
+    assert model.popularity_.tolist() == [3, 3, 2, 2, 1, 1]  # type: ignore[attr-defined]
+    top = recommend(model, data, n=3, rules=Rules(active_days=None))
+    assert recs(data, top, "D") == ["p1", "p3", "p4"]  # p2 bought; ties: p3 before p4 by index
+    assert recs(data, top, "A") == ["p4", "p5", "p6"]  # p1, p2 bought, p3 returned
+
+
+def test_cooccurrence_exact_values(data: Interactions) -> None:
+    model = make_model("cooccurrence").fit(data.orders)
+    co = model.similarity_.toarray()  # type: ignore[attr-defined]
+    # Customers who bought both (A: p1 p2 p3; B: p1 p2 p4; C: p1 p4 p5; D: p2; E: p3 p6).
+    expected = np.zeros((6, 6))
+    for basket in ([0, 1, 2], [0, 1, 3], [0, 3, 4], [1], [2, 5]):
+        for i in basket:
+            for j in basket:
+                if i != j:
+                    expected[i, j] += 1
+    np.testing.assert_array_equal(co, expected)
+    # D bought p2: its scores are p2's row (p1: 2, p3: 1, p4: 1).
+    d = data.customer_index()["D"]
+    np.testing.assert_array_equal(model.scores(np.array([d]), data.orders)[0], [2, 0, 1, 1, 0, 0])
+    top = recommend(model, data, n=10, rules=Rules(active_days=None))
+    assert recs(data, top, "D")[:3] == ["p1", "p3", "p4"]
+    # Similar to p4: p1 (2 customers), then p2 and p5 (1 each); p3 and p6 share nobody.
+    sim = similar_items(model, data, n=5, rules=Rules(active_days=None))
+    assert [data.products[i] for i in sim.items[3] if i >= 0] == ["p1", "p2", "p5"]
+    assert sim.scores[3, :3].tolist() == [2, 1, 1]
+
+
+def test_cooccurrence_keeps_k_neighbours(data: Interactions) -> None:
+    model = make_model("cooccurrence", K=1).fit(data.orders)
+    co = model.similarity_.toarray()  # type: ignore[attr-defined]
+    assert (np.count_nonzero(co, axis=1) <= 1).all()
+    assert co[3, 0] == 2  # p4's strongest neighbour is p1
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_rules_for_every_model(data: Interactions, name: str) -> None:
+    model = make_model(name).fit(data.orders)
+    everything = Rules(active_days=None)
+    top = recommend(model, data, n=6, rules=everything)
+    bought = {c: set() for c in data.customers.tolist()}  # type: ignore[var-annotated]
+    rows, cols = data.orders.nonzero()
+    for r, c in zip(rows, cols, strict=True):
+        bought[str(data.customers[r])].add(str(data.products[c]))
+    for customer, theirs in bought.items():
+        got = recs(data, top, customer)
+        assert not set(got) & theirs, (customer, got)  # bought items excluded
+        assert len(got) == len(set(got)) == 6 - len(theirs)
+    assert "p3" not in recs(data, top, "A")  # returned
+    # Inactive: p6 was last sold in January, 90 days before June 20 it is out.
+    active = recommend(model, data, n=6, rules=Rules(active_days=90))
+    assert all("p6" not in recs(data, active, c) for c in bought)
+    assert any("p6" in recs(data, top, c) for c in bought)
+    # Replenishable: C may get coffee (p5) again; without the rule never.
+    again = recommend(
+        model, data, n=6, rules=Rules(active_days=None, replenishable=frozenset({"coffee"}))
+    )
+    assert "p5" in recs(data, again, "C")
+    assert "p5" not in recs(data, top, "C")
+    # Returns excluded even in a replenishable category.
+    toys = recommend(
+        model, data, n=6, rules=Rules(active_days=None, replenishable=frozenset({"toys"}))
+    )
+    assert "p3" not in recs(data, toys, "A")
+    assert "p3" in recs(data, toys, "E")  # E bought toys (p3) and may buy them again
+
+
+def test_active_days_is_measured_from_the_reference_date(data: Interactions) -> None:
+    rules = Rules(active_days=10)
+    # Last sold: p1, p2 June 5; p3 June 15; p4 June 10; p5 June 20; p6 January 10 (10:00).
+    assert rules.active(data, datetime(2024, 6, 21)).tolist() == [0, 0, 1, 0, 1, 0]
+    assert rules.active(data, None).tolist() == [0, 0, 1, 1, 1, 0]  # from the last sale
+    assert rules.active(data, datetime(2024, 6, 12)).tolist() == [1, 1, 1, 1, 1, 0]
+    with pytest.raises(UsageError, match="active_days=-1 must be 0 or more"):
+        Rules(active_days=-1).active(data, None)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_contract(data: Interactions, name: str) -> None:
+    model = make_model(name)
+    with pytest.raises(NotFittedError, match=f"The {name} model is not fitted"):
+        model.scores(np.array([0]), data.orders)
+    assert model.fit(data.orders) is model
+    first = model.scores(np.arange(5), data.orders)
+    again = make_model(name).fit(data.orders).scores(np.arange(5), data.orders)
+    np.testing.assert_array_equal(first, again)  # deterministic (ALS: seeded)
+    assert first.shape == (5, 6)
+    assert np.isfinite(first).all()
+    assert make_model(name).get_params() == model.get_params()
+
+
+def test_bad_models_and_parameters(data: Interactions) -> None:
+    with pytest.raises(UsageError, match=r"Unknown model 'svd'; choose one of: popularity, "):
+        make_model("svd")
+    with pytest.raises(UsageError, match=r"The bm25 model has no hyperparameter factors; its "):
+        make_model("bm25", factors=3)
+    with pytest.raises(UsageError, match=r"bm25: B=2 is out of range; use a number from 0 to 1"):
+        make_model("bm25", B=2).fit(data.orders)
+    with pytest.raises(UsageError, match=r"als: weighting='tfidf' is not allowed; choose one"):
+        make_model("als", weighting="tfidf").fit(data.orders)
+    with pytest.raises(UsageError, match="The popularity model has no item similarity"):
+        make_model("popularity").fit(data.orders).item_similarity(np.array([0]))
+    with pytest.raises(UsageError, match="--top 0"):
+        recommend(make_model("popularity").fit(data.orders), data, n=0)
+
+
+def test_no_products_is_a_clear_error(wh: Warehouse) -> None:
+    load_log(wh, [])
+    with pytest.raises(DataError, match="No purchases with a customer_id and a product_id"):
+        interactions(wh)
