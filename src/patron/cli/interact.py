@@ -14,7 +14,7 @@ from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, app, er
 from patron.data import people
 from patron.data.sources import check_output_file
 from patron.data.warehouse import Warehouse
-from patron.errors import UsageError
+from patron.errors import DataError, UsageError
 from patron.identity import (
     erase_identity,
     lookup_identifiers,
@@ -339,7 +339,7 @@ def publish_people(
     in, and each person's e-mail and phone chosen by source priority (all None before the
     first identity run).
     """
-    return publish_profiles(
+    result = publish_profiles(
         wh,
         store,
         source=source,
@@ -348,6 +348,26 @@ def publish_people(
         phone_region=phone_region(wh),
         primary_identifiers=primary_identifiers(wh),
     )
+    publish_overview(wh, store)
+    return result
+
+
+def publish_overview(wh: Warehouse, store: Store) -> None:
+    """Publish the manager's overview (the report's sections) for the console.
+
+    Before any value run the overview says what is missing instead, so an old overview never
+    stands beside new profiles.
+    """
+    from patron.report._render import Money
+    from patron.report.customer_value import overview
+    from patron.store.overview import write_overview
+
+    settings = Settings()
+    try:
+        data = overview(wh, Money(settings.currency, settings.money_decimals))
+    except DataError as exc:
+        data = {"missing": str(exc)}
+    write_overview(store, data)
 
 
 @app.command("publish")
