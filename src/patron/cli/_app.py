@@ -13,6 +13,7 @@ from patron.cli import (  # noqa: F401  (registers commands)
     experiment,
     identify,
     interact,
+    serve,
     value,
 )
 from patron.cli._common import STATE, app, err
