@@ -43,5 +43,3 @@ def shop(store: Store, tmp_path: Path) -> Store:
     install_question_bank(store, load_question_bank(example_question_bank()))
     set_consent(store, "C1", "all", "profiling", "granted", source="test")
     return store
-
-

@@ -41,3 +41,9 @@ class ApiSettings(Settings):
         default_factory=list,
         description="Origins allowed by CORS (empty, the default: CORS off).",
     )
+    console_https_only: bool = Field(
+        default=False,
+        description=(
+            "Send the console's session cookie over HTTPS only (set it when served behind HTTPS)."
+        ),
+    )

@@ -455,7 +455,11 @@ def _audit(
 ) -> None:
     with request.app.state.store.write() as conn:
         record_audit(
-            conn, action, key_id=session.key.id, role=session.key.role, target=target,
+            conn,
+            action,
+            key_id=session.key.id,
+            role=session.key.role,
+            target=target,
             detail=detail,
         )
 
