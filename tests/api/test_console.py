@@ -6,6 +6,8 @@ The browser tests (real headless Chromium) are in ``test_console_browser.py``.
 from __future__ import annotations
 
 import re
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -239,6 +241,8 @@ def test_the_overview_shows_what_the_last_publish_stored(
 ) -> None:
     _sign_in(client, keys["manager"])
     assert "Nothing published yet" in client.get("/console/").text
+    write_overview(shop, {"missing": "customer_value has no tiers; run `patron tiers` first."})
+    assert "had no customer values to show" in client.get("/console/").text
     write_overview(
         shop,
         {
@@ -274,3 +278,50 @@ def test_the_overview_shows_what_the_last_publish_stored(
     assert "310 to 570" in page
     assert "rough" in page
     assert "One customer holds most of the equity." in page
+
+
+def test_the_demo_serves_the_console_with_fresh_keys(shop: Store) -> None:
+    """``patron demo --serve``'s last step, on a published store: the keys it prints work."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    if shop.url.startswith("postgresql"):
+        pytest.skip("the demo serves its own SQLite store")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    code = f"from patron.cli.demo import _serve; _serve({shop.url!r}, {port})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        keys: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("manager", "agent"):
+                keys[parts[0]] = parts[1]
+            if "Ctrl+C" in line or time.monotonic() > deadline:
+                break
+        assert set(keys) == {"manager", "agent"}
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=5) as web:
+            for _ in range(100):
+                try:
+                    page = web.get("/console/login")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.1)
+            token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            r = web.post("/console/login", data={"key": keys["manager"], "csrf": token})
+            assert r.status_code == 303
+            assert r.headers["location"] == "/console/"
+            assert web.get("/console/").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
