@@ -243,6 +243,19 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     again = capsys.readouterr().out
     assert "skipped" in again
     assert f"Customers: {people:,} people" in again
+    # The publish kept the manager's overview for the console: the report's equity and sections.
+    from patron.store import open_store
+    from patron.store.overview import read_overview
+
+    url = f"sqlite:///{tmp_path / 'demo' / 'patron.store.sqlite'}"
+    with open_store(url) as store, store.read() as conn:
+        overview = read_overview(conn)
+    assert overview is not None
+    assert overview["customers"] == people
+    assert overview["grade"]["grade"] in ("good", "rough", "do not use")
+    titles = [s["title"] for s in overview["sections"]]
+    assert "Value tiers" in titles
+    assert "Needs segments" in titles
 
 
 def test_duckdb_settings_in_the_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

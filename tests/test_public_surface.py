@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import patron.api
 import patron.data
 import patron.identity
 import patron.interact
@@ -32,6 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
         patron.report,
         patron.store,
         patron.interact,
+        patron.api,
     ],
 )
 def test_all_names_exist(module: object) -> None:
@@ -94,3 +96,16 @@ def test_layers() -> None:
                 )
             }
             assert all(m.startswith(allowed) for m in third), f"{rel}: {third}"
+
+
+def test_the_api_reads_no_warehouse() -> None:
+    """The service's request paths read the store only: no module of patron.api imports the
+    warehouse (patron.data) or a domain package that computes from it, and importing the API
+    loads no warehouse engine."""
+    for path in (SRC / "api").rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        mods = imports(path)
+        banned = ("patron.data", "patron.identity", "patron.needs", "patron.measure", "ibis")
+        assert not any(m.startswith(banned) for m in mods), f"{rel}: {sorted(mods)}"
+        # One constant from patron.value (the tiers' actions), imported inside create_app.
+        assert not any(m.startswith("patron.value") and m != "patron.value.tiers" for m in mods)

@@ -14,6 +14,7 @@ from patron.cli import (  # noqa: F401  (registers commands)
     identify,
     interact,
     recommend,
+    serve,
     value,
 )
 from patron.cli._common import STATE, app, err

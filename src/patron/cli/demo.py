@@ -29,6 +29,13 @@ def demo_cmd(
     ),
     customers: Annotated[int, typer.Option("--customers", "-n")] = 20_000,
     seed: Annotated[int, typer.Option()] = 42,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="End by serving the console on the demo's store (Ctrl+C stops it)."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for --serve.")] = 8000,
 ) -> None:
     """The whole loop on a simulated shop: identify, value, needs, interact, measure."""
     from patron.data.loader import load
@@ -111,6 +118,30 @@ def demo_cmd(
     out.print(f"patron agent CUSTOMER_OR_EMAIL --store {store_url}")
     out.print(f"patron experiment analyze demo-campaign --metric revenue --warehouse {url}")
     out.print(f"patron load transactions YOUR_FILE.csv --warehouse {url}")
+    if serve:
+        _serve(store_url, port)
+
+
+def _serve(store_url: str, port: int) -> None:
+    """Serve the console and the API on the demo's store, with a fresh key per role."""
+    import uvicorn
+
+    from patron.api import ApiSettings, create_app
+    from patron.store.keys import create_key
+
+    settings = ApiSettings(store=store_url)
+    app = create_app(settings)
+    secret = app.state.secret
+    keys = {
+        role: create_key(app.state.store, secret, name=f"demo {role}", role=role).key
+        for role in ("manager", "agent")
+    }
+    out.rule("The console")
+    out.print(f"Open http://127.0.0.1:{port}/console/ and sign in with a key:", markup=False)
+    for role, key in keys.items():
+        out.print(f"  {role:<8} {key}", markup=False)
+    out.print(f"The API's documentation: http://127.0.0.1:{port}/docs. Ctrl+C stops.")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)
 
 
 def _identity_against_truth(wh: Warehouse, truth: Path) -> str:

@@ -338,7 +338,7 @@ def publish_people(
     from patron.identity import lookup_identifiers, phone_region, primary_identifiers
     from patron.store.publish import publish_profiles
 
-    return publish_profiles(
+    result = publish_profiles(
         wh,
         store,
         source=source,
@@ -347,6 +347,28 @@ def publish_people(
         phone_region=phone_region(wh),
         primary_identifiers=primary_identifiers(wh),
     )
+    publish_overview(wh, store)
+    return result
+
+
+def publish_overview(wh: Warehouse, store: Store) -> None:
+    """Publish the manager's overview (the report's sections) for the console.
+
+    Before any value run the overview says what is missing instead, so an old overview never
+    stands beside new profiles.
+    """
+    from patron.errors import DataError
+    from patron.report._render import Money
+    from patron.report.customer_value import overview
+    from patron.settings import Settings
+    from patron.store.overview import write_overview
+
+    settings = Settings()
+    try:
+        data = overview(wh, Money(settings.currency, settings.money_decimals))
+    except DataError as exc:
+        data = {"missing": str(exc)}
+    write_overview(store, data)
 
 
 @app.command("publish")

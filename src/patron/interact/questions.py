@@ -54,10 +54,12 @@ __all__ = [
     "ANSWER_TYPES",
     "Question",
     "QuestionBank",
+    "delete_question",
     "example_question_bank",
     "install_question_bank",
     "load_question_bank",
     "question_bank",
+    "save_question",
 ]
 
 ANSWER_TYPES = ("choice", "boolean", "number", "text")
@@ -439,6 +441,13 @@ def install_question_bank(store: Store, bank: QuestionBank, *, source: str = "")
 
     Facts and touch points of questions no longer in the bank are kept.
     """
+    with store.write() as conn:
+        _write_bank(conn, bank, source)
+    return len(bank.questions)
+
+
+def _write_bank(conn: Connection, bank: QuestionBank, source: str) -> None:
+    """Replace the stored bank inside the caller's transaction (and its version)."""
     now = utc_now()
     rows = [
         {
@@ -461,13 +470,62 @@ def install_question_bank(store: Store, bank: QuestionBank, *, source: str = "")
         json.dumps([r["definition"] for r in rows] + [meta["definition"]]).encode(),
         digest_size=12,
     ).hexdigest()
+    conn.execute(sa.delete(questions))
+    conn.execute(sa.insert(questions), [*rows, {**meta, "loaded_at": now, "source": source}])
+    # The bank's version: readers that know it skip reading the bank again.
+    conn.execute(sa.delete(store_meta).where(store_meta.c.key == BANK_VERSION_KEY))
+    conn.execute(sa.insert(store_meta).values(key=BANK_VERSION_KEY, value=version))
+
+
+def save_question(
+    store: Store, question_id: str, definition: Mapping[str, Any], *, source: str = ""
+) -> tuple[Question, bool]:
+    """Add a question to the stored bank, or replace the one with this id (one transaction).
+
+    ``definition`` holds the question's fields without ``id``; the question keeps its place
+    in the bank when replaced, a new one goes last. Returns the question and whether it is
+    new.
+
+    Raises
+    ------
+    DataError
+        The definition is malformed, names an unknown decision in ``informs``, or another
+        question already learns its attribute: nothing is written.
+    """
     with store.write() as conn:
-        conn.execute(sa.delete(questions))
-        conn.execute(sa.insert(questions), [*rows, {**meta, "loaded_at": now, "source": source}])
-        # The bank's version: readers that know it skip reading the bank again.
-        conn.execute(sa.delete(store_meta).where(store_meta.c.key == BANK_VERSION_KEY))
-        conn.execute(sa.insert(store_meta).values(key=BANK_VERSION_KEY, value=version))
-    return len(rows)
+        bank = question_bank(conn)
+        question = parse_question_bank(
+            {"questions": [{**definition, "id": question_id}], "decisions": bank.decisions},
+            f"question {question_id!r}",
+        ).questions[0]
+        clash = [q.id for q in bank.questions if q.attribute == question.attribute]
+        if clash and clash != [question_id]:
+            raise DataError(
+                f"Question {clash[0]!r} already learns {question.attribute!r}; change that "
+                "question instead, or give this one another attribute."
+            )
+        ids = [q.id for q in bank.questions]
+        new = question_id not in ids
+        kept = [question if q.id == question_id else q for q in bank.questions]
+        _write_bank(
+            conn, QuestionBank(tuple(kept + ([question] if new else [])), bank.decisions), source
+        )
+    return question, new
+
+
+def delete_question(store: Store, question_id: str) -> None:
+    """Remove a question from the stored bank (its facts and touch points are kept).
+
+    Raises
+    ------
+    NotFoundError
+        No question has that id.
+    """
+    with store.write() as conn:
+        bank = question_bank(conn)
+        bank.get(question_id)  # NotFoundError naming the known ids
+        kept = tuple(q for q in bank.questions if q.id != question_id)
+        _write_bank(conn, QuestionBank(kept, bank.decisions), "")
 
 
 def question_bank(conn: Connection, version: str | None = None) -> QuestionBank:

@@ -25,7 +25,7 @@ from patron.value.tiers import BZ_UNKNOWN, TIER_ACTIONS, TIERS
 from patron.value.validation import GRADES, check_model
 from patron.value.workflow import INTERVAL_MEANING
 
-__all__ = ["Section", "build_report", "write_report"]
+__all__ = ["Section", "build_report", "overview", "write_report"]
 
 TIER_COLOURS = {"MVC": "#1b7f3b", "MGC": "#2a6fdb", "BZ": "#c0392b", "other": "#8c8c8c"}
 
@@ -614,6 +614,46 @@ def for_managers(note: str) -> str:
     if text.endswith((";", ":")):
         text = text[:-1].rstrip() + "."
     return text
+
+
+def overview(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
+    """What the report shows, as JSON-ready data for the console (words, tables and charts).
+
+    The same sections as :func:`build_report` (each with its finding, action, table and chart
+    fragment), the equity with its interval and what the interval covers, the model's grade
+    and the notes in a manager's words, with every amount already written by ``money``.
+    """
+    money = money or Money()
+    data = build_report(wh, money)
+    low, high = data["equity_low"], data["equity_high"]
+    return {
+        "as_of": data["as_of"],
+        "customers": data["customers"],
+        "equity": data["equity"],
+        "equity_text": money(data["equity"]),
+        "equity_interval_text": (
+            f"{money(low)} to {money(high)}" if low is not None and high is not None else ""
+        ),
+        "interval_meaning": data["interval_meaning"],
+        "model": str(data["model"]),
+        "horizon_months": data["horizon"],
+        "basis": data["basis"],
+        "grade": data["grade"],
+        "grade_meaning": data["grade_meaning"],
+        "notes": data["notes"],
+        "bz_identified": data["bz_identified"],
+        "sections": [
+            {
+                "title": s.title,
+                "finding": s.finding,
+                "action": s.action,
+                "chart": s.chart,
+                "header": s.header,
+                "table": s.table,
+            }
+            for s in data["sections"]
+        ],
+    }
 
 
 def write_report(wh: Warehouse, path: Path, money: Money | None = None) -> Path:

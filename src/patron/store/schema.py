@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_keys",
+    "audit",
     "consents",
     "facts",
     "identifiers",
@@ -211,4 +213,38 @@ similar_items = Table(
     Column("similar_product_id", String(128), nullable=False),
     Column("score", Float, nullable=True),
     Column("model", String(32), nullable=False),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Revision 0007 (issue 25, the service): API keys and the audit log.
+# ---------------------------------------------------------------------------------------------
+
+#: API keys: only an HMAC-SHA-256 of each key is kept (``key_hash``, hex), never the key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),  # admin, manager, agent, integration
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(8), nullable=False),  # the key's first characters, to recognise it
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+#: Every write through the service (and every key created or revoked): who, when, what.
+#: Ids only (customer, question, key, touch point); never personal data.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("key_id", Integer, nullable=True),  # null: the command line
+    Column("role", String(16), nullable=True),
+    Column("action", String(64), nullable=False),  # the operation, e.g. touchpoints.log
+    Column("target", String(200), nullable=True),  # a customer, question or key id
+    Column("detail", Text, nullable=True),  # JSON: counts and ids
+    Index(None, "at"),
 )

@@ -1,0 +1,1 @@
+"""The API's routers, one module per area (see :data:`patron.api.app.ROUTERS`)."""

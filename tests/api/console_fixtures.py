@@ -1,0 +1,45 @@
+"""A small published shop for the console tests (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patron.interact import (
+    example_question_bank,
+    install_question_bank,
+    load_question_bank,
+    set_consent,
+)
+from patron.store import Store
+from tests.store_fixtures import publish_test_profiles, store, store_url
+
+__all__ = ["shop", "store", "store_url"]
+
+
+@pytest.fixture
+def shop(store: Store, tmp_path: Path) -> Store:
+    """Two published customers, the example question bank, profiling consent for C1."""
+    publish_test_profiles(
+        store,
+        tmp_path,
+        [
+            {
+                "customer_id": "C1",
+                "clv": 420.0,
+                "clv_low": 300.0,
+                "clv_high": 560.0,
+                "p_alive": 0.9,
+                "tier": "MVC",
+                "segment": "books / web",
+                "phone": "+44 7911 123456",
+                "email": "ann@example.org",
+                "time_zone": "Europe/London",
+            },
+            {"customer_id": "C2", "clv": 12.0, "p_alive": 0.4, "tier": "MGC"},
+        ],
+    )
+    install_question_bank(store, load_question_bank(example_question_bank()))
+    set_consent(store, "C1", "all", "profiling", "granted", source="test")
+    return store
