@@ -86,8 +86,8 @@ def load_cmd(
     table: Annotated[
         str,
         typer.Argument(
-            help="transactions, customers, products or identities (warehouse); touchpoints "
-            "(the operational store, CSV)."
+            help="transactions, customers, products, identities or responses (warehouse); "
+            "touchpoints (the operational store, CSV)."
         ),
     ],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
@@ -157,6 +157,13 @@ def load_cmd(
             "--store", help="Operational store URL, for touchpoints (default: $PATRON_STORE)."
         ),
     ] = None,
+    ours: Annotated[
+        str, typer.Option(help="responses: the brand name that is ours (others are competitors).")
+    ] = "ours",
+    scale: Annotated[
+        str,
+        typer.Option(help="responses: the rating scale of overall, ratings and importance."),
+    ] = "1-5",
     as_json: JsonOpt = False,
 ) -> None:
     """Load CSV, whitespace-separated text or Parquet files into a warehouse table.
@@ -168,6 +175,11 @@ def load_cmd(
     if table == "touchpoints":
         for path in paths:
             interact_load_cmd(Path(path), store=store, json_out=as_json)
+        return
+    if table == "responses":
+        _load_responses(
+            paths, mapping or [], ours, scale, replace, encoding, delimiter, warehouse, as_json
+        )
         return
     mappings = parse_mappings(mapping or [], table)
     if no_amount:
@@ -187,6 +199,43 @@ def load_cmd(
     )
     with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
         report = load(wh, table, paths, options)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_load(report)
+
+
+def _load_responses(
+    paths: list[str],
+    mapping: list[str],
+    ours: str,
+    scale: str,
+    replace: bool,
+    encoding: str,
+    delimiter: str | None,
+    warehouse: str | None,
+    as_json: bool,
+) -> None:
+    """``patron load responses``: survey responses, checked whole (see data.responses)."""
+    from patron.data.responses import load_responses, parse_scale
+
+    pairs = {}
+    for item in mapping:
+        target, sep, source = item.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise UsageError(f"--map {item!r} must look like field=COLUMN, e.g. wave=Period.")
+        pairs[target.strip()] = source.strip()
+    with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into responses ..."):
+        report = load_responses(
+            wh,
+            paths,
+            ours=ours,
+            scale=parse_scale(scale),
+            mapping=pairs,
+            replace=replace,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
     if as_json:
         _emit_json(report.to_dict())
     else:
