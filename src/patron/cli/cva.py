@@ -132,12 +132,15 @@ def cva_report_cmd(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the customer value analysis report: one self-contained HTML file."""
+    from patron.measure.b2b import b2b_portfolio
+    from patron.measure.relationship import relationship_levels
     from patron.measure.satisfaction import satisfaction, satisfaction_behaviour
     from patron.report import check_out_path
-    from patron.report.cva import write_cva_report
+    from patron.report.cva import b2b_section, relationship_section, write_cva_report
 
     check_out_path(out_file)
     notes: list[str] = []
+    extra = []
     with _open(warehouse) as wh:
         result = _analysis(wh, wave, segment, importance, cost).to_dict()
         sat = satisfaction(wh).to_dict()
@@ -146,7 +149,22 @@ def cva_report_cmd(
         except DataError as exc:
             beh = None
             notes.append(f"Satisfaction and behaviour: {exc}")
-    path = write_cva_report(out_file, cva=result, satisfaction=sat, behaviour=beh, notes=notes)
+        try:
+            rel = relationship_levels(wh, write=False).to_dict()
+            extra.append(relationship_section(rel))
+        except DataError as exc:
+            notes.append(f"Relationship levels: {exc}")
+        portfolio = b2b_portfolio(wh)
+        if portfolio is not None:
+            extra.append(b2b_section(portfolio))
+        else:
+            notes.append(
+                "Business customers' potential: not scored yet (`patron b2b --ratings FILE "
+                "--weights FILE`)."
+            )
+    path = write_cva_report(
+        out_file, cva=result, satisfaction=sat, behaviour=beh, extra=extra, notes=notes
+    )
     out.print(f"Report written to {path.resolve()}")
 
 
@@ -185,3 +203,82 @@ def satisfaction_cmd(
         out.print(line)
     for line in result.get("behaviour", {}).get("findings", []):
         out.print(line)
+
+
+@app.command("relationship")
+def relationship_cmd(
+    group_by: Annotated[
+        str,
+        typer.Option("--group-by", help="tier or segment: whose size counts as 'many customers'."),
+    ] = "tier",
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Show one customer's levels and actions (stored run)."),
+    ] = None,
+    window_days: Annotated[
+        int, typer.Option(help="Days of touch points that set the current level.")
+    ] = 365,
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Relationship levels: current (touch points) against recommended (margin, numbers)."""
+    from patron.measure.relationship import (
+        RelationshipRules,
+        customer_relationship,
+        relationship_levels,
+    )
+
+    with _open(warehouse) as wh:
+        if customer is not None:
+            one = customer_relationship(wh, customer)
+            if as_json:
+                _emit_json(one)
+                return
+            out.print(
+                f"{customer}: {one['current']} now, {one['recommended']} recommended "
+                f"({one['margin_band']} margin, {one['size_band']} group {one['group']})."
+            )
+            for action in one["actions"] or ["Keep the relationship as it is."]:
+                out.print(f"  - {action}")
+            return
+        rules = RelationshipRules(group_by=group_by, window_days=window_days)
+        result = relationship_levels(wh, rules=rules).to_dict()
+    if as_json:
+        _emit_json(result)
+        return
+    for line in result["notes"] + result["findings"]:
+        out.print(line)
+    for row in result["matrix"]:
+        actions = " ".join(row["actions"]) or "keep as is"
+        out.print(
+            f"{row['customers']:>8,}  {row['current']:<12} -> {row['recommended']:<12} {actions}"
+        )
+
+
+@app.command("b2b")
+def b2b_cmd(
+    ratings: Annotated[
+        Path, typer.Option("--ratings", help="CSV: customer_id and a column per factor.")
+    ],
+    weights: Annotated[
+        Path, typer.Option("--weights", help="YAML: factor: weight (monetary, ...), sum 1.")
+    ],
+    scale: Annotated[str, typer.Option(help="The rating scale of the factors.")] = "1-5",
+    warehouse: WarehouseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Business customers' potential (monetary + rated factors, weighted) and the portfolio."""
+    from patron.data.responses import parse_scale
+    from patron.measure.b2b import b2b_potential, read_factor_ratings, read_weights
+
+    sc = parse_scale(scale)
+    w = read_weights(weights)
+    r = read_factor_ratings(ratings, (sc.low, sc.high))
+    with _open(warehouse) as wh:
+        result = b2b_potential(wh, r, w, scale=(sc.low, sc.high)).to_dict()
+    if as_json:
+        _emit_json(result)
+        return
+    for line in result["findings"] + result["notes"]:
+        out.print(line)
+    out.print(f"Monetary value: {result['monetary_basis']}. Stored in b2b_potential.")

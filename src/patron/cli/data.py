@@ -265,6 +265,15 @@ def simulate_cmd(
             "(store: card, web: web account, phone: phone orders), as source systems would.",
         ),
     ] = False,
+    survey: Annotated[
+        bool,
+        typer.Option(
+            "--survey",
+            help="Also write survey waves (ours and two competitors, known importance weights, "
+            "satisfaction linked to dropout) in responses.csv, and business customers' factor "
+            "ratings (b2b_ratings.csv, b2b_weights.yaml).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
     if split_orders and not identities:
@@ -282,6 +291,33 @@ def simulate_cmd(
             "Identity records in identities.parquet (load with `patron load identities`), "
             "their true persons in identity_truth.parquet."
         )
+    if survey:
+        _simulate_survey(result.out, seed)
+
+
+def _simulate_survey(folder: Path, seed: int) -> None:
+    """The survey waves and the B2B slice of a simulated shop (``patron simulate --survey``)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from patron.data.simulate_survey import simulate_survey
+
+    truth = pq.read_table(folder / "truth.parquet")
+    customers = pq.read_table(
+        folder / "customers.parquet", columns=["customer_id", "customer_type"]
+    )
+    business = customers.filter(pc.equal(customers.column("customer_type"), "reseller"))
+    written = simulate_survey(folder, seed=seed, customers=truth, business=business)
+    out.print(
+        f"Survey: {written.rows:,} responses in {written.responses.name} (load with `patron "
+        f"load responses`), truth in {written.truth.name}"
+        + (
+            f"; factor ratings of {business.num_rows:,} business customers in "
+            "b2b_ratings.csv with b2b_weights.yaml (`patron b2b`)."
+            if written.b2b_ratings
+            else "."
+        )
+    )
 
 
 def _money(value: float | None) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
 import yaml
 
@@ -50,6 +51,7 @@ __all__ = [
     "BUSINESS_TYPES",
     "FACTORS",
     "B2BResult",
+    "b2b_portfolio",
     "b2b_potential",
     "read_factor_ratings",
     "read_weights",
@@ -302,17 +304,8 @@ def b2b_potential(
     if write:
         wh.replace_table(B2B_TABLE, out)
         out = wh.table(B2B_TABLE)
-    counts = out.group_by("quadrant").aggregate(n=out.count()).to_pyarrow().to_pylist()
-    quadrants = {q: 0 for q in QUADRANTS}
-    quadrants.update({str(r["quadrant"]): int(r["n"]) for r in counts})
-    ranked = out.order_by([ibis.desc("potential_score"), "customer_id"])
-    top = ranked.limit(10).to_pyarrow().to_pylist()
-    points = (
-        ranked.select("customer_id", "clv", "potential_score", "quadrant")
-        .limit(max_points)
-        .to_pyarrow()
-        .to_pylist()
-    )
+    portfolio = _portfolio(out, max_points)
+    quadrants, top, points = portfolio["quadrants"], portfolio["top"], portfolio["points"]
     notes = []
     blanks = sum(1 for r in ratings.values() for f in FACTORS if f not in r and weights.get(f))
     if blanks:
@@ -356,3 +349,37 @@ def b2b_potential(
         notes=notes,
         findings=findings,
     )
+
+
+def _portfolio(out: ir.Table, max_points: int) -> dict[str, Any]:
+    counts = out.group_by("quadrant").aggregate(n=out.count()).to_pyarrow().to_pylist()
+    quadrants = {q: 0 for q in QUADRANTS}
+    quadrants.update({str(r["quadrant"]): int(r["n"]) for r in counts})
+    ranked = out.order_by([ibis.desc("potential_score"), "customer_id"])
+    top = ranked.limit(10).to_pyarrow().to_pylist()
+    points = (
+        ranked.select("customer_id", "clv", "potential_score", "quadrant")
+        .limit(max_points)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {"quadrants": quadrants, "top": top, "points": points}
+
+
+def b2b_portfolio(wh: Warehouse, *, max_points: int = 2000) -> dict[str, Any] | None:
+    """The stored portfolio (``b2b_potential``) for a report; ``None`` when none was scored."""
+    if not wh.has_table(B2B_TABLE):
+        return None
+    out = wh.table(B2B_TABLE)
+    meds = (
+        out.aggregate(clv=out.clv.median(), potential=out.potential_score.median(), n=out.count())
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    if not meds["n"]:
+        return None
+    return {
+        "rated": int(meds["n"]),
+        "medians": {"clv": float(meds["clv"]), "potential_score": float(meds["potential"])},
+        **_portfolio(out, max_points),
+    }

@@ -14,7 +14,15 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 
 from patron.report._render import Section, chart, check_out_path, render_page
 
-__all__ = ["write_cva_report"]
+__all__ = ["b2b_section", "relationship_section", "write_cva_report"]
+
+LEVELS = ("basic", "reactive", "accountable", "proactive", "partnership")
+QUADRANT_COLOURS = {
+    "develop": "#1b7f3b",
+    "grow": "#2a6fdb",
+    "maintain": "#d49b00",
+    "serve efficiently": "#8a8f99",
+}
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -291,6 +299,83 @@ def _changes_section(cva: dict[str, Any]) -> Section:
         "",
         rows,
         ["attribute", "our rating change (95%)", "significant", "gap change per competitor"],
+    )
+
+
+def relationship_section(rel: dict[str, Any]) -> Section:
+    """Current against recommended relationship levels, and the actions that close the gaps."""
+    levels = rel["levels"]
+    fig = go.Figure()
+    for kind, colour in (("current", "#8a8f99"), ("recommended", "#2a6fdb")):
+        fig.add_trace(
+            go.Bar(
+                x=list(LEVELS),
+                y=[levels[lv][kind] for lv in LEVELS],
+                name=kind,
+                marker_color=colour,
+            )
+        )
+    fig.update_yaxes(title="customers")
+    fig.update_layout(barmode="group")
+    rows = [
+        [
+            r["current"],
+            r["recommended"],
+            f"{r['customers']:,}",
+            " ".join(r["actions"]) or "keep as is",
+        ]
+        for r in rel["matrix"][:15]
+    ]
+    finding = " ".join(rel["findings"] + rel.get("notes", []))
+    return Section(
+        f"Relationship levels (by {rel['group_by']}, touch points up to {rel['as_of'][:10]})",
+        finding,
+        "Work down the table: each row is a group of customers and the actions that bring "
+        "their relationship to the level their margin and numbers pay for.",
+        chart(fig, 300),
+        rows,
+        ["current", "recommended", "customers", "actions"],
+    )
+
+
+def b2b_section(b2b: dict[str, Any]) -> Section:
+    """The business customers' portfolio: actual value against potential."""
+    fig = go.Figure()
+    for quadrant, colour in QUADRANT_COLOURS.items():
+        pts = [p for p in b2b["points"] if p["quadrant"] == quadrant]
+        if not pts:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[p["clv"] for p in pts],
+                y=[p["potential_score"] for p in pts],
+                text=[p["customer_id"] for p in pts],
+                mode="markers",
+                name=quadrant,
+                marker={"color": colour, "size": 9},
+            )
+        )
+    fig.add_vline(x=b2b["medians"]["clv"], line_dash="dot")
+    fig.add_hline(y=b2b["medians"]["potential_score"], line_dash="dot")
+    fig.update_xaxes(title="actual value (CLV, currency)")
+    fig.update_yaxes(title="potential score (0-1)")
+    q = b2b["quadrants"]
+    finding = (
+        f"{b2b['rated']:,} business customers: {q['develop']:,} to develop, {q['grow']:,} to "
+        f"grow, {q['maintain']:,} to maintain, {q['serve efficiently']:,} to serve efficiently "
+        "(split at the medians)."
+    )
+    return Section(
+        "Business customers: value against potential",
+        finding,
+        "Invest account management in 'grow' (low value today, high potential) and protect "
+        "'develop'; serve the low-potential ones efficiently.",
+        chart(fig, 380),
+        [
+            [t["customer_id"], f"{t['clv']:,.0f}", f"{t['potential_score']:.2f}", t["quadrant"]]
+            for t in b2b["top"]
+        ],
+        ["customer", "CLV", "potential", "quadrant"],
     )
 
 
