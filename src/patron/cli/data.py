@@ -92,8 +92,8 @@ def load_cmd(
     table: Annotated[
         str,
         typer.Argument(
-            help="transactions, customers, products or identities (warehouse); touchpoints "
-            "(the operational store, CSV)."
+            help="transactions, customers, products, identities or responses (warehouse); "
+            "touchpoints (the operational store, CSV)."
         ),
     ],
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
@@ -163,6 +163,13 @@ def load_cmd(
             "--store", help="Operational store URL, for touchpoints (default: $PATRON_STORE)."
         ),
     ] = None,
+    ours: Annotated[
+        str, typer.Option(help="responses: the brand name that is ours (others are competitors).")
+    ] = "ours",
+    scale: Annotated[
+        str,
+        typer.Option(help="responses: the rating scale of overall, ratings and importance."),
+    ] = "1-5",
     as_json: JsonOpt = False,
 ) -> None:
     """Load CSV, whitespace-separated text or Parquet files into a warehouse table.
@@ -178,6 +185,11 @@ def load_cmd(
 
         for path in paths:
             interact_load_cmd(Path(path), store=store, json_out=as_json)
+        return
+    if table == "responses":
+        _load_responses(
+            paths, mapping or [], ours, scale, replace, encoding, delimiter, warehouse, as_json
+        )
         return
     mappings = parse_mappings(mapping or [], table)
     if no_amount:
@@ -197,6 +209,43 @@ def load_cmd(
     )
     with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into {table} ..."):
         report = load(wh, table, paths, options)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        _print_load(report)
+
+
+def _load_responses(
+    paths: list[str],
+    mapping: list[str],
+    ours: str,
+    scale: str,
+    replace: bool,
+    encoding: str,
+    delimiter: str | None,
+    warehouse: str | None,
+    as_json: bool,
+) -> None:
+    """``patron load responses``: survey responses, checked whole (see data.responses)."""
+    from patron.data.responses import load_responses, parse_scale
+
+    pairs = {}
+    for item in mapping:
+        target, sep, source = item.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise UsageError(f"--map {item!r} must look like field=COLUMN, e.g. wave=Period.")
+        pairs[target.strip()] = source.strip()
+    with _open(warehouse) as wh, err.status(f"Loading {len(paths)} path(s) into responses ..."):
+        report = load_responses(
+            wh,
+            paths,
+            ours=ours,
+            scale=parse_scale(scale),
+            mapping=pairs,
+            replace=replace,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
     if as_json:
         _emit_json(report.to_dict())
     else:
@@ -226,6 +275,15 @@ def simulate_cmd(
             "(store: card, web: web account, phone: phone orders), as source systems would.",
         ),
     ] = False,
+    survey: Annotated[
+        bool,
+        typer.Option(
+            "--survey",
+            help="Also write survey waves (ours and two competitors, known importance weights, "
+            "satisfaction linked to dropout) in responses.csv, and business customers' factor "
+            "ratings (b2b_ratings.csv, b2b_weights.yaml).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a shop (BG/NBD + Gamma-Gamma with needs segments) as Parquet files."""
     from patron.data.simulate import simulate_shop
@@ -245,6 +303,33 @@ def simulate_cmd(
             "Identity records in identities.parquet (load with `patron load identities`), "
             "their true persons in identity_truth.parquet."
         )
+    if survey:
+        _simulate_survey(result.out, seed)
+
+
+def _simulate_survey(folder: Path, seed: int) -> None:
+    """The survey waves and the B2B slice of a simulated shop (``patron simulate --survey``)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from patron.data.simulate_survey import simulate_survey
+
+    truth = pq.read_table(folder / "truth.parquet")
+    customers = pq.read_table(
+        folder / "customers.parquet", columns=["customer_id", "customer_type"]
+    )
+    business = customers.filter(pc.equal(customers.column("customer_type"), "reseller"))
+    written = simulate_survey(folder, seed=seed, customers=truth, business=business)
+    out.print(
+        f"Survey: {written.rows:,} responses in {written.responses.name} (load with `patron "
+        f"load responses`), truth in {written.truth.name}"
+        + (
+            f"; factor ratings of {business.num_rows:,} business customers in "
+            "b2b_ratings.csv with b2b_weights.yaml (`patron b2b`)."
+            if written.b2b_ratings
+            else "."
+        )
+    )
 
 
 def _money(value: float | None) -> str:
