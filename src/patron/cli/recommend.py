@@ -117,7 +117,7 @@ def recommend_fit_cmd(
     Writes the warehouse tables `recommendations` (customer_id, rank, product_id, score,
     model) and `similar_items`; with --publish also the store's, for real-time readers.
     """
-    from patron.customize.batch import fit_recommendations
+    from patron.customize.recommend_batch import fit_recommendations
 
     name = _check_model(model)
     rules = _rules(replenishable, active_days, all_products)
