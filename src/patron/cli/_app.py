@@ -13,6 +13,8 @@ from patron.cli import (  # noqa: F401  (registers commands)
     experiment,
     identify,
     interact,
+    nba,
+    offers,
     value,
 )
 from patron.cli._common import STATE, app, err
