@@ -52,16 +52,17 @@ def test_nba_beats_single_offer_and_nears_the_oracle(tmp_path: Path) -> None:
     bought: set[tuple[str, str]] = set(
         zip(tx.column("customer_id").to_pylist(), tx.column("category").to_pylist(), strict=True)
     )
+
     # measured uplift per (segment, offer): buying the offer's category, offer vs control
+    def rate(a: str, seg: str, category: str) -> float:
+        group = [c for c, x in arm.items() if x == a and segment[c] == seg]
+        return sum((c, category) in bought for c in group) / max(len(group), 1)
+
     measured: dict[str, dict[str, float]] = {}
     for o in SHOP_OFFERS:
         for seg in sorted(set(segment.values())):
-
-            def rate(a: str) -> float:
-                group = [c for c, x in arm.items() if x == a and segment[c] == seg]
-                return sum((c, o.category) in bought for c in group) / max(len(group), 1)
-
-            measured.setdefault(o.id, {})[seg] = rate(o.id) - rate("control")
+            control = rate("control", seg, o.category)
+            measured.setdefault(o.id, {})[seg] = rate(o.id, seg, o.category) - control
     offers = [
         offer_from_dict({**o.to_dict(), "uplift_by_segment": measured[o.id]}) for o in _catalogue()
     ]
