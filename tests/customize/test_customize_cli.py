@@ -106,3 +106,33 @@ def test_bad_offers_file_exit_code(
     assert "offer 'x' eligibility" in err
     assert "column" in err
     assert main(["offers", "show", "nope", "--store", store]) == 66
+
+
+def test_campaign_commands(
+    setup: tuple[str, str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    wh_url, store, offers = setup
+    assert main(["offers", "load", str(offers), "--store", store]) == 0
+    argv = ["interact", "consent", "C1", "granted", "--channel", "email", "--purpose", "marketing"]
+    assert main([*argv, "--source", "web form", "--store", store]) == 0
+    assert main(["interact", "export", "--store", store, "--warehouse", wh_url]) == 0
+    both = ["--store", store, "--warehouse", wh_url]
+    made = _json(
+        capsys,
+        ["campaign", "create", "spring", "--offers", "home-x", "--holdout", "0.5",
+         "--at", "2026-03-02T09:00", *both, "--json"],
+    )  # fmt: skip
+    assert made["offers"] == ["home-x"]
+    assert sum(made["counts"].values()) == 3  # everyone is in the experiment
+    assert sum(made["actions"].values()) == 1  # C1 only: C3 (MGC) gave no e-mail consent
+    out = tmp_path / "contacts.csv"
+    capsys.readouterr()
+    assert main(["campaign", "export", "spring", "--out", str(out), *both]) == 0
+    text = capsys.readouterr().out
+    assert "logged as touch points" in text
+    rows = pacsv.read_csv(out).to_pylist() if out.stat().st_size > 60 else []
+    assert all(r["customer_id"] == "C1" for r in rows)  # C3 gave no consent
+    assert main(["campaign", "export", "spring", "--out", str(out), *both]) == 2
+    assert "was exported" in capsys.readouterr().err
+    assert main(["campaign", "analyze", "nope", "--warehouse", wh_url]) != 0
+    assert main(["campaign", "create", "bad name!", *both]) == 2

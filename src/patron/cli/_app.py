@@ -7,6 +7,7 @@ import sys
 import traceback
 
 from patron.cli import (  # noqa: F401  (registers commands)
+    campaign,
     data,
     demo,
     differentiate,

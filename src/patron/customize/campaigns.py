@@ -89,7 +89,8 @@ class Campaign:
     end: str
     at: str
     price_conflict: str = "align"
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # customers per arm
+    actions: dict[str, int] = field(default_factory=dict)  # of whom with an action
     exported_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,14 +216,13 @@ def create_campaign(
         old = wh.table(ACTIONS_TABLE)
         rows = ibis.union(old.filter(old.campaign != name), rows)
     wh.replace_table(ACTIONS_TABLE, rows)
-    counts = (
-        wh.table(ACTIONS_TABLE)
-        .filter(ibis._.campaign == name)
-        .group_by("arm")
-        .aggregate(n=ibis._.count())
-        .to_pyarrow()
-        .to_pylist()
-    )
+
+    def per_arm(table: ir.Table) -> dict[str, int]:
+        rows = table.group_by("arm").aggregate(n=table.count()).to_pyarrow().to_pylist()
+        return {str(r["arm"]): int(r["n"]) for r in rows}
+
+    acts = wh.table(ACTIONS_TABLE)
+    assigned = wh.table("experiment_assignments")
     camp = Campaign(
         name=name,
         offers=[o.id for o in chosen],
@@ -233,7 +233,8 @@ def create_campaign(
         end=last.isoformat(),
         at=when.isoformat(),
         price_conflict=cfg.price_conflict,
-        counts={str(r["arm"]): int(r["n"]) for r in counts},
+        counts=per_arm(assigned.filter(assigned.experiment == name)),
+        actions=per_arm(acts.filter(acts.campaign == name)),
     )
     with store.write() as conn:
         conn.execute(
