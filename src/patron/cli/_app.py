@@ -7,6 +7,7 @@ import sys
 import traceback
 
 from patron.cli import (  # noqa: F401  (registers commands)
+    campaign,
     cva,
     data,
     demo,
@@ -14,6 +15,8 @@ from patron.cli import (  # noqa: F401  (registers commands)
     experiment,
     identify,
     interact,
+    nba,
+    offers,
     recommend,
     serve,
     value,

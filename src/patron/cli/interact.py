@@ -438,14 +438,18 @@ def agent_cmd(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The agent screen: who, value, needs, what we know, what to ask, what to offer."""
-    from patron.interact import agent_screen
+    """The agent screen: who, value, needs, what we know, what to ask, what to offer.
+
+    What to offer is the customer's next best action (logged); while the offer catalogue is
+    empty, the tier's action.
+    """
+    from patron.customize.agent import screen_with_offer
     from patron.value.tiers import TIER_ACTIONS
 
     with _open_store(store) as handle:
-        screen = agent_screen(handle, customer, channel, offers=TIER_ACTIONS)
+        screen, _, data = screen_with_offer(handle, customer, channel, fallback=TIER_ACTIONS)
     if json_out:
-        _emit_json(screen.to_dict())
+        _emit_json(data)
         return
     _print_screen(screen)
 

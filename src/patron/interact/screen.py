@@ -156,6 +156,7 @@ def agent_screen(
     *,
     at: datetime | None = None,
     offers: Mapping[str, str] | None = None,
+    offer: str | None = None,
     touchpoint_limit: int = 10,
 ) -> AgentScreen:
     """Assemble the agent screen for a customer found by id, e-mail, phone or card.
@@ -169,7 +170,10 @@ def agent_screen(
     at
         The time of the interaction (default now; UTC if naive).
     offers
-        What to offer per tier (the tiers' actions until offers are customised).
+        What to offer per tier (the tiers' actions, when no offer is chosen).
+    offer
+        What to offer this customer (the next best action, chosen by Customize); wins over
+        ``offers``.
     touchpoint_limit
         How many recent touch points to show.
 
@@ -226,7 +230,8 @@ def agent_screen(
             consent=decisions["marketing"],
         )
     consent = {purpose: d.allowed for purpose, d in decisions.items()}
-    offer = (offers or {}).get(profile.tier or "") if profile.tier else None
+    if offer is None and profile.tier:
+        offer = (offers or {}).get(profile.tier or "")
     return AgentScreen(
         customer_id=customer_id,
         channel=channel,

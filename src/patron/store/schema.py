@@ -30,13 +30,17 @@ from sqlalchemy import (
 __all__ = [
     "api_keys",
     "audit",
+    "campaigns",
     "consents",
+    "decisions",
     "facts",
     "identifiers",
     "metadata",
+    "offers",
     "profiles",
     "publications",
     "questions",
+    "quotes",
     "recommendation_runs",
     "recommendations",
     "similar_items",
@@ -247,4 +251,62 @@ audit = Table(
     Column("target", String(200), nullable=True),  # a customer, question or key id
     Column("detail", Text, nullable=True),  # JSON: counts and ids
     Index(None, "at"),
+)
+
+
+# -- Customize (issue 23, revision 0006): offers, next-best-action decisions, price quotes,
+# campaigns ------------------------------------------------------------------------------------
+
+#: The offer catalogue: one row per offer, its full definition as JSON (``patron offers``).
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("source", Text, nullable=False),
+)
+
+#: Every next-best-action decision: the chosen offer (null: no action), each candidate's
+#: score components and why the others lost (JSON), and whether the offer was made (``sent``).
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("decided_at", DateTime, nullable=False),
+    Column("offer_id", String(64), nullable=True),
+    Column("expected_value", Float, nullable=True),
+    Column("status", String(16), nullable=False),  # proposed, sent
+    Column("campaign", String(128), nullable=True),
+    Column("inputs_hash", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "customer_id", "offer_id", "status"),
+)
+
+#: Prices quoted to a customer for a product: at most one live price per customer and product.
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("offer_id", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "customer_id", "product", "expires_at"),
+)
+
+#: Campaigns: an experiment with a holdout whose treated customers get their next best action.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("exported_at", DateTime, nullable=True),
 )

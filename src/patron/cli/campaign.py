@@ -1,0 +1,129 @@
+"""Customize: patron campaign create|export|analyze (an experiment whose treated get the NBA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_date, app, out
+from patron.cli.interact import StoreOpt, _open_store, _parse_time
+
+if TYPE_CHECKING:
+    from patron.customize.campaigns import CampaignAnalysis
+
+campaign_app = typer.Typer(
+    help="Campaigns: the next best action for a treated audience, measured against a holdout.",
+    no_args_is_help=True,
+)
+app.add_typer(campaign_app, name="campaign")
+AtOpt = Annotated[str | None, typer.Option("--at", help="When (ISO 8601; default now).")]
+
+
+@campaign_app.command("create")
+def campaign_create_cmd(
+    name: Annotated[str, typer.Argument(help="The campaign's (and its experiment's) name.")],
+    offers: Annotated[
+        list[str] | None, typer.Option("--offers", help="Offer ids (default: every offer).")
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option("--audience", help="Who, e.g. \"tier in ('MVC', 'MGC')\".")
+    ] = None,
+    channel: Annotated[str, typer.Option("--channel", "-c", help="The channel.")] = "email",
+    holdout: Annotated[float, typer.Option("--holdout", help="Share held out.")] = 0.1,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Send day (YYYY-MM-DD; default: --at's day).")
+    ] = None,
+    weeks: Annotated[int, typer.Option("--weeks", help="Weeks measured after the send.")] = 4,
+    at: AtOpt = None,
+    store: StoreOpt = None,
+    warehouse: WarehouseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a campaign: a holdout experiment (stratified by tier) and each customer's action."""
+    from patron.cli._common import _split
+    from patron.customize.campaigns import create_campaign
+
+    wh = _open(warehouse)
+    try:
+        with _open_store(store) as handle:
+            camp = create_campaign(
+                handle, wh, name, offers=_split(offers) or None, audience=audience,
+                channel=channel, holdout=holdout, start=_parse_date(start, "--start"),
+                weeks=weeks, at=_parse_time(at),
+            )  # fmt: skip
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(camp.to_dict())
+        return
+    treated, held = camp.counts.get("treated", 0), camp.counts.get("holdout", 0)
+    with_action = camp.actions.get("treated", 0)
+    out.print(
+        f"Campaign {name}: {treated:,} treated and {held:,} held-out customers; "
+        f"{with_action:,} treated have a next best action on {camp.channel} among "
+        f"{len(camp.offers)} offer(s); measured from {camp.start} to {camp.end}. "
+        f"Next: patron campaign export {name} --out FILE."
+    )
+
+
+@campaign_app.command("export")
+def campaign_export_cmd(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The contact list (.csv).")],
+    at: AtOpt = None,
+    store: StoreOpt = None,
+    warehouse: WarehouseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the contact list (contactable treated customers, offer, price) and log contacts."""
+    from patron.customize.campaigns import export_campaign
+    from patron.data.sources import check_output_file
+
+    check_output_file(out_file, (".csv",))
+    wh = _open(warehouse)
+    try:
+        with _open_store(store) as handle:
+            result = export_campaign(handle, wh, name, out_file, at=_parse_time(at))
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    left = ", ".join(f"{n:,} {why}" for why, n in result.left_out.items()) or "nobody"
+    out.print(
+        f"{result.contacts:,} contacts written to {out_file} and logged as touch points; left "
+        f"out: {left}; {result.aligned_prices:,} price(s) aligned to a live quote."
+    )
+
+
+def _print_campaign(result: CampaignAnalysis) -> None:
+    from patron.cli.experiment import _print_analysis
+
+    out.print(f"Window {result.start} to {result.end}; treated against the holdout.")
+    _print_analysis(result.overall, f"campaign {result.campaign}")
+    for offer, analysis in result.by_offer.items():
+        _print_analysis(analysis, f"offer {offer}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+
+
+@campaign_app.command("analyze")
+def campaign_analyze_cmd(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    warehouse: WarehouseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Incremental conversion, revenue and margin against the holdout, overall and per offer."""
+    from patron.customize.campaigns import analyze_campaign
+
+    wh = _open(warehouse)
+    try:
+        result = analyze_campaign(wh, name)
+    finally:
+        wh.close()
+    if json_out:
+        _emit_json(result.to_dict())
+        return
+    _print_campaign(result)

@@ -1,0 +1,63 @@
+"""The agent screen with its "what to offer" from the next best action.
+
+Interact's :func:`~patron.interact.screen.agent_screen` knows nothing of offers (Interact
+never imports Customize); this composes it with the decision, for the CLI and the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from patron.customize.nba import Decision, NbaSettings, next_best_action
+from patron.interact.screen import AgentScreen, agent_screen
+from patron.interact.vocabulary import to_utc, utc_now
+from patron.store import Store
+
+__all__ = ["offer_text", "screen_with_offer"]
+
+
+def offer_text(decision: Decision) -> str | None:
+    """The decision in one line for the agent (None when there is no action)."""
+    a = decision.action
+    if a is None:
+        return None
+    price = f" at {a.price:,.2f}" if a.price is not None else ""
+    return (
+        f"{a.name}{price} ({a.kind}; expected value {a.expected_value:,.2f}, "
+        f"{a.response:.1%} likely to respond)"
+    )
+
+
+def screen_with_offer(
+    store: Store,
+    customer: str,
+    channel: str = "phone",
+    *,
+    at: datetime | None = None,
+    settings: NbaSettings | None = None,
+    fallback: Mapping[str, str] | None = None,
+) -> tuple[AgentScreen, Decision, dict[str, Any]]:
+    """The agent screen whose offer is the customer's next best action (logged).
+
+    ``fallback`` (what to offer per tier) is used only while the offer catalogue is empty.
+    Returns the screen, the decision, and the JSON view (the screen's, with the decision
+    under ``next_best_action``).
+    """
+    when = to_utc(at) if at is not None else utc_now()
+    decision = next_best_action(store, customer, channel, at=when, settings=settings)
+    text = offer_text(decision)
+    empty = not decision.candidates
+    screen = agent_screen(
+        store,
+        decision.customer_id,
+        channel,
+        at=when,
+        offers=fallback if empty else None,
+        offer=text,
+    )
+    data = screen.to_dict()
+    data["offer"]["reason"] = decision.reason if not empty else None
+    data["next_best_action"] = decision.to_dict()
+    return screen, decision, data

@@ -1,0 +1,114 @@
+"""A campaign on the simulated shop: holdout, export under consent, lift against the truth."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from patron.customize.campaigns import analyze_campaign, create_campaign, export_campaign
+from patron.customize.offers import load_offers
+from patron.data.loader import load
+from patron.data.simulate import simulate_shop
+from patron.data.simulate_offers import (
+    SHOP_OFFERS,
+    shop_offers_yaml,
+    simulate_offer_responses,
+    true_uplift,
+)
+from patron.data.warehouse import connect
+from patron.errors import UsageError
+from patron.store import Store, export_to_warehouse, publish_profiles
+from patron.store.schema import consents, touchpoints
+
+SEND = datetime(2025, 12, 29, 9, 0)  # the day after the simulated shop's window
+
+
+def test_campaign_measures_the_true_lift(store: Store, tmp_path: Path) -> None:
+    shop = simulate_shop(20_000, tmp_path / "shop", seed=7)
+    wh = connect(f"duckdb://{tmp_path / 'wh.duckdb'}")
+    try:
+        load(wh, "customers", [str(shop.files["customers"])])
+        load(wh, "transactions", [str(shop.files["transactions"])])
+        truth = pq.read_table(shop.files["truth"]).to_pydict()
+        ids, clv = truth["customer_id"], np.array(truth["clv_12m"])
+        cut = np.quantile(clv, [0.5, 0.9])
+        tier = np.where(clv >= cut[1], "MVC", np.where(clv >= cut[0], "MGC", "other"))
+        wh.create_table(
+            "customer_value",
+            pa.table({"customer_id": ids, "clv": clv, "tier": tier.tolist(),
+                      "segment": truth["segment"],
+                      "p_alive": np.where(truth["alive_at_end"], 0.8, 0.2)}),
+        )  # fmt: skip
+        publish_profiles(wh, store, source="test")
+        # offers with the uplift an earlier experiment measured per segment
+        rows = yaml.safe_load(shop_offers_yaml())
+        for r in rows:
+            segs = sorted(set(truth["segment"]))
+            r["uplift_by_segment"] = {s: round(true_uplift(s, r["id"]), 4) for s in segs}
+        (tmp_path / "offers.yaml").write_text(yaml.safe_dump(rows), encoding="utf-8")
+        load_offers(store, tmp_path / "offers.yaml")
+        # 85% agreed to e-mail marketing, 5% refused, the rest said nothing (opt-in: no)
+        rng = np.random.default_rng(1)
+        u = rng.random(len(ids))
+        with store.write() as conn:
+            conn.execute(
+                sa.insert(consents),
+                [{"customer_id": c, "channel": "email", "purpose": "marketing",
+                  "state": "granted" if x < 0.85 else "denied", "recorded_at": datetime(2025, 6, 1),
+                  "source": "web form"} for c, x in zip(ids, u, strict=True) if x < 0.90],
+            )  # fmt: skip
+        no_consent = {c for c, x in zip(ids, u, strict=True) if x >= 0.85}
+        export_to_warehouse(store, wh)
+
+        camp = create_campaign(
+            store, wh, "winter", channel="email", holdout=0.2, start=SEND.date(), weeks=4, at=SEND
+        )
+        assert camp.counts["treated"] > 3 * camp.counts["holdout"] > 0
+        with pytest.raises(UsageError, match="exists already"):
+            create_campaign(store, wh, "winter", at=SEND)
+        out = tmp_path / "contacts.csv"
+        result = export_campaign(store, wh, "winter", out, at=SEND)
+        with out.open(encoding="utf-8") as fh:
+            contacts = list(csv.DictReader(fh))
+        assert len(contacts) == result.contacts > 1000
+        assert not {r["customer_id"] for r in contacts} & no_consent
+        assert all(r["price"] for r in contacts)
+        with store.read() as conn:
+            logged = conn.execute(
+                sa.select(sa.func.count()).where(
+                    touchpoints.c.campaign == "winter", touchpoints.c.direction == "outbound"
+                )
+            ).scalar_one()
+        assert logged == result.contacts  # every contact is a touch point
+        with pytest.raises(UsageError, match="was exported"):
+            export_campaign(store, wh, "winter", out, at=SEND)
+
+        # the weeks after the send: responses with a known effect
+        sends = {r["customer_id"]: r["offer_id"] for r in contacts}
+        assert set(sends.values()) <= {o.id for o in SHOP_OFFERS}
+        responses = simulate_offer_responses(shop.files["truth"], sends, weeks=4, seed=3)
+        path = tmp_path / "after.parquet"
+        pq.write_table(responses.transactions, path)
+        load(wh, "transactions", [str(path)])
+        analysis = analyze_campaign(wh, "winter")
+        assert not analysis.overall.srm["alarm"]
+        exp_treated = analysis.overall.results[0]["n_arm"]  # every treated customer counts
+        assert exp_treated == camp.counts["treated"] > camp.actions["treated"]
+        true = {
+            "margin": responses.true_margin_lift * len(sends) / exp_treated,
+            "revenue": responses.true_revenue_lift * len(sends) / exp_treated,
+        }
+        for r in analysis.overall.results:
+            if r["metric"] in true:
+                assert r["ci_low"] <= true[r["metric"]] <= r["ci_high"], (r, true)
+        assert analysis.by_offer  # per offer too
+    finally:
+        wh.close()
