@@ -13,7 +13,6 @@ import typer
 from patron.cli._common import JsonOpt, _emit_json, app, err, out
 from patron.cli.interact import StoreOpt, _store_url
 from patron.errors import UsageError
-from patron.store import open_store
 
 __all__ = ["keys_app", "serve_cmd"]
 
@@ -111,6 +110,7 @@ def keys_create_cmd(
     """Create an API key; it is shown this once (the store keeps only its HMAC)."""
     from datetime import timedelta
 
+    from patron.store import open_store
     from patron.store.keys import create_key
 
     with open_store(_store_url(store)) as handle:
@@ -130,6 +130,7 @@ def keys_create_cmd(
 @keys_app.command("list")
 def keys_list_cmd(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List the keys (id, name, role, first characters, state; never the keys)."""
+    from patron.store import open_store
     from patron.store.keys import list_keys
 
     with open_store(_store_url(store)) as handle:
@@ -159,6 +160,8 @@ def keys_revoke_cmd(
 
     if key_id < 1:
         raise UsageError("A key id is a positive number; `patron keys list` shows them.")
+    from patron.store import open_store
+
     with open_store(_store_url(store)) as handle:
         record = revoke_key(handle, key_id)
     if json_out:

@@ -499,6 +499,17 @@ def _penalizer(score: dict[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
+#: The columns of a scored ``customer_value`` the report reads besides the tier.
+_SCORED_COLUMNS = (
+    "clv",
+    "model",
+    "time_unit",
+    "horizon_months",
+    "discount_rate_yearly",
+    "as_of",
+)
+
+
 def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
     """Everything the report shows, aggregated in the engine (a dict for the template).
 
@@ -510,6 +521,12 @@ def build_report(wh: Warehouse, money: Money | None = None) -> dict[str, Any]:
     t = wh.table(VALUE_TABLE)
     if "tier" not in t.columns:
         raise DataError(f"{VALUE_TABLE} has no tiers; run `patron tiers` first.")
+    missing = [c for c in _SCORED_COLUMNS if c not in t.columns]
+    if missing:
+        raise DataError(
+            f"{VALUE_TABLE} lacks {', '.join(missing)} (it was not written by "
+            "`patron value score`); score customers again."
+        )
     details = latest_run(wh)
     head = (
         t.aggregate(
