@@ -22,6 +22,7 @@ from patron.api.routers import (
     admin,
     consent,
     customers,
+    customize,
     health,
     policy,
     questions,
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     touchpoints.router,
     questions.router,
     policy.router,
+    customize.router,
     admin.router,
 )
 

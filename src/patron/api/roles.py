@@ -53,4 +53,15 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "keys.create": _ADMIN,
     "keys.revoke": _ADMIN,
     "audit.list": _ADMIN,
+    # Customize: the offer catalogue, decisions and their responses, prices, campaigns
+    "offers.list": _STAFF,
+    "offers.get": _STAFF,
+    "offers.create": _MANAGE,
+    "offers.update": _MANAGE,
+    "offers.delete": _MANAGE,
+    "customers.next_best_action": _ALL,
+    "decisions.response": frozenset({"admin", "agent", "integration"}),
+    "quotes.quote": frozenset({"admin", "agent", "integration"}),
+    "campaigns.list": _MANAGE,
+    "campaigns.get": _MANAGE,
 }

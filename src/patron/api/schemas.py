@@ -204,10 +204,14 @@ class NextQuestionAnswer(BaseModel):
 
 
 class OfferOut(BaseModel):
-    """What to offer (today the tier's action; the next best action when Customize lands)."""
+    """What to offer: the next best action in one line, and why.
+
+    While the offer catalogue is empty: the tier's action.
+    """
 
     tier: str | None
     action: str | None
+    reason: str | None = None
 
 
 class ScreenOut(BaseModel):
@@ -231,6 +235,13 @@ class ScreenOut(BaseModel):
     no_question_reason: str | None
     offer: OfferOut
     script: list[str]
+    next_best_action: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The logged decision behind the offer (as GET /customers/{id}/next-best-action "
+            "returns it; report the customer's response with POST /decisions/{id}/response)."
+        ),
+    )
 
 
 class AnswerIn(_In):

@@ -33,7 +33,6 @@ from patron.interact.profiling import (
     record_answer,
 )
 from patron.interact.questions import question_bank
-from patron.interact.screen import agent_screen
 from patron.interact.touchpoints import recent_touchpoints
 from patron.interact.vocabulary import utc_now
 
@@ -109,8 +108,13 @@ def screen(
     channel: ChannelQ = "phone",
 ) -> dict[str, Any]:
     """Who, value, needs, what we know, recent touch points, what to ask and offer, a script."""
-    offers = request.app.state.offers
-    return agent_screen(store_of(request), customer_id, channel, offers=offers).to_dict()
+    from patron.customize.agent import offer_text, screen_with_offer
+
+    _, decision, data = screen_with_offer(
+        store_of(request), customer_id, channel, fallback=request.app.state.offers
+    )
+    data["next_best_action"] = {**decision.to_dict(), "offer_text": offer_text(decision)}
+    return data
 
 
 @router.get(
