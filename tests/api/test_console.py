@@ -152,6 +152,10 @@ def test_a_form_without_the_session_csrf_token_changes_nothing(
         ("manager", "/console/policy", 200),
         ("admin", "/console/", 200),
         ("admin", "/console/policy", 200),
+        ("agent", "/console/offers", 403),
+        ("agent", "/console/campaigns", 403),
+        ("manager", "/console/offers", 200),
+        ("manager", "/console/campaigns", 200),
     ],
 )
 def test_pages_by_role(
@@ -325,3 +329,49 @@ def test_the_demo_serves_the_console_with_fresh_keys(shop: Store) -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_offers_from_the_console_and_the_agents_response(
+    client: AppClient, keys: dict[str, str], shop: Store
+) -> None:
+    from patron.interact import set_consent
+    from patron.store.schema import decisions, offers
+
+    set_consent(shop, "C1", "all", "marketing", "granted", source="test")
+    csrf = _sign_in(client, keys["manager"])
+    r = client.post("/console/offers", data={"csrf": csrf, "offer": "id: x\nkind: [unclosed"})
+    assert "problem=" in r.headers["location"]
+    r = client.post(
+        "/console/offers",
+        data={"csrf": csrf, "offer": "id: x\nname: X\nkind: loyalty\neligibility: 'tier =='\n"},
+    )
+    assert "problem=" in r.headers["location"]
+    assert _count(shop, offers) == 0
+    text = (
+        "id: club\nname: The club\nkind: loyalty\nchannels: [phone]\nmargin: 20\n"
+        "response_rate: 0.3\neligibility: tier == 'MVC'\n"
+    )
+    r = client.post("/console/offers", data={"csrf": csrf, "offer": text})
+    assert "created" in r.headers["location"]
+    r = client.post("/console/offers", data={"csrf": csrf, "offer": text + "price: 15\n"})
+    assert "updated" in r.headers["location"]
+    assert _count(shop, offers) == 1
+    # the agent sees it, offers it, and records the acceptance against the decision
+    client.post("/console/logout", data={"csrf": csrf})
+    csrf = _sign_in(client, keys["agent"])
+    page = client.get("/console/customers/C1").text
+    assert "The club" in page
+    found = re.search(r'name="decision_id" value="(\d+)"', page)
+    assert found is not None
+    before = _count(shop, touchpoints)
+    r = client.post(
+        "/console/customers/C1/offer_accepted",
+        data={"csrf": csrf, "channel": "phone", "decision_id": found.group(1)},
+    )
+    assert "flash=Offer+accepted" in r.headers["location"]
+    assert _count(shop, touchpoints) == before + 1
+    with shop.read() as conn:
+        status = conn.execute(
+            sa.select(decisions.c.status).where(decisions.c.id == int(found.group(1)))
+        ).scalar_one()
+    assert status == "sent"

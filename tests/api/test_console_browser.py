@@ -168,3 +168,35 @@ def test_manager_pages_in_the_browser(browser: Browser, shop: Store) -> None:
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     assert browser.errors == []
     assert browser.external == []
+
+
+def test_a_manager_creates_an_offer_and_sees_it_chosen(browser: Browser, shop: Store) -> None:
+    from patron.interact import set_consent
+
+    set_consent(shop, "C1", "all", "marketing", "granted", source="test")
+    key = create_key(shop, server_secret(shop), name="Max the manager", role="manager").key
+    page = browser.page
+    browser.sign_in(key)
+    page.get_by_role("link", name="Offers").click()
+    page.get_by_role("heading", name="Offers", exact=True).wait_for(timeout=10_000)
+    assert browser.axe() == []
+    page.get_by_label("The offer (YAML)", exact=False).fill(
+        "id: book-club\nname: Join the book club\nkind: loyalty\ncategory: books\n"
+        "eligibility: tier == 'MVC'\nchannels: [phone, email]\nmargin: 20\n"
+        "response_rate: 0.3\n"
+    )
+    page.get_by_role("button", name="Save the offer").click()
+    page.locator(".flash", has_text="Offer book-club created").wait_for(timeout=10_000)
+    assert "Join the book club" in page.get_by_role("table").inner_text()
+    page.get_by_role("link", name="Customers").click()
+    page.get_by_label("Customer id, e-mail, phone or card").fill("C1")
+    page.get_by_role("button", name="Find").click()
+    page.wait_for_url("**/console/customers/C1")
+    offer = page.get_by_role("region", name="What to offer").inner_text()
+    assert "Join the book club" in offer
+    assert "Why:" in offer
+    # the other customer is not eligible: no offer, with the reason
+    page.goto(f"{browser.base}/console/customers/C2")
+    assert "Join the book club" not in page.get_by_role("region", name="What to offer").inner_text()
+    assert browser.errors == []
+    assert browser.external == []

@@ -44,6 +44,9 @@ CONSOLE_ROLES: dict[str, frozenset[str]] = {
     "questions.edit": frozenset({"admin", "manager"}),
     "policy": frozenset({"admin", "manager"}),
     "policy.edit": frozenset({"admin"}),
+    "offers": frozenset({"admin", "manager"}),
+    "offers.edit": frozenset({"admin", "manager"}),
+    "campaigns": frozenset({"admin", "manager"}),
 }
 
 _HERE = Path(str(files("patron.api.console")))
@@ -258,15 +261,15 @@ def _router() -> APIRouter:
     @router.get("/customers/{customer_id}", response_class=HTMLResponse)
     def screen(request: Request, customer_id: str, channel: str = "phone") -> Response:
         session = _signed_in(request, "customers")
-        from patron.interact import CHANNELS, CONSENT_STATES, PURPOSES, agent_screen
-        from patron.value.tiers import TIER_ACTIONS
+        from patron.customize.agent import screen_with_offer
+        from patron.interact import CHANNELS, CONSENT_STATES, PURPOSES
 
         try:
-            view = agent_screen(
+            _, decision, data = screen_with_offer(
                 request.app.state.store,
                 customer_id,
                 channel if channel in CHANNELS else "phone",
-                offers=TIER_ACTIONS,
+                fallback=request.app.state.offers,
             )
         except PatronError as exc:
             return _page(request, "search.html", session, q=customer_id, not_found=str(exc))
@@ -274,7 +277,8 @@ def _router() -> APIRouter:
             request,
             "customer.html",
             session,
-            screen=view.to_dict(),
+            screen=data,
+            decision=decision.to_dict() if decision.action is not None else None,
             channels=CHANNELS,
             purposes=PURPOSES,
             consent_states=CONSENT_STATES,
@@ -334,6 +338,78 @@ def _router() -> APIRouter:
             return _back("/console/questions", problem=str(exc))
         _audit(request, session, "console.questions", None, {"questions": count})
         return _back("/console/questions", flash=f"Question bank saved: {count} questions.")
+
+    @router.get("/offers", response_class=HTMLResponse)
+    def offers_page(request: Request) -> HTMLResponse:
+        session = _signed_in(request, "offers")
+        from patron.customize.offers import OFFER_KINDS, list_offers
+
+        every = list_offers(request.app.state.store)
+        return _page(
+            request,
+            "offers.html",
+            session,
+            offers=[o.to_dict() for o in every],
+            kinds=OFFER_KINDS,
+            example=_OFFER_EXAMPLE,
+            can_edit=session.key.role in CONSOLE_ROLES["offers.edit"],
+        )
+
+    @router.post("/offers")
+    async def offers_save(request: Request) -> Response:
+        session = _signed_in(request, "offers.edit")
+        form = await _form(request, session)
+        from patron.customize.offers import create_offer, update_offer
+
+        try:
+            data = _yaml(form.get("offer", ""), "the offer")
+            if not isinstance(data, dict):
+                raise DataError("An offer is a mapping of its fields (id, name, kind, ...).")
+            store = request.app.state.store
+            offer_id = str(data.get("id", ""))
+            existing = {o["id"] for o in _offer_ids(store)}
+            if offer_id in existing:
+                offer = update_offer(
+                    store, offer_id, {k: v for k, v in data.items() if k != "id"}, source="console"
+                )
+                verb = "updated"
+            else:
+                offer = create_offer(store, data, source="console")
+                verb = "created"
+        except PatronError as exc:
+            return _back("/console/offers", problem=str(exc))
+        _audit(request, session, f"console.offer_{verb}", offer.id, None)
+        return _back("/console/offers", flash=f"Offer {offer.id} {verb}.")
+
+    @router.post("/offers/{offer_id}/remove")
+    async def offers_remove(request: Request, offer_id: str) -> Response:
+        session = _signed_in(request, "offers.edit")
+        await _form(request, session)
+        from patron.customize.offers import delete_offer
+
+        try:
+            delete_offer(request.app.state.store, offer_id)
+        except PatronError as exc:
+            return _back("/console/offers", problem=str(exc))
+        _audit(request, session, "console.offer_removed", offer_id, None)
+        return _back("/console/offers", flash=f"Offer {offer_id} removed.")
+
+    @router.get("/campaigns", response_class=HTMLResponse)
+    def campaigns_page(request: Request) -> HTMLResponse:
+        session = _signed_in(request, "campaigns")
+        from patron.customize.campaigns import Campaign
+        from patron.store.schema import campaigns
+
+        with request.app.state.store.read() as conn:
+            rows = conn.execute(
+                sa.select(campaigns).order_by(campaigns.c.created_at.desc()).limit(200)
+            ).all()
+        items = []
+        for row in rows:
+            camp = Campaign(**json.loads(row.definition)).to_dict()
+            camp["exported_at"] = row.exported_at.isoformat()[:16] if row.exported_at else None
+            items.append(camp)
+        return _page(request, "campaigns.html", session, campaigns=items)
 
     @router.get("/policy", response_class=HTMLResponse)
     def policy_page(request: Request) -> HTMLResponse:
@@ -416,6 +492,12 @@ def _do(
             ),
         )
         done = "Call logged."
+    elif action in ("offer_accepted", "offer_declined") and form.get("decision_id", "").isdigit():
+        from patron.customize.responses import record_response
+
+        outcome = action.removeprefix("offer_")
+        record_response(store, int(form["decision_id"]), outcome, agent=agent)
+        done = f"Offer {outcome}."
     elif action in ("offer_accepted", "offer_declined"):
         log_touchpoint(
             store,
@@ -444,6 +526,27 @@ def _do(
         raise _Refused(f"action {action}", session.key.role)
     _audit(request, session, f"console.{action}", customer_id, None)
     return done
+
+
+#: What the offers page shows as a starting point for a new offer.
+_OFFER_EXAMPLE = """id: winback-10
+name: 10% off your next order
+kind: reactivation
+category: books
+eligibility: p_alive < 0.5 and clv > 20
+channels: [email, phone]
+contact_cost: {email: 0.05, phone: 2.0}
+margin_rate: 0.25
+price: 20
+response_rate: 0.08
+max_per_customer: 2
+"""
+
+
+def _offer_ids(store: Any) -> list[dict[str, Any]]:
+    from patron.customize.offers import list_offers
+
+    return [o.to_dict() for o in list_offers(store)]
 
 
 def _audit(
