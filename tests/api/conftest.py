@@ -76,7 +76,8 @@ class World:
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> Any:
         """A request with the role's key."""
-        return self.client.request(method, path, headers=self.headers(role), **kwargs)
+        headers = {**self.headers(role), **kwargs.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kwargs)
 
 
 def build_world(url: str, folder: Path, **settings: Any) -> Iterator[World]:
