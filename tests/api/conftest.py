@@ -57,6 +57,7 @@ class World:
     url: str
     store: Store
     client: AppClient
+    app: Any = None
     keys: dict[str, str] = field(default_factory=dict)
     key_ids: dict[str, int] = field(default_factory=dict)
 
@@ -98,7 +99,7 @@ def build_world(url: str, folder: Path, **settings: Any) -> Iterator[World]:
     app = create_app(app_settings, store=store)
     secret = server_secret(store, app_settings.api_secret)
     client_context = app_client(app)
-    world = World(url, store, client_context.__enter__())
+    world = World(url, store, client_context.__enter__(), app)
     for role in ROLES:
         made = create_key(store, secret, name=f"{role} key", role=role)
         world.keys[role], world.key_ids[role] = made.key, made.record.id

@@ -434,3 +434,15 @@ def test_configured_secret_is_used_and_checked(tmp_path: Path) -> None:
             create_app(ApiSettings(store=url, api_secret="short"), store=world.store)
     finally:
         gen.close()
+
+
+def test_nul_characters_are_refused_on_every_backend(world: World) -> None:
+    before = world.counts()
+    assert_problem(world.call("admin", "GET", "/api/v1/customers/C%001"), 422, "NUL")
+    assert_problem(
+        world.call("admin", "GET", "/api/v1/customers", params={"email": "a\x00@b.c"}), 422, "NUL"
+    )
+    body = {**TP, "customer_id": "C\x002"}
+    problem = assert_problem(world.call("admin", "POST", "/api/v1/touchpoints", json=body), 422)
+    assert problem["errors"][0]["location"] == "body.customer_id"
+    assert world.counts() == before

@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from patron import __version__
 from patron.api.auth import RateLimiter
-from patron.api.middleware import AccessLog, BodyLimit
+from patron.api.middleware import AccessLog, BodyLimit, NoNulInUrl
 from patron.api.problems import Problem, StrictJSONResponse, install_problem_handlers
 from patron.api.routers import (
     admin,
@@ -129,6 +129,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=chosen.api_max_body)
+    app.add_middleware(NoNulInUrl)
     app.add_middleware(AccessLog)
     return app
 
