@@ -220,3 +220,15 @@ def test_revoked_key_is_refused_at_once(world: World) -> None:
     assert any(k["id"] == key["id"] and k["state"] == "revoked" for k in listed)
     actions = [e["action"] for e in world.call("admin", "GET", "/api/v1/audit").json()["items"]]
     assert actions[:2] == ["keys.revoke", "keys.create"]
+
+
+def test_docs_show_the_same_role_table() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    shown = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in ENDPOINT_ROLES:
+            shown[cells[0]] = {role for role, mark in zip(ROLES, cells[2:], strict=True) if mark}
+    assert shown == {op: set(roles) for op, roles in ENDPOINT_ROLES.items()}
