@@ -8,6 +8,9 @@ Usage::
                              # test and postgresql for the PostgreSQL tests, when apt-get is
                              # there), then ruff, mypy and all tests
     python3 dev.py env       # only create/refresh .venv
+    python3 dev.py bench-api # create .venv if needed (and Debian's wrk and postgresql), then
+                             # the API load benchmark, benchmarks/bench_api.py (its options
+                             # follow: --customers, --duration, --postgres, ...)
 
 Only the Python standard library is used here, so this works on a fresh machine with
 Python 3.11+. The environment is rebuilt when `requirements/dev.lock` or `pyproject.toml`
@@ -87,17 +90,27 @@ def ensure_postgres() -> None:
         _apt_install("postgresql", "the PostgreSQL tests")
 
 
+def ensure_wrk() -> None:
+    """Debian's wrk (the HTTP load generator of the API benchmark), when missing and possible."""
+    if not shutil.which("wrk"):
+        _apt_install("wrk", "the API load benchmark (benchmarks/bench_api.py)")
+
+
 def main(argv: list[str]) -> None:
     task = argv[0] if argv else "help"
     rest = argv[1:]
     if task in {"help", "-h", "--help"}:
         print(__doc__)
         return
-    if task not in {"demo", "test", "env"}:
-        sys.exit(f"Unknown task {task!r}: use demo, test or env.")
+    if task not in {"demo", "test", "env", "bench-api"}:
+        sys.exit(f"Unknown task {task!r}: use demo, test, env or bench-api.")
     ensure_env()
     if task == "demo":
         _run(BIN / "patron", "demo", *rest)
+    elif task == "bench-api":
+        ensure_wrk()
+        ensure_postgres()
+        _run(BIN / "python", ROOT / "benchmarks" / "bench_api.py", *rest)
     elif task == "test":
         ensure_browser()
         ensure_postgres()

@@ -57,6 +57,7 @@ class World:
     url: str
     store: Store
     client: AppClient
+    app: Any = None
     keys: dict[str, str] = field(default_factory=dict)
     key_ids: dict[str, int] = field(default_factory=dict)
 
@@ -76,7 +77,8 @@ class World:
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> Any:
         """A request with the role's key."""
-        return self.client.request(method, path, headers=self.headers(role), **kwargs)
+        headers = {**self.headers(role), **kwargs.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kwargs)
 
 
 def build_world(url: str, folder: Path, **settings: Any) -> Iterator[World]:
@@ -97,7 +99,7 @@ def build_world(url: str, folder: Path, **settings: Any) -> Iterator[World]:
     app = create_app(app_settings, store=store)
     secret = server_secret(store, app_settings.api_secret)
     client_context = app_client(app)
-    world = World(url, store, client_context.__enter__())
+    world = World(url, store, client_context.__enter__(), app)
     for role in ROLES:
         made = create_key(store, secret, name=f"{role} key", role=role)
         world.keys[role], world.key_ids[role] = made.key, made.record.id

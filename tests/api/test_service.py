@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from patron.api import ApiSettings, create_app
+from patron.api.schemas import ScreenOut
 from patron.errors import StoreError
 from patron.store import upgrade_store
 from tests.api.client import app_client
@@ -100,6 +101,7 @@ def test_agent_screen(world: World) -> None:
     )
     assert response.status_code == 200, response.text
     screen = response.json()
+    ScreenOut.model_validate(screen)  # sent without re-validation: it must match its schema
     assert screen["customer_id"] == "C1"
     assert {"kind": "card", "value": "CARD-0001"} in screen["identifiers"]
     assert screen["value"]["text"].startswith("Expected value over the horizon 300.00")

@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from patron import __version__
 from patron.api.auth import RateLimiter
 from patron.api.console import install_console
-from patron.api.middleware import AccessLog, BodyLimit
+from patron.api.middleware import AccessLog, BodyLimit, NoNulInUrl
 from patron.api.problems import Problem, StrictJSONResponse, install_problem_handlers
 from patron.api.routers import (
     admin,
@@ -133,6 +133,7 @@ def create_app(
         )
     install_console(app, app.state.secret, https_only=chosen.console_https_only)
     app.add_middleware(BodyLimit, limit=chosen.api_max_body)
+    app.add_middleware(NoNulInUrl)
     app.add_middleware(AccessLog)
     return app
 

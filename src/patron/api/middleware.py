@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron.api.problems import problem_response
 
-__all__ = ["AccessLog", "BodyLimit"]
+__all__ = ["AccessLog", "BodyLimit", "NoNulInUrl"]
 
 access_log = logging.getLogger("patron.api.access")
 
@@ -82,6 +82,26 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class NoNulInUrl:
+    """Refuse a NUL character in the path or query string (422): no store may hold one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope.get("path", "").encode()
+            query = scope.get("query_string", b"")
+            if b"\x00" in raw or b"%00" in raw.lower() or b"%00" in query or b"\x00" in query:
+                response = problem_response(
+                    422, "The path or query holds a NUL character (%00); remove it."
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class AccessLog:

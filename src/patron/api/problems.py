@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -214,6 +215,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _store_value(_request: Request, exc: sa_exc.DataError) -> Response:
+        # A value the store's types cannot hold (the transaction was rolled back).
+        log.warning("store refused a value: %s", type(exc.orig).__name__)
+        return problem_response(
+            422, "The store cannot hold a value of this request; check its text and numbers."
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -496,7 +496,7 @@ def save_question(
         bank = question_bank(conn)
         question = parse_question_bank(
             {"questions": [{**definition, "id": question_id}], "decisions": bank.decisions},
-            f"question {question_id!r}",
+            "the request",
         ).questions[0]
         clash = [q.id for q in bank.questions if q.attribute == question.attribute]
         if clash and clash != [question_id]:

@@ -10,6 +10,7 @@ revisions shipped in this package and run programmatically: no ``alembic.ini``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -119,6 +120,9 @@ class Store:
     engine: Engine
     url: str  # for messages: the password hidden
     _closed: bool = field(default=False, repr=False)
+    # SQLite: one writer at a time per process, queued on a lock instead of SQLite's busy
+    # handler (which polls with sleeps of 1 to 100 ms when threads of one process collide).
+    _write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -128,10 +132,24 @@ class Store:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed at the end, rolled back on any error."""
-        with self._errors(), self.engine.connect() as conn:
-            conn = conn.execution_options(patron_write=True)
-            with conn.begin():
-                yield conn
+        if self.dialect != "sqlite":
+            with self._errors(), self.engine.connect() as conn:
+                conn = conn.execution_options(patron_write=True)
+                with conn.begin():
+                    yield conn
+            return
+        if not self._write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise StoreError(
+                f"The store at {self.url} stayed busy with another write for "
+                f"{SQLITE_BUSY_TIMEOUT_S:.0f} s; try again."
+            )
+        try:
+            with self._errors(), self.engine.connect() as conn:
+                conn = conn.execution_options(patron_write=True)
+                with conn.begin():
+                    yield conn
+        finally:
+            self._write_lock.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

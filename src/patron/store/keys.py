@@ -272,11 +272,15 @@ def revoke_key(store: Store, key_id: int, *, by: ApiKey | None = None) -> ApiKey
     return _key(row)
 
 
+_BY_DIGEST = sa.select(api_keys).where(api_keys.c.key_hash == sa.bindparam("digest"))
+
+
 def authenticate(conn: Connection, secret: bytes, token: str) -> ApiKey | None:
-    """The key's record when ``token`` is a stored key (whatever its state), else ``None``."""
-    row = conn.execute(
-        sa.select(api_keys).where(api_keys.c.key_hash == key_digest(secret, token))
-    ).first()
+    """The key's record when ``token`` is a stored key (whatever its state), else ``None``.
+
+    Read on every request (no cache): a revoked key is refused from the next request on.
+    """
+    row = conn.execute(_BY_DIGEST, {"digest": key_digest(secret, token)}).first()
     return None if row is None else _key(row)
 
 

@@ -69,7 +69,7 @@ def put_question(
 ) -> dict[str, Any]:
     """Checked like a question bank file; 201 when added, 200 when replaced."""
     store = store_of(request)
-    definition = body.model_dump(exclude_none=True)
+    definition = body.model_dump(exclude_unset=True)
     question, new = save_question(store, question_id, definition, source=f"api key {caller.key_id}")
     audit(store, caller, target=question_id, detail={"added": new})
     response.status_code = 201 if new else 200

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.engine import Connection
 
 from patron.api.auth import Caller, allow, store_of
-from patron.api.common import audit
+from patron.api.problems import StrictJSONResponse
 from patron.api.schemas import BatchLogged, TouchpointBatchIn, TouchpointIn, TouchpointLogged
 from patron.errors import NotFoundError
 from patron.interact.profiles import NO_PUBLICATION, profile_in
-from patron.interact.touchpoints import Touchpoint, log_touchpoints
+from patron.interact.touchpoints import Touchpoint, insert_touchpoints
+from patron.store.keys import record_audit
 from patron.store.publish import live_publication
 
 __all__ = ["router"]
@@ -46,14 +47,32 @@ def _require_known(conn: Connection, customers: set[str]) -> None:
 )
 def log_one(
     request: Request, body: TouchpointIn, caller: Annotated[Caller, allow("touchpoints.log")]
-) -> dict[str, Any]:
+) -> Response:
     """Stored once per ``idempotency_key``: a retry returns the first record's id."""
-    store = store_of(request)
-    with store.read() as conn:
-        _require_known(conn, {body.customer_id})
-    new_id = log_touchpoints(store, [_touchpoint(body)])[0]
-    audit(store, caller, target=body.customer_id, detail={"touchpoint": new_id})
-    return {"id": new_id}
+    ids = _log(request, caller, [body])
+    return StrictJSONResponse({"id": ids[0]}, status_code=201)
+
+
+def _log(request: Request, caller: Caller, items: list[TouchpointIn]) -> list[int]:
+    """Check, store and audit touch points: one transaction (the customers known, all or none)."""
+    checked = [_touchpoint(item).validated() for item in items]
+    with store_of(request).write() as conn:
+        _require_known(conn, {tp.customer_id for tp in checked})
+        ids = insert_touchpoints(conn, checked)[0]
+        detail: dict[str, Any] = (
+            {"touchpoint": ids[0]}
+            if len(ids) == 1
+            else {"touchpoints": len(ids), "first": ids[0], "last": ids[-1]}
+        )
+        record_audit(
+            conn,
+            caller.operation,
+            key_id=caller.key_id,
+            role=caller.role,
+            target=checked[0].customer_id if len(checked) == 1 else None,
+            detail=detail,
+        )
+    return ids
 
 
 @router.post(
@@ -69,9 +88,5 @@ def log_batch(
     caller: Annotated[Caller, allow("touchpoints.log_batch")],
 ) -> dict[str, Any]:
     """All or none: every item is checked before anything is written."""
-    store = store_of(request)
-    with store.read() as conn:
-        _require_known(conn, {item.customer_id for item in body.items})
-    ids = log_touchpoints(store, [_touchpoint(i) for i in body.items])
-    audit(store, caller, detail={"touchpoints": len(ids), "first": ids[0], "last": ids[-1]})
+    ids = _log(request, caller, body.items)
     return {"ids": ids, "count": len(ids)}
