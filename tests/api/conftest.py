@@ -72,7 +72,18 @@ class World:
 
     def counts(self) -> dict[str, int]:
         """Rows in every table a write may touch."""
-        names = ("touchpoints", "facts", "consents", "questions", "api_keys", "audit", "profiles")
+        names = (
+            "touchpoints",
+            "facts",
+            "consents",
+            "questions",
+            "api_keys",
+            "audit",
+            "profiles",
+            "offers",
+            "decisions",
+            "quotes",
+        )
         return {name: self.count(name) for name in names}
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from patron.interact import set_consent
 from tests.api.conftest import World
 from tests.api.test_service import assert_problem
@@ -118,33 +116,3 @@ def test_campaigns_are_listed_for_managers(world: World) -> None:
     assert r.status_code == 200
     assert r.json()["items"] == []
     assert_problem(world.call("manager", "GET", "/api/v1/campaigns/none"), 404, "none")
-
-
-# Who may call what, written out independently of patron.api.roles.
-EXPECTED = {
-    ("GET", "/api/v1/offers"): {"admin", "manager", "agent"},
-    ("GET", "/api/v1/offers/vip-books"): {"admin", "manager", "agent"},
-    ("POST", "/api/v1/offers"): {"admin", "manager"},
-    ("DELETE", "/api/v1/offers/none-such"): {"admin", "manager"},
-    ("GET", "/api/v1/customers/C3/next-best-action"): {"admin", "manager", "agent", "integration"},
-    ("POST", "/api/v1/decisions/999999/response"): {"admin", "agent", "integration"},
-    ("POST", "/api/v1/quotes"): {"admin", "agent", "integration"},
-    ("GET", "/api/v1/campaigns"): {"admin", "manager"},
-}
-
-
-@pytest.mark.parametrize(("method", "path"), list(EXPECTED))
-@pytest.mark.parametrize("role", ["admin", "manager", "agent", "integration"])
-def test_roles(world: World, role: str, method: str, path: str) -> None:
-    body: dict[str, Any] | None = None
-    if path.endswith("/offers"):
-        body = {**OFFER, "id": f"role-{role}"}
-    elif path.endswith("/response"):
-        body = {"outcome": "accepted"}
-    elif path.endswith("/quotes"):
-        body = {"customer_id": "C3", "product": f"P-{role}", "channel": "web", "price": 5.0}
-    r = world.call(role, method, path, json=body)
-    if role in EXPECTED[(method, path)]:
-        assert r.status_code not in (401, 403), (role, method, path, r.text)
-    else:
-        assert_problem(r, 403)

@@ -10,13 +10,20 @@ It is deliberately not read from ``patron.api.roles``: the code's table must agr
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from patron.api import ENDPOINT_ROLES
+from patron.customize.nba import next_best_action
+from patron.customize.offers import create_offer
+from patron.interact import set_consent
 from patron.interact.questions import save_question
 from patron.store.keys import audit_entries, create_key
+from patron.store.schema import campaigns
 from tests.api.conftest import ROLES, World
 
 #             admin manager agent integration
@@ -49,6 +56,16 @@ keys.list                 yes no  no  no
 keys.create               yes no  no  no
 keys.revoke               yes no  no  no
 audit.list                yes no  no  no
+offers.list               yes yes yes no
+offers.get                yes yes yes no
+offers.create             yes yes no  no
+offers.update             yes yes no  no
+offers.delete             yes yes no  no
+customers.next_best_action yes yes yes yes
+decisions.response        yes no  yes yes
+quotes.quote              yes no  yes yes
+campaigns.list            yes yes no  no
+campaigns.get             yes yes no  no
 """
 EXPECTED = {
     line.split()[0]: {role for role, ok in zip(ROLES, line.split()[1:], strict=True) if ok == "yes"}
@@ -63,6 +80,16 @@ QUESTION = {
     "channels": ["phone", "web"],
     "informs": ["next_offer"],
     "value_if_right": 0.02,
+}
+
+
+OFFER: dict[str, Any] = {
+    "id": "roles-offer",
+    "name": "Ten percent off",
+    "kind": "retention",
+    "channels": ["web", "email"],
+    "margin": 12.0,
+    "response_rate": 0.2,
 }
 
 
@@ -135,6 +162,32 @@ def request_for(op: str, role: str, world: World) -> tuple[str, str, dict[str, A
         "keys.create": ("POST", "/api/v1/keys", {"json": {"name": "new desk", "role": "agent"}}),
         "keys.revoke": ("POST", f"/api/v1/keys/{world.key_ids['spare']}/revoke", {}),
         "audit.list": ("GET", "/api/v1/audit", {}),
+        "offers.list": ("GET", "/api/v1/offers", {}),
+        "offers.get": ("GET", "/api/v1/offers/roles-offer", {}),
+        "offers.create": ("POST", "/api/v1/offers", {"json": {**OFFER, "id": f"new-{role}"}}),
+        "offers.update": (
+            "PUT",
+            "/api/v1/offers/roles-offer",
+            {"json": {k: v for k, v in OFFER.items() if k != "id"}},
+        ),
+        "offers.delete": ("DELETE", f"/api/v1/offers/drop-{role}", {}),
+        "customers.next_best_action": (
+            "GET",
+            f"{c}/C1/next-best-action",
+            {"params": {"channel": "web"}},
+        ),
+        "decisions.response": (
+            "POST",
+            f"/api/v1/decisions/{world.key_ids[f'decision-{role}']}/response",
+            {"json": {"outcome": "accepted"}},
+        ),
+        "quotes.quote": (
+            "POST",
+            "/api/v1/quotes",
+            {"json": {"customer_id": "C2", "product": f"P-{role}", "channel": "web", "price": 9}},
+        ),
+        "campaigns.list": ("GET", "/api/v1/campaigns", {}),
+        "campaigns.get": ("GET", "/api/v1/campaigns/spring", {}),
     }
     return table[op]
 
@@ -147,6 +200,33 @@ def roles_world(world: World) -> World:
     for role in ROLES:
         save_question(
             world.store, f"drop_{role}", {**QUESTION, "attribute": f"drop_{role}"}, source="t"
+        )
+    create_offer(world.store, OFFER, source="test")
+    set_consent(world.store, "C1", "all", "marketing", "granted", source="test")
+    for role in ROLES:
+        create_offer(world.store, {**OFFER, "id": f"drop-{role}"}, source="test")
+        decision = next_best_action(world.store, "C1", "web")
+        assert decision.id is not None
+        assert decision.action is not None
+        world.key_ids[f"decision-{role}"] = decision.id
+    with world.store.write() as conn:
+        conn.execute(
+            sa.insert(campaigns).values(
+                name="spring",
+                definition=json.dumps(
+                    {
+                        "name": "spring",
+                        "offers": ["roles-offer"],
+                        "channel": "email",
+                        "audience": None,
+                        "holdout": 0.1,
+                        "start": "2026-03-01",
+                        "end": "2026-03-28",
+                        "at": "2026-02-28T09:00:00Z",
+                    }
+                ),
+                created_at=datetime(2026, 2, 28, 9),
+            )
         )
     app_secret = world_secret(world)
     world.key_ids["spare"] = create_key(
