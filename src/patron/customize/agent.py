@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from patron.customize.nba import Decision, NbaSettings, next_best_action
+from patron.customize.offers import catalogue
 from patron.interact.screen import AgentScreen, agent_screen
 from patron.interact.vocabulary import to_utc, utc_now
 from patron.store import Store
@@ -41,14 +42,16 @@ def screen_with_offer(
 ) -> tuple[AgentScreen, Decision, dict[str, Any]]:
     """The agent screen whose offer is the customer's next best action (logged).
 
-    ``fallback`` (what to offer per tier) is used only while the offer catalogue is empty.
+    ``fallback`` (what to offer per tier) is used only while the offer catalogue is empty;
+    then no decision is logged (there was nothing to choose from).
     Returns the screen, the decision, and the JSON view (the screen's, with the decision
     under ``next_best_action``).
     """
     when = to_utc(at) if at is not None else utc_now()
-    decision = next_best_action(store, customer, channel, at=when, settings=settings)
+    with store.read() as conn:
+        empty = not catalogue(conn)
+    decision = next_best_action(store, customer, channel, at=when, settings=settings, log=not empty)
     text = offer_text(decision)
-    empty = not decision.candidates
     screen = agent_screen(
         store,
         decision.customer_id,
