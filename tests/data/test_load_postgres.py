@@ -20,7 +20,7 @@ from patron.cli import main
 from patron.data import staging
 from patron.data.loader import LOAD_ID, LoadOptions, LoadReport, load
 from patron.data.warehouse import Warehouse, connect
-from patron.errors import DataError
+from patron.errors import DataError, WarehouseError
 from tests.conftest import shared_file, snapshot
 from tests.value.conftest import CDNOW_SAMPLE_OPTIONS
 
@@ -212,3 +212,19 @@ def test_cli_loads_into_postgres(
     empty = _write(tmp_path, "none.csv", "customer_id,date,amount\n,2024-01-01,1\n")
     assert main(["load", "transactions", str(empty), "--warehouse", pg_url]) == 65
     assert "all 1 row(s) were rejected" in capsys.readouterr().err
+
+
+def test_a_refusal_by_postgres_is_one_line_and_writes_nothing(
+    pg: Warehouse, tmp_path: Path
+) -> None:
+    # A transactions table made by another tool, with whole-number amounts: PostgreSQL
+    # refuses 10.5 in the COPY; the load names the table and leaves the warehouse as it was.
+    pg.con.raw_sql(
+        'CREATE TABLE transactions (customer_id TEXT, "timestamp" TIMESTAMP, amount INTEGER, '
+        "is_return BOOLEAN, _load_id TEXT)"
+    ).close()
+    before = snapshot(pg)
+    with pytest.raises(WarehouseError, match=r"refused the load into transactions .*nothing"):
+        load(pg, "transactions", [str(_write(tmp_path, "bad.csv", BAD))])
+    assert snapshot(pg) == before
+    assert not pg.has_table("_patron_loads")
