@@ -4,7 +4,8 @@ Needs the work folder of ``bench_value.py --customers N --keep DIR`` (the simula
 its loaded DuckDB warehouse). Each round runs, each as its own process timed from outside
 (start-up included): the lean floor (``bench_lean_floor.py``, DuckDB + numpy on the same
 Parquet), ``patron value score`` (graded on a 13-week holdout), ``patron value score
---no-check``, and the CLI's ``--help``, ``value --help`` and ``--version``; with ``--before
+--no-check``, and the CLI's ``--help``, ``value --help`` and ``--version`` (``--startup-only``:
+these alone); wall and CPU seconds (user + system) of each; with ``--before
 SRC`` (an export of an earlier commit's ``src``, e.g. ``git archive COMMIT src | tar -x -C
 /tmp/before``), the same ``value score`` and ``--help`` of that code too. Usage::
 
@@ -23,13 +24,17 @@ import time
 from pathlib import Path
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, from ``wait4``) of one process."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr}")
-    return elapsed
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{errors.decode(errors='replace')}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -38,6 +43,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, default=None, help="an earlier commit's src")
+    parser.add_argument("--startup-only", action="store_true", help="only --help, --version")
     ns = parser.parse_args()
     shop = ns.work / f"shop{ns.customers}"
     url = f"duckdb://{ns.work / f'value{ns.customers}.duckdb'}"
@@ -51,24 +57,35 @@ def main() -> None:
         "patron value --help": [*patron, "value", "--help"],
         "patron --version": [*patron, "--version"],
     }
+    if ns.startup_only:
+        steps = {k: v for k, v in steps.items() if "help" in k or "version" in k}
     envs: dict[str, dict[str, str] | None] = dict.fromkeys(steps)
     if ns.before is not None:
         before = {**os.environ, "PYTHONPATH": str(ns.before.resolve())}
-        for label in ("patron value score", "patron --help"):
+        for label in ("patron value score", "patron --help", "patron value --help"):
+            if label not in steps:
+                continue
             steps[f"before: {label}"] = steps[label]
             envs[f"before: {label}"] = before
-    times: dict[str, list[float]] = {k: [] for k in steps}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in steps}
     for _ in range(ns.rounds):
         for label, cmd in steps.items():
             times[label].append(timed(cmd, envs[label]))
-    base = statistics.median(times["lean floor (DuckDB + numpy)"])
+    floor = times.get("lean floor (DuckDB + numpy)")
+    base = statistics.median(w for w, _ in floor) if floor else None
     print(f"{ns.customers:,} customers; {ns.rounds} rounds, alternating")
-    print("| command | runs (s) | median (s) | x lean floor |")
-    print("|---|---|---:|---:|")
+    print("| command | wall runs (s) | wall median (s) | x lean floor | CPU median (min-max) |")
+    print("|---|---|---:|---:|---:|")
     for label, values in times.items():
-        median = statistics.median(values)
-        shown = ", ".join(f"{v:.2f}" for v in values)
-        print(f"| {label} | {shown} | {median:.2f} | {median / base:.2f} |")
+        wall = [w for w, _ in values]
+        cpu = [c for _, c in values]
+        median = statistics.median(wall)
+        shown = ", ".join(f"{v:.2f}" for v in wall)
+        ratio = f"{median / base:.2f}" if base else "-"
+        print(
+            f"| {label} | {shown} | {median:.2f} | {ratio} | "
+            f"{statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f}) |"
+        )
 
 
 if __name__ == "__main__":
