@@ -144,7 +144,9 @@ def test_a_failure_mid_copy_leaves_the_warehouse_untouched(
 
     def failing_send(copy: Any, batch: pa.RecordBatch) -> None:
         sent.append(batch.num_rows)
-        if len(sent) == 3:  # the load's second file, after the first went in whole
+        # The load's second file, after the first went in whole (with its ledger row) and
+        # after the second's first batch.
+        if len(sent) == 4:
             raise OSError("the connection dropped")
         real_send(copy, batch)
 
@@ -156,7 +158,7 @@ def test_a_failure_mid_copy_leaves_the_warehouse_untouched(
     )
     with pytest.raises(OSError, match="connection dropped"):
         load(pg, "transactions", [str(second), str(third)])
-    assert sent == [2, 1, 2]
+    assert sent == [2, 1, 2, 2]
     assert snapshot(pg) == before
     assert _rows(pg, "transactions") == rows
     assert "note" not in pg.con.table("transactions").columns  # the added column rolled back
