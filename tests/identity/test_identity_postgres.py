@@ -1,8 +1,8 @@
 """Deterministic identity resolution on PostgreSQL gives the same map as on DuckDB.
 
-``patron load`` cannot read files through PostgreSQL yet, so the identity records are written
-into it directly; the run itself (normalisation, edges, components, stable ids) is the same
-code on both engines.
+The identity records are written into it directly, as another tool would have (``patron load``
+into PostgreSQL has its own tests: tests/data/test_load_postgres.py); the run itself
+(normalisation, edges, components, stable ids) is the same code on both engines.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The value flow on PostgreSQL gives the DuckDB answers (and the paper's BG/NBD estimates).
 
-Patron's loader cannot read files into PostgreSQL (the engine reads no files), so the CDNOW
-sample is loaded into DuckDB and its rows copied over, as a company's own tables would be there.
+The CDNOW sample is loaded into DuckDB and its rows copied over, as a company's own tables would
+be there (``patron load`` into PostgreSQL has its own tests: tests/data/test_load_postgres.py).
 """
 
 from __future__ import annotations

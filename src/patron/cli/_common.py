@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from patron import __version__
 from patron.errors import PatronError, UsageError, first_line
 
 if TYPE_CHECKING:
@@ -66,6 +65,8 @@ def _open(warehouse: str | None) -> Warehouse:
 
 def _version(value: bool) -> None:
     if value:
+        from patron import __version__
+
         out.print(f"patron {__version__}")
         raise typer.Exit()
 

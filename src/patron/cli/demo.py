@@ -48,7 +48,7 @@ def demo_cmd(
     from patron.value.clv import ValueSettings
     from patron.value.history import apply_tiers, score_into_warehouse
     from patron.value.summary import SummarySpec
-    from patron.value.validation import fit_and_check
+    from patron.value.validation import HOLDOUT_WEEKS, fit_and_check
     from patron.value.workflow import summary_from_warehouse
 
     shop = directory / "shop"
@@ -80,7 +80,7 @@ def demo_cmd(
         out.rule("5. Differentiate by value")
         with (
             err.status("Fitting the purchase and spend models, scoring customers ..."),
-            summary_from_warehouse(wh, SummarySpec("week")) as source,
+            summary_from_warehouse(wh, SummarySpec("week"), check_weeks=HOLDOUT_WEEKS) as source,
         ):
             fit, checked = fit_and_check(source, "auto")
             stored = checked.to_dict() if checked is not None else None

@@ -94,6 +94,7 @@ def _value_source(
     penalizer: float,
     holdout_length: float | None = None,
     dropout_prior: float | None = None,
+    check_weeks: int | None = None,
 ) -> SummarySource:
     from patron.value.summary import SummarySpec
     from patron.value.workflow import (
@@ -130,7 +131,8 @@ def _value_source(
         _parse_date(observation_end, "--observation-end"),
         discrete,
     )
-    return summary_from_warehouse(_open(warehouse), spec)
+    # The holdout check's summary, where one is wanted, comes in the same engine pass.
+    return summary_from_warehouse(_open(warehouse), spec, check_weeks=check_weeks)
 
 
 def _with_errors(params: dict[str, float], errors: dict[str, float | None]) -> str:
@@ -255,7 +257,7 @@ def value_score_cmd(
     """
     from patron.value.clv import ValueSettings
     from patron.value.history import score_into_warehouse
-    from patron.value.validation import fit_and_check
+    from patron.value.validation import HOLDOUT_WEEKS, fit_and_check
     from patron.value.workflow import score_customers
 
     settings = ValueSettings(horizon, discount_rate, margin_rate, order_cost, cost_to_serve)
@@ -265,7 +267,7 @@ def value_score_cmd(
         _check_table_file(out_file)
     source = _value_source(
         warehouse, from_summary, unit, calibration_end, observation_end, model, penalizer,
-        holdout, dropout_prior,
+        holdout, dropout_prior, HOLDOUT_WEEKS if check else None,
     )  # fmt: skip
     with source, err.status(f"Fitting {model}, checking it on a holdout and scoring ..."):
         fit, checked = fit_and_check(

@@ -763,17 +763,10 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     """
     wh, contract = ctx.wh, ctx.contract
     target = contract.table
-    load_id = ibis.literal(item.load_id)
-    typer = ctx.typer(item, with_lines=bool(contract.key))
-    rows = typer.build_good().mutate(**{LOAD_ID: load_id})
-    item.report.describe(typer)
-    schema = _add_attributes(wh, item, list(typer.extras))
+    rows, extras = _rows_to_write(ctx, item)
+    schema = _add_attributes(wh, item, extras)
     if contract.key:
         key = list(contract.key)
-        if contract.unique_key:
-            _refuse_repeated_keys(item, rows, key)
-        latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
-        rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
         current = wh.con.table(target)
         kept = _conform(current.anti_join(rows.select(*key), key), schema)
         wh.replace_table(target, kept.union(_conform(rows, schema)))
@@ -795,6 +788,25 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
         raise DataError(f"{item.src.path}: file has no data rows; nothing to load.")
     if report.rows_read != report.rows_loaded:
         _check(ctx, item)
+
+
+def _rows_to_write(ctx: _Context, item: _Staged) -> tuple[ir.Table, list[str]]:
+    """One file's good rows as they are written, and the attribute columns they carry.
+
+    Each row carries the ``_load_id`` of its ledger entry. A keyed table gets one row per key
+    (the last line wins); a file repeating a key a unique-keyed table holds once is refused.
+    """
+    contract = ctx.contract
+    typer = ctx.typer(item, with_lines=bool(contract.key))
+    rows = typer.build_good().mutate(**{LOAD_ID: ibis.literal(item.load_id)})
+    item.report.describe(typer)
+    if contract.key:
+        key = list(contract.key)
+        if contract.unique_key:
+            _refuse_repeated_keys(item, rows, key)
+        latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
+        rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
+    return rows, list(typer.extras)
 
 
 def _refuse_repeated_keys(item: _Staged, rows: ir.Table, key: list[str]) -> None:
@@ -839,20 +851,24 @@ def _write(ctx: _Context, staged: list[_Staged], *, verify: bool) -> None:
 def _record(wh: Warehouse, item: _Staged, when: datetime) -> None:
     """Write one ledger row (the commit record of a file's load)."""
     entry = ibis.memtable(
-        {
-            "load_id": [item.load_id],
-            "table_name": [item.target],
-            "source": [str(item.src.path.resolve())],
-            "file_name": [item.src.path.name],
-            "content_hash": [item.src.content_hash],
-            "rows_read": [item.report.rows_read],
-            "rows_loaded": [item.report.rows_loaded],
-            "rows_rejected": [item.report.rows_rejected],
-            "loaded_at": [when],
-        },
-        schema=LEDGER_SCHEMA,
+        {name: [value] for name, value in _ledger_entry(item, when).items()}, schema=LEDGER_SCHEMA
     )
     wh.insert(LEDGER, entry)
+
+
+def _ledger_entry(item: _Staged, when: datetime) -> dict[str, Any]:
+    """A file's ledger row, by :data:`LEDGER_SCHEMA`'s columns."""
+    return {
+        "load_id": item.load_id,
+        "table_name": item.target,
+        "source": str(item.src.path.resolve()),
+        "file_name": item.src.path.name,
+        "content_hash": item.src.content_hash,
+        "rows_read": item.report.rows_read,
+        "rows_loaded": item.report.rows_loaded,
+        "rows_rejected": item.report.rows_rejected,
+        "loaded_at": when,
+    }
 
 
 def load(
@@ -934,6 +950,13 @@ def load(
         kept = replaces if options.replace else []
         staged.append(_Staged(src, report, table, uuid.uuid4().hex, kept, {}))
     if not staged:
+        return LoadReport(table, reports)
+    if wh.copy_connection is not None:
+        # An engine that reads no files but takes COPY (PostgreSQL): check and stage in a
+        # local DuckDB, then copy the good rows in with the ledger, in one transaction.
+        from patron.data.staging import load_by_copy
+
+        load_by_copy(wh, contract, options, staged)
         return LoadReport(table, reports)
     # Transactional engines write first and verify inside the transaction (one pass over
     # the data when nothing is rejected); others check every file before writing anything.

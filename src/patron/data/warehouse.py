@@ -177,6 +177,17 @@ class Warehouse:
                 self._supports_enums = False
         return self._supports_enums
 
+    @property
+    def copy_connection(self) -> Any | None:
+        """The driver's connection when the engine takes ``COPY ... FROM STDIN``, else ``None``.
+
+        PostgreSQL through psycopg: :func:`patron.data.loader.load` then checks files in a
+        local DuckDB and streams the good rows in by ``COPY`` (the engine reads no files).
+        """
+        raw = getattr(self.con, "con", None)
+        cursor = getattr(raw, "cursor_factory", None)
+        return raw if cursor is not None and callable(getattr(cursor, "copy", None)) else None
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Run the block in one transaction where the engine has them.

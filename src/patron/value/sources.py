@@ -27,6 +27,7 @@ from patron.value.summary import (
     TIME_UNITS,
     Compressed,
     SummarySpec,
+    check_summary,
     compress,
     customer_summary,
     expand_summary,
@@ -96,6 +97,25 @@ class SummarySource:
         self._stages.append(name)
         return table
 
+    def check_source(self) -> SummarySource | None:
+        """The summary a holdout check needs, when this one was computed with it.
+
+        :func:`summary_from_warehouse` with ``check_weeks`` computes both in one pass; the
+        check's reads the same staging table (dropped with this source).
+        """
+        if self.staging is None or "check_end" not in self.info or self.spec is None:
+            return None
+        stored, info = check_summary(self.warehouse.con.table(self.staging), self.info)
+        table = expand_summary(stored, info)
+        spec = SummarySpec(
+            self.unit,
+            date.fromisoformat(info["calibration_end"]),
+            date.fromisoformat(info["observation_end"]),
+        )
+        return SummarySource(
+            table, self.unit, info, compress(table, self.unit_days), self.warehouse, spec=spec
+        )
+
     def release(self) -> None:
         """Drop the materialised summary and the staging tables made from it."""
         for name in (*self._stages, *([self.staging] if self.staging else [])):
@@ -110,14 +130,23 @@ class SummarySource:
         self.release()
 
 
-def summary_from_warehouse(wh: Warehouse, spec: SummarySpec) -> SummarySource:
+def summary_from_warehouse(
+    wh: Warehouse, spec: SummarySpec, *, check_weeks: int | None = None
+) -> SummarySource:
     """Summarise the warehouse's transactions (in the engine) and compress them.
 
     The summary carries each customer's yearly ``cost_to_serve`` from ``customers`` when
-    that column exists (0 for customers without one).
+    that column exists (0 for customers without one). With ``check_weeks`` (a summary without
+    a holdout, in days), the summary of a holdout check of the last ``check_weeks`` weeks is
+    computed in the same pass (:meth:`SummarySource.check_source`).
     """
     products = wh.con.table("products") if wh.has_table("products") else None
-    table, info = customer_summary(people.transactions(wh), spec, products=products)
+    table, info = customer_summary(
+        people.transactions(wh),
+        spec,
+        products=products,
+        check_days=None if check_weeks is None else 7 * check_weeks,
+    )
     if wh.has_table("customers") and "cost_to_serve" in wh.table("customers").columns:
         _check_costs(wh.table("customers"))  # the rows as stored, before people are combined
     customers = people.customers(wh)

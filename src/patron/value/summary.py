@@ -42,10 +42,12 @@ from patron.errors import DataError, UsageError
 from patron.value.models import DiscreteData, RFMData, SpendData
 
 __all__ = [
+    "CHECK_PREFIX",
     "TIME_UNITS",
     "Compressed",
     "RowSums",
     "SummarySpec",
+    "check_summary",
     "compress",
     "customer_summary",
     "day_number",
@@ -166,8 +168,15 @@ def customer_summary(
     spec: SummarySpec,
     *,
     products: ir.Table | None = None,
+    check_days: int | None = None,
 ) -> tuple[ir.Table, dict[str, Any]]:
     """The per-customer summary as an Ibis expression (nothing is computed in Python).
+
+    With ``check_days`` (a summary without a holdout, in days), the same grouping also
+    computes the summary a holdout check of the last ``check_days`` days needs (calibrated
+    up to the observation end minus ``check_days``), in ``_check_*`` columns
+    (:func:`check_summary` reads them): the check then costs no second pass over the
+    transactions.
 
     Returns
     -------
@@ -258,6 +267,20 @@ def customer_summary(
     }
     if spec.discrete:  # the first period (for days, the key is first_date itself)
         aggs["first"] = key.min()
+    check = obs - check_days if check_days is not None else None
+    if check is not None and (spec.discrete or holdout or not lo <= check < obs):
+        check = None  # only a summary without a holdout, in days, carries a check's columns
+    if check is not None:
+        in_check, after_check = daily.day <= _date(check), daily.day > _date(check)
+        aggs["_c_last"] = key.max(where=in_check)
+        aggs["_c_days"] = units.count(where=in_check)
+        aggs["_c_spend"] = units.amount.sum(where=in_check)
+        aggs["_c_hold_days"] = units.count(where=after_check)
+        aggs["_c_hold_spend"] = units.amount.sum(where=after_check)
+        if has_costs:
+            aggs["_c_margin"] = units.margin.sum(where=in_check)
+        if track:
+            aggs["_c_uncosted"] = units.uncosted.any(where=in_check)
     if has_costs:
         aggs["margin"] = units.margin.sum(where=cal_sel)
         aggs["first_margin"] = arg_min(units.margin, key)
@@ -310,6 +333,31 @@ def customer_summary(
     elif spec.calibration_end:
         columns["holdout_frequency"] = ibis.literal(0, "int64")
         columns["holdout_spend"] = ibis.literal(0.0, "float64")
+    if check is not None:
+        # As above with the calibration ending at ``check``; null for customers whose first
+        # purchase came later (the check's summary leaves them out).
+        c_freq = (per._c_days - 1).cast("int64")
+        c_recency = (_day_number(per._c_last) - per.first_purchase_day).cast("int64")
+        c_t = (ibis.literal(check) - per.first_purchase_day).cast("int64")
+        c_margin = ibis.null("float64")
+        if has_costs:
+            c_known = c_freq > 0 if not track else (c_freq > 0) & ~per._c_uncosted
+            c_margin = ibis.ifelse(
+                c_known, (per._c_margin - per.first_margin) / c_freq, ibis.null("float64")
+            )
+        columns |= {
+            "_check_monetary_value": ibis.ifelse(
+                c_freq > 0, (per._c_spend - per.first_amount) / c_freq, 0.0
+            ),
+            "_check_margin_value": c_margin,
+            "_check_row_key": ibis.ifelse(
+                per.first_date <= _date(check),
+                (c_freq * base + c_recency) * base + c_t,
+                ibis.null("int64"),
+            ),
+            "_check_holdout_frequency": per._c_hold_days.cast("int64"),
+            "_check_holdout_spend": ibis.coalesce(per._c_hold_spend, 0.0),
+        }
     summary = per.select("customer_id", **columns)
     info = {
         "unit": spec.unit,
@@ -322,7 +370,39 @@ def customer_summary(
     }
     if spec.discrete:
         info["holdout_periods"] = hold_periods
+    if check is not None:
+        info["check_end"] = _from_day(check).isoformat()
     return summary, info
+
+
+#: Prefix of the columns a summary carries for a holdout check (:func:`check_summary`).
+CHECK_PREFIX = "_check_"
+
+
+def check_summary(stored: ir.Table, info: dict[str, Any]) -> tuple[ir.Table, dict[str, Any]]:
+    """The stored summary of a holdout check, from a summary computed with ``check_days``.
+
+    The same table and ``info`` a :func:`customer_summary` with ``calibration_end`` =
+    ``info["check_end"]`` (and the same observation end) gives, stored: its customers are
+    those who bought by then. Expand it with :func:`expand_summary`.
+    """
+    check = info["check_end"]
+    rows = stored.filter(stored[f"{CHECK_PREFIX}row_key"].notnull())
+    names = ("row_key", "monetary_value", "margin_value", "holdout_frequency", "holdout_spend")
+    others = [
+        c for c in stored.columns[1:] if not c.startswith(CHECK_PREFIX) and c not in names
+    ]  # what was joined on (a cost to serve)
+    table = rows.select(
+        "customer_id",
+        **{n: rows[f"{CHECK_PREFIX}{n}"] for n in names},
+        **{c: rows[c] for c in others},
+    )
+    checked = {k: v for k, v in info.items() if k != "check_end"}
+    checked |= {
+        "calibration_end": check,
+        "holdout_days": day_number(info["observation_end"]) - day_number(check),
+    }
+    return table, checked
 
 
 #: Summary columns a stored summary leaves out: :func:`expand_summary` decodes them from
@@ -365,7 +445,7 @@ def expand_summary(stored: ir.Table, info: dict[str, Any]) -> ir.Table:
         cal = day_number(info["calibration_end"])
         decoded["first_purchase_day"] = (ibis.literal(cal, "int64") - t_days).cast("int64")
     order = ["customer_id", *_DECODED[:-1], "monetary_value", "margin_value", _DECODED[-1]]
-    order += [c for c in stored.columns if c not in order]
+    order += [c for c in stored.columns if c not in order and not c.startswith(CHECK_PREFIX)]
     return stored.select(**{c: decoded[c] if c in decoded else stored[c] for c in order})
 
 

@@ -338,16 +338,27 @@ def check_model(
     penalizer: float = 0.0,
     dropout_prior: float | None = None,
     weeks: int = HOLDOUT_WEEKS,
+    scored: SummarySource | None = None,
 ) -> ModelCheck:
     """Refit ``model`` on the data up to ``weeks`` before ``as_of`` and grade it on them.
 
     With ``auto`` the choice among the continuous models is made on that holdout. Where the
     model cannot be fitted that early, the grade is "not checked" with the reason.
+    ``scored``: the summary being scored, when it was computed with this check's summary
+    (``summary_from_warehouse(..., check_weeks=weeks)``), which is then used instead of a
+    second pass over the transactions.
     """
     cal = as_of - timedelta(weeks=weeks)
     spec = SummarySpec(unit, cal, as_of, discrete=model in DISCRETE_MODELS)
     try:
-        with summary_from_warehouse(wh, spec) as source:
+        shared = None
+        if (
+            scored is not None
+            and not spec.discrete
+            and scored.info.get("check_end") == cal.isoformat()
+        ):
+            shared = scored.check_source()
+        with shared or summary_from_warehouse(wh, spec) as source:
             fit = fit_purchase_model(
                 source, model, penalizer=penalizer, dropout_prior=dropout_prior
             )
@@ -397,6 +408,7 @@ def fit_and_check(
         model,
         penalizer=penalizer,
         dropout_prior=dropout_prior,
+        scored=source,
     )
     chosen = model
     if model == "auto" and checked.fit is not None:
