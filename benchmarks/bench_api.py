@@ -14,7 +14,9 @@ server too with ``--postgres``):
   the access log on, to a file);
 - ``wrk`` (Debian's; ``python3 dev.py bench-api`` installs it) on one thread, ``C`` connections:
   ``GET /api/v1/customers/{random id}/screen`` with an agent key for ``--duration`` seconds,
-  after a 5 s warm-up: requests per second, latency percentiles, errors;
+  after a 5 s warm-up: requests per second, latency percentiles, errors, and the server's CPU
+  per request (from /proc). As fast as it goes, or paced to about ``--rate`` requests per
+  second (each connection pauses before each request);
 - ``POST /api/v1/touchpoints`` with an integration key, every request a new idempotency key,
   for ``--duration / 2`` seconds: touch points per second, and the rows counted in the store
   afterwards against the 201 responses wrk received (none lost).
@@ -69,6 +71,8 @@ local auth = "Bearer " .. os.getenv("BENCH_KEY")
 local counter = 0
 function setup(thread) thread:set("id", counter); counter = counter + 1 end
 function init(args) math.randomseed(os.time() + id * 7919) end
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pause > 0 then function delay() return pause end end
 function request()
   local path = string.format("/api/v1/customers/C%07d/screen?channel=phone", math.random(1, n))
   return wrk.format("GET", path, {["Authorization"] = auth})
@@ -267,10 +271,19 @@ def run_backend(label: str, url: str, args: argparse.Namespace, folder: Path) ->
             wrk(base, screen, 5, args.connections, {**common, "BENCH_KEY": agent})  # warm-up
             load = os.getloadavg()[0]
             cpu0 = cpu_seconds(server.pid)
-            got = wrk(base, screen, args.duration, args.connections, {**common, "BENCH_KEY": agent})
+            paced = {}
+            if args.rate:
+                # Each connection waits this long before each request: about --rate in all.
+                pause = max(1, round(args.connections * 1000 / args.rate - args.expected_ms))
+                paced = {"BENCH_DELAY_MS": str(pause)}
+            got = wrk(
+                base, screen, args.duration, args.connections,
+                {**common, "BENCH_KEY": agent, **paced},
+            )  # fmt: skip
             cpu_ms = (cpu_seconds(server.pid) - cpu0) * 1000 / max(got["requests"], 1)
             print(
-                f"[{label}] agent screen: {got['rps']:.0f} req/s for {args.duration} s "
+                f"[{label}] agent screen{' paced' if args.rate else ''}: {got['rps']:.0f} req/s "
+                f"for {args.duration} s "
                 f"({got['requests']:,} requests), p50 {got['p50']:.1f} ms, "
                 f"p90 {got['p90']:.1f} ms, p99 {got['p99']:.1f} ms; "
                 f"non-2xx {got['non_2xx']}, socket errors "
@@ -315,6 +328,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60, help="seconds of screen load")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--rate", type=float, help="pace the screen load to about this many requests per second"
+    )
+    parser.add_argument(
+        "--expected-ms", type=float, default=4.0, help="latency assumed when pacing (ms)"
+    )
     parser.add_argument("--postgres", action="store_true", help="also on a local PostgreSQL")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--keep", type=Path, help="keep the stores and logs in this folder")

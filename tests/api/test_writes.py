@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from patron.api import ApiSettings, create_app
 from patron.api.problems import StrictJSONResponse
@@ -446,3 +447,17 @@ def test_nul_characters_are_refused_on_every_backend(world: World) -> None:
     problem = assert_problem(world.call("admin", "POST", "/api/v1/touchpoints", json=body), 422)
     assert problem["errors"][0]["location"] == "body.customer_id"
     assert world.counts() == before
+
+
+def test_ready_is_503_when_the_store_is_not_at_the_head_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    gen = build_world(url, tmp_path)
+    world = next(gen)
+    try:
+        assert world.client.get("/ready").status_code == 200
+        with world.store.write() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
+        assert_problem(world.client.get("/ready"), 503, "patron store upgrade")
+        assert world.client.get("/health").status_code == 200  # alive, not ready
+    finally:
+        gen.close()

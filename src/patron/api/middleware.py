@@ -105,7 +105,7 @@ class NoNulInUrl:
 
 
 class AccessLog:
-    """One log line per request: method, route template, status, milliseconds and key id.
+    """One log line per request: method, operation, status, milliseconds and key id.
 
     Never the query string or the raw path, which may hold an e-mail or phone number.
     """
@@ -131,7 +131,9 @@ class AccessLog:
             await self.app(scope, receive, send_status)
         finally:
             route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "(no route)"
+            template = (
+                getattr(route, "operation_id", None) or getattr(route, "path", None) or "(no route)"
+            )
             state = scope.get("state") or {}
             access_log.info(
                 "%s %s %d %.1fms key=%s",

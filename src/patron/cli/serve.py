@@ -21,7 +21,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _log_config(access_log: bool) -> dict[str, Any]:
-    """Uvicorn's logging, plus Patron's access log (route templates, never personal data)."""
+    """Uvicorn's logging, plus Patron's access log (operations, never personal data)."""
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "f"}
     return {
         "version": 1,
@@ -50,7 +50,7 @@ def serve_cmd(
         int, typer.Option(min=1, max=64, help="Worker processes (rate limits are per worker).")
     ] = 1,
     access_log: Annotated[
-        bool, typer.Option(help="Log one line per request (route, status, time, key id).")
+        bool, typer.Option(help="Log one line per request (operation, status, time, key id).")
     ] = True,
 ) -> None:
     """Serve the REST API over the operational store (OpenAPI at /docs)."""

@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from patron.errors import NotFoundError, UsageError
 from patron.store.connection import Store
@@ -138,11 +139,15 @@ def server_secret(store: Store, configured: str | None = None) -> bytes:
     with store.read() as conn:
         found = conn.execute(query).scalar_one_or_none()
     if found is None:
-        with store.write() as conn:
-            found = conn.execute(query).scalar_one_or_none()  # another process may have won
-            if found is None:
-                found = secrets.token_urlsafe(32)
-                conn.execute(sa.insert(store_meta).values(key=SECRET_KEY, value=found))
+        try:
+            with store.write() as conn:
+                found = conn.execute(query).scalar_one_or_none()  # another process may have won
+                if found is None:
+                    found = secrets.token_urlsafe(32)
+                    conn.execute(sa.insert(store_meta).values(key=SECRET_KEY, value=found))
+        except IntegrityError:  # another process wrote it first (PostgreSQL): use theirs
+            with store.read() as conn:
+                found = conn.execute(query).scalar_one()
     return str(found).encode()
 
 

@@ -8,8 +8,9 @@ converts aware times to UTC before writing.
 Revision 1 (``0001``): ``store_meta``, ``publications``, ``profiles``, ``identifiers``,
 ``touchpoints``, ``consents``. Revision 2 (``0002``): ``questions``, ``facts``, and the
 touch points' ``question_id`` (the question a touch point answered or declined). Revision 3
-(``0003``): a lookup index on ``identifiers`` by customer. Later issues
-add offers, decisions, quotes and API keys as further revisions.
+(``0003``): a lookup index on ``identifiers`` by customer. Revision ``0007`` (the
+service): ``api_keys`` and ``audit``. Later issues add offers, decisions and quotes as further
+revisions.
 """
 
 from __future__ import annotations
