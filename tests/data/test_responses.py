@@ -109,3 +109,5 @@ def test_replace_and_cli(tmp_path: Path) -> None:
     code = main(["load", "responses", str(changed), "--ours", "Acme", "--replace", "-w", url])
     assert code == 0
     assert main(["load", "responses", str(path), "--scale", "x", "-w", url]) == 2
+    assert main(["load", "responses", str(path), "--strict", "-w", url]) == 2
+    assert main(["load", "customers", str(path), "--ours", "Acme", "-w", url]) == 2

@@ -83,6 +83,14 @@ def test_waves_segments_stated_and_errors(wh: Warehouse, tmp_path: Path) -> None
     order = [a["attribute"] for a in sorted(stated.attributes, key=lambda a: -a["importance"])]
     assert order[0] == "quality"
     assert customer_value_analysis(wh, segment="business").segment == "business"
+    by = result.by_segment
+    assert by["major_competitor"] == "Rival A"  # the best overall rating in the simulation
+    quality = {
+        s: next(r for r in rows if r["attribute"] == "quality")
+        for s, rows in by["segments"].items()
+    }
+    assert set(quality) == {"private", "business"}
+    assert all(q["gap_high"] < 0 for q in quality.values())  # behind in both segments
     with pytest.raises(UsageError, match="--wave 'x': no such wave"):
         customer_value_analysis(wh, wave="x")
     with pytest.raises(DataError, match="check --segment"):
@@ -118,5 +126,5 @@ def test_cli_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["cva", "report", "--out", str(report), "-w", url]) == 0
     html = report.read_text()
     assert "Customer value analysis" in html
-    assert "Fix quality first" not in html or "quality" in html
+    assert "Each segment against Rival A" in html
     assert main(["cva", "--wave", "nope", "-w", url]) == 2

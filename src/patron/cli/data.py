@@ -186,7 +186,14 @@ def load_cmd(
         for path in paths:
             interact_load_cmd(Path(path), store=store, json_out=as_json)
         return
+    if table != "responses" and (ours != "ours" or scale != "1-5"):
+        raise UsageError("--ours and --scale apply to `patron load responses` only.")
     if table == "responses":
+        if no_amount or return_if or date_format or strict:
+            raise UsageError(
+                "--no-amount, --return-if, --date-format and --strict do not apply to "
+                "responses (a responses file is always checked whole)."
+            )
         _load_responses(
             paths, mapping or [], ours, scale, replace, encoding, delimiter, warehouse, as_json
         )

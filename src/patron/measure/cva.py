@@ -180,6 +180,8 @@ class CvaResult:
     regression: dict[str, Any] | None = None
     scale: tuple[float, float] = (1.0, 5.0)
     findings: list[str] = field(default_factory=list)
+    #: Kotler's step 4: each survey segment against the major competitor, attribute by attribute.
+    by_segment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (missing figures are ``None``, never NaN)."""
@@ -205,6 +207,7 @@ class CvaResult:
             "fix_first": self.fix_first,
             "value_map": self.value_map,
             "changes": self.changes,
+            "by_segment": self.by_segment,
             "findings": self.findings,
         }
 
@@ -493,6 +496,12 @@ def customer_value_analysis(
         findings.append(value_map["finding"])
     changes = _changes(resp_all, ratings, waves, wave, ours, competitors, attributes, alpha)
     findings.extend(changes.get("findings", []))
+    by_segment = (
+        _by_segment(resp, ratings, ours, competitors, attributes, alpha)
+        if segment is None and competitors
+        else {}
+    )
+    findings.extend(by_segment.get("findings", []))
     return CvaResult(
         wave=wave,
         segment=segment,
@@ -507,7 +516,74 @@ def customer_value_analysis(
         regression=regression,
         scale=scale,
         findings=findings,
+        by_segment=by_segment,
     )
+
+
+def _by_segment(
+    resp: ir.Table,
+    ratings: ir.Table,
+    ours: str,
+    competitors: list[str],
+    attributes: list[str],
+    alpha: float,
+) -> dict[str, Any]:
+    """Each survey segment's gaps to the major competitor (the best mean overall rating)."""
+    theirs_t = resp.filter(~resp.is_ours)
+    overall = (
+        theirs_t.group_by("brand")
+        .aggregate(m=theirs_t.overall.mean(), n=theirs_t.count())
+        .order_by([ibis.desc("m"), ibis.desc("n")])
+        .limit(1)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    major = str(overall[0]["brand"]) if overall and overall[0]["m"] is not None else competitors[0]
+    seg = resp.filter(resp.segment.notnull())
+    r = seg.select("response_id", "brand", "segment").join(ratings, "response_id")
+    r = r.filter(r.brand.isin([ours, major]))
+    agg = (
+        r.group_by(["segment", "brand", "attribute"])
+        .aggregate(n=r.rating.notnull().sum(), s=r.rating.sum(), ss=(r.rating * r.rating).sum())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    if not agg:
+        return {}
+    stats = {(str(a["segment"]), str(a["brand"]), str(a["attribute"])): a for a in agg}
+    segments: dict[str, list[dict[str, Any]]] = {}
+    words: list[str] = []
+    for name in sorted({k[0] for k in stats}):
+        rows: list[dict[str, Any]] = []
+        for a in attributes:
+            mine, theirs = (
+                _mean(stats.get((name, ours, a)), alpha),
+                _mean(stats.get((name, major, a)), alpha),
+            )
+            if mine is None or theirs is None:
+                rows.append({"attribute": a, "note": "not rated by both in this segment"})
+                continue
+            g = _gap(mine, theirs, alpha)
+            row: dict[str, Any] = {
+                "attribute": a,
+                "ours": mine["mean"],
+                "competitor": theirs["mean"],
+                "gap": g["gap"],
+                "gap_low": g["low"],
+                "gap_high": g["high"],
+                "ours_n": mine["n"],
+                "competitor_n": theirs["n"],
+            }
+            if min(mine["n"], theirs["n"]) < SMALL_GROUP:
+                row["note"] = "fewer than 30 respondents on a side: too few to act on"
+            rows.append(row)
+        segments[name] = rows
+        behind = [
+            x["attribute"] for x in rows if x.get("gap_high") is not None and x["gap_high"] < 0
+        ]
+        if behind:
+            words.append(f"Segment {name} rates us behind {major} on {', '.join(behind)}.")
+    return {"major_competitor": major, "segments": segments, "findings": words}
 
 
 def _value_map(

@@ -237,6 +237,48 @@ def _gap_section(cva: dict[str, Any]) -> Section:
     )
 
 
+def _segment_section(cva: dict[str, Any]) -> Section | None:
+    by = cva.get("by_segment") or {}
+    if not by.get("segments"):
+        return None
+    major = by["major_competitor"]
+    fig = go.Figure()
+    table = []
+    for name, rows in by["segments"].items():
+        rated = [r for r in rows if r.get("gap") is not None]
+        gaps = [r["gap"] for r in rated]
+        fig.add_trace(
+            go.Scatter(
+                x=gaps,
+                y=[r["attribute"] for r in rated],
+                mode="markers",
+                name=name,
+                error_x=_error(gaps, [r["gap_low"] for r in rated], [r["gap_high"] for r in rated]),
+            )
+        )
+        table += [
+            [
+                name,
+                r["attribute"],
+                _num(r.get("ours"), ".2f"),
+                _num(r.get("competitor"), ".2f"),
+                _with(r, "gap", "+.2f"),
+                r.get("note", ""),
+            ]
+            for r in rows
+        ]
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_xaxes(title=f"our rating minus {major}'s, per segment (95% interval)")
+    return Section(
+        f"Each segment against {major}, attribute by attribute",
+        " ".join(by["findings"]) or f"No segment rates us clearly behind {major} on any attribute.",
+        f"{major} is the major competitor: the best mean overall rating in this wave.",
+        chart(fig, 320),
+        table,
+        ["segment", "attribute", cva["ours"], major, "gap (95%)", "note"],
+    )
+
+
 def _value_map_section(cva: dict[str, Any]) -> Section:
     vm = cva["value_map"]
     if not vm.get("available"):
@@ -409,12 +451,11 @@ def write_cva_report(
     if behaviour is not None:
         sections.append(_behaviour_section(behaviour))
     if cva is not None:
-        sections += [
-            _importance_section(cva),
-            _gap_section(cva),
-            _value_map_section(cva),
-            _changes_section(cva),
-        ]
+        sections += [_importance_section(cva), _gap_section(cva)]
+        by_segment = _segment_section(cva)
+        if by_segment is not None:
+            sections.append(by_segment)
+        sections += [_value_map_section(cva), _changes_section(cva)]
     sections += extra or []
     if notes:
         sections.append(Section("Not shown", " ".join(notes)))
