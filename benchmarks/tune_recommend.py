@@ -60,10 +60,24 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
             "iterations": 15,
         }
         for f, r, a, w in itertools.product(
-            (32, 64, 128), (0.01, 1.0, 10.0), (1.0, 5.0, 20.0), ("none", "log", "bm25")
+            (32, 64, 128, 256),
+            (0.01, 1.0, 10.0, 30.0, 100.0),
+            (0.3, 1.0, 5.0, 20.0),
+            ("none", "log", "bm25"),
         )
     ],
 }
+
+
+#: Stage 2: the trend, tried on each model's best setting of stage 1.
+TREND_GRID: dict[str, list[dict[str, Any]]] = {
+    name: [
+        {"trend_weight": w, "trend_days": d}
+        for w, d in itertools.product((0.1, 0.2, 0.3, 0.4, 0.5), (14, 21, 30, 45, 60))
+    ]
+    for name in ("cooccurrence", "item_knn", "bm25", "als")
+}
+TREND_GRID["popularity"] = [{"days": d} for d in (7, 14, 21, 30, 45, 60, 90)]
 
 
 def main() -> None:
@@ -75,6 +89,11 @@ def main() -> None:
     parser.add_argument("--warehouse", help="A warehouse that already holds the log.")
     parser.add_argument("--models", default=",".join(GRIDS))
     parser.add_argument("--json", help="Write every result to this file.")
+    parser.add_argument(
+        "--default-rules-only",
+        action="store_true",
+        help="Only the default rules (skip the run without the activity rule).",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.warehouse or f"duckdb://{Path(tmp) / 'retail.duckdb'}"
@@ -88,7 +107,8 @@ def main() -> None:
             f"{int(split.test_counts.sum())} test items, {split.train.shape[1]} products"
         )
         results: list[dict[str, Any]] = []
-        for rules in (Rules(), Rules(active_days=None)):
+        rule_sets = [Rules()] if args.default_rules_only else [Rules(), Rules(active_days=None)]
+        for rules in rule_sets:
             for name in args.models.split(","):
                 best: dict[str, Any] | None = None
                 for params in GRIDS[name]:
@@ -98,6 +118,15 @@ def main() -> None:
                     if best is None or row["precision"] > best["precision"]:
                         best = row
                 assert best is not None
+                # Stage 2: the trend blend (recent buyers per product) on the best setting.
+                base = {k: v for k, v in best["params"].items() if not k.startswith("trend")}
+                for extra in TREND_GRID[name]:
+                    params = {**base, **extra}
+                    (score,) = evaluate_split(split, [name], rules=rules, params={name: params})
+                    row = {**score.to_dict(), "active_days": rules.active_days}
+                    results.append(row)
+                    if row["precision"] > best["precision"]:
+                        best = row
                 print(
                     f"active_days={rules.active_days}: best {name:12s} "
                     f"p@10 {best['precision']:.4f} "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import patron.customize
 import patron.data
 import patron.identity
 import patron.interact
@@ -32,6 +33,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "patron"
         patron.report,
         patron.store,
         patron.interact,
+        patron.customize,
     ],
 )
 def test_all_names_exist(module: object) -> None:
@@ -63,12 +65,17 @@ def test_layers() -> None:
             "needs/": "patron.needs",
             "measure/": "patron.measure",
             "interact/": "patron.interact",
+            "customize/": "patron.customize",
         }
+        # IDIC order: customize may build on interact (consent, contact policy), never back.
+        may_use = {"customize/": ("patron.interact",)}
         if rel.startswith(("data/", "store/", *domains)):
             assert not any(m.startswith(faces) for m in mods), f"{rel} imports a face"
         for folder, own in domains.items():
             if rel.startswith(folder):
-                others = tuple(d for d in domains.values() if d != own)
+                others = tuple(
+                    d for d in domains.values() if d != own and d not in may_use.get(folder, ())
+                )
                 assert not any(m.startswith(others) for m in mods), f"{rel} imports {others}"
         if rel.startswith("data/"):
             assert not any(m.startswith("patron.value") for m in mods), f"{rel} imports value"
