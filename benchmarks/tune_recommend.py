@@ -69,6 +69,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+NO_TREND = {"trend_weight": 0.0}
+
 #: Stage 2: the trend, tried on each model's best setting of stage 1.
 TREND_GRID: dict[str, list[dict[str, Any]]] = {
     name: [
@@ -111,7 +113,9 @@ def main() -> None:
         for rules in rule_sets:
             for name in args.models.split(","):
                 best: dict[str, Any] | None = None
-                for params in GRIDS[name]:
+                for grid_params in GRIDS[name]:
+                    # Stage 1 without the trend (the shipped defaults may have one).
+                    params = {**grid_params, **({} if name == "popularity" else NO_TREND)}
                     (score,) = evaluate_split(split, [name], rules=rules, params={name: params})
                     row = {**score.to_dict(), "active_days": rules.active_days}
                     results.append(row)

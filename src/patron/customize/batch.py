@@ -105,7 +105,7 @@ def _similarity_model(model: Recommender, data: Interactions) -> Recommender:
     try:
         model.item_similarity(np.zeros(1, dtype=np.int64))
     except UsageError:
-        return make_model("cooccurrence").fit(data.orders)
+        return make_model("cooccurrence").fit(data)
     return model
 
 
