@@ -28,7 +28,9 @@ __all__ = ["store", "store_url"]
 def fitted(tmp_path: Path) -> Warehouse:
     wh = connect(f"duckdb://{tmp_path / 'wh.duckdb'}")
     load_log(wh)
-    fit_recommendations(wh, model="cooccurrence", n=3, rules=Rules(active_days=None))
+    fit_recommendations(
+        wh, model="cooccurrence", n=3, rules=Rules(active_days=None), params={"trend_weight": 0.0}
+    )
     yield wh  # type: ignore[misc]
     wh.close()
 

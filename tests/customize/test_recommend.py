@@ -16,6 +16,7 @@ from patron.customize import (
     recommend,
     similar_items,
 )
+from patron.customize.recommend import recent_buyers
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, NotFittedError, UsageError
 from tests.customize.log import load_log
@@ -55,7 +56,7 @@ def test_matrix_from_engine_aggregates(data: Interactions) -> None:
 
 
 def test_popularity_counts_distinct_buyers(data: Interactions) -> None:
-    model = make_model("popularity").fit(data.orders)
+    model = make_model("popularity").fit(data)
     # p1: A, B, C; p2: A, B, D; p3: A, E; p4: B, C; p5: C; p6: E.
     assert model.popularity_.tolist() == [3, 3, 2, 2, 1, 1]  # type: ignore[attr-defined]
     top = recommend(model, data, n=3, rules=Rules(active_days=None))
@@ -64,7 +65,7 @@ def test_popularity_counts_distinct_buyers(data: Interactions) -> None:
 
 
 def test_cooccurrence_exact_values(data: Interactions) -> None:
-    model = make_model("cooccurrence").fit(data.orders)
+    model = make_model("cooccurrence", trend_weight=0.0).fit(data)
     co = model.similarity_.toarray()  # type: ignore[attr-defined]
     # Customers who bought both (A: p1 p2 p3; B: p1 p2 p4; C: p1 p4 p5; D: p2; E: p3 p6).
     expected = np.zeros((6, 6))
@@ -86,7 +87,7 @@ def test_cooccurrence_exact_values(data: Interactions) -> None:
 
 
 def test_cooccurrence_keeps_k_neighbours(data: Interactions) -> None:
-    model = make_model("cooccurrence", K=1).fit(data.orders)
+    model = make_model("cooccurrence", K=1).fit(data)
     co = model.similarity_.toarray()  # type: ignore[attr-defined]
     assert (np.count_nonzero(co, axis=1) <= 1).all()
     assert co[3, 0] == 2  # p4's strongest neighbour is p1
@@ -94,7 +95,7 @@ def test_cooccurrence_keeps_k_neighbours(data: Interactions) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_rules_for_every_model(data: Interactions, name: str) -> None:
-    model = make_model(name).fit(data.orders)
+    model = make_model(name).fit(data)
     everything = Rules(active_days=None)
     top = recommend(model, data, n=6, rules=everything)
     bought = {c: set() for c in data.customers.tolist()}  # type: ignore[var-annotated]
@@ -139,9 +140,9 @@ def test_model_contract(data: Interactions, name: str) -> None:
     model = make_model(name)
     with pytest.raises(NotFittedError, match=f"The {name} model is not fitted"):
         model.scores(np.array([0]), data.orders)
-    assert model.fit(data.orders) is model
+    assert model.fit(data) is model
     first = model.scores(np.arange(5), data.orders)
-    again = make_model(name).fit(data.orders).scores(np.arange(5), data.orders)
+    again = make_model(name).fit(data).scores(np.arange(5), data.orders)
     np.testing.assert_array_equal(first, again)  # deterministic (ALS: seeded)
     assert first.shape == (5, 6)
     assert np.isfinite(first).all()
@@ -154,16 +155,36 @@ def test_bad_models_and_parameters(data: Interactions) -> None:
     with pytest.raises(UsageError, match=r"The bm25 model has no hyperparameter factors; its "):
         make_model("bm25", factors=3)
     with pytest.raises(UsageError, match=r"bm25: B=2 is out of range; use a number from 0 to 1"):
-        make_model("bm25", B=2).fit(data.orders)
+        make_model("bm25", B=2).fit(data)
     with pytest.raises(UsageError, match=r"als: weighting='tfidf' is not allowed; choose one"):
-        make_model("als", weighting="tfidf").fit(data.orders)
+        make_model("als", weighting="tfidf").fit(data)
     with pytest.raises(UsageError, match="The popularity model has no item similarity"):
-        make_model("popularity").fit(data.orders).item_similarity(np.array([0]))
+        make_model("popularity").fit(data).item_similarity(np.array([0]))
     with pytest.raises(UsageError, match="--top 0"):
-        recommend(make_model("popularity").fit(data.orders), data, n=0)
+        recommend(make_model("popularity").fit(data), data, n=0)
 
 
 def test_no_products_is_a_clear_error(wh: Warehouse) -> None:
     load_log(wh, [])
     with pytest.raises(DataError, match="No purchases with a customer_id and a product_id"):
         interactions(wh)
+
+
+def test_recent_buyers_and_the_trend_blend(data: Interactions) -> None:
+    june21 = datetime(2024, 6, 21)
+    # Latest purchase per pair within 10 days before June 21: C-p5 (June 20), E-p3 (June 15).
+    assert recent_buyers(data.last_bought, june21, 10).tolist() == [0, 0, 1, 0, 1, 0]
+    assert recent_buyers(data.last_bought, june21, 20).tolist() == [3, 3, 2, 2, 1, 0]
+    trending = make_model("popularity", days=10).fit(data, as_of=june21)
+    assert trending.popularity_.tolist() == [0, 0, 1, 0, 1, 0]  # type: ignore[attr-defined]
+    # Co-occurrence for D (bought p2) is [2, 0, 1, 1, 0, 0]; scaled by its best (2) and mixed
+    # half and half with the trend scaled by its best (1).
+    model = make_model("cooccurrence", trend_weight=0.5, trend_days=10).fit(data, as_of=june21)
+    d = data.customer_index()["D"]
+    np.testing.assert_allclose(
+        model.scores(np.array([d]), data.orders)[0], [0.5, 0, 0.75, 0.25, 0.5, 0]
+    )
+    with pytest.raises(UsageError, match="trend needs purchase dates: fit it on Interactions"):
+        make_model("bm25", trend_weight=0.2).fit(data.orders)
+    with pytest.raises(UsageError, match=r"popularity: days=0 must be a positive number"):
+        make_model("popularity", days=0).fit(data)

@@ -200,7 +200,9 @@ def evaluate_split(
         if progress is not None:
             progress(name)
         start = time.perf_counter()
-        model = make_model(name, **(params or {}).get(name, {})).fit(split.train.orders)
+        model = make_model(name, **(params or {}).get(name, {})).fit(
+            split.train, as_of=split.cutoff
+        )
         top = recommend(model, split.train, n=n, rules=rules, as_of=split.cutoff, rows=split.rows)
         out.append(
             score_top_n(name, model.get_params(), top.items, split, n, time.perf_counter() - start)

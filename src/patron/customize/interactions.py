@@ -118,6 +118,9 @@ class Interactions:
         Each product's category (``None`` where unknown).
     last_sold
         Each product's latest purchase by anyone (``datetime64[us]``; ``NaT`` if only returned).
+    last_bought
+        Same shape as ``orders``: the day of the customer's latest purchase of the product
+        (days since 1970-01-01, fractional), where they bought it.
     """
 
     orders: sparse.csr_matrix
@@ -127,6 +130,7 @@ class Interactions:
     products: npt.NDArray[np.str_]
     categories: npt.NDArray[np.object_]
     last_sold: npt.NDArray[np.datetime64]
+    last_bought: sparse.csr_matrix
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -188,6 +192,11 @@ def from_pairs(pairs: pa.Table, categories: dict[str, str] | None = None) -> Int
         vc, vl = cols[valid][order], last[valid][order]
         ends = np.r_[np.flatnonzero(np.diff(vc)), len(vc) - 1]
         last_sold[vc[ends]] = vl[ends]
+    days = np.where(np.isnat(last), 0.0, last.astype("datetime64[us]").astype(np.int64) / 86_400e6)
+    last_bought = sparse.csr_matrix(
+        (days[orders > 0], (rows[orders > 0], cols[orders > 0])), shape=shape, dtype=np.float64
+    )
+    last_bought.sort_indices()
     cats = np.array([(categories or {}).get(p) for p in products.tolist()], dtype=object)
     return Interactions(
         orders=matrix(orders),
@@ -197,6 +206,7 @@ def from_pairs(pairs: pa.Table, categories: dict[str, str] | None = None) -> Int
         products=products,
         categories=cats,
         last_sold=last_sold,
+        last_bought=last_bought,
     )
 
 

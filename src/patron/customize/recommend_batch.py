@@ -105,7 +105,7 @@ def _similarity_model(model: Recommender, data: Interactions) -> Recommender:
     try:
         model.item_similarity(np.zeros(1, dtype=np.int64))
     except UsageError:
-        return make_model("cooccurrence").fit(data.orders)
+        return make_model("cooccurrence").fit(data)
     return model
 
 
@@ -172,7 +172,7 @@ def fit_recommendations(
     )
     if progress is not None:
         progress(f"fitting {model} on {data.shape[0]:,} customers x {data.shape[1]:,} products")
-    recommender.fit(data.orders)
+    recommender.fit(data, as_of=as_of)
     if progress is not None:
         progress("ranking products per customer")
     top = recommend(recommender, data, n=n, rules=rules, as_of=as_of)
