@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 import typer
 
 from patron.cli._common import app, err, out
@@ -17,10 +18,14 @@ from patron.cli.differentiate import _print_segments, _print_tiers
 from patron.cli.experiment import _print_analysis, _print_assignment
 from patron.cli.identify import _print_run
 from patron.cli.interact import _print_screen, publish_people
+from patron.cli.nba import _print_decision
 from patron.cli.value import _print_fit, _print_score
+from patron.customize import load_offers, next_best_action
+from patron.customize.campaigns import analyze_campaign, create_campaign, export_campaign
 from patron.data import people
 from patron.data.loader import load
 from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
+from patron.data.simulate_offers import shop_offers_yaml, simulate_offer_responses
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
 from patron.identity import resolve_identities
@@ -37,6 +42,8 @@ from patron.measure.outcomes import analyze_experiment
 from patron.needs import segment_customers
 from patron.report import write_report
 from patron.store import open_store, upgrade_store
+from patron.store.publish import live_publication
+from patron.store.schema import profiles
 from patron.value.clv import ValueSettings
 from patron.value.history import apply_tiers, score_into_warehouse
 from patron.value.summary import SummarySpec
@@ -53,7 +60,7 @@ def demo_cmd(
     customers: Annotated[int, typer.Option("--customers", "-n")] = 20_000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """The whole loop on a simulated shop: identify, value, needs, interact, measure."""
+    """The whole loop on a simulated shop: identify, value, needs, interact, customize, measure."""
     shop = directory / "shop"
     url = f"duckdb://{directory / 'patron.duckdb'}"
     store_url = f"sqlite:///{directory / 'patron.store.sqlite'}"
@@ -105,13 +112,12 @@ def demo_cmd(
         out.print(f"Report written to {page.resolve()} (open it in a browser; works offline)")
         out.rule("9. Interact: the operational store and the agent's screen")
         _interact(wh, store_url)
-        out.rule("10. Customize")
-        out.print(
-            "Next best offers per customer (offers, recommendations, one price per customer) "
-            "are not built yet: the screen above offers the tier's action."
-        )
+        out.rule("10. Customize: offers and the next best action")
+        customer = _customize(store_url, directory)
         out.rule("11. Measure: a campaign against a randomized holdout")
         _measure(wh, result.files["truth"], shop, seed)
+        out.rule("12. Customize: a campaign of next best actions, against its holdout")
+        _campaign(wh, store_url, result.files["truth"], shop, seed)
     finally:
         wh.close()
     out.rule("Next")
@@ -119,6 +125,9 @@ def demo_cmd(
     out.print(f"patron value validate --model auto --calibration-end 2025-06-30 --warehouse {url}")
     out.print(f"patron tiers --mvc-share 0.6 --warehouse {url}")
     out.print(f"patron agent CUSTOMER_OR_EMAIL --store {store_url}")
+    if customer:
+        out.print(f"patron nba {customer} --channel app --store {store_url}")
+    out.print(f"patron campaign analyze demo-offers --warehouse {url}")
     out.print(f"patron experiment analyze demo-campaign --metric revenue --warehouse {url}")
     out.print(f"patron load transactions YOUR_FILE.csv --warehouse {url}")
 
@@ -187,6 +196,81 @@ def _interact(wh: Warehouse, store_url: str) -> None:
         record_answer(store, customer, question.question.id, answer, channel="phone")
         out.print(f"The customer answers {answer!r} (from what they buy most). The next call:")
         _print_screen(agent_screen(store, customer, "phone", offers=TIER_ACTIONS))
+
+
+def _customize(store_url: str, directory: Path) -> str | None:
+    """Load the shop's offers; one customer's next best action with its reasons."""
+    offers_file = directory / "offers.yaml"
+    offers_file.write_text(shop_offers_yaml(), encoding="utf-8")
+    with open_store(store_url) as store:
+        loaded = load_offers(store, offers_file)
+        out.print(
+            f"{len(loaded)} offers loaded into the store from {offers_file} (one per department; "
+            "a prior response rate of 3% each, no measured uplift yet)."
+        )
+        with store.read() as conn:
+            pub = live_publication(conn)
+            row = conn.execute(
+                sa.select(profiles.c.customer_id)
+                .where(profiles.c.publication_id == pub, profiles.c.tier == "MGC")
+                .order_by(profiles.c.clv.desc(), profiles.c.customer_id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        decision = next_best_action(store, str(row.customer_id), "app")
+    _print_decision(decision)
+    return str(row.customer_id)
+
+
+def _campaign(wh: Warehouse, store_url: str, truth: Path, shop: Path, seed: int) -> None:
+    """A campaign in the app after step 11's window: NBA for the treated, 20% held out."""
+    name = "demo-offers"
+    prm = ShopParams()
+    day = (prm.start + timedelta(weeks=prm.observation_weeks + 8)).date()
+    send = datetime(day.year, day.month, day.day, 10)
+    weeks = 4
+    with open_store(store_url) as store:
+        camp = create_campaign(
+            store, wh, name, channel="app", holdout=0.2, audience="p_alive > 0.2",
+            start=day, weeks=weeks, at=send, salt=f"demo-offers-{seed}",
+        )  # fmt: skip
+        treated, held = camp.counts.get("treated", 0), camp.counts.get("holdout", 0)
+        out.print(
+            f"Campaign {name}: {treated:,} customers likely still buying get their next best "
+            f"action in the app on {day}, {held:,} are held out (stratified by tier)."
+        )
+        contacts = shop / "demo-offers-contacts.csv"
+        exported = export_campaign(store, wh, name, contacts, at=send)
+    left = ", ".join(f"{n:,} {why}" for why, n in exported.left_out.items()) or "nobody"
+    out.print(
+        f"{exported.contacts:,} contacts written to {contacts} (offer and quoted price each) and "
+        f"logged as touch points; left out by consent and contact policy: {left}."
+    )
+    actions = wh.con.read_csv(str(contacts)).select("customer_id", "offer_id")
+    cmap = wh.table("identity_customer_map")
+    persons = actions.inner_join(cmap, actions.customer_id == cmap.resolved_id)
+    pairs = persons.select(person=cmap.customer_id, offer=actions.offer_id).to_pyarrow()
+    sends = dict(
+        zip(pairs.column("person").to_pylist(), pairs.column("offer").to_pylist(), strict=True)
+    )
+    responses = simulate_offer_responses(truth, sends, weeks=weeks, seed=seed, start=send)
+    path = shop / "demo-offers-responses.parquet"
+    pq.write_table(responses.transactions, path)
+    load(wh, "transactions", [str(path)])
+    analysis = analyze_campaign(wh, name, metrics=("revenue", "margin"))
+    _print_analysis(analysis.overall, f"campaign {name}")
+    n_treated = next(r["n_arm"] for r in analysis.overall.results)
+    share = responses.customers_sent / n_treated if n_treated else 0.0
+    true_rev, true_margin = responses.true_revenue_lift * share, responses.true_margin_lift * share
+    for r in analysis.overall.results:
+        truth_value = true_rev if r["metric"] == "revenue" else true_margin
+        covered = r["ci_low"] <= truth_value <= r["ci_high"]
+        out.print(
+            f"Measured {r['metric']} lift per treated customer {r['lift']:+,.2f} (95% CI "
+            f"{r['ci_low']:+,.2f} to {r['ci_high']:+,.2f}); the true lift is {truth_value:+,.2f}"
+            f" ({'inside' if covered else 'outside'} the interval)."
+        )
 
 
 def _answer_from_purchases(wh: Warehouse, customer: str, choices: tuple[str, ...]) -> str:
