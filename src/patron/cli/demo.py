@@ -21,13 +21,19 @@ from patron.cli.interact import _print_screen, publish_people
 from patron.cli.nba import _print_decision
 from patron.cli.value import _print_fit, _print_score
 from patron.customize import load_offers, next_best_action
-from patron.customize.campaigns import analyze_campaign, create_campaign, export_campaign
+from patron.customize.campaigns import (
+    analyze_campaign,
+    create_campaign,
+    export_campaign,
+    get_campaign,
+)
 from patron.data import people
 from patron.data.loader import load
 from patron.data.simulate import ShopParams, simulate_campaign, simulate_shop
 from patron.data.simulate_offers import shop_offers_yaml, simulate_offer_responses
 from patron.data.status import warehouse_status
 from patron.data.warehouse import Warehouse, connect
+from patron.errors import NotFoundError
 from patron.identity import resolve_identities
 from patron.interact import (
     agent_screen,
@@ -230,23 +236,32 @@ def _campaign(wh: Warehouse, store_url: str, truth: Path, shop: Path, seed: int)
     day = (prm.start + timedelta(weeks=prm.observation_weeks + 8)).date()
     send = datetime(day.year, day.month, day.day, 10)
     weeks = 4
+    contacts = shop / "demo-offers-contacts.csv"
     with open_store(store_url) as store:
-        camp = create_campaign(
-            store, wh, name, channel="app", holdout=0.2, audience="p_alive > 0.2",
-            start=day, weeks=weeks, at=send, salt=f"demo-offers-{seed}",
-        )  # fmt: skip
-        treated, held = camp.counts.get("treated", 0), camp.counts.get("holdout", 0)
-        out.print(
-            f"Campaign {name}: {treated:,} customers likely still buying get their next best "
-            f"action in the app on {day}, {held:,} are held out (stratified by tier)."
-        )
-        contacts = shop / "demo-offers-contacts.csv"
-        exported = export_campaign(store, wh, name, contacts, at=send)
-    left = ", ".join(f"{n:,} {why}" for why, n in exported.left_out.items()) or "nobody"
-    out.print(
-        f"{exported.contacts:,} contacts written to {contacts} (offer and quoted price each) and "
-        f"logged as touch points; left out by consent and contact policy: {left}."
-    )
+        try:
+            get_campaign(store, name)
+            exists = contacts.exists()
+        except NotFoundError:
+            exists = False
+        if exists:
+            out.print(f"Campaign {name} exists (skipped creating and exporting it again).")
+        else:
+            camp = create_campaign(
+                store, wh, name, channel="app", holdout=0.2, audience="p_alive > 0.2",
+                start=day, weeks=weeks, at=send, salt=f"demo-offers-{seed}",
+            )  # fmt: skip
+            treated, held = camp.counts.get("treated", 0), camp.counts.get("holdout", 0)
+            out.print(
+                f"Campaign {name}: {treated:,} customers likely still buying get their next "
+                f"best action in the app on {day}, {held:,} are held out (stratified by tier)."
+            )
+            exported = export_campaign(store, wh, name, contacts, at=send)
+            left = ", ".join(f"{n:,} {why}" for why, n in exported.left_out.items()) or "nobody"
+            out.print(
+                f"{exported.contacts:,} contacts written to {contacts} (offer and quoted price "
+                f"each) and logged as touch points; left out by consent and contact policy: "
+                f"{left}."
+            )
     actions = wh.con.read_csv(str(contacts)).select("customer_id", "offer_id")
     cmap = wh.table("identity_customer_map")
     persons = actions.inner_join(cmap, actions.customer_id == cmap.resolved_id)
