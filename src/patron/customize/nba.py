@@ -351,7 +351,8 @@ def arbitrate(
         scored.append(Candidate(offer.id, offer.name, offer.kind, "lost", "", "", **parts))
     # 6. the best, or nothing
     scored.sort(key=lambda c: (-(c.score or 0.0), c.offer_id))
-    best = scored[0] if scored and (scored[0].expected_value or 0.0) > 0 else None
+    # the highest score among offers worth more than doing nothing (ties: by offer id)
+    best = next((c for c in scored if (c.expected_value or 0.0) > 0), None)
     final: list[Candidate] = []
     for c in scored:
         if best is not None and c.offer_id == best.offer_id:
