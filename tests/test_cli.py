@@ -239,6 +239,9 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert lift is not None
     assert true is not None
     assert float(lift.group(2)) < float(true.group(1)) < float(lift.group(3))
+    # Customize: a campaign of next best actions, its contacts logged, its lift beside the truth
+    assert re.search(r"[\d,]+ contacts written to .* logged as touch points", text)
+    assert re.search(r"Measured margin lift per treated customer [+-][\d.]+ \(95% CI", text)
     assert main(args) == 0  # running it again is idempotent
     again = capsys.readouterr().out
     assert "skipped" in again

@@ -296,7 +296,7 @@ def test_the_demo_serves_the_console_with_fresh_keys(shop: Store) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    code = f"from patron.cli.demo import _serve; _serve({shop.url!r}, {port})"
+    code = f"from patron.cli._demo_run import serve_demo; serve_demo({shop.url!r}, {port})"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

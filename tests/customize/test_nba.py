@@ -153,3 +153,21 @@ def test_live_quote_aligns_or_refuses(shop: Store) -> None:
 def test_unknown_customer(shop: Store) -> None:
     with pytest.raises(NotFoundError, match=r"Unknown customer|No published customer"):
         next_best_action(shop, "nobody", "email", at=AT)
+
+
+def test_subject_export_and_erasure_cover_decisions_and_quotes(shop: Store) -> None:
+    from patron.interact import erase_customer, export_customer
+
+    next_best_action(shop, "R1", "email", at=AT)
+    quote(shop, "R1", "books", "web", price=30.0, at=AT)
+    data = export_customer(shop, "R1")
+    assert data["decisions"][0]["offer_id"] == "books"
+    assert data["quotes"][0]["price"] == 30.0
+    result = erase_customer(shop, "R1")
+    assert result.decisions_anonymised == 1
+    assert result.quotes_anonymised == 1
+    with shop.read() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count()).where(decisions.c.customer_id == "R1")
+        ).scalar_one()
+    assert left == 0

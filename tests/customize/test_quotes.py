@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patron.customize.quotes import quote
+from patron.customize.quotes import quote, quote_many
 from patron.errors import UsageError
 from patron.store import Store
 from patron.store.schema import quotes
@@ -53,6 +53,7 @@ ACTIONS = st.lists(
         st.integers(min_value=0, max_value=40),  # days after T0 (any order)
         st.sampled_from(["align", "refuse"]),
         st.sampled_from([3.0, 7.0, 14.0]),
+        st.booleans(),  # through quote_many (a campaign's batch), not quote
     ),
     min_size=1,
     max_size=25,
@@ -65,7 +66,14 @@ ACTIONS = st.lists(
 @given(actions=ACTIONS)
 def test_never_two_live_prices(store: Store, actions: list[tuple]) -> None:  # type: ignore[type-arg]
     customer = uuid.uuid4().hex[:10]
-    for product, channel, price, day, rule, days in actions:
+    for product, channel, price, day, rule, days, many in actions:
+        if many and price is not None:
+            with store.write() as conn:
+                quote_many(
+                    conn, [(customer, product, channel, price, None)],
+                    at=T0 + timedelta(days=day), days=days, on_conflict=rule,
+                )  # fmt: skip
+            continue
         try:
             quote(
                 store, customer, product, channel, price=price,

@@ -48,6 +48,8 @@ BATCH_COLUMNS = (
 _FACTS = "interact_facts"
 _CONSENTS = "interact_consents"
 _TOUCHPOINTS = "interact_touchpoints"
+#: The score of an offer that is not allowed or not worth making (below any real score).
+_NONE = ibis.literal(-1e300)
 _VALUE_COLUMNS = ("tier", "segment", "clv", "p_alive")
 _PREFERENCES = ("preferred_channel", "avoid_categories", "avoid_kinds", "favourite_department")
 
@@ -203,7 +205,11 @@ def nba_batch(
     allowed = {p: _consent(wh, base, p, channel, policy) for p in purposes}
     rules_ok = _policy_allowed(wh, base, policy, channel, at)
     preferred_ok = base.preferred_channel.isnull() | (base.preferred_channel == channel)
-    parts: list[ir.Table] = []
+    # One wide pass: a score column per offer (null where not allowed or not worth it), the
+    # best by GREATEST, the first offer (by id) holding it by CASE. No customer × offer rows.
+    live = sorted(live, key=lambda o: o.id)
+    scores: list[ir.FloatingValue] = []
+    components: list[dict[str, ir.Value]] = []
     for o in live:
         ok = preferred_ok & allowed[o.consent_purpose]
         if o.consent_purpose in LIMITED_PURPOSES:
@@ -238,36 +244,49 @@ def nba_batch(
             favourite = base.favourite_department.lower() == o.category.lower()
             boost = ibis.ifelse(favourite.fill_null(False), 1.0 + cfg.preference_boost, 1.0)
         score = ev * o.weight * ibis.ifelse(ev > 0, boost, 1.0)
-        part = base.filter(ok).select(
-            customer_id=base.customer_id.cast("string"),
-            offer_id=ibis.literal(o.id),
-            expected_value=ev.cast("float64"),
-            score=score.cast("float64"),
-            response=response.cast("float64"),
-            margin=ibis.literal(margin).cast("float64"),
-            contact_cost=ibis.literal(cost).cast("float64"),
-            price=ibis.literal(o.price, type="float64"),
-            item=ibis.literal(o.item, type="string"),
+        worth = ok & (ev > 0)
+        scores.append(ibis.ifelse(worth, score.cast("float64"), _NONE))
+        components.append(
+            {
+                "expected_value": ev.cast("float64"),
+                "response": response.cast("float64"),
+                "margin": ibis.literal(margin).cast("float64"),
+                "contact_cost": ibis.literal(cost).cast("float64"),
+                "price": ibis.literal(o.price, type="float64"),
+                "item": ibis.literal(o.item, type="string"),
+            }
         )
-        parts.append(part.filter(part.expected_value > 0))
-    if not parts:
-        if not offers:
-            raise UsageError("No offers to choose from; load offers with `patron offers load`.")
-        empty = base.limit(0)
-        return empty.select(
-            customer_id=empty.customer_id.cast("string"),
-            offer_id=ibis.null("string"),
-            expected_value=ibis.null("float64"),
-            score=ibis.null("float64"),
-            response=ibis.null("float64"),
-            margin=ibis.null("float64"),
-            contact_cost=ibis.null("float64"),
-            price=ibis.null("float64"),
-            item=ibis.null("string"),
-        )
-    every = ibis.union(*parts) if len(parts) > 1 else parts[0]
-    rank = ibis.row_number().over(
-        group_by=every.customer_id, order_by=[every.score.desc(), every.offer_id]
+    if not live and not offers:
+        raise UsageError("No offers to choose from; load offers with `patron offers load`.")
+    cols: dict[str, ir.Value] = {"customer_id": base.customer_id.cast("string")}
+    for i, (sc, comp) in enumerate(zip(scores, components, strict=True)):
+        cols[f"_s{i}"] = sc
+        cols[f"_e{i}"] = comp["expected_value"]
+        cols[f"_r{i}"] = comp["response"]
+    wide = base.select(**cols)
+    names = [f"_s{i}" for i in range(len(live))]
+    if not live:
+        wide = wide.mutate(_best=_NONE)
+    elif len(live) == 1:
+        wide = wide.mutate(_best=wide[names[0]])
+    else:
+        wide = wide.mutate(_best=ibis.greatest(*(wide[n] for n in names)))
+    wide = wide.filter(wide._best > _NONE / 2)
+    holder = [wide[n] == wide._best for n in names]
+
+    def pick(values: list[ir.Value], kind: str) -> ir.Value:
+        if not values:
+            return ibis.null(kind)
+        return ibis.cases(*zip(holder, values, strict=True), else_=ibis.null(kind)).cast(kind)
+
+    return wide.select(
+        "customer_id",
+        offer_id=pick([ibis.literal(o.id) for o in live], "string"),
+        expected_value=pick([wide[f"_e{i}"] for i in range(len(live))], "float64"),
+        score=wide._best,
+        response=pick([wide[f"_r{i}"] for i in range(len(live))], "float64"),
+        margin=pick([c["margin"] for c in components], "float64"),
+        contact_cost=pick([c["contact_cost"] for c in components], "float64"),
+        price=pick([c["price"] for c in components], "float64"),
+        item=pick([c["item"] for c in components], "string"),
     )
-    best = every.mutate(_rank=rank)
-    return best.filter(best._rank == 0).drop("_rank")

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from patron.customize.batch import nba_batch
 from patron.customize.nba import NbaSettings
 from patron.customize.offers import Offer, catalogue
-from patron.customize.quotes import quote_in
+from patron.customize.quotes import quote_many
 from patron.data.warehouse import Warehouse
 from patron.errors import NotFoundError, UsageError
 from patron.interact.consent import ALL_CHANNELS
@@ -411,7 +411,7 @@ def export_campaign(
                 }
                 contacts = _contacts(conn, ids, when - reach, when + reach)
                 made = _made(conn, ids)
-                logged: list[Touchpoint] = []
+                allowed: list[tuple[dict[str, Any], Offer]] = []
                 for r in chunk:
                     cid, oid = str(r["customer_id"]), str(r["offer_id"])
                     offer = offers.get(oid)
@@ -423,54 +423,60 @@ def export_campaign(
                         states[offer.consent_purpose].get(cid), contacts.get(cid, []),
                         made.get((cid, oid), 0),
                     )  # fmt: skip
-                    price, quote_id = offer.price, None
-                    if why is None and offer.item is not None and offer.price is not None:
-                        q = quote_in(
-                            conn, cid, offer.item, camp.channel, price=offer.price,
-                            offer_id=oid, at=when, on_conflict=camp.price_conflict,
-                        )  # fmt: skip
-                        if q.status == "refused" or q.quote is None:
-                            why = "price conflict"
-                        else:
-                            price, quote_id = q.quote.price, q.quote.id
-                            aligned += q.status == "aligned"
                     if why is not None:
                         left_out[why] = left_out.get(why, 0) + 1
                         continue
+                    allowed.append((r, offer))
+                priced = [
+                    (str(r["customer_id"]), o.item, camp.channel, float(o.price), o.id)
+                    for r, o in allowed
+                    if o.item is not None and o.price is not None
+                ]
+                quoted = iter(
+                    quote_many(conn, priced, at=when, on_conflict=camp.price_conflict)  # type: ignore[arg-type]
+                )
+                logged: list[Touchpoint] = []
+                sent: list[dict[str, Any]] = []
+                for r, offer in allowed:
+                    cid = str(r["customer_id"])
+                    price, quote_id = offer.price, None
+                    if offer.item is not None and offer.price is not None:
+                        q = next(quoted)
+                        if q.status == "refused" or q.quote is None:
+                            left_out["price conflict"] = left_out.get("price conflict", 0) + 1
+                            continue
+                        price, quote_id = q.quote.price, q.quote.id
+                        aligned += q.status == "aligned"
                     logged.append(
                         Touchpoint(
                             cid, camp.channel, "offer_shown", "outbound", when,
-                            purpose=offer.consent_purpose, campaign=name, note=oid,
+                            purpose=offer.consent_purpose, campaign=name, note=offer.id,
                             idempotency_key=f"campaign:{name}:{cid}",
                         ).validated()
                     )  # fmt: skip
-                    detail = {"reason": f"campaign {name}", "candidates": []}
-                    conn.execute(
-                        sa.insert(decisions).values(
-                            customer_id=cid, channel=camp.channel, decided_at=when,
-                            offer_id=oid, expected_value=r["expected_value"], status="sent",
-                            campaign=name, inputs_hash="campaign", detail=json.dumps(detail),
-                        )
+                    sent.append(
+                        {
+                            "customer_id": cid, "channel": camp.channel, "decided_at": when,
+                            "offer_id": offer.id, "expected_value": r["expected_value"],
+                            "status": "sent", "campaign": name, "inputs_hash": "campaign",
+                            "detail": json.dumps({"reason": f"campaign {name}"}),
+                        }
                     )  # fmt: skip
                     p = profs.get(cid)
                     writer.writerow(
-                        [cid, p.email if p else "", p.phone if p else "", camp.channel, oid,
+                        [cid, p.email if p else "", p.phone if p else "", camp.channel, offer.id,
                          offer.name, f"{price:.2f}" if price is not None else "",
                          quote_id or "", f"{float(r['expected_value']):.4f}"]
                     )  # fmt: skip
                     written += 1
                 insert_touchpoints(conn, logged)
+                if sent:
+                    conn.execute(sa.insert(decisions), sent)
                 if i + _BATCH >= len(rows):
-                    conn.execute(
-                        sa.update(campaigns)
-                        .where(campaigns.c.name == name)
-                        .values(exported_at=when)
-                    )
+                    _mark_exported(conn, name, when)
     if not rows:
         with store.write() as conn:
-            conn.execute(
-                sa.update(campaigns).where(campaigns.c.name == name).values(exported_at=when)
-            )
+            _mark_exported(conn, name, when)
     tmp.replace(out)
     return CampaignExport(name, str(out), written, dict(sorted(left_out.items())), aligned)
 

@@ -43,7 +43,7 @@ class Eligibility:
 
     def __call__(self, attributes: Mapping[str, Any]) -> bool:
         """Whether the condition is true for these attributes (null and false: not eligible)."""
-        return evaluate(self, attributes) is True
+        return _compiled(self.text, self.tree)(attributes) is True
 
 
 def _position(node: ast.AST) -> str:
@@ -202,6 +202,108 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Gt: lambda a, b: bool(a > b),
     ast.GtE: lambda a, b: bool(a >= b),
 }
+
+
+_Fn = Callable[[Mapping[str, Any]], Any]
+_COMPILED: dict[str, _Fn] = {}
+
+
+def _compiled(text: str, tree: ast.Expression) -> _Fn:
+    """The expression as nested Python closures, built once (the meaning of :func:`evaluate`)."""
+    fn = _COMPILED.get(text)
+    if fn is None:
+        fn = _compile(tree.body)
+        if len(_COMPILED) > 4096:
+            _COMPILED.clear()
+        _COMPILED[text] = fn
+    return fn
+
+
+def _compile(node: ast.AST) -> _Fn:
+    if isinstance(node, ast.Name):
+        key = node.id.lower()
+        return lambda a: a.get(key)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return lambda a: value
+    if isinstance(node, ast.BinOp):
+        left, right, op = _compile(node.left), _compile(node.right), node.op
+        return lambda a: _arith(op, left(a), right(a))
+    if isinstance(node, ast.UnaryOp):
+        inner = _compile(node.operand)
+        if isinstance(node.op, ast.USub):
+
+            def neg(a: Mapping[str, Any]) -> Any:
+                number = _number(inner(a))
+                return None if number is None else -number
+
+            return neg
+        return lambda a: None if (v := inner(a)) is None else not v
+    if isinstance(node, ast.BoolOp):
+        parts = [_compile(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+
+            def both(a: Mapping[str, Any]) -> Any:
+                unknown = False
+                for part in parts:
+                    v = part(a)
+                    if v is None:
+                        unknown = True
+                    elif not v:
+                        return False
+                return None if unknown else True
+
+            return both
+
+        def either(a: Mapping[str, Any]) -> Any:
+            unknown = False
+            for part in parts:
+                v = part(a)
+                if v is None:
+                    unknown = True
+                elif v:
+                    return True
+            return None if unknown else False
+
+        return either
+    if isinstance(node, ast.Compare):
+        cop = node.ops[0]
+        left = _compile(node.left)
+        if isinstance(cop, ast.In | ast.NotIn):
+            listed = node.comparators[0]
+            elts = [listed] if isinstance(listed, ast.Constant) else getattr(listed, "elts", [])
+            values = [e.value for e in elts]
+            negate = isinstance(cop, ast.NotIn)
+
+            def member(a: Mapping[str, Any]) -> Any:
+                v = left(a)
+                if v is None:
+                    return None
+                return _member(v, values) != negate
+
+            return member
+        right_fn = _compile(node.comparators[0])
+        compare = _COMPARE[type(cop)]
+
+        def cmp(a: Mapping[str, Any]) -> Any:
+            return _compare(compare, left(a), right_fn(a))
+
+        return cmp
+    tree = ast.Expression(body=node)  # type: ignore[arg-type]
+    rule = Eligibility(ast.unparse(node), tree, frozenset())
+    return lambda a: evaluate(rule, a)  # calls and methods: the tree walk
+
+
+def _compare(compare: Callable[[Any, Any], bool], left: Any, right: Any) -> Any:
+    if left is None or right is None:
+        return None
+    if _is_number(left) or _is_number(right):
+        left, right = _number(left), _number(right)
+        if left is None or right is None:
+            return None
+    elif not isinstance(left, str) or not isinstance(right, str):
+        left, right = str(left), str(right)
+    return compare(left, right)
 
 
 def evaluate(rule: Eligibility, attributes: Mapping[str, Any]) -> Any:

@@ -34,7 +34,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -124,10 +124,26 @@ class NbaInputs:
             "contact": {k: list(v) for k, v in sorted(self.contact.items())},
             "made": dict(sorted(self.made.items())),
             "quotes": dict(sorted(self.quotes.items())),
-            "offers": [o.to_dict() for o in self.offers],
+            "offers": [_offer_digest(o) for o in self.offers],
         }
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+_DIGESTS: dict[int, tuple[Offer, str]] = {}
+
+
+def _offer_digest(offer: Offer) -> str:
+    """A hash of an offer's definition, memoised per offer object."""
+    found = _DIGESTS.get(id(offer))
+    if found is not None and found[0] is offer:
+        return found[1]
+    text = json.dumps(offer.to_dict(), sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if len(_DIGESTS) > 10_000:
+        _DIGESTS.clear()
+    _DIGESTS[id(offer)] = (offer, digest)
+    return digest
 
 
 def _plain(value: Any) -> Any:
@@ -167,7 +183,10 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (non-finite numbers as null)."""
-        return {k: _plain(v) for k, v in asdict(self).items()}
+        return {k: _plain(getattr(self, k)) for k in _CANDIDATE_FIELDS}
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
 @dataclass(frozen=True)
@@ -332,7 +351,8 @@ def arbitrate(
         scored.append(Candidate(offer.id, offer.name, offer.kind, "lost", "", "", **parts))
     # 6. the best, or nothing
     scored.sort(key=lambda c: (-(c.score or 0.0), c.offer_id))
-    best = scored[0] if scored and (scored[0].expected_value or 0.0) > 0 else None
+    # the highest score among offers worth more than doing nothing (ties: by offer id)
+    best = next((c for c in scored if (c.expected_value or 0.0) > 0), None)
     final: list[Candidate] = []
     for c in scored:
         if best is not None and c.offer_id == best.offer_id:
@@ -379,7 +399,7 @@ def arbitrate(
 
 
 def _with(c: Candidate, status: str, step: str, reason: str) -> Candidate:
-    return Candidate(**{**asdict(c), "status": status, "step": step, "reason": reason})
+    return replace(c, status=status, step=step, reason=reason)
 
 
 def _number(value: Any) -> float | None:

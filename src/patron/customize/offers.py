@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,8 @@ class Offer:
         """The parsed eligibility condition (None: everyone)."""
         if not self.eligibility:
             return None
+        if known is None:
+            return _rule(self.eligibility, f"offer {self.id!r} eligibility")
         return check_eligibility(self.eligibility, known, what=f"offer {self.id!r} eligibility")
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +188,13 @@ class Offer:
 
 
 _FIELDS = tuple(f.name for f in fields(Offer))
+
+
+@lru_cache(maxsize=4096)
+def _rule(text: str, what: str) -> Eligibility:
+    return check_eligibility(text, None, what=what)
+
+
 _NUMBERS = ("margin", "margin_rate", "price", "weight", "response_rate", "uplift")
 
 

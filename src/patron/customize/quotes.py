@@ -12,7 +12,7 @@ quoting at once cannot both create one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "live_quotes",
     "quote",
     "quote_in",
+    "quote_many",
 ]
 
 #: How long a quote stays live (days) unless told otherwise.
@@ -215,6 +216,118 @@ def quote_in(
     ).scalar_one()
     made = Quote(int(new_id), customer_id, product, float(price), channel, offer_id, when, expires)
     return QuoteOutcome("new", made, f"quoted {price:,.2f} until {expires:%Y-%m-%d}")
+
+
+def quote_many(
+    conn: Connection,
+    requests: list[tuple[str, str, str, float, str | None]],
+    *,
+    at: datetime,
+    days: float = QUOTE_DAYS,
+    on_conflict: str = "align",
+) -> list[QuoteOutcome]:
+    """:func:`quote_in` for many (customer, product, channel, price, offer id) at once.
+
+    The same rules, in a few statements for the whole list (a campaign's contacts): the live
+    quotes of every pair are read in one query, new quotes written in one insert. A pair
+    given twice is quoted once (the second request sees the first's quote).
+    """
+    check_choice(on_conflict, PRICE_CONFLICT, "price conflict rule")
+    if not days > 0:
+        raise UsageError(f"A quote's validity must be positive (days), not {days!r}.")
+    when = to_utc(at)
+    pairs = sorted({(c, p) for c, p, _, _, _ in requests})
+    if not pairs:
+        return []
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                "FROM unnest(CAST(:ks AS text[])) k"
+            ),
+            {"ks": [f"quote:{c}:{p}" for c, p in pairs]},
+        )
+    customers = sorted({c for c, _ in pairs})
+    existing: dict[tuple[str, str], Quote] = {}
+    later: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+    for i in range(0, len(customers), 1000):
+        rows = conn.execute(
+            sa.select(quotes)
+            .where(
+                quotes.c.customer_id.in_(customers[i : i + 1000]),
+                quotes.c.expires_at > when,
+            )
+            .order_by(quotes.c.created_at, quotes.c.id)
+        )
+        for r in rows:
+            key = (str(r.customer_id), str(r.product))
+            if r.created_at <= when:
+                existing.setdefault(key, _quote(r))
+            else:
+                later.setdefault(key, []).append((r.created_at, float(r.price)))
+    outcomes: list[QuoteOutcome | None] = [None] * len(requests)
+    new_rows: list[dict[str, Any]] = []
+    new_index: list[int] = []
+    for i, (customer_id, product, channel, price, offer_id) in enumerate(requests):
+        check_choice(channel, CHANNELS, "channel")
+        key = (customer_id, product)
+        current = existing.get(key)
+        if current is not None:
+            if abs(price - current.price) < 1e-9:
+                outcomes[i] = QuoteOutcome("reused", current, "live quote reused")
+            elif on_conflict == "refuse":
+                outcomes[i] = QuoteOutcome(
+                    "refused",
+                    None,
+                    f"{product} is quoted at {current.price:,.2f} until "
+                    f"{current.expires_at:%Y-%m-%d}; {price:,.2f} would contradict it",
+                )
+            else:
+                outcomes[i] = QuoteOutcome(
+                    "aligned", current, f"{price:,.2f} aligned to {current.price:,.2f}"
+                )
+            continue
+        expires = when + timedelta(days=days)
+        for created, other in later.get(key, []):
+            if abs(other - price) >= 1e-9 and created < expires:
+                expires = created
+                break
+        made = Quote(0, customer_id, product, float(price), channel, offer_id, when, expires)
+        existing[key] = made
+        new_rows.append(
+            {
+                "customer_id": customer_id,
+                "product": product,
+                "price": float(price),
+                "channel": channel,
+                "offer_id": offer_id,
+                "created_at": when,
+                "expires_at": expires,
+            }
+        )
+        new_index.append(i)
+    if new_rows:
+        conn.execute(sa.insert(quotes), new_rows)
+        ids = dict(
+            (
+                (str(r.customer_id), str(r.product)),
+                int(r.id),
+            )
+            for r in conn.execute(
+                sa.select(quotes.c.id, quotes.c.customer_id, quotes.c.product).where(
+                    quotes.c.customer_id.in_(sorted({r["customer_id"] for r in new_rows})),
+                    quotes.c.created_at == when,
+                )
+            )
+        )
+        for i in new_index:
+            c, p, _, _, _ = requests[i]
+            q = replace(existing[(c, p)], id=ids.get((c, p), 0))
+            outcomes[i] = QuoteOutcome(
+                "new", q, f"quoted {q.price:,.2f} until {q.expires_at:%Y-%m-%d}"
+            )
+    # a pair requested twice: the later requests see the first's new quote
+    return [o if o is not None else QuoteOutcome("refused", None, "not quoted") for o in outcomes]
 
 
 def quote(

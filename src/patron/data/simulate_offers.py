@@ -108,6 +108,8 @@ class OfferResponses:
     true_revenue_lift: float
     start: datetime
     weeks: int
+    #: Customers of the truth file who were sent an offer (others in ``sends`` are ignored).
+    customers_sent: int = 0
 
 
 def simulate_offer_responses(
@@ -117,6 +119,7 @@ def simulate_offer_responses(
     weeks: int = 4,
     seed: int = 0,
     params: ShopParams | None = None,
+    start: datetime | None = None,
 ) -> OfferResponses:
     """Purchases in the ``weeks`` after the shop's window, with responses to the offers sent.
 
@@ -132,6 +135,8 @@ def simulate_offer_responses(
         Seed of the responses' own random stream.
     params
         The shop's generative parameters.
+    start
+        The send day (default: the day after the shop's window).
 
     Returns
     -------
@@ -184,8 +189,9 @@ def simulate_offer_responses(
     amount = np.concatenate([spend, r_price])
     all_cat = np.concatenate([category, r_cat]).astype(np.int64)
     all_cost = np.concatenate([cost, r_cost])
-    end = prm.start + timedelta(weeks=prm.observation_weeks)
-    start = datetime(end.year, end.month, end.day)
+    if start is None:
+        end = prm.start + timedelta(weeks=prm.observation_weeks)
+        start = datetime(end.year, end.month, end.day)
     seconds = rng.uniform(0, weeks * 7 * 86400 - 1, all_owner.size)
     stamps = np.datetime64(start, "us") + (seconds * 1e6).astype("timedelta64[us]")
     table = pa.table(
@@ -208,4 +214,5 @@ def simulate_offer_responses(
         true_revenue_lift=float((alive_sent * uplift * prices).sum() / n_sent),
         start=start,
         weeks=weeks,
+        customers_sent=int(sent_idx.size),
     )

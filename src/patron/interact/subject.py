@@ -1,7 +1,8 @@
 """Data subject requests on the store: export everything about a customer, or erase it.
 
 Erasure (store side) deletes the customer's profiles and identifiers in every publication and
-their facts, and anonymises their touch points and consent records: the customer id becomes a
+their facts, and anonymises their touch points, consent records, next-best-action decisions
+and price quotes: the customer id becomes a
 random token (the same token across the customer's records, so counts per anonymous customer
 stay right), notes, evidence and idempotency keys are cleared. Aggregates over touch points
 (per channel, campaign, day) are unchanged. The warehouse side (customer attributes,
@@ -21,7 +22,15 @@ from sqlalchemy.engine import Connection
 
 from patron.errors import NotFoundError
 from patron.store import Store
-from patron.store.schema import consents, facts, identifiers, profiles, touchpoints
+from patron.store.schema import (
+    consents,
+    decisions,
+    facts,
+    identifiers,
+    profiles,
+    quotes,
+    touchpoints,
+)
 
 __all__ = ["ErasureResult", "erase_customer", "export_customer"]
 
@@ -34,7 +43,11 @@ def _plain(value: Any) -> Any:
 
 def _rows(conn: Connection, table: sa.Table, customer_id: str) -> list[dict[str, Any]]:
     query = sa.select(table).where(table.c.customer_id == customer_id)
-    order = [c for c in ("publication_id", "recorded_at", "occurred_at", "id") if c in table.c]
+    order = [
+        c
+        for c in ("publication_id", "recorded_at", "occurred_at", "decided_at", "created_at", "id")
+        if c in table.c
+    ]
     query = query.order_by(*(table.c[c] for c in order))
     out = []
     for row in conn.execute(query):
@@ -62,6 +75,8 @@ def export_customer(store: Store, customer_id: str) -> dict[str, Any]:
                 ("facts", facts),
                 ("consents", consents),
                 ("touchpoints", touchpoints),
+                ("decisions", decisions),
+                ("quotes", quotes),
             )
         }
     if not any(data.values()):
@@ -79,6 +94,8 @@ class ErasureResult:
     facts: int
     touchpoints_anonymised: int
     consents_anonymised: int
+    decisions_anonymised: int = 0
+    quotes_anonymised: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -112,6 +129,16 @@ def erase_customer(store: Store, customer_id: str) -> ErasureResult:
             .where(consents.c.customer_id == customer_id)
             .values(customer_id=token, evidence=None)
         )
-        if not (n_profiles or n_idents or n_facts or n_tps or n_consents):
+        n_decisions = run(
+            sa.update(decisions)
+            .where(decisions.c.customer_id == customer_id)
+            .values(customer_id=token)
+        )
+        n_quotes = run(
+            sa.update(quotes).where(quotes.c.customer_id == customer_id).values(customer_id=token)
+        )
+        if not (n_profiles or n_idents or n_facts or n_tps or n_consents or n_decisions):
             raise NotFoundError(f"The store holds nothing about customer {customer_id!r}.")
-    return ErasureResult(customer_id, n_profiles, n_idents, n_facts, n_tps, n_consents)
+    return ErasureResult(
+        customer_id, n_profiles, n_idents, n_facts, n_tps, n_consents, n_decisions, n_quotes
+    )
