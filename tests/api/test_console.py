@@ -375,3 +375,52 @@ def test_offers_from_the_console_and_the_agents_response(
             sa.select(decisions.c.status).where(decisions.c.id == int(found.group(1)))
         ).scalar_one()
     assert status == "sent"
+
+
+def test_the_campaigns_page_shows_the_measured_lift(
+    client: AppClient, keys: dict[str, str], shop: Store
+) -> None:
+    import json
+    from datetime import datetime
+
+    from patron.store.schema import campaigns
+
+    definition = {
+        "name": "spring",
+        "offers": ["club"],
+        "channel": "email",
+        "audience": None,
+        "holdout": 0.1,
+        "start": "2026-03-01",
+        "end": "2026-03-28",
+        "at": "2026-02-28T09:00:00Z",
+        "counts": {"treated": 900, "holdout": 100},
+        "actions": {"treated": 640, "holdout": 70},
+    }
+    with shop.write() as conn:
+        conn.execute(
+            sa.insert(campaigns).values(
+                name="spring", definition=json.dumps(definition), created_at=datetime(2026, 2, 28)
+            )
+        )
+    _sign_in(client, keys["manager"])
+    page = client.get("/console/campaigns").text
+    assert "spring" in page
+    assert "not analysed yet" in page
+    definition["lift"] = {
+        "analyzed_at": "2026-04-30T10:00:00Z",
+        "window": {"start": "2026-03-01", "end": "2026-03-28"},
+        "results": [{"metric": "margin", "summary": "treated vs holdout on margin: +1.2"}],
+        "by_offer": {"club": ["club vs holdout on margin: +1.5"]},
+        "sample_ratio": {"alarm": False},
+        "notes": [],
+    }
+    with shop.write() as conn:
+        conn.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.name == "spring")
+            .values(definition=json.dumps(definition))
+        )
+    page = client.get("/console/campaigns").text
+    assert "treated vs holdout on margin: +1.2" in page
+    assert "club vs holdout on margin: +1.5" in page

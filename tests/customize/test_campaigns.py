@@ -13,7 +13,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from patron.customize.campaigns import analyze_campaign, create_campaign, export_campaign
+from patron.customize.campaigns import (
+    analyze_campaign,
+    create_campaign,
+    export_campaign,
+    get_campaign,
+    save_analysis,
+)
 from patron.customize.offers import load_offers
 from patron.data.loader import load
 from patron.data.simulate import simulate_shop
@@ -110,5 +116,14 @@ def test_campaign_measures_the_true_lift(store: Store, tmp_path: Path) -> None:
             if r["metric"] in true:
                 assert r["ci_low"] <= true[r["metric"]] <= r["ci_high"], (r, true)
         assert analysis.by_offer  # per offer too
+        # kept with the campaign for the console and the service (no warehouse on their path)
+        save_analysis(store, analysis)
+        kept = get_campaign(store, "winter").lift
+        assert kept is not None
+        assert [r["metric"] for r in kept["results"]] == [
+            r["metric"] for r in analysis.overall.results
+        ]
+        assert all(r["summary"] for r in kept["results"])
+        assert set(kept["by_offer"]) == set(analysis.by_offer)
     finally:
         wh.close()

@@ -113,16 +113,22 @@ def _print_campaign(result: CampaignAnalysis) -> None:
 def campaign_analyze_cmd(
     name: Annotated[str, typer.Argument(help="The campaign.")],
     warehouse: WarehouseOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Incremental conversion, revenue and margin against the holdout, overall and per offer."""
-    from patron.customize.campaigns import analyze_campaign
+    """Incremental conversion, revenue and margin against the holdout, overall and per offer.
+
+    The result is kept with the campaign in the store, for the console and the service.
+    """
+    from patron.customize.campaigns import analyze_campaign, save_analysis
 
     wh = _open(warehouse)
     try:
         result = analyze_campaign(wh, name)
     finally:
         wh.close()
+    with _open_store(store) as handle:
+        save_analysis(handle, result)
     if json_out:
         _emit_json(result.to_dict())
         return

@@ -92,6 +92,8 @@ class Campaign:
     counts: dict[str, int] = field(default_factory=dict)  # customers per arm
     actions: dict[str, int] = field(default_factory=dict)  # of whom with an action
     exported_at: str | None = None
+    #: The last analysis (``patron campaign analyze``), kept for the console and the service.
+    lift: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -552,3 +554,44 @@ def analyze_campaign(
                 alpha=alpha,
             )  # fmt: skip
     return CampaignAnalysis(name, start.isoformat(), end.isoformat(), overall, by_offer, notes)
+
+
+def save_analysis(store: Store, analysis: CampaignAnalysis, *, at: datetime | None = None) -> None:
+    """Keep a campaign's measured lift with its definition in the store.
+
+    The console and the service show it without reading the warehouse: per metric the lift,
+    its 95% interval, the p-value and the sentence; per offer the sentences; the sample-ratio
+    check; the notes. Replaced by each analysis.
+
+    Raises
+    ------
+    NotFoundError
+        The store holds no campaign of that name.
+    """
+    data = analysis.to_dict()
+    overall = data["overall"]
+    keep = ("metric", "lift", "ci_low", "ci_high", "p_value", "relative_lift", "summary")
+    lift = {
+        "analyzed_at": (at or utc_now()).isoformat(timespec="seconds") + "Z",
+        "window": data["window"],
+        "results": [{k: r.get(k) for k in keep} for r in overall["results"]],
+        "by_offer": {
+            offer: [r.get("summary") for r in result["results"]]
+            for offer, result in data["by_offer"].items()
+        },
+        "sample_ratio": overall["sample_ratio"],
+        "notes": data["notes"],
+    }
+    with store.write() as conn:
+        row = conn.execute(
+            sa.select(campaigns.c.definition).where(campaigns.c.name == analysis.campaign)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"No campaign {analysis.campaign!r} in the store.")
+        definition = json.loads(row.definition)
+        definition["lift"] = lift
+        conn.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.name == analysis.campaign)
+            .values(definition=json.dumps(definition, allow_nan=False))
+        )

@@ -204,6 +204,13 @@ class CampaignOut(BaseModel):
     counts: dict[str, int]
     actions: dict[str, int]
     exported_at: str | None
+    lift: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The last analysis against the holdout (`patron campaign analyze`): per metric the "
+            "lift, its 95% interval, p-value and sentence; per offer; the sample-ratio check."
+        ),
+    )
 
 
 # --- offers ------------------------------------------------------------------------------------
