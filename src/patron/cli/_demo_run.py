@@ -24,6 +24,7 @@ from patron.customize.campaigns import (
     create_campaign,
     export_campaign,
     get_campaign,
+    save_analysis,
 )
 from patron.data import people
 from patron.data.loader import load
@@ -288,6 +289,8 @@ def _campaign(wh: Warehouse, store_url: str, truth: Path, shop: Path, seed: int)
     pq.write_table(responses.transactions, path)
     load(wh, "transactions", [str(path)])
     analysis = analyze_campaign(wh, name, metrics=("revenue", "margin"))
+    with open_store(store_url) as store:
+        save_analysis(store, analysis)  # for the console's campaigns page
     _print_analysis(analysis.overall, f"campaign {name}")
     n_treated = next(r["n_arm"] for r in analysis.overall.results)
     share = responses.customers_sent / n_treated if n_treated else 0.0
