@@ -68,7 +68,7 @@ def test_answers_become_responses(store: Store, tmp_path: Path) -> None:
         at = T0 + timedelta(days=day)
         record_answer(store, cid, question, value, channel="phone", at=at)
     survey = tmp_path / "survey.csv"
-    survey.write_text("wave,brand,overall\nw0,Acme,4\nw0,Acme,3\nw0,Rival,2\n")
+    survey.write_text("customer_id,wave,brand,overall\nC1,w0,Acme,4\n,w0,Acme,3\nC9,w0,Rival,2\n")
     wh = connect(f"duckdb://{tmp_path / 'wh.duckdb'}")
     try:
         load_responses(wh, [str(survey)], ours="acme")
@@ -97,9 +97,12 @@ def test_answers_become_responses(store: Store, tmp_path: Path) -> None:
         assert waves["2026-Q2"]["csat"] == pytest.approx(0.5)
         assert waves["w0"]["responses"] == 2
         erased = erase_exported(wh, ["C1"])
-        assert erased["responses"] == 1
+        assert erased["responses"] == 2  # the Interact answer deleted, the file's unlinked
         left = wh.table("responses").filter(lambda t: t.customer_id == "C1")
         assert int(left.count().to_pyarrow().as_py()) == 0
+        file_rows = wh.table("responses").filter(lambda t: t._load_id != "interact")
+        assert int(file_rows.count().to_pyarrow().as_py()) == 3  # kept for the aggregates
+        assert {x["customer_id"] for x in file_rows.to_pyarrow().to_pylist()} == {None, "C9"}
         assert not [
             x
             for x in wh.table("response_ratings").to_pyarrow().to_pylist()

@@ -236,8 +236,9 @@ def erase_exported(wh: Warehouse, customer_ids: list[str]) -> dict[str, int]:
     """Erase a person from the tables :func:`export_to_warehouse` wrote.
 
     Their facts (what they told us) and their survey answers given through Interact are
-    deleted; their touch points and consents stay for counts, with the free text (notes,
-    evidence, agent) blanked. Returns rows changed per
+    deleted; answers from survey files stay for the aggregates with their customer id blanked;
+    their touch points and consents stay for counts, with the free text (notes, evidence,
+    agent) blanked. Returns rows changed per
     warehouse table.
     """
     changed: dict[str, int] = {}
@@ -252,6 +253,20 @@ def erase_exported(wh: Warehouse, customer_ids: list[str]) -> dict[str, int]:
                 ratings = wh.table(RATINGS_TABLE)
                 wh.replace_table(RATINGS_TABLE, ratings.filter(~ratings.response_id.isin(gone)))
                 wh.replace_table(RESPONSES_TABLE, r.filter(~theirs_r))
+            # Survey files' answers stay for the aggregates, no longer linked to the person.
+            r = wh.table(RESPONSES_TABLE)
+            linked = r.customer_id.isin(customer_ids)
+            n_linked = int(r.filter(linked).count().to_pyarrow().as_py())
+            if n_linked:
+                wh.replace_table(
+                    RESPONSES_TABLE,
+                    r.mutate(
+                        customer_id=ibis.ifelse(
+                            linked, ibis.null(r.customer_id.type()), r.customer_id
+                        )
+                    ),
+                )
+                changed[RESPONSES_TABLE] += n_linked
         for target in EXPORTS.values():
             if not wh.has_table(target):
                 continue
