@@ -252,3 +252,38 @@ def test_a_failing_snapshot_leaves_the_value_table_as_it_was(
         assert state() == before  # tiers, snapshot and runs unchanged together
     finally:
         wh.close()
+
+
+def test_judged_b2b_potential_sets_the_growth_of_rated_business_customers() -> None:
+    # b is a reseller judged to have great potential: 0.9 of the room to its whole wallet
+    # (CLV at the whole wallet 250, CLV 50 -> room 200 -> growth 180); c is rated low (0.05;
+    # no wallet above its CLV, so the room is its CLV, 30 -> growth 1.5).
+    potential = ibis.memtable(
+        {
+            "customer_id": ["b", "c"],
+            "potential_score": [0.9, 0.05],
+            "monetary_value": [250.0, 30.0],
+        }
+    )
+    plain = tier_customers(_scored(), TierRules(mgc_share=0.2))
+    judged = tier_customers(_scored(), TierRules(mgc_share=0.2), potential=potential)
+    rows = {
+        r["customer_id"]: r
+        for r in judged.table.select("customer_id", "growth_potential", "strategic_value", "tier")
+        .to_pyarrow()
+        .to_pylist()
+    }
+    assert rows["b"]["growth_potential"] == pytest.approx(180.0)
+    assert rows["b"]["strategic_value"] == pytest.approx(230.0)
+    assert rows["c"]["growth_potential"] == pytest.approx(1.5)
+    before = {
+        r["customer_id"]: r
+        for r in plain.table.select("customer_id", "growth_potential", "tier")
+        .to_pyarrow()
+        .to_pylist()
+    }
+    # the judgement moves MGC from c (the formula's largest gap) to b
+    assert (before["b"]["tier"], before["c"]["tier"]) == ("other", "MGC")
+    assert (rows["b"]["tier"], rows["c"]["tier"]) == ("MGC", "other")
+    # customers without a rating keep the formula's growth
+    assert rows["e"]["growth_potential"] == pytest.approx(before["e"]["growth_potential"])

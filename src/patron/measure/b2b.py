@@ -22,10 +22,10 @@ low).
 
 How potential feeds the MGC tier: MGC (most growable) is the largest gap between strategic
 and actual value (``value.tiers``). For a business customer the potential score is a judged
-version of that gap; written to ``b2b_potential``, the tiering can read it from the warehouse
-(as it reads ``customer_segments``) and add to the strategic value the monetary potential
-(CLV / share of wallet − CLV) times the score. That step is documented in docs/measure.md and
-not yet wired into ``value.tiers`` (which ``measure`` may not import).
+version of that gap; written to ``b2b_potential``, which ``patron tiers``
+(:func:`patron.value.history.apply_tiers`) reads from the warehouse (as it reads
+``customer_segments``): the growth potential becomes the score times the room to the whole
+wallet (CLV / share of wallet − CLV), or times the CLV without a share of wallet.
 """
 
 from __future__ import annotations

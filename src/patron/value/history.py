@@ -202,6 +202,15 @@ def _replace_dated(
     wh.replace_table(name, kept.union(rows), categories=categories)
 
 
+#: Business customers' judged potential (written by ``patron b2b``); read by name, since the
+#: domains meet in the warehouse.
+B2B_POTENTIAL_TABLE = "b2b_potential"
+B2B_NOTE = (
+    "The strategic value of the business customers rated with `patron b2b` is their judged "
+    "potential: the potential score times the room to the whole wallet (or their CLV)."
+)
+
+
 def apply_tiers(
     wh: Warehouse,
     rules: TierRules | None = None,
@@ -240,6 +249,7 @@ def apply_tiers(
         customers=people.customers(wh),
         previous=previous,
         costs_known=_costs_known(table, score),
+        potential=wh.table(B2B_POTENTIAL_TABLE) if wh.has_table(B2B_POTENTIAL_TABLE) else None,
     )
     summary.thresholds.time_unit = unit
     if score is not None:
@@ -251,6 +261,8 @@ def apply_tiers(
             summary.notes.insert(0, str(check.get("sentence", "")))
     if not summary.bz_identified and NO_COSTS_NOTE not in summary.notes:
         summary.notes.append(NO_COSTS_NOTE)
+    if wh.has_table(B2B_POTENTIAL_TABLE):
+        summary.notes.append(B2B_NOTE)
     # customer_value, its snapshot and the run record change together, or not at all
     # (one transaction where the engine has them).
     with wh.transaction():

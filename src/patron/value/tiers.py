@@ -233,6 +233,7 @@ def tier_customers(
     customers: ir.Table | None = None,
     previous: ir.Table | None = None,
     costs_known: bool = True,
+    potential: ir.Table | None = None,
 ) -> TierSummary:
     """Assign tiers, loyalty status, grid cell and RFM scores to every scored customer.
 
@@ -253,6 +254,11 @@ def tier_customers(
     costs_known
         Whether CLV carries a cost to serve or a cost per order; without, no BZ tier is
         assigned (below zero cannot be told from revenue or margin alone).
+    potential
+        ``customer_id, potential_score, monetary_value``: business customers' judged potential
+        (``b2b_potential``, from ``patron b2b``). Where present it replaces the growth
+        potential: the potential score (0–1) times the monetary room (the CLV at the whole
+        wallet less the CLV, when the share of wallet is known; else the CLV itself).
 
     Returns
     -------
@@ -278,6 +284,13 @@ def tier_customers(
         t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
     else:
         t = t.mutate(_sow=ibis.null("float64"))
+    if potential is not None:
+        pot = potential.select(
+            _bid=potential.customer_id,
+            _score=potential.potential_score.cast("float64"),
+            _wallet=potential.monetary_value.cast("float64"),
+        )
+        t = t.left_join(pot, t.customer_id == pot._bid).drop("_bid")
     if previous is not None:
         p = previous.select(_pid=previous.customer_id, clv_previous=previous.clv)
         t = t.left_join(p, t.customer_id == p._pid).drop("_pid")
@@ -307,6 +320,10 @@ def tier_customers(
     sow_ok = t._sow.notnull() & (t._sow > 0) & (t._sow <= 1)
     by_sow = margin_part * (1.0 / t._sow - 1.0)
     growth = ibis.ifelse(sow_ok, by_sow, by_ref).clip(lower=0.0)
+    if potential is not None:
+        room = ibis.ifelse(t._wallet > t.clv, t._wallet - t.clv, t.clv.clip(lower=0.0))
+        judged = (t._score.clip(lower=0.0, upper=1.0) * room).clip(lower=0.0)
+        growth = ibis.ifelse(t._score.notnull(), judged, growth)
     t = t.mutate(growth_potential=growth).mutate(
         strategic_value=lambda s: s.clv + s.growth_potential
     )
@@ -397,7 +414,7 @@ def tier_customers(
     r_score = _score(t["T"] - t.recency, r_cuts, higher_is_better=False)
     f_score = _score(t.frequency.cast("float64"), f_cuts, higher_is_better=True)
     m_score = _score(t.monetary_value, m_cuts, higher_is_better=True)
-    out = t.drop("_sow").mutate(
+    out = t.drop("_sow", *(("_score", "_wallet") if potential is not None else ())).mutate(
         tier=tier,
         tier_reason=reason,
         loyalty=loyalty,
