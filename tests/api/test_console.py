@@ -424,3 +424,24 @@ def test_the_campaigns_page_shows_the_measured_lift(
     page = client.get("/console/campaigns").text
     assert "treated vs holdout on margin: +1.2" in page
     assert "club vs holdout on margin: +1.5" in page
+
+
+def test_the_screen_shows_the_relationship_level_and_its_actions(
+    client: AppClient, keys: dict[str, str], shop: Store
+) -> None:
+    from patron.store.schema import profiles
+
+    with shop.write() as conn:
+        conn.execute(
+            sa.update(profiles)
+            .where(profiles.c.customer_id == "C1")
+            .values(
+                relationship="basic",
+                relationship_recommended="accountable",
+                relationship_actions="Invite contact after a sale.\nCall after each purchase.",
+            )
+        )
+    _sign_in(client, keys["agent"])
+    page = client.get("/console/customers/C1").text
+    assert "the margin calls for accountable" in page
+    assert "<li>Call after each purchase.</li>" in page

@@ -77,3 +77,27 @@ def test_cli_flow_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "Business customers: value against potential",
     ):
         assert title in html
+    # The levels reach the agent screen once published (the screen reads only the store).
+    s = ["--store", f"sqlite:///{tmp_path / 'store.sqlite'}"]
+    assert main(["store", "upgrade", *s]) == 0
+    assert main(["publish", *w, *s]) == 0
+    capsys.readouterr()
+    levels = {
+        r["customer_id"]: r for r in (duckdb_rows(tmp_path / "w.duckdb", "customer_relationships"))
+    }
+    gap = next(r for r in levels.values() if r["current_level"] != r["recommended_level"])
+    assert main(["agent", gap["customer_id"], "--json", *s]) == 0
+    screen = json.loads(capsys.readouterr().out)
+    assert screen["relationship"]["current"] == gap["current_level"]
+    assert screen["relationship"]["recommended"] == gap["recommended_level"]
+    assert screen["relationship"]["actions"]  # the gap as actions
+    assert main(["agent", gap["customer_id"], *s]) == 0
+    assert f"Relationship: {gap['current_level']}" in capsys.readouterr().out
+
+
+def duckdb_rows(path: Path, table: str) -> list[dict[str, object]]:
+    """A small warehouse table's rows (a test helper)."""
+    from patron.data.warehouse import connect
+
+    with connect(f"duckdb://{path}") as wh:
+        return list(wh.table(table).to_pyarrow().to_pylist())

@@ -233,6 +233,14 @@ class OfferOut(BaseModel):
     reason: str | None = None
 
 
+class RelationshipOut(BaseModel):
+    """The relationship level now, the level the margin and numbers call for, the actions."""
+
+    current: str
+    recommended: str | None
+    actions: list[str]
+
+
 class ScreenOut(BaseModel):
     """The agent screen: who, value, needs, what we know, what to ask and offer, the script."""
 
@@ -245,6 +253,7 @@ class ScreenOut(BaseModel):
     phone: str | None
     value: ValueOut
     needs: NeedsOut
+    relationship: RelationshipOut | None = None
     facts: list[FactOut]
     preferences: list[FactOut]
     touchpoints: list[TouchpointOut]

@@ -410,6 +410,12 @@ def _print_screen(screen: AgentScreen) -> None:
         out.print(f"Loyalty: {p.loyalty}")
     if p.segment:
         out.print(f"Needs: {p.segment} - {p.segment_description or 'no description'}")
+    if p.relationship:
+        wanted = p.relationship_recommended
+        aim = f"; the margin calls for {wanted}" if wanted and wanted != p.relationship else ""
+        out.print(f"Relationship: {p.relationship}{aim}", markup=False)
+        for action in (p.relationship_actions or "").splitlines():
+            out.print(f"  - {action}", markup=False)
     if screen.facts:
         out.print("What we know:")
         for f in screen.facts:

@@ -45,6 +45,9 @@ class Profile:
     time_zone: str | None
     email: str | None = None
     phone: str | None = None
+    relationship: str | None = None
+    relationship_recommended: str | None = None
+    relationship_actions: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

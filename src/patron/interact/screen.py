@@ -79,6 +79,15 @@ class AgentScreen:
                 "text": _value_words(p),
             },
             "needs": {"segment": p.segment, "description": p.segment_description},
+            "relationship": (
+                {
+                    "current": p.relationship,
+                    "recommended": p.relationship_recommended,
+                    "actions": [a for a in (p.relationship_actions or "").split("\n") if a],
+                }
+                if p.relationship
+                else None
+            ),
             "facts": [f.to_dict() for f in self.facts if not f.is_preference],
             "preferences": [f.to_dict() for f in self.facts if f.is_preference],
             "touchpoints": [t.to_dict() for t in self.touchpoints],

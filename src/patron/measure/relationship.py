@@ -353,6 +353,19 @@ def relationship_levels(
         "current_level",
         "recommended_level",
         gap=(rank_rec - rank_cur).cast("int64"),
+        # the actions as text, one per line (what the agent screen shows once published)
+        actions=ibis.cases(
+            *[
+                (
+                    (t.current_level == cur) & (t.recommended_level == rec),
+                    "\n".join(relationship_actions(cur, rec)),
+                )
+                for cur in LEVELS
+                for rec in LEVELS
+                if cur != rec
+            ],
+            else_="",
+        ),
     )
     if write:
         wh.replace_table(RELATIONSHIP_TABLE, out)

@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 PUBLICATION_KEY = "publication"
+#: The relationship levels ``patron relationship`` writes (read by name: the domains meet in
+#: the warehouse).
+RELATIONSHIPS_TABLE = "customer_relationships"
 #: store_meta key: the country national phone numbers are read in for lookups.
 PHONE_REGION_KEY = "phone_region"
 #: Identifier kinds published for lookup (the customer id is found in ``profiles``).
@@ -170,6 +173,18 @@ def _profile_expression(
         }
         expr = joined.select(*[c for c in expr.columns if c not in chosen], **chosen)
         extra.extend(k for k in chosen if k not in extra)
+    if wh.has_table(RELATIONSHIPS_TABLE):
+        rel = wh.table(RELATIONSHIPS_TABLE)
+        side = rel.select(
+            _rid=rel.customer_id.cast("string"),
+            relationship=rel.current_level.cast("string"),
+            relationship_recommended=rel.recommended_level.cast("string"),
+            relationship_actions=rel.actions.cast("string")
+            if "actions" in rel.columns
+            else ibis.null("string"),
+        )
+        expr = expr.left_join(side, expr.customer_id == side._rid).drop("_rid")
+        extra.extend(["relationship", "relationship_recommended", "relationship_actions"])
     has_last = False
     if wh.has_table("transactions"):
         tx = people.transactions(wh)
@@ -214,6 +229,9 @@ def _rows(
         "time_zone": [z or None for z in column("time_zone")],
         "email": [v or None for v in column("email")],
         "phone": [v or None for v in column("phone")],
+        "relationship": column("relationship"),
+        "relationship_recommended": column("relationship_recommended"),
+        "relationship_actions": [v or None for v in column("relationship_actions")],
     }
     for name in FLOAT_COLUMNS:
         cols[name] = _floats(column(name))

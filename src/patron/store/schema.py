@@ -101,6 +101,10 @@ profiles = Table(
     # revision 0004: the e-mail and phone to use (the identity step's survivorship)
     Column("email", String(320), nullable=True),
     Column("phone", String(32), nullable=True),
+    # revision 0008: the relationship level (current, recommended) and the actions to close it
+    Column("relationship", String(16), nullable=True),
+    Column("relationship_recommended", String(16), nullable=True),
+    Column("relationship_actions", Text, nullable=True),  # one action per line
 )
 
 #: Identifiers for lookup (e-mail, phone, card, source ids), per publication; the primary key
