@@ -212,3 +212,20 @@ def test_no_bz_without_costs_and_net_returns_are_counted(
         capsys.readouterr()
         assert main(["value", "score", "--cost-to-serve", bad, "-w", retail]) == 2
         assert re.search(r"--cost-to-serve .* must be a yearly cost", capsys.readouterr().err)
+
+
+def test_customers_with_only_returns_are_counted_not_lost(retail: str, scored: dict) -> None:
+    """Item 9: customers whose every row is a return are not scored, and the output says so."""
+    wh = connect(retail)
+    try:
+        tx = wh.table("transactions")
+        per = tx.group_by("customer_id").aggregate(buys=(~tx.is_return).sum())
+        only_returns = int((per.buys == 0).sum().execute())  # counted independently
+        everyone = int(per.count().execute())
+    finally:
+        wh.close()
+    assert only_returns > 0
+    assert scored["only_returns_customers"] == only_returns
+    assert scored["customers"] == everyone - only_returns
+    assert any(f"{only_returns:,} customers in the log made only returns" in n
+               for n in scored["notes"])  # fmt: skip

@@ -199,6 +199,8 @@ def customer_summary(
             n=buy.sum(),  # a boolean sum: portable (Postgres casts no boolean to bigint)
             costed=tx.cost.count(),
             rows=tx.count(),
+            everyone=tx.customer_id.nunique(),
+            buyers=tx.customer_id.nunique(where=buy),
         )
         .to_pyarrow()
         .to_pylist()[0]
@@ -367,6 +369,8 @@ def customer_summary(
         "has_costs": has_costs,
         "discrete": spec.discrete,
         "key_base": base,
+        # customers whose every row is a return: no purchase to model, so not scored
+        "customers_only_returns": int(bounds["everyone"] or 0) - int(bounds["buyers"] or 0),
     }
     if spec.discrete:
         info["holdout_periods"] = hold_periods

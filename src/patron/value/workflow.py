@@ -471,6 +471,8 @@ class ScoreResult:
     cost_basis: str = ""
     #: The holdout check of the model (``patron.value.validation.ModelCheck.to_dict()``).
     check: dict[str, Any] | None = None
+    #: Customers in the log with returns only (no purchase): nothing to model, not scored.
+    only_returns: int = 0
 
     @property
     def notes(self) -> list[str]:
@@ -482,6 +484,13 @@ class ScoreResult:
                 f"{n:,} repeat buyer{'s' if n != 1 else ''} returned as much as they bought "
                 "(net spend zero or negative): left out of the spend model and expected to "
                 "spend 0 per purchase, so their CLV is at most 0."
+            )
+        if self.only_returns:
+            n = self.only_returns
+            notes.append(
+                f"{n:,} customer{'s' if n != 1 else ''} in the log made only returns (no "
+                f"purchase): {'they are' if n != 1 else 'it is'} not scored, so the scored "
+                "customers are fewer than the customers loaded."
             )
         if not self.costs_known:
             notes.append(NO_COSTS_NOTE)
@@ -506,6 +515,7 @@ class ScoreResult:
                 "cost_to_serve_yearly": self.settings.cost_to_serve,
             },
             "nonpositive_spend_customers": self.nonpositive_spend,
+            "only_returns_customers": self.only_returns,
             "model": self.fit.to_dict(),
             "top_customers": self.top,
             "notes": self.notes,
@@ -729,5 +739,6 @@ def score_customers(
         costs_known,
         cost_basis,
         check,
+        int(source.info.get("customers_only_returns", 0)),
     )
     return result, scored
