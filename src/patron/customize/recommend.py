@@ -18,9 +18,14 @@ business rules (:class:`Rules`) then remove, per customer, the products already 
 active (nobody bought them in the last ``active_days`` days before the reference date; the
 products contract has no active flag, so activity is read from sales).
 
-The shipped default (:data:`DEFAULT_MODEL` with the hyperparameters in :func:`make_model`)
-was chosen on a validation split inside the training period of the Online Retail protocol
-(``benchmarks/tune_recommend.py``); see ``docs/customize.md``.
+Every model but popularity can blend in a *trend* (``trend_weight``, ``trend_days``): its
+scores scaled per customer, mixed with the number of customers who bought each product in the
+last days before the reference date.
+
+The shipped default (:data:`DEFAULT_MODEL` with :data:`DEFAULT_PARAMS`) was chosen on a
+validation split inside the training period of the Online Retail protocol
+(``benchmarks/tune_recommend.py``); see ``docs/customize.md`` for its figures, and for the
+season where the trend misleads.
 """
 
 from __future__ import annotations
