@@ -176,3 +176,12 @@ def test_never_an_offer_that_breaks_a_rule(
     assert rule is None or rule(attrs)  # never outside eligibility
     assert channel in offer.channels
     assert (chosen.expected_value or 0) > 0  # never worse than doing nothing
+
+
+def test_responses_do_not_depend_on_the_order_of_the_sends(tmp_path: Path) -> None:
+    shop = simulate_shop(2_000, tmp_path / "shop", seed=2)
+    ids = pq.read_table(shop.files["truth"]).column("customer_id").to_pylist()
+    sends = {c: SHOP_OFFERS[i % len(SHOP_OFFERS)].id for i, c in enumerate(ids[:500])}
+    a = simulate_offer_responses(shop.files["truth"], sends, seed=4).transactions
+    b = simulate_offer_responses(shop.files["truth"], dict(reversed(sends.items())), seed=4)
+    assert a.equals(b.transactions)

@@ -173,7 +173,8 @@ def simulate_offer_responses(
     cost = np.round(spend * (1.0 - CATEGORY_MARGIN[category]), 2)
     # Responses to the offers sent.
     index = {cid: i for i, cid in enumerate(ids.tolist())}
-    sent_idx = np.array([index[c] for c in sends if c in index], dtype=np.int64)
+    # in the truth file's order, whatever the order of ``sends``: the same sends, the same draws
+    sent_idx = np.array(sorted(index[c] for c in sends if c in index), dtype=np.int64)
     sent_offer = [sends[str(ids[i])] for i in sent_idx]
     by_id = {o.id: o for o in SHOP_OFFERS}
     uplift = np.array(
