@@ -131,7 +131,8 @@ def fill_store(store: Store, n: int, batch: int = 50_000) -> float:
                 (pub, cid, "person", clv, clv * 0.6, clv * 1.5, 0.3 + (i % 70) / 100.0,
                  1.0 + (i % 9) / 3.0, tiers[i % 5], "bench tier", "regular",
                  segments[i % 4], "a synthetic segment", now, "Europe/London",
-                 f"c{i}@example.com", f"+4479{i:08d}")
+                 f"c{i}@example.com", f"+4479{i:08d}", "basic", "reactive",
+                 "Invite the customer to call with any problem.")
             )  # fmt: skip
             idents.append((pub, "email", f"c{i}@example.com", cid))
             idents.append((pub, "card", f"K{i:09d}", cid))
@@ -161,6 +162,31 @@ def fill_store(store: Store, n: int, batch: int = 50_000) -> float:
             conn.exec_driver_sql(f"ANALYZE {table}")
     install_question_bank(store, load_question_bank(example_question_bank()))
     return time.perf_counter() - t0
+
+
+def add_offers(store: Any, n: int) -> None:
+    """``n`` synthetic offers (eligibility over tier and segment; the phone channel among
+    theirs), so that each agent screen's "what to offer" is a logged next best action."""
+    from patron.customize.offers import create_offer
+
+    tiers = ("MVC", "MGC", "other")
+    for i in range(n):
+        create_offer(
+            store,
+            {
+                "id": f"bench-{i:02d}",
+                "name": f"Bench offer {i}",
+                "kind": ("cross-sell", "up-sell", "retention", "loyalty")[i % 4],
+                "category": f"category {i % 7}",
+                "eligibility": f"tier == '{tiers[i % 3]}' or clv > {50 + 10 * i}",
+                "channels": ["phone", "email"],
+                "contact_cost": {"phone": 1.5, "email": 0.05},
+                "margin": 10.0 + i,
+                "price": 20.0 + i,
+                "response_rate": 0.02 + 0.005 * (i % 10),
+            },
+            source="bench",
+        )
 
 
 def free_port() -> int:
@@ -250,6 +276,13 @@ def run_backend(label: str, url: str, args: argparse.Namespace, folder: Path) ->
     try:
         seconds = fill_store(store, args.customers)
         print(f"[{label}] {args.customers:,} profiles written in {seconds:.1f} s", flush=True)
+        if args.offers:
+            add_offers(store, args.offers)
+            print(
+                f"[{label}] {args.offers} offers: every screen runs the next best action and "
+                "logs its decision",
+                flush=True,
+            )
         secret = server_secret(store)
         agent = create_key(store, secret, name="bench agent", role="agent").key
         integration = create_key(store, secret, name="bench shop", role="integration").key
@@ -333,6 +366,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--expected-ms", type=float, default=4.0, help="latency assumed when pacing (ms)"
+    )
+    parser.add_argument(
+        "--offers", type=int, default=0, help="synthetic offers in the catalogue (0: none)"
     )
     parser.add_argument("--postgres", action="store_true", help="also on a local PostgreSQL")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)

@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -284,19 +285,24 @@ def test_the_overview_shows_what_the_last_publish_stored(
     assert "One customer holds most of the equity." in page
 
 
-def test_the_demo_serves_the_console_with_fresh_keys(shop: Store) -> None:
-    """``patron demo --serve``'s last step, on a published store: the keys it prints work."""
+def test_the_demo_serves_the_console_with_fresh_keys(tmp_path: Path) -> None:
+    """``patron demo --serve``'s last step, on a published SQLite store: its keys work."""
     import subprocess
     import sys
 
     import httpx
 
-    if shop.url.startswith("postgresql"):
-        pytest.skip("the demo serves its own SQLite store")
+    from patron.store import open_store, upgrade_store
+    from tests.store_fixtures import publish_test_profiles
+
+    url = f"sqlite:///{tmp_path / 'demo.store.sqlite'}"
+    upgrade_store(url)
+    with open_store(url) as shop:
+        publish_test_profiles(shop, tmp_path, [{"customer_id": "C1", "tier": "MVC"}])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    code = f"from patron.cli._demo_run import serve_demo; serve_demo({shop.url!r}, {port})"
+    code = f"from patron.cli._demo_run import serve_demo; serve_demo({url!r}, {port})"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

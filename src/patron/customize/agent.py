@@ -50,17 +50,24 @@ def screen_with_offer(
     when = to_utc(at) if at is not None else utc_now()
     with store.read() as conn:
         empty = not catalogue(conn)
-    decision = next_best_action(store, customer, channel, at=when, settings=settings, log=not empty)
-    text = offer_text(decision)
-    screen = agent_screen(
-        store,
-        decision.customer_id,
-        channel,
-        at=when,
-        offers=fallback if empty else None,
-        offer=text,
-    )
+    if empty:  # nothing to choose from: the screen alone, no arbitration, nothing logged
+        screen = agent_screen(store, customer, channel, at=when, offers=fallback)
+        decision = Decision(
+            customer_id=screen.customer_id,
+            channel=channel,
+            at=when,
+            action=None,
+            reason="The offer catalogue is empty (load offers with `patron offers load`).",
+            candidates=[],
+            inputs_hash="",
+        )
+        data = screen.to_dict()
+        data["offer"]["reason"] = None
+        data["next_best_action"] = decision.to_dict()
+        return screen, decision, data
+    decision = next_best_action(store, customer, channel, at=when, settings=settings)
+    screen = agent_screen(store, decision.customer_id, channel, at=when, offer=offer_text(decision))
     data = screen.to_dict()
-    data["offer"]["reason"] = decision.reason if not empty else None
+    data["offer"]["reason"] = decision.reason
     data["next_best_action"] = decision.to_dict()
     return screen, decision, data
