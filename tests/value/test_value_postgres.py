@@ -61,7 +61,9 @@ def test_postgres_values_customers_as_duckdb_does(pg_wh: Warehouse, wh: Warehous
     assert pg["log_likelihood"] == pytest.approx(duck["log_likelihood"], rel=1e-12)
     assert pg["holdout"] == pytest.approx(duck["holdout"], rel=1e-9)
     assert pg["holdout"]["actual"] == 1882  # type: ignore[index]
-    assert pg["equity"] == pytest.approx(duck["equity"], rel=1e-9)
+    # Equity also goes through the spend model's fit, whose optimiser stops a hair apart when
+    # the engines' sums come in another order: seen at 1.9e-9 relative (about 1e-4 on 72,403).
+    assert pg["equity"] == pytest.approx(duck["equity"], rel=1e-8)
     assert pg["tiers"] == duck["tiers"]
     a, b = pg["scored"], duck["scored"]
     assert a.customer_id.tolist() == b.customer_id.tolist()  # type: ignore[attr-defined]
