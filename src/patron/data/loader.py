@@ -651,7 +651,9 @@ def _check(ctx: _Context, item: _Staged) -> None:
         report.rows_loaded = keys
         if report.merged and typer.extras:
             _skip_varying(ctx, item, typer, typed)
-    rejected = sorted((r for r in counts if r["_reason"] is not None), key=lambda r: -int(r["n"]))
+    rejected = sorted(  # most frequent first; ties by reason, so the report is stable
+        (r for r in counts if r["_reason"] is not None), key=lambda r: (-int(r["n"]), r["_reason"])
+    )
     if rejected:
         numbered = ctx.typer(item, with_lines=True).build()
         for row in rejected:

@@ -196,6 +196,10 @@ def normalise_phone(raw: str, region: str) -> Normalised:
     text = raw.strip()
     if _placeholder_text(text):
         return Normalised(None, STATUS_PLACEHOLDER)
+    if re.match(PLAIN_PHONE, text):
+        # Spaces, dots and dashes only separate digits: read the digits (as the engine keys
+        # them), so that "0.1" and "01" are one number however phonenumbers treats the dot.
+        text = re.sub(r"[ .\-]", "", text)
     digits = _DIGITS.sub("", text)
     if not digits:
         return Normalised(None, STATUS_INVALID)
@@ -310,7 +314,7 @@ CACHE_SCHEMA = ibis.schema(
 BATCH_ROWS = 50_000
 #: Part of the cache's ``kind``: bumped when a normaliser or the placeholders change, so that
 #: values cached by an earlier version are normalised again.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 #: E-mail addresses of this plain ASCII form (after trimming and lower-casing) are valid for
 #: ``email-validator`` too and normalise to themselves; the engine decides them, Python only
