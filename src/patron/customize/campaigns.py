@@ -106,9 +106,25 @@ def get_campaign(store: Store, name: str) -> Campaign:
         row = conn.execute(sa.select(campaigns).where(campaigns.c.name == name)).first()
     if row is None:
         raise NotFoundError(f"No campaign {name!r}; create it with `patron campaign create`.")
+    return _campaign(row)
+
+
+def _campaign(row: Any) -> Campaign:
     camp = Campaign(**json.loads(row.definition))
     camp.exported_at = row.exported_at.isoformat() + "Z" if row.exported_at else None
     return camp
+
+
+def list_campaigns(store: Store, *, limit: int = 50, offset: int = 0) -> list[Campaign]:
+    """Stored campaigns, newest first (then by name)."""
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(campaigns)
+            .order_by(campaigns.c.created_at.desc(), campaigns.c.name)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    return [_campaign(r) for r in rows]
 
 
 def _chosen_offers(store: Store, ids: Sequence[str] | None) -> list[Offer]:

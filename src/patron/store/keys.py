@@ -280,6 +280,12 @@ def revoke_key(store: Store, key_id: int, *, by: ApiKey | None = None) -> ApiKey
 _BY_DIGEST = sa.select(api_keys).where(api_keys.c.key_hash == sa.bindparam("digest"))
 
 
+def key_by_id(conn: Connection, key_id: int) -> ApiKey | None:
+    """A stored key's record by its id (whatever its state), else ``None``."""
+    row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+    return None if row is None else _key(row)
+
+
 def authenticate(conn: Connection, secret: bytes, token: str) -> ApiKey | None:
     """The key's record when ``token`` is a stored key (whatever its state), else ``None``.
 

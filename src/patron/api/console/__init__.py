@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import sqlalchemy as sa
 import yaml
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,8 +29,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from patron.errors import DataError, PatronError
-from patron.store.keys import ApiKey, authenticate, record_audit
-from patron.store.schema import api_keys
+from patron.store.keys import ApiKey, authenticate, key_by_id, record_audit
 
 __all__ = ["CONSOLE_ROLES", "install_console"]
 
@@ -128,17 +126,7 @@ def _signed_in(request: Request, page: str) -> _Session:
     key = None
     if isinstance(key_id, int):
         with request.app.state.store.read() as conn:
-            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
-        if row is not None:
-            key = ApiKey(
-                id=int(row.id),
-                name=row.name,
-                role=row.role,
-                prefix=row.prefix,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-                revoked_at=row.revoked_at,
-            )
+            key = key_by_id(conn, key_id)
     if key is None or key.state() != "active":
         request.session.pop("key_id", None)
         reason = "" if key is None else f"?why={key.state()}"
@@ -397,18 +385,9 @@ def _router() -> APIRouter:
     @router.get("/campaigns", response_class=HTMLResponse)
     def campaigns_page(request: Request) -> HTMLResponse:
         session = _signed_in(request, "campaigns")
-        from patron.customize.campaigns import Campaign
-        from patron.store.schema import campaigns
+        from patron.customize.campaigns import list_campaigns
 
-        with request.app.state.store.read() as conn:
-            rows = conn.execute(
-                sa.select(campaigns).order_by(campaigns.c.created_at.desc()).limit(200)
-            ).all()
-        items = []
-        for row in rows:
-            camp = Campaign(**json.loads(row.definition)).to_dict()
-            camp["exported_at"] = row.exported_at.isoformat()[:16] if row.exported_at else None
-            items.append(camp)
+        items = [c.to_dict() for c in list_campaigns(request.app.state.store, limit=200)]
         return _page(request, "campaigns.html", session, campaigns=items)
 
     @router.get("/policy", response_class=HTMLResponse)

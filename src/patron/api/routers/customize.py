@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,12 +15,11 @@ from patron.api.auth import Caller, allow, store_of
 from patron.api.common import Limit, Offset, audit, known_customer, page
 from patron.api.schemas import Channel, Page
 from patron.customize.agent import offer_text
-from patron.customize.campaigns import Campaign, get_campaign
+from patron.customize.campaigns import get_campaign, list_campaigns
 from patron.customize.nba import next_best_action
 from patron.customize.offers import create_offer, delete_offer, get_offer, list_offers, update_offer
 from patron.customize.quotes import quote
 from patron.customize.responses import record_response
-from patron.store.schema import campaigns
 
 __all__ = ["router"]
 
@@ -403,20 +401,8 @@ def campaigns_list(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """One page of campaigns with their holdout, arms' sizes and export time."""
-    import json
-
-    with store_of(request).read() as conn:
-        rows = conn.execute(
-            sa.select(campaigns)
-            .order_by(campaigns.c.created_at.desc(), campaigns.c.name)
-            .limit(limit + 1)
-            .offset(offset)
-        ).all()
-    items = []
-    for row in rows:
-        camp = Campaign(**json.loads(row.definition))
-        camp.exported_at = row.exported_at.isoformat() + "Z" if row.exported_at else None
-        items.append(camp.to_dict())
+    found = list_campaigns(store_of(request), limit=limit + 1, offset=offset)
+    items = [c.to_dict() for c in found]
     return page(items, limit, offset)
 
 
