@@ -188,3 +188,34 @@ def test_recent_buyers_and_the_trend_blend(data: Interactions) -> None:
         make_model("bm25", trend_weight=0.2).fit(data.orders)
     with pytest.raises(UsageError, match=r"popularity: days=0 must be a positive number"):
         make_model("popularity", days=0).fit(data)
+
+
+def test_hybrid_mixes_normalised_bm25_and_als(data: Interactions) -> None:
+    everything = Rules(active_days=None)
+    rows = np.arange(5)
+    parts = {"K": 20, "K1": 1.2, "B": 0.75, "factors": 4, "regularization": 0.1}
+    bm25 = make_model("bm25", K=20, K1=1.2, B=0.75, trend_weight=0.0).fit(data)
+    als = make_model("als", factors=4, regularization=0.1, weighting="none", trend_weight=0.0)
+    als.fit(data)
+    b, a = bm25.scores(rows, data.orders), als.scores(rows, data.orders)
+
+    def minmax(s: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        low, high = s.min(axis=1, keepdims=True), s.max(axis=1, keepdims=True)
+        return (s - low) / np.where(high > low, high - low, 1.0)
+
+    hybrid = make_model("hybrid", als_weight=0.3, weighting="none", trend_weight=0.0, **parts)
+    mixed = hybrid.fit(data).scores(rows, data.orders)
+    np.testing.assert_allclose(mixed, 0.7 * minmax(b) + 0.3 * minmax(a), rtol=1e-5, atol=1e-6)
+    assert mixed.min() >= 0.0
+    assert mixed.max() <= 1.0 + 1e-6
+    # The ends of the blend rank as the components do.
+    for w, alone in ((0.0, bm25), (1.0, als)):
+        end = make_model("hybrid", als_weight=w, weighting="none", trend_weight=0.0, **parts)
+        got = recommend(end.fit(data), data, n=4, rules=everything)
+        want = recommend(alone, data, n=4, rules=everything)
+        np.testing.assert_array_equal(got.items, want.items)
+    # Similar items: the same blend of the components' similarities, never a product itself.
+    sim = similar_items(hybrid, data, n=5, rules=everything)
+    assert all(i not in sim.items[i] for i in range(data.shape[1]))
+    with pytest.raises(UsageError, match=r"hybrid: als_weight=1.5 is out of range; use a number "):
+        make_model("hybrid", als_weight=1.5).fit(data)

@@ -47,7 +47,8 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="popularity, cooccurrence, item_knn, bm25 or als (default: bm25, the shipped one).",
+        help="popularity, cooccurrence, item_knn, bm25, als or hybrid "
+        "(default: bm25, the shipped one).",
         show_default=False,
     ),
 ]
