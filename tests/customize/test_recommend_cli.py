@@ -78,7 +78,7 @@ def test_fit_then_export(small: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert code == 0
     payload = json.loads(out)
-    assert payload["model"] == "bm25"
+    assert payload["model"] == "hybrid"  # the shipped default
     assert payload["published"] is None
 
 

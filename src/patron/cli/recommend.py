@@ -48,7 +48,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         help="popularity, cooccurrence, item_knn, bm25, als or hybrid "
-        "(default: bm25, the shipped one).",
+        "(default: hybrid, the shipped one).",
         show_default=False,
     ),
 ]
