@@ -9,7 +9,8 @@ Usage::
 warehouse (or uses ``--warehouse``), then runs the issue's protocol (train before 2011-09-01,
 test on products bought first on or after it) for every model, twice: with the shipped
 defaults (chosen on the validation split by ``tune_recommend.py``) and with ``implicit``'s
-own defaults and no activity rule (the anchors of the issue). Prints precision@10, recall@10,
+own defaults and no activity rule (the anchors of the issue; the hybrid, Patron's own, only in
+the first). Prints precision@10, recall@10,
 hit@10, coverage and seconds per model as a Markdown table.
 
 ``als``: SYNTHETIC data (no real log of that size is at hand): N customers x M products, each
@@ -71,14 +72,20 @@ def protocol(warehouse: str | None) -> None:
             f"{len(split.rows)} customers, {int(split.test_counts.sum())} test items "
             f"({split.test.nnz} in the catalogue of {split.train.shape[1]} products)\n"
         )
-        for label, rules, params in (
-            ("shipped defaults, Rules()", Rules(), None),
-            ("implicit defaults, no activity rule", Rules(active_days=None), IMPLICIT_DEFAULTS),
+        for label, rules, params, models in (
+            ("shipped defaults, Rules()", Rules(), None, MODELS),
+            # The hybrid is Patron's (no implicit default); it is in the first table only.
+            (
+                "implicit defaults, no activity rule",
+                Rules(active_days=None),
+                IMPLICIT_DEFAULTS,
+                tuple(IMPLICIT_DEFAULTS),
+            ),
         ):
             print(f"### {label}\n")
             print("| model | precision@10 | recall@10 | hit@10 | coverage | seconds | params |")
             print("|---|---:|---:|---:|---:|---:|---|")
-            for s in evaluate_split(split, MODELS, rules=rules, params=params):
+            for s in evaluate_split(split, models, rules=rules, params=params):
                 print(
                     f"| {s.model} | {s.precision:.4f} | {s.recall:.4f} | {s.hit_rate:.3f} | "
                     f"{s.coverage:.3f} | {s.seconds:.1f} | {s.params} |",
