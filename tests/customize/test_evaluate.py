@@ -71,6 +71,7 @@ def test_evaluate_runs_every_model(warehouse: Warehouse) -> None:
         "item_knn",
         "bm25",
         "als",
+        "hybrid",
     ]
     for s in result.scores:
         assert 0 <= s.precision <= 1
