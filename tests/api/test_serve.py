@@ -71,3 +71,21 @@ def test_serve_answers_on_loopback_with_two_workers(tmp_path: Path) -> None:
     text = (tmp_path / "serve.log").read_text()
     assert "GET ready 200" in text  # the access log: the operation, never the path itself
     assert "GET keys.list 401" in text, text
+
+
+def test_the_request_threads_follow_the_store(tmp_path: Path) -> None:
+    """One thread per worker on SQLite (more only contend for the GIL), unless set."""
+    import anyio
+    import anyio.to_thread
+
+    from patron.api import ApiSettings, create_app
+
+    async def tokens_while_serving(settings: ApiSettings) -> float:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    upgrade_store(url)
+    assert anyio.run(tokens_while_serving, ApiSettings(store=url)) == 1
+    assert anyio.run(tokens_while_serving, ApiSettings(store=url, api_threads=3)) == 3

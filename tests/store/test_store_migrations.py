@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -135,3 +137,39 @@ def test_status_of_an_old_store_says_to_upgrade(tmp_path: Path) -> None:
     status = store_status(url)
     assert (status.revision, status.current) == ("0002", False)
     assert status.to_dict()["head"] == head_revision()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the writer lock file is POSIX (flock)")
+def test_sqlite_writers_of_two_processes_queue_on_the_lock_file(tmp_path: Path) -> None:
+    """A write waits while another process holds the store's writer lock, then proceeds."""
+    import fcntl
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    upgrade_store(url)
+    with open_store(url) as store:
+        with store.write() as conn:  # the lock file exists once a write has run
+            conn.execute(sa.insert(schema.store_meta).values(key="k0", value="0"))
+        lock = tmp_path / "store.sqlite-writer.lock"
+        assert lock.exists()
+        # Another open file description of the lock file: another process, for flock.
+        other = os.open(lock, os.O_RDWR)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        done = threading.Event()
+
+        def write() -> None:
+            with store.write() as conn:
+                conn.execute(sa.insert(schema.store_meta).values(key="k1", value="1"))
+            done.set()
+
+        worker = threading.Thread(target=write)
+        worker.start()
+        try:
+            assert not done.wait(0.3)  # queued behind the other process's lock
+        finally:
+            fcntl.flock(other, fcntl.LOCK_UN)
+            os.close(other)
+        worker.join(10)
+        assert done.is_set()
+        with store.read() as conn:
+            keys = set(conn.execute(sa.select(schema.store_meta.c.key)).scalars())
+        assert {"k0", "k1"} <= keys

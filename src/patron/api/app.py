@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -96,8 +97,12 @@ def create_app(
 
         offers = TIER_ACTIONS
 
+    threads = chosen.api_threads or (1 if handle.dialect == "sqlite" else 8)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The pool that runs the (blocking) path operations, per worker and event loop.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         if own_store:
             handle.close()

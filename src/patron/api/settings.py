@@ -37,6 +37,17 @@ class ApiSettings(Settings):
         ge=1024,
         description="Largest request body accepted, in bytes (larger: 413).",
     )
+    api_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description=(
+            "Threads per worker process that run requests (the store's calls block). Unset: 1 "
+            "on SQLite, whose reads are short and CPU-bound (more threads only contend for "
+            "Python's lock: measured, benchmarks/RESULTS.md), 8 on PostgreSQL, whose calls "
+            "wait on the network."
+        ),
+    )
     api_cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed by CORS (empty, the default: CORS off).",

@@ -49,6 +49,14 @@ def serve_cmd(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (rate limits are per worker).")
     ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Threads per worker that run requests (default: 1 on SQLite, 8 on PostgreSQL).",
+        ),
+    ] = None,
     access_log: Annotated[
         bool, typer.Option(help="Log one line per request (operation, status, time, key id).")
     ] = True,
@@ -60,6 +68,8 @@ def serve_cmd(
 
     url = _store_url(store)
     os.environ["PATRON_STORE"] = url  # the workers build their settings from the environment
+    if threads is not None:
+        os.environ["PATRON_API_THREADS"] = str(threads)
     settings = ApiSettings(store=url)
     application = create_app(settings)  # fails here, with the fix, on a store not upgraded
     err.print(

@@ -1,7 +1,8 @@
 """The agent screen with its "what to offer" from the next best action.
 
-Interact's :func:`~patron.interact.screen.agent_screen` knows nothing of offers (Interact
-never imports Customize); this composes it with the decision, for the CLI and the service.
+Interact's agent screen (:func:`~patron.interact.screen.screen_from`) knows nothing of
+offers (Interact never imports Customize); this composes it with the decision, for the CLI
+and the service, on one read of the customer.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from patron.customize.nba import Decision, NbaSettings, next_best_action
+from patron.customize.nba import Decision, NbaSettings, decide, gather_inputs, record_decision
 from patron.customize.offers import catalogue
-from patron.interact.screen import AgentScreen, agent_screen
+from patron.interact.screen import AgentScreen, read_customer, screen_from
 from patron.interact.vocabulary import to_utc, utc_now
 from patron.store import Store
 
@@ -42,32 +43,34 @@ def screen_with_offer(
 ) -> tuple[AgentScreen, Decision, dict[str, Any]]:
     """The agent screen whose offer is the customer's next best action (logged).
 
-    ``fallback`` (what to offer per tier) is used only while the offer catalogue is empty;
-    then no decision is logged (there was nothing to choose from).
-    Returns the screen, the decision, and the JSON view (the screen's, with the decision
-    under ``next_best_action``).
+    The customer is read once, in one read transaction, for both the arbitration and the
+    screen; the decision is then written. ``fallback`` (what to offer per tier) is used only
+    while the offer catalogue is empty; then no decision is logged (there was nothing to
+    choose from). Returns the screen, the decision, and the JSON view (the screen's, with the
+    decision under ``next_best_action``).
     """
     when = to_utc(at) if at is not None else utc_now()
     with store.read() as conn:
-        empty = not catalogue(conn)
-    if empty:  # nothing to choose from: the screen alone, no arbitration, nothing logged
-        screen = agent_screen(store, customer, channel, at=when, offers=fallback)
-        decision = Decision(
-            customer_id=screen.customer_id,
-            channel=channel,
-            at=when,
-            action=None,
-            reason="The offer catalogue is empty (load offers with `patron offers load`).",
-            candidates=[],
-            inputs_hash="",
-        )
-        data = screen.to_dict()
-        data["offer"]["reason"] = None
-        data["next_best_action"] = decision.to_dict()
-        return screen, decision, data
-    decision = next_best_action(store, customer, channel, at=when, settings=settings)
-    screen = agent_screen(store, decision.customer_id, channel, at=when, offer=offer_text(decision))
+        view = read_customer(conn, customer, channel)
+        offers = catalogue(conn, meta=view.meta)
+        if not offers:  # nothing to choose from: the screen alone, no arbitration, nothing logged
+            screen = screen_from(conn, view, when, offers=fallback)
+            decision = Decision(
+                customer_id=screen.customer_id,
+                channel=channel,
+                at=when,
+                action=None,
+                reason="The offer catalogue is empty (load offers with `patron offers load`).",
+                candidates=[],
+                inputs_hash="",
+            )
+        else:
+            inputs, _ = gather_inputs(conn, customer, channel, when, offers=offers, view=view)
+            decision = decide(inputs, when, settings)
+            screen = screen_from(conn, view, when, offer=offer_text(decision))
+    if offers:
+        decision = record_decision(store, decision)
     data = screen.to_dict()
-    data["offer"]["reason"] = decision.reason
+    data["offer"]["reason"] = decision.reason if offers else None
     data["next_best_action"] = decision.to_dict()
     return screen, decision, data

@@ -44,19 +44,13 @@ from sqlalchemy.engine import Connection
 from patron.customize.offers import PROFILE_ATTRIBUTES, Offer, catalogue
 from patron.customize.quotes import PRICE_CONFLICT, Quote, live_quotes
 from patron.errors import NotFoundError, UsageError
-from patron.interact.consent import consent_decisions
-from patron.interact.policy import (
-    POLICY_KEY,
-    ContactDecision,
-    contact_decision,
-    policy_from_text,
-)
-from patron.interact.profiles import Profile, find_profile
-from patron.interact.profiling import Fact, current_facts
+from patron.interact.policy import ContactDecision
+from patron.interact.profiles import Profile
+from patron.interact.profiling import Fact
+from patron.interact.screen import CustomerView, read_customer
 from patron.interact.vocabulary import CHANNELS, check_choice, to_utc, utc_now
 from patron.store import Store
-from patron.store.publish import PHONE_REGION_KEY, PUBLICATION_KEY
-from patron.store.schema import decisions, store_meta
+from patron.store.schema import decisions
 
 __all__ = [
     "Candidate",
@@ -65,8 +59,11 @@ __all__ = [
     "NbaSettings",
     "arbitrate",
     "customer_attributes",
+    "decide",
     "decision_log",
+    "gather_inputs",
     "next_best_action",
+    "record_decision",
 ]
 
 #: Offer kinds whose value counts the customer value at stake (CLV × (1 − P(alive))).
@@ -467,34 +464,23 @@ def gather_inputs(
     at: datetime,
     *,
     offers: Sequence[Offer] | None = None,
+    view: CustomerView | None = None,
 ) -> tuple[NbaInputs, Profile]:
-    """Read what the arbitration needs about one customer from the store (one read)."""
-    meta = {
-        str(k): str(v) for k, v in conn.execute(sa.select(store_meta.c.key, store_meta.c.value))
-    }
-    live = meta.get(PUBLICATION_KEY)
-    profile = find_profile(
-        conn, customer, int(live) if live is not None else None, meta.get(PHONE_REGION_KEY)
-    )
+    """Read what the arbitration needs about one customer from the store (one read).
+
+    ``view`` is the customer already read in this transaction (the agent screen's), reused
+    rather than read again.
+    """
+    seen = view if view is not None else read_customer(conn, customer, channel)
+    profile = seen.profile
     customer_id = profile.customer_id
-    facts_now = current_facts(conn, customer_id)
-    attrs, prefs = customer_attributes(profile, facts_now, at)
-    policy = policy_from_text(meta.get(POLICY_KEY))
-    consents = consent_decisions(conn, customer_id, channel, defaults=policy.consent_defaults)
-    chosen_offers = tuple(offers) if offers is not None else catalogue(conn)
+    attrs, prefs = customer_attributes(profile, seen.facts, at)
+    consents = seen.consents
+    chosen_offers = tuple(offers) if offers is not None else catalogue(conn, meta=seen.meta)
     purposes = sorted({o.consent_purpose for o in chosen_offers})
     contact: dict[str, tuple[bool, str]] = {}
     for purpose in purposes:
-        decision: ContactDecision = contact_decision(
-            conn,
-            customer_id,
-            channel,
-            at,
-            purpose,
-            policy=policy,
-            profile=profile,
-            consent=consents[purpose],
-        )
+        decision: ContactDecision = seen.contact(conn, purpose, at)
         contact[purpose] = (decision.allowed, f"{decision.rule}: {decision.reason}")
     quotes_now: dict[str, Quote] = live_quotes(conn, customer_id, at)
     inputs = NbaInputs(
@@ -510,6 +496,34 @@ def gather_inputs(
         offers=chosen_offers,
     )
     return inputs, profile
+
+
+def decide(
+    inputs: NbaInputs,
+    at: datetime,
+    settings: NbaSettings | None = None,
+    *,
+    campaign: str | None = None,
+) -> Decision:
+    """The decision on gathered inputs (pure: the same inputs give the same decision)."""
+    chosen, reason, candidates = arbitrate(inputs, settings)
+    return Decision(
+        customer_id=inputs.customer_id,
+        channel=inputs.channel,
+        at=at,
+        action=chosen,
+        reason=reason,
+        candidates=candidates,
+        inputs_hash=inputs.digest(),
+        campaign=campaign,
+    )
+
+
+def record_decision(store: Store, decision: Decision) -> Decision:
+    """Write a decision to ``decisions`` (status ``proposed``); the decision with its id."""
+    with store.write() as conn:
+        new_id = log_decision(conn, decision)
+    return Decision(**{**decision.__dict__, "id": new_id})
 
 
 def log_decision(
@@ -582,22 +596,8 @@ def next_best_action(
     when = to_utc(at) if at is not None else utc_now()
     with store.read() as conn:
         inputs, _ = gather_inputs(conn, customer, channel, when, offers=offers)
-    chosen, reason, candidates = arbitrate(inputs, settings)
-    decision = Decision(
-        customer_id=inputs.customer_id,
-        channel=channel,
-        at=when,
-        action=chosen,
-        reason=reason,
-        candidates=candidates,
-        inputs_hash=inputs.digest(),
-        campaign=campaign,
-    )
-    if log:
-        with store.write() as conn:
-            new_id = log_decision(conn, decision)
-        decision = Decision(**{**decision.__dict__, "id": new_id})
-    return decision
+    decision = decide(inputs, when, settings, campaign=campaign)
+    return record_decision(store, decision) if log else decision
 
 
 def decision_log(store: Store, customer_id: str, limit: int = 20) -> list[dict[str, Any]]:

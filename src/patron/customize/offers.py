@@ -550,11 +550,18 @@ def delete_offer(store: Store, offer_id: str) -> None:
 _CACHE: dict[str, tuple[Offer, ...]] = {}
 
 
-def catalogue(conn: Connection) -> tuple[Offer, ...]:
-    """The catalogue, cached by the store's catalogue version (one small read per call)."""
-    version = conn.execute(
-        sa.select(store_meta.c.value).where(store_meta.c.key == VERSION_KEY)
-    ).scalar_one_or_none()
+def catalogue(conn: Connection, *, meta: Mapping[str, str] | None = None) -> tuple[Offer, ...]:
+    """The catalogue, cached by the store's catalogue version (one small read per call).
+
+    ``meta`` is ``store_meta`` already read in this transaction (then no read when cached).
+    """
+    version = (
+        meta.get(VERSION_KEY)
+        if meta is not None
+        else conn.execute(
+            sa.select(store_meta.c.value).where(store_meta.c.key == VERSION_KEY)
+        ).scalar_one_or_none()
+    )
     key = f"{id(conn.engine)}:{version}"
     found = _CACHE.get(key)
     if found is None:

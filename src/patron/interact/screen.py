@@ -9,14 +9,21 @@ script in words. Everything comes from the store (the live publication), never t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from patron.interact.consent import consent_decisions
-from patron.interact.policy import POLICY_KEY, ContactDecision, contact_decision, policy_from_text
+from patron.interact.consent import ConsentDecision, consent_decisions
+from patron.interact.policy import (
+    POLICY_KEY,
+    ContactDecision,
+    ContactPolicy,
+    contact_decision,
+    policy_from_text,
+)
 from patron.interact.profiles import Profile, find_profile
 from patron.interact.profiling import Fact, NextQuestion, current_facts, plan_questions
 from patron.interact.questions import BANK_VERSION_KEY
@@ -26,7 +33,7 @@ from patron.store import Store
 from patron.store.publish import PHONE_REGION_KEY, PUBLICATION_KEY
 from patron.store.schema import identifiers, store_meta
 
-__all__ = ["AgentScreen", "agent_screen"]
+__all__ = ["AgentScreen", "CustomerView", "agent_screen", "read_customer", "screen_from"]
 
 _TIER_WORDS = {
     "MVC": "one of our most valuable customers",
@@ -158,6 +165,136 @@ def _script(
     return lines
 
 
+@dataclass(frozen=True)
+class CustomerView:
+    """One customer on one channel, as one read of the store sees them.
+
+    The store's settings (``store_meta``), the live published profile, the current facts,
+    the contact policy and the consent per purpose; contact decisions are computed once per
+    purpose and time (:meth:`contact`). Read by :func:`read_customer`; shared by the agent
+    screen and Customize's next best action, so that a screen with its offer reads the
+    customer once.
+    """
+
+    channel: str
+    meta: Mapping[str, str]
+    profile: Profile
+    facts: list[Fact]
+    policy: ContactPolicy
+    consents: dict[str, ConsentDecision]
+    _contacts: dict[tuple[str, datetime], ContactDecision] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def customer_id(self) -> str:
+        """The customer's id (the published profile's)."""
+        return self.profile.customer_id
+
+    def contact(self, conn: Connection, purpose: str, at: datetime) -> ContactDecision:
+        """May we contact the customer for ``purpose`` on this channel at ``at`` (computed once)."""
+        key = (purpose, at)
+        found = self._contacts.get(key)
+        if found is None:
+            found = contact_decision(
+                conn,
+                self.customer_id,
+                self.channel,
+                at,
+                purpose,
+                policy=self.policy,
+                profile=self.profile,
+                consent=self.consents[purpose],
+            )
+            self._contacts[key] = found
+        return found
+
+
+def read_customer(conn: Connection, customer: str, channel: str) -> CustomerView:
+    """Read one customer (by id, e-mail, phone or card) on a channel, inside the caller's read.
+
+    Raises
+    ------
+    NotFoundError
+        No published customer has that id or identifier, or nothing is published yet.
+    """
+    check_choice(channel, CHANNELS, "channel")
+    meta = {
+        str(k): str(v) for k, v in conn.execute(sa.select(store_meta.c.key, store_meta.c.value))
+    }
+    live = meta.get(PUBLICATION_KEY)
+    profile = find_profile(
+        conn, customer, int(live) if live is not None else None, meta.get(PHONE_REGION_KEY)
+    )
+    policy = policy_from_text(meta.get(POLICY_KEY))
+    return CustomerView(
+        channel=channel,
+        meta=meta,
+        profile=profile,
+        facts=current_facts(conn, profile.customer_id),
+        policy=policy,
+        consents=consent_decisions(
+            conn, profile.customer_id, channel, defaults=policy.consent_defaults
+        ),
+    )
+
+
+def screen_from(
+    conn: Connection,
+    view: CustomerView,
+    at: datetime,
+    *,
+    offers: Mapping[str, str] | None = None,
+    offer: str | None = None,
+    touchpoint_limit: int = 10,
+) -> AgentScreen:
+    """The agent screen of a customer already read (:func:`read_customer`), in the same read."""
+    profile = view.profile
+    customer_id = view.customer_id
+    publication = profile.publication_id
+    idents = [("customer_id", customer_id)] + [
+        (str(k), str(v))
+        for k, v in conn.execute(
+            sa.select(identifiers.c.kind, identifiers.c.value)
+            .where(
+                identifiers.c.publication_id == publication,
+                identifiers.c.customer_id == customer_id,
+            )
+            .order_by(identifiers.c.kind, identifiers.c.value)
+        )
+    ]
+    tps = recent_touchpoints(conn, customer_id, touchpoint_limit)
+    plan = plan_questions(
+        conn,
+        customer_id,
+        view.channel,
+        at=at,
+        profile=profile,
+        consent=view.consents["profiling"],
+        facts_now=view.facts,
+        bank_version=view.meta.get(BANK_VERSION_KEY),
+    )
+    contact = view.contact(conn, "marketing", at)
+    consent = {purpose: d.allowed for purpose, d in view.consents.items()}
+    if offer is None and profile.tier:
+        offer = (offers or {}).get(profile.tier or "")
+    return AgentScreen(
+        customer_id=customer_id,
+        channel=view.channel,
+        publication=publication,
+        profile=profile,
+        identifiers=idents,
+        facts=view.facts,
+        touchpoints=tps,
+        consent=consent,
+        contact=contact,
+        next_question=plan.best,
+        no_question_reason=plan.why_none,
+        offer=offer,
+        script=_script(profile, view.facts, plan.best, offer, contact),
+    )
+
+
 def agent_screen(
     store: Store,
     customer: str,
@@ -194,65 +331,7 @@ def agent_screen(
     check_choice(channel, CHANNELS, "channel")
     when = to_utc(at) if at is not None else utc_now()
     with store.read() as conn:
-        meta = {
-            str(k): str(v) for k, v in conn.execute(sa.select(store_meta.c.key, store_meta.c.value))
-        }
-        live = meta.get(PUBLICATION_KEY)
-        profile = find_profile(
-            conn, customer, int(live) if live is not None else None, meta.get(PHONE_REGION_KEY)
+        view = read_customer(conn, customer, channel)
+        return screen_from(
+            conn, view, when, offers=offers, offer=offer, touchpoint_limit=touchpoint_limit
         )
-        customer_id = profile.customer_id
-        publication = profile.publication_id
-        idents = [("customer_id", customer_id)] + [
-            (str(k), str(v))
-            for k, v in conn.execute(
-                sa.select(identifiers.c.kind, identifiers.c.value)
-                .where(
-                    identifiers.c.publication_id == publication,
-                    identifiers.c.customer_id == customer_id,
-                )
-                .order_by(identifiers.c.kind, identifiers.c.value)
-            )
-        ]
-        facts = current_facts(conn, customer_id)
-        tps = recent_touchpoints(conn, customer_id, touchpoint_limit)
-        policy = policy_from_text(meta.get(POLICY_KEY))
-        decisions = consent_decisions(conn, customer_id, channel, defaults=policy.consent_defaults)
-        plan = plan_questions(
-            conn,
-            customer_id,
-            channel,
-            at=when,
-            profile=profile,
-            consent=decisions["profiling"],
-            facts_now=facts,
-            bank_version=meta.get(BANK_VERSION_KEY),
-        )
-        contact = contact_decision(
-            conn,
-            customer_id,
-            channel,
-            when,
-            "marketing",
-            policy=policy,
-            profile=profile,
-            consent=decisions["marketing"],
-        )
-    consent = {purpose: d.allowed for purpose, d in decisions.items()}
-    if offer is None and profile.tier:
-        offer = (offers or {}).get(profile.tier or "")
-    return AgentScreen(
-        customer_id=customer_id,
-        channel=channel,
-        publication=publication,
-        profile=profile,
-        identifiers=idents,
-        facts=facts,
-        touchpoints=tps,
-        consent=consent,
-        contact=contact,
-        next_question=plan.best,
-        no_question_reason=plan.why_none,
-        offer=offer,
-        script=_script(profile, facts, plan.best, offer, contact),
-    )

@@ -10,7 +10,9 @@ revisions shipped in this package and run programmatically: no ``alembic.ini``.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +30,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from patron.errors import ConfigError, StoreError, first_line
 from patron.store import schema
+
+try:  # POSIX: writers of several processes queue on a lock file (see Store._process_lock)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_S",
@@ -123,6 +130,11 @@ class Store:
     # SQLite: one writer at a time per process, queued on a lock instead of SQLite's busy
     # handler (which polls with sleeps of 1 to 100 ms when threads of one process collide).
     _write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # ... and writers of several processes (``patron serve --workers``) on an advisory lock of
+    # a file beside the database, polled every millisecond (SQLite's handler backs off to
+    # 100 ms sleeps: a second of tail latency under load, measured in benchmarks/RESULTS.md).
+    _lock_fd: int | None = field(default=None, repr=False)
+    _lock_pid: int = field(default=0, repr=False)  # a forked child opens its own
 
     @property
     def dialect(self) -> str:
@@ -144,12 +156,47 @@ class Store:
                 f"{SQLITE_BUSY_TIMEOUT_S:.0f} s; try again."
             )
         try:
-            with self._errors(), self.engine.connect() as conn:
+            with self._process_lock(), self._errors(), self.engine.connect() as conn:
                 conn = conn.execution_options(patron_write=True)
                 with conn.begin():
                     yield conn
         finally:
             self._write_lock.release()
+
+    @contextlib.contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """Hold the SQLite store's writer lock file (POSIX; elsewhere a no-op)."""
+        fd = self._lock_file()
+        if fd is None:
+            yield
+            return
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"The store at {self.url} stayed busy with another process's write "
+                        f"for {SQLITE_BUSY_TIMEOUT_S:.0f} s; try again."
+                    ) from None
+                time.sleep(0.001)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_file(self) -> int | None:
+        if self._lock_pid != os.getpid():
+            self._lock_fd, self._lock_pid = None, os.getpid()
+        if self._lock_fd is None and fcntl is not None:
+            database = self.engine.url.database
+            try:
+                self._lock_fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:  # a read-only folder: SQLite's busy handler alone
+                self._lock_fd = -1
+        return None if self._lock_fd is None or self._lock_fd < 0 else self._lock_fd
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -172,6 +219,9 @@ class Store:
         """Close every pooled connection."""
         if not self._closed:
             self.engine.dispose()
+            if self._lock_fd is not None and self._lock_fd >= 0:
+                os.close(self._lock_fd)
+            self._lock_fd = None
             self._closed = True
 
     def __enter__(self) -> Store:
