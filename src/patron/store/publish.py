@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import ibis
@@ -30,7 +30,8 @@ from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError
 from patron.store.connection import Store
-from patron.store.schema import identifiers, profiles, publications, store_meta
+from patron.store.publication import PublicationKind
+from patron.store.schema import identifiers, profiles, publications
 
 __all__ = [
     "IDENTIFIER_KINDS",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 PUBLICATION_KEY = "publication"
+#: Profile publications: runs in ``publications``, rows in ``profiles`` and ``identifiers``.
+PROFILES = PublicationKind(publications, (profiles, identifiers), PUBLICATION_KEY)
 #: The relationship levels ``patron relationship`` writes (read by name: the domains meet in
 #: the warehouse).
 RELATIONSHIPS_TABLE = "customer_relationships"
@@ -93,16 +96,9 @@ def _normalised(kind: str, column: ir.StringValue) -> ir.StringValue:
     return ibis.ifelse(out == "", ibis.null("string"), out)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def live_publication(conn: Connection) -> int | None:
     """The id of the live publication, or None before the first publish."""
-    value = conn.execute(
-        sa.select(store_meta.c.value).where(store_meta.c.key == PUBLICATION_KEY)
-    ).scalar_one_or_none()
-    return int(value) if value is not None else None
+    return PROFILES.live(conn)
 
 
 @dataclass(frozen=True)
@@ -392,21 +388,7 @@ def publish_profiles(
     start = time.perf_counter()
     expr, _columns, has_last = _profile_expression(wh, primary_identifiers)
     descriptions = _segment_descriptions(wh)
-    now = _now()
-    with store.write() as conn:
-        publication = int(
-            conn.execute(
-                sa.insert(publications)
-                .values(
-                    started_at=now,
-                    status="building",
-                    source=source,
-                    customers=0,
-                    identifiers=0,
-                )
-                .returning(publications.c.id)
-            ).scalar_one()
-        )
+    publication = PROFILES.begin(store, source=source, customers=0, identifiers=0)
     n_profiles = n_identifiers = 0
     try:
         for prof, idents in _prepared_batches(expr, batch_size, publication, descriptions):
@@ -426,52 +408,16 @@ def publish_profiles(
                         conn.execute(_insert_ignore(conn), rows)
                     n_identifiers += len(rows)
         # The flip: one transaction makes the new publication live.
+        meta = {PHONE_REGION_KEY: phone_region.upper()} if phone_region else {}
         with store.write() as conn:
-            previous = live_publication(conn)
-            conn.execute(
-                sa.update(publications)
-                .where(publications.c.status == "live")
-                .values(status="previous")
+            previous = PROFILES.flip(
+                conn, publication, meta=meta, customers=n_profiles, identifiers=n_identifiers
             )
-            conn.execute(
-                sa.update(publications)
-                .where(publications.c.id == publication)
-                .values(
-                    status="live",
-                    finished_at=_now(),
-                    customers=n_profiles,
-                    identifiers=n_identifiers,
-                )
-            )
-            keys = {PUBLICATION_KEY: str(publication)}
-            if phone_region:
-                keys[PHONE_REGION_KEY] = phone_region.upper()
-            conn.execute(sa.delete(store_meta).where(store_meta.c.key.in_(list(keys))))
-            conn.execute(sa.insert(store_meta), [{"key": k, "value": v} for k, v in keys.items()])
     except BaseException:
-        with store.write() as conn:
-            _drop_publication(conn, publication, "failed")
+        PROFILES.fail(store, publication)
         raise
-    # Retire what is older than the previous publication (readers use the live one, or the
-    # previous one if they looked just before the flip).
-    with store.write() as conn:
-        old = (
-            conn.execute(
-                sa.select(publications.c.id).where(
-                    publications.c.status.in_(("previous", "failed")),
-                    publications.c.id != previous if previous is not None else sa.true(),
-                    publications.c.id != publication,
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for pub in old:
-            _drop_publication(conn, int(pub), "retired")
-    # Fresh planner statistics for the tables that changed most (both engines sample).
-    with store.write() as conn:
-        for table in (profiles, identifiers):
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
+    PROFILES.retire(store, publication, previous)
+    PROFILES.analyze(store)
     return PublishResult(
         publication,
         previous,
@@ -486,11 +432,3 @@ def publish_profiles(
 def _insert_ignore(conn: Connection) -> Any:
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     return module.insert(identifiers).on_conflict_do_nothing()
-
-
-def _drop_publication(conn: Connection, publication: int, status: str) -> None:
-    conn.execute(sa.delete(profiles).where(profiles.c.publication_id == publication))
-    conn.execute(sa.delete(identifiers).where(identifiers.c.publication_id == publication))
-    conn.execute(
-        sa.update(publications).where(publications.c.id == publication).values(status=status)
-    )

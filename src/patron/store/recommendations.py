@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,8 +24,9 @@ from sqlalchemy.engine import Connection
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError
 from patron.store.connection import Store
+from patron.store.publication import PublicationKind
 from patron.store.publish import _bulk_insert
-from patron.store.schema import recommendation_runs, recommendations, similar_items, store_meta
+from patron.store.schema import recommendation_runs, recommendations, similar_items
 
 __all__ = [
     "RECOMMENDATIONS_KEY",
@@ -40,21 +40,19 @@ __all__ = [
 
 #: store_meta key naming the live recommendations publication.
 RECOMMENDATIONS_KEY = "recommendations"
+#: Recommendation publications: runs in ``recommendation_runs``, rows in ``recommendations``
+#: and ``similar_items``.
+RECOMMENDATIONS = PublicationKind(
+    recommendation_runs, (recommendations, similar_items), RECOMMENDATIONS_KEY
+)
 
 _REC_COLUMNS = ("publication_id", "customer_id", "rank", "product_id", "score", "model")
 _SIM_COLUMNS = ("publication_id", "product_id", "rank", "similar_product_id", "score", "model")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def live_recommendations(conn: Connection) -> int | None:
     """The id of the live recommendations publication, or None before the first publish."""
-    value = conn.execute(
-        sa.select(store_meta.c.value).where(store_meta.c.key == RECOMMENDATIONS_KEY)
-    ).scalar_one_or_none()
-    return int(value) if value is not None else None
+    return RECOMMENDATIONS.live(conn)
 
 
 @dataclass(frozen=True)
@@ -133,22 +131,9 @@ def publish_recommendations(
             score=sim.score.cast("float64"),
             model=sim.model.cast("string"),
         )
-    with store.write() as conn:
-        publication = int(
-            conn.execute(
-                sa.insert(recommendation_runs)
-                .values(
-                    started_at=_now(),
-                    status="building",
-                    model=model[:32],
-                    source=source,
-                    customers=0,
-                    rows=0,
-                    products=0,
-                )
-                .returning(recommendation_runs.c.id)
-            ).scalar_one()
-        )
+    publication = RECOMMENDATIONS.begin(
+        store, model=model[:32], source=source, customers=0, rows=0, products=0
+    )
     n_rows = n_sim = batches = 0
     n_customers = int(rec_expr.customer_id.nunique().to_pyarrow().as_py())
     n_products = (
@@ -180,48 +165,14 @@ def publish_recommendations(
                     _bulk_insert(conn, similar_items, _SIM_COLUMNS, rows)
                 n_sim += len(rows)
         with store.write() as conn:
-            previous = live_recommendations(conn)
-            conn.execute(
-                sa.update(recommendation_runs)
-                .where(recommendation_runs.c.status == "live")
-                .values(status="previous")
-            )
-            conn.execute(
-                sa.update(recommendation_runs)
-                .where(recommendation_runs.c.id == publication)
-                .values(
-                    status="live",
-                    finished_at=_now(),
-                    customers=n_customers,
-                    rows=n_rows,
-                    products=n_products,
-                )
-            )
-            conn.execute(sa.delete(store_meta).where(store_meta.c.key == RECOMMENDATIONS_KEY))
-            conn.execute(
-                sa.insert(store_meta).values(key=RECOMMENDATIONS_KEY, value=str(publication))
+            previous = RECOMMENDATIONS.flip(
+                conn, publication, customers=n_customers, rows=n_rows, products=n_products
             )
     except BaseException:
-        with store.write() as conn:
-            _drop(conn, publication, "failed")
+        RECOMMENDATIONS.fail(store, publication)
         raise
-    with store.write() as conn:
-        old = (
-            conn.execute(
-                sa.select(recommendation_runs.c.id).where(
-                    recommendation_runs.c.status.in_(("previous", "failed")),
-                    recommendation_runs.c.id != previous if previous is not None else sa.true(),
-                    recommendation_runs.c.id != publication,
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for pub in old:
-            _drop(conn, int(pub), "retired")
-    with store.write() as conn:
-        for table in (recommendations, similar_items):
-            conn.exec_driver_sql(f"ANALYZE {table.name}")
+    RECOMMENDATIONS.retire(store, publication, previous)
+    RECOMMENDATIONS.analyze(store)
     return RecommendationPublishResult(
         publication,
         previous,
@@ -231,16 +182,6 @@ def publish_recommendations(
         n_products,
         n_sim,
         time.perf_counter() - start,
-    )
-
-
-def _drop(conn: Connection, publication: int, status: str) -> None:
-    conn.execute(sa.delete(recommendations).where(recommendations.c.publication_id == publication))
-    conn.execute(sa.delete(similar_items).where(similar_items.c.publication_id == publication))
-    conn.execute(
-        sa.update(recommendation_runs)
-        .where(recommendation_runs.c.id == publication)
-        .values(status=status)
     )
 
 
