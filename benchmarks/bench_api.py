@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_api.py [--customers 1000000] [--duration 60]
-        [--workers 2] [--connections 8] [--postgres] [--keep DIR]
+        [--workers 2] [--connections 8] [--threads N] [--rate R] [--offers N] [--postgres]
+        [--keep DIR]
 
 Loopback only, bounded in count and time. Steps (on SQLite; on a throwaway local PostgreSQL
 server too with ``--postgres``):
@@ -290,9 +291,10 @@ def run_backend(label: str, url: str, args: argparse.Namespace, folder: Path) ->
         base = f"http://127.0.0.1:{port}"
         log = (folder / f"serve-{label}.log").open("w")
         env = {**os.environ, "PATRON_API_RATE_LIMIT": "0"}
+        threads = ["--threads", str(args.threads)] if args.threads else []
         server = subprocess.Popen(
             [str(PATRON), "serve", "--store", url, "--port", str(port), "--workers",
-             str(args.workers)], stdout=log, stderr=subprocess.STDOUT, env=env,
+             str(args.workers), *threads], stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         try:
             wait_ready(base)
@@ -361,6 +363,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60, help="seconds of screen load")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, help="request threads per worker (default: patron serve's)"
+    )
     parser.add_argument(
         "--rate", type=float, help="pace the screen load to about this many requests per second"
     )

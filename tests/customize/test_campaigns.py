@@ -15,12 +15,14 @@ import yaml
 
 from patron.customize.campaigns import (
     analyze_campaign,
+    apply_uplift,
     create_campaign,
     export_campaign,
     get_campaign,
+    measure_uplift,
     save_analysis,
 )
-from patron.customize.offers import load_offers
+from patron.customize.offers import catalogue, load_offers
 from patron.data.loader import load
 from patron.data.simulate import simulate_shop
 from patron.data.simulate_offers import (
@@ -32,7 +34,7 @@ from patron.data.simulate_offers import (
 from patron.data.warehouse import connect
 from patron.errors import UsageError
 from patron.store import Store, export_to_warehouse, publish_profiles
-from patron.store.schema import consents, touchpoints
+from patron.store.schema import consents, decisions, touchpoints
 
 SEND = datetime(2025, 12, 29, 9, 0)  # the day after the simulated shop's window
 
@@ -125,5 +127,85 @@ def test_campaign_measures_the_true_lift(store: Store, tmp_path: Path) -> None:
         ]
         assert all(r["summary"] for r in kept["results"])
         assert set(kept["by_offer"]) == set(analysis.by_offer)
+
+        # each offer's uplift on a contacted customer, per needs segment, against the truth
+        measured = measure_uplift(wh, store, "winter")
+        assert {m.offer_id for m in measured} == set(analysis.by_offer)
+        segment = dict(zip(ids, truth["segment"], strict=True))
+        alive = dict(zip(ids, truth["alive_at_end"], strict=True))
+        covered = cells = 0
+        for m in measured:
+            offer = next(o for o in SHOP_OFFERS if o.id == m.offer_id)
+            assert m.response == f"bought in {offer.category}"
+            for seg, est in m.by_segment.items():
+                if min(est.treated, est.holdout) < 30:
+                    continue
+                reached = [c for c, o in sends.items() if o == m.offer_id and segment[c] == seg]
+                # a contacted customer responds if alive, with the segment's true uplift; the
+                # response shows only for those who would not have bought the category anyway
+                share_alive = float(np.mean([alive[c] for c in reached]))
+                expected = true_uplift(seg, m.offer_id) * share_alive * (1 - est.holdout_rate)
+                # the batch NBA chose actions under consent: every treated one was contacted
+                assert est.contacted_share == 1.0
+                assert est.ci_low <= est.uplift <= est.ci_high
+                cells += 1
+                covered += est.ci_low <= expected <= est.ci_high
+        assert cells >= len(measured) >= 4  # each segment gets the offer of its category
+        assert covered >= 0.75 * cells, (covered, cells)
+
+        # written back into the offers, the next best action uses them
+        written = apply_uplift(store, measured, min_per_arm=100)
+        assert any(w["written"] for w in written.values())
+        with store.read() as conn:
+            after = {o.id: o for o in catalogue(conn)}
+        for offer_id, w in written.items():
+            if w["written"]:
+                assert after[offer_id].uplift == w["uplift"]
+                assert dict(after[offer_id].uplift_by_segment) == w["uplift_by_segment"]
+        with pytest.raises(UsageError, match="min_per_arm"):
+            apply_uplift(store, measured, min_per_arm=0)
+        # had the export reached half of an offer's customers, the same difference between
+        # the arms would mean twice the effect on a contacted customer
+        first = measured[0]
+        with store.write() as conn:
+            sent = (
+                conn.execute(
+                    sa.select(decisions.c.id)
+                    .where(decisions.c.campaign == "winter", decisions.c.offer_id == first.offer_id)
+                    .order_by(decisions.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(sa.delete(decisions).where(decisions.c.id.in_(sent[::2])))
+        again = next(m for m in measure_uplift(wh, store, "winter") if m.offer_id == first.offer_id)
+        assert again.overall.itt == pytest.approx(first.overall.itt)
+        half = again.overall.contacted_share
+        assert half == pytest.approx(0.5, abs=0.01)
+        assert again.overall.uplift == pytest.approx(first.overall.itt / half)
+    finally:
+        wh.close()
+
+
+def test_uplift_needs_a_campaign_that_contacted_someone(store: Store, tmp_path: Path) -> None:
+    shop = simulate_shop(2_000, tmp_path / "shop", seed=5)
+    wh = connect(f"duckdb://{tmp_path / 'wh.duckdb'}")
+    try:
+        load(wh, "customers", [str(shop.files["customers"])])
+        load(wh, "transactions", [str(shop.files["transactions"])])
+        truth = pq.read_table(shop.files["truth"]).to_pydict()
+        wh.create_table(
+            "customer_value",
+            pa.table({"customer_id": truth["customer_id"], "clv": truth["clv_12m"],
+                      "tier": ["other"] * len(truth["customer_id"])}),
+        )  # fmt: skip
+        publish_profiles(wh, store, source="test")
+        (tmp_path / "offers.yaml").write_text(shop_offers_yaml(), encoding="utf-8")
+        load_offers(store, tmp_path / "offers.yaml")
+        start = datetime(2025, 12, 1)  # inside the shop's window: transactions exist after it
+        create_campaign(store, wh, "quiet", channel="email", holdout=0.2, start=start.date(),
+                        weeks=2, at=start)  # fmt: skip
+        with pytest.raises(UsageError, match="contacted nobody"):
+            measure_uplift(wh, store, "quiet")
     finally:
         wh.close()

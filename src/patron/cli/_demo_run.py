@@ -21,9 +21,11 @@ from patron.cli.value import _print_fit, _print_score
 from patron.customize import load_offers, next_best_action
 from patron.customize.campaigns import (
     analyze_campaign,
+    apply_uplift,
     create_campaign,
     export_campaign,
     get_campaign,
+    measure_uplift,
     save_analysis,
 )
 from patron.data import people
@@ -303,6 +305,21 @@ def _campaign(wh: Warehouse, store_url: str, truth: Path, shop: Path, seed: int)
             f"{r['ci_low']:+,.2f} to {r['ci_high']:+,.2f}); the true lift is {truth_value:+,.2f}"
             f" ({'inside' if covered else 'outside'} the interval)."
         )
+    with open_store(store_url) as store:
+        measured = measure_uplift(wh, store, name)
+        written = apply_uplift(store, measured)
+    for m in measured:
+        o = m.overall
+        done = "written to the offer" if written[m.offer_id]["written"] else "too few to write"
+        out.print(
+            f"Offer {m.offer_id}: {o.uplift:+.1%} more of the contacted customers {m.response} "
+            f"(95% CI {o.ci_low:+.1%} to {o.ci_high:+.1%}; {len(m.by_segment)} needs segments "
+            f"measured): {done}."
+        )
+    out.print(
+        "The next best action now uses these measured uplifts instead of the offers' prior "
+        "response rates."
+    )
 
 
 def _answer_from_purchases(wh: Warehouse, customer: str, choices: tuple[str, ...]) -> str:

@@ -114,22 +114,73 @@ def campaign_analyze_cmd(
     name: Annotated[str, typer.Argument(help="The campaign.")],
     warehouse: WarehouseOpt = None,
     store: StoreOpt = None,
+    apply_uplift: Annotated[
+        bool,
+        typer.Option(
+            "--apply-uplift",
+            help=(
+                "Write each offer's measured incremental response (overall and per needs "
+                "segment) into the offer, for the next best action to use."
+            ),
+        ),
+    ] = False,
+    min_per_arm: Annotated[
+        int,
+        typer.Option(min=1, help="Fewest customers per arm for an uplift to be written."),
+    ] = 100,
     json_out: JsonOpt = False,
 ) -> None:
     """Incremental conversion, revenue and margin against the holdout, overall and per offer.
 
     The result is kept with the campaign in the store, for the console and the service.
     """
-    from patron.customize.campaigns import analyze_campaign, save_analysis
+    from patron.customize.campaigns import (
+        analyze_campaign,
+        measure_uplift,
+        save_analysis,
+    )
+    from patron.customize.campaigns import (
+        apply_uplift as write_uplift,
+    )
 
     wh = _open(warehouse)
     try:
-        result = analyze_campaign(wh, name)
+        with _open_store(store) as handle:
+            result = analyze_campaign(wh, name)
+            measured = measure_uplift(wh, handle, name, require_contacts=apply_uplift)
+            save_analysis(handle, result)
+            written = (
+                write_uplift(handle, measured, min_per_arm=min_per_arm) if apply_uplift else {}
+            )
     finally:
         wh.close()
-    with _open_store(store) as handle:
-        save_analysis(handle, result)
     if json_out:
-        _emit_json(result.to_dict())
+        _emit_json(
+            {
+                **result.to_dict(),
+                "uplift": [m.to_dict() for m in measured],
+                "uplift_written": written,
+            }
+        )
         return
     _print_campaign(result)
+    for m in measured:
+        o = m.overall
+        out.print(
+            f"offer {m.offer_id}: response = {m.response}; {o.treated_rate:.1%} of "
+            f"{o.treated:,} treated against {o.holdout_rate:.1%} of {o.holdout:,} held out: "
+            f"uplift {o.uplift:+.1%} (95% interval {o.ci_low:+.1%} to {o.ci_high:+.1%})"
+        )
+        for seg, e in m.by_segment.items():
+            out.print(
+                f"    {seg}: {e.uplift:+.1%} ({e.ci_low:+.1%} to {e.ci_high:+.1%}; "
+                f"{e.treated:,} treated, {e.holdout:,} held out)"
+            )
+    for offer_id, what in written.items():
+        if what["written"]:
+            out.print(
+                f"offer {offer_id}: uplift written ({what['uplift']:+.4f}; segments "
+                f"{len(what['uplift_by_segment'])})."
+            )
+        else:
+            out.print(f"offer {offer_id}: not written ({what['why']}).")

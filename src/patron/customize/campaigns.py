@@ -59,13 +59,18 @@ from patron.store.schema import campaigns, consents, decisions, profiles, touchp
 
 __all__ = [
     "ACTIONS_TABLE",
+    "MIN_PER_ARM",
     "Campaign",
     "CampaignAnalysis",
     "CampaignExport",
+    "OfferUplift",
+    "UpliftEstimate",
     "analyze_campaign",
+    "apply_uplift",
     "create_campaign",
     "export_campaign",
     "get_campaign",
+    "measure_uplift",
 ]
 
 #: Warehouse table of every campaign's chosen actions (treated and holdout).
@@ -611,3 +616,247 @@ def save_analysis(store: Store, analysis: CampaignAnalysis, *, at: datetime | No
             .where(campaigns.c.name == analysis.campaign)
             .values(definition=json.dumps(definition, allow_nan=False))
         )
+
+
+#: Fewest customers per arm for a measured uplift to be written to an offer.
+MIN_PER_ARM = 100
+
+
+@dataclass(frozen=True)
+class UpliftEstimate:
+    """The incremental response to one offer (in one segment): treated against holdout.
+
+    ``itt`` is the difference of response rates between the arms (every treated customer
+    counts, contacted or not: intention to treat), with its interval. ``uplift`` is the
+    effect on a contacted customer: ``itt`` divided by the share of treated customers who were
+    contacted (Bloom 1984; the holdout is never contacted), with the interval scaled alike —
+    what the next best action needs, since it only ever chooses for a customer it may contact.
+    """
+
+    treated: int
+    treated_rate: float
+    holdout: int
+    holdout_rate: float
+    contacted_share: float
+    itt: float
+    itt_ci_low: float
+    itt_ci_high: float
+    uplift: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OfferUplift:
+    """What a campaign measured for one offer: overall and per needs segment."""
+
+    offer_id: str
+    response: str
+    overall: UpliftEstimate
+    by_segment: dict[str, UpliftEstimate]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON-ready data."""
+        return {
+            "offer_id": self.offer_id,
+            "response": self.response,
+            "overall": self.overall.to_dict(),
+            "by_segment": {k: v.to_dict() for k, v in self.by_segment.items()},
+        }
+
+
+def _responded(tx: ir.Table, offer: Offer | None, categories: bool) -> tuple[ir.Value, str]:
+    """What counts as taking the offer in the log, and its words."""
+    if offer is not None and offer.product:
+        return tx.product_id.cast("string") == offer.product, f"bought product {offer.product}"
+    if offer is not None and offer.category and categories:
+        return tx.category.cast("string") == offer.category, f"bought in {offer.category}"
+    return ibis.literal(True), "any purchase"
+
+
+def _contacted(conn: sa.Connection, name: str) -> dict[str, dict[str, int]]:
+    """Customers contacted by a campaign per offer and needs segment (one store aggregate)."""
+    live = live_publication(conn)
+    seg = sa.func.coalesce(profiles.c.segment, "(none)")
+    rows = conn.execute(
+        sa.select(decisions.c.offer_id, seg, sa.func.count(sa.distinct(decisions.c.customer_id)))
+        .select_from(
+            decisions.outerjoin(
+                profiles,
+                sa.and_(
+                    profiles.c.customer_id == decisions.c.customer_id,
+                    profiles.c.publication_id == live,
+                ),
+            )
+        )
+        .where(decisions.c.campaign == name, decisions.c.status == "sent")
+        .group_by(decisions.c.offer_id, seg)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for offer_id, segment, n in rows:
+        found.setdefault(str(offer_id), {})[str(segment)] = int(n)
+    return found
+
+
+def measure_uplift(
+    wh: Warehouse, store: Store, name: str, *, alpha: float = 0.05, require_contacts: bool = True
+) -> list[OfferUplift]:
+    """Each offer's incremental response in a campaign, overall and per needs segment.
+
+    Per offer, the treated customers whose action was that offer against the holdout
+    customers who would have got it (the same rule chose both, so the comparison is fair for
+    the customers the offer is chosen for — not for others); the difference is then divided
+    by the share of those treated customers the export contacted (the store's ``sent``
+    decisions), giving the effect on a contacted customer (:class:`UpliftEstimate`). A
+    response is a purchase (not a return) in the campaign's window of the offer's product,
+    else of its category (when the log or ``products`` carries categories), else any
+    purchase. Segments are the needs
+    segments of ``customer_value``. Counts are aggregated in the engine; the intervals are
+    Newcombe's (:func:`~patron.measure.analysis.compare_proportions`).
+
+    Raises
+    ------
+    NotFoundError
+        No campaign of that name, or its actions are not in the warehouse.
+    """
+    from patron.customize.interactions import product_categories
+    from patron.data import people
+    from patron.measure.analysis import compare_proportions
+
+    exp = load_experiment(wh, name)
+    if not wh.has_table(ACTIONS_TABLE):
+        raise NotFoundError(f"Campaign {name!r}: no actions in the warehouse (create it first).")
+    _, start, end = experiment_outcomes(wh, exp)  # checks the window and the log
+    with store.read() as conn:
+        by_id = {o.id: o for o in catalogue(conn)}
+        contacted = _contacted(conn, name)
+    if not contacted and not require_contacts:
+        return []
+    if not contacted:
+        raise UsageError(
+            f"Campaign {name!r} has contacted nobody yet: export it (`patron campaign export`) "
+            "and load the transactions of its window before measuring uplift."
+        )
+    tx = people.transactions(wh)
+    day = tx.timestamp.date()
+    tx = tx.filter(
+        (day >= ibis.literal(start)) & (day <= ibis.literal(end)) & ~tx.is_return.fill_null(False)
+    )
+    if "category" not in tx.columns:
+        cats = product_categories(wh)
+        if cats:
+            lookup = ibis.memtable({"_pid": list(cats), "category": list(cats.values())})
+            tx = tx.left_join(lookup, tx.product_id.cast("string") == lookup._pid)
+    has_categories = "category" in tx.columns
+    acts = wh.table(ACTIONS_TABLE)
+    acts = acts.filter((acts.campaign == name) & acts.offer_id.notnull())
+    offer_ids = sorted(str(o) for o in acts.select("offer_id").distinct().to_pyarrow().column(0))
+    segments = None
+    if wh.has_table("customer_value") and "segment" in wh.table("customer_value").columns:
+        cv = wh.table("customer_value")
+        segments = cv.select(_sid=cv.customer_id.cast("string"), segment=cv.segment.cast("string"))
+    found: list[OfferUplift] = []
+    for oid in offer_ids:
+        offer = by_id.get(oid)
+        match, words = _responded(tx, offer, has_categories)
+        buyers = tx.filter(match).select(_bid=tx.customer_id.cast("string")).distinct()
+        mine = acts.filter(acts.offer_id == oid).select(
+            _cid=acts.customer_id.cast("string"), arm=acts.arm
+        )
+        j = mine.left_join(buyers, mine._cid == buyers._bid)
+        j = j.select(j._cid, j.arm, took=j._bid.notnull().cast("int64"))
+        keys = ["arm"]
+        if segments is not None:
+            j = j.left_join(segments, j._cid == segments._sid).select(
+                "arm", "took", segment=ibis.coalesce(segments.segment, "(none)")
+            )
+            keys.append("segment")
+        rows = j.group_by(keys).aggregate(n=j.count(), k=j.took.sum()).to_pyarrow().to_pylist()
+        cells: dict[tuple[str, str], tuple[int, int]] = {}
+        for r in rows:
+            cell = (str(r["arm"]), str(r.get("segment", "")))
+            cells[cell] = (int(r["n"]), int(r["k"] or 0))
+
+        def estimate(
+            part: list[tuple[int, int]], other: list[tuple[int, int]], reached: int
+        ) -> UpliftEstimate | None:
+            nt, kt = sum(n for n, _ in part), sum(k for _, k in part)
+            nh, kh = sum(n for n, _ in other), sum(k for _, k in other)
+            if not nt or not nh or not reached:
+                return None
+            d = compare_proportions(kt, nt, kh, nh, alpha)
+            share = min(reached / nt, 1.0)
+            return UpliftEstimate(
+                nt, kt / nt, nh, kh / nh, share, d["lift"], d["ci_low"], d["ci_high"],
+                max(-1.0, min(1.0, d["lift"] / share)),
+                max(-1.0, d["ci_low"] / share),
+                min(1.0, d["ci_high"] / share),
+            )  # fmt: skip
+
+        reached = contacted.get(oid, {})
+        overall = estimate(
+            [v for (a, _), v in cells.items() if a == TREATED],
+            [v for (a, _), v in cells.items() if a == HOLDOUT],
+            sum(reached.values()),
+        )
+        if overall is None:
+            continue
+        by_segment: dict[str, UpliftEstimate] = {}
+        for seg in sorted({s for (_, s) in cells if s and s != "(none)"}):
+            t, h = cells.get((TREATED, seg)), cells.get((HOLDOUT, seg))
+            one = estimate([t] if t else [], [h] if h else [], reached.get(seg, 0))
+            if one is not None:
+                by_segment[seg] = one
+        found.append(OfferUplift(oid, words, overall, by_segment))
+    return found
+
+
+def apply_uplift(
+    store: Store, measured: Sequence[OfferUplift], *, min_per_arm: int = MIN_PER_ARM
+) -> dict[str, dict[str, Any]]:
+    """Write measured uplifts into the offers, where both arms hold ``min_per_arm`` customers.
+
+    Each offer still in the catalogue gets ``uplift`` (overall) and ``uplift_by_segment``
+    (the segments measured with enough customers; others are dropped, so the overall figure
+    or the prior applies to them). The next best action then uses them instead of the prior
+    ``response_rate``. Returns, per offer, what was written (or why nothing was).
+    """
+    from patron.customize.offers import update_offer
+
+    if min_per_arm < 1:
+        raise UsageError(f"min_per_arm must be 1 or more, not {min_per_arm}.")
+    with store.read() as conn:
+        present = {o.id for o in catalogue(conn)}
+    written: dict[str, dict[str, Any]] = {}
+    for m in measured:
+        enough = min(m.overall.treated, m.overall.holdout) >= min_per_arm
+        if m.offer_id not in present:
+            written[m.offer_id] = {"written": False, "why": "no longer in the catalogue"}
+            continue
+        if not enough:
+            written[m.offer_id] = {
+                "written": False,
+                "why": f"fewer than {min_per_arm} customers in an arm",
+            }
+            continue
+        segs = {
+            s: round(e.uplift, 6)
+            for s, e in m.by_segment.items()
+            if min(e.treated, e.holdout) >= min_per_arm
+        }
+        update_offer(
+            store,
+            m.offer_id,
+            {"uplift": round(m.overall.uplift, 6), "uplift_by_segment": segs},
+            source="campaign",
+        )
+        written[m.offer_id] = {
+            "written": True,
+            "uplift": round(m.overall.uplift, 6),
+            "uplift_by_segment": segs,
+        }
+    return written

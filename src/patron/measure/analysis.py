@@ -28,7 +28,14 @@ import ibis.expr.types as ir
 
 from patron.errors import DataError, UsageError
 
-__all__ = ["SRM_ALARM", "AnalysisResult", "Moments", "analyze_table", "srm_check"]
+__all__ = [
+    "SRM_ALARM",
+    "AnalysisResult",
+    "Moments",
+    "analyze_table",
+    "compare_proportions",
+    "srm_check",
+]
 
 SRM_ALARM = 0.001
 #: A stratum with fewer customers than this in the arm or in control is too small to tell:
@@ -125,6 +132,17 @@ def _proportions(c1: float, n1: float, c0: float, n0: float, alpha: float) -> di
     p1, p0 = c1 / n1, c0 / n0
     se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
     return {"lift": p1 - p0, "ci_low": float(low), "ci_high": float(high), "p_value": p, "se": se}
+
+
+def compare_proportions(
+    converted: float, n: float, converted_control: float, n_control: float, alpha: float = 0.05
+) -> dict[str, float]:
+    """Difference of two rates with Newcombe's hybrid score interval and a score test.
+
+    Returns ``lift`` (rate minus control rate), ``ci_low``, ``ci_high`` (at ``1 - alpha``,
+    inside [-1, 1] however few the customers), ``p_value`` and ``se`` (Wald, for reference).
+    """
+    return _proportions(converted, n, converted_control, n_control, alpha)
 
 
 def _relative(
