@@ -35,7 +35,7 @@ from patron.data.responses import (
 )
 from patron.data.warehouse import Warehouse
 from patron.store.connection import Store
-from patron.store.schema import consents, facts, questions, touchpoints
+from patron.store.schema import consents, decisions, facts, questions, touchpoints
 
 __all__ = ["EXPORTS", "ExportResult", "erase_exported", "export_to_warehouse"]
 
@@ -44,8 +44,14 @@ EXPORTS = {
     "touchpoints": "interact_touchpoints",
     "facts": "interact_facts",
     "consents": "interact_consents",
+    "decisions": "customize_decisions",
 }
-_TABLES = {"touchpoints": touchpoints, "facts": facts, "consents": consents}
+_TABLES = {
+    "touchpoints": touchpoints,
+    "facts": facts,
+    "consents": consents,
+    "decisions": decisions,
+}
 
 
 def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
@@ -74,7 +80,7 @@ class ExportResult:
 
 
 def export_to_warehouse(store: Store, wh: Warehouse, *, batch_size: int = 50_000) -> ExportResult:
-    """Copy touch points, facts and consents from the store into the warehouse.
+    """Copy touch points, facts, consents and next-best-action decisions into the warehouse.
 
     Each warehouse table (:data:`EXPORTS`) is replaced whole; rows stream in batches of
     ``batch_size`` (never a whole table in Python).
@@ -237,12 +243,16 @@ def erase_exported(wh: Warehouse, customer_ids: list[str]) -> dict[str, int]:
 
     Their facts (what they told us) and their survey answers given through Interact are
     deleted; answers from survey files stay for the aggregates with their customer id blanked;
-    their touch points and consents stay for counts, with the free text (notes, evidence,
-    agent) blanked. Returns rows changed per
+    their touch points, consents and decisions stay for counts, with the free text (notes,
+    evidence, agent) and the decisions' detail blanked. Returns rows changed per
     warehouse table.
     """
     changed: dict[str, int] = {}
-    blank = {"interact_touchpoints": ("note", "agent"), "interact_consents": ("evidence",)}
+    blank = {
+        "interact_touchpoints": ("note", "agent"),
+        "interact_consents": ("evidence",),
+        "customize_decisions": ("detail",),  # the candidates' scores, read from the profile
+    }
     with wh.transaction():
         if wh.has_table(RESPONSES_TABLE):  # their survey answers given through Interact
             r = wh.table(RESPONSES_TABLE)
