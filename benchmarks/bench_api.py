@@ -133,7 +133,7 @@ def fill_store(store: Store, n: int, batch: int = 50_000) -> float:
                  1.0 + (i % 9) / 3.0, tiers[i % 5], "bench tier", "regular",
                  segments[i % 4], "a synthetic segment", now, "Europe/London",
                  f"c{i}@example.com", f"+4479{i:08d}", "basic", "reactive",
-                 "Invite the customer to call with any problem.")
+                 "Invite the customer to call with any problem.", "books;games")
             )  # fmt: skip
             idents.append((pub, "email", f"c{i}@example.com", cid))
             idents.append((pub, "card", f"K{i:09d}", cid))

@@ -39,7 +39,7 @@ def test_health_ready_and_docs_need_no_key(world: World) -> None:
     }
     ready = world.client.get("/ready").json()
     assert ready["status"] == "ok"
-    assert ready["revision"] == "0008"
+    assert ready["revision"] == "0009"
     assert ready["publication"] >= 1
     assert world.client.get("/docs").status_code == 200
     schema = world.client.get("/openapi.json").json()

@@ -11,7 +11,13 @@ import pyarrow as pa
 from patron.customize import list_offers, load_offers, next_best_action
 from patron.customize.batch import nba_batch
 from patron.data.warehouse import connect
-from patron.interact import Touchpoint, contact_policy, log_touchpoints, set_consent
+from patron.interact import (
+    Touchpoint,
+    contact_policy,
+    live_profile,
+    log_touchpoints,
+    set_consent,
+)
 from patron.store import Store, export_to_warehouse, publish_profiles
 
 AT = datetime(2026, 3, 2, 12, 0)
@@ -26,6 +32,9 @@ OFFERS = """
    eligibility: "p_alive < 0.6 and clv > 20"}
 - {id: vip, name: VIP, kind: loyalty, channels: [email], margin: 2, response_rate: 0.3,
    weight: 2, eligibility: "tier == 'MVC'"}
+- {id: garden, name: Garden, kind: cross-sell, category: garden, channels: [email],
+   contact_cost: {email: 0.1}, margin: 40, response_rate: 0.05,
+   eligibility: "recent_categories.contains('garden') and not recent_categories.contains('books')"}
 """
 
 
@@ -48,6 +57,19 @@ def test_batch_matches_real_time(store: Store, tmp_path: Path) -> None:
             ),
         )
         wh.create_table("customers", pa.table({"customer_id": ids}))
+        # purchases over a year (the log ends 2026-02-28): some old, some returned
+        m = 400
+        days = rng.integers(0, 365, m)
+        wh.create_table(
+            "transactions",
+            pa.table({
+                "customer_id": rng.choice(ids[: n - 10], m).tolist(),  # ten never bought
+                "timestamp": [datetime(2026, 2, 28) - timedelta(days=int(d)) for d in days],
+                "amount": rng.uniform(5, 50, m),
+                "is_return": (rng.random(m) < 0.15).tolist(),
+                "category": rng.choice(["books", "garden", "games", "home"], m).tolist(),
+            }),
+        )  # fmt: skip
         publish_profiles(wh, store, source="test")
         path = tmp_path / "offers.yaml"
         path.write_text(OFFERS, encoding="utf-8")
@@ -79,7 +101,38 @@ def test_batch_matches_real_time(store: Store, tmp_path: Path) -> None:
                 want[cid] = d.action.offer_id
         assert got == want
         assert len(set(want.values())) >= 3  # the test exercises several offers
+        assert "garden" in want.values()  # chosen by what was bought lately
         assert not any(ids.index(c) % 4 == 0 for c in got)  # nobody without consent
         assert not set(ids[1::5]) & set(got)  # nobody over the cap
+    finally:
+        wh.close()
+
+
+def test_recent_categories_are_the_logs_last_90_days(store: Store, tmp_path: Path) -> None:
+    wh = connect(f"duckdb://{tmp_path / 'wh.duckdb'}")
+    try:
+        wh.create_table("customer_value", pa.table({"customer_id": ["A", "B", "C"]}))
+        end = datetime(2026, 2, 28, 18)
+        rows = [  # (customer, days before the log's end, category, returned)
+            ("A", 0, "garden", False), ("A", 10, "books", False), ("A", 89, "books", False),
+            ("A", 91, "games", False), ("A", 5, "home", True), ("A", 3, " garden ", False),
+            ("B", 200, "books", False), ("B", 1, None, False),
+        ]  # fmt: skip
+        wh.create_table(
+            "transactions",
+            pa.table({
+                "customer_id": [r[0] for r in rows],
+                "timestamp": [end - timedelta(days=r[1]) for r in rows],
+                "amount": [10.0] * len(rows),
+                "is_return": [r[3] for r in rows],
+                "category": pa.array([r[2] for r in rows], pa.string()),
+            }),
+        )  # fmt: skip
+        publish_profiles(wh, store, source="test")
+        with store.read() as conn:
+            profiles = [live_profile(conn, c) for c in "ABC"]
+        got = {p.customer_id: p.recent_categories for p in profiles if p is not None}
+        # 91 days ago is out, the return is out, blanks are trimmed; no recent purchase: null
+        assert got == {"A": "books;garden", "B": None, "C": None}
     finally:
         wh.close()

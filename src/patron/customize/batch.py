@@ -80,6 +80,15 @@ def _days_since_purchase(wh: Warehouse, base: ir.Table, at: datetime) -> ir.Tabl
     return joined.mutate(days_since_purchase=days).drop("_lid", "_last")
 
 
+def _recent_categories(wh: Warehouse, base: ir.Table) -> ir.Table:
+    recent = people.recent_categories(wh)
+    if recent is None:
+        return base.mutate(recent_categories=ibis.null("string"))
+    side = recent.rename(_rid="customer_id")
+    joined = base.left_join(side, base.customer_id.cast("string") == side._rid)
+    return joined.drop("_rid")
+
+
 def _consent(
     wh: Warehouse, base: ir.Table, purpose: str, channel: str, policy: ContactPolicy
 ) -> ir.BooleanValue:
@@ -190,6 +199,8 @@ def nba_batch(
             base = base.left_join(v, base.customer_id == v._vid).drop("_vid")
     if "days_since_purchase" in needed and "days_since_purchase" not in base.columns:
         base = _days_since_purchase(wh, base, at)
+    if "recent_categories" in needed and "recent_categories" not in base.columns:
+        base = _recent_categories(wh, base)
     facts_needed = (needed | set(_PREFERENCES)) - set(base.columns)
     base = _fact_columns(wh, base, facts_needed)
     for col in _VALUE_COLUMNS:

@@ -415,7 +415,9 @@ def customer_attributes(
     """The attributes an eligibility condition reads, and the preferences alone.
 
     Profile fields (:data:`~patron.customize.offers.PROFILE_ATTRIBUTES`), every current fact
-    and preference by its attribute name (lower-cased), and ``days_since_purchase``.
+    and preference by its attribute name (lower-cased), ``days_since_purchase`` and
+    ``recent_categories`` (the categories bought in the log's last 90 days, ``;``-joined:
+    ``recent_categories.contains('garden')``).
     """
     attrs: dict[str, Any] = {
         "customer_type": profile.customer_type,
@@ -433,6 +435,7 @@ def customer_attributes(
             if profile.last_purchase is not None
             else None
         ),
+        "recent_categories": profile.recent_categories,
     }
     prefs: dict[str, Any] = {}
     for f in facts_now:

@@ -9,7 +9,7 @@ written in one transaction: a file with one bad offer changes nothing.
 An offer's eligibility is a condition in the ``--map`` language
 (:mod:`patron.customize.eligibility`) over the customer's published profile
 (:data:`PROFILE_ATTRIBUTES`), the facts and preferences they told us (any attribute of the
-question bank or already recorded) and ``days_since_purchase``.
+question bank or already recorded), ``days_since_purchase`` and ``recent_categories``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ PROFILE_ATTRIBUTES = (
     "segment",
     "time_zone",
     "days_since_purchase",
+    "recent_categories",
 )
 #: store_meta key changed on every catalogue change (readers cache the parsed catalogue by it).
 VERSION_KEY = "offers_version"

@@ -21,8 +21,10 @@ from patron.data.warehouse import Warehouse
 __all__ = [
     "IDENTITY_CUSTOMER_MAP",
     "KEPT_ON_ERASURE",
+    "RECENT_DAYS",
     "customers",
     "erase_customer_attributes",
+    "recent_categories",
     "resolve_ids",
     "resolves_identities",
     "source_ids",
@@ -31,6 +33,9 @@ __all__ = [
 
 #: The warehouse table mapping a source ``customer_id`` to the resolved one.
 IDENTITY_CUSTOMER_MAP = "identity_customer_map"
+
+#: "Recently" for purchases: the last days of the transaction log.
+RECENT_DAYS = 90
 
 #: How a resolved customer's columns combine the rows of its source customers.
 _SUMMED = ("cost_to_serve",)
@@ -142,3 +147,31 @@ def erase_customer_attributes(wh: Warehouse, customer_id: str) -> int:
     with wh.transaction():
         wh.replace_table("customers", blanked)
     return n
+
+
+def recent_categories(wh: Warehouse, days: int = RECENT_DAYS) -> ir.Table | None:
+    """Per person, the categories bought (not returned) in the log's last ``days`` days.
+
+    Columns ``customer_id`` and ``recent_categories`` (the distinct categories joined by
+    ``;``; their order is the engine's — sort when showing them). The window ends at the
+    log's latest transaction, so it means the same at publication and in a batch. Categories
+    come from the transactions, else from ``products``; None when neither has them.
+    """
+    tx = transactions(wh)
+    if "category" not in tx.columns:
+        if not wh.has_table("products") or "category" not in wh.table("products").columns:
+            return None
+        p = wh.table("products")
+        p = p.select(_pid=p.product_id.cast("string"), category=p.category.cast("string"))
+        tx = tx.left_join(p, tx.product_id.cast("string") == p._pid)
+    end = tx.timestamp.max().as_scalar()
+    recent = tx.filter(
+        (tx.timestamp > end - ibis.interval(days=days))
+        & ~tx.is_return.fill_null(False)
+        & tx.category.notnull()
+        & (tx.category.cast("string").strip() != "")
+    )
+    pairs = recent.select(
+        customer_id=recent.customer_id.cast("string"), _cat=recent.category.cast("string").strip()
+    ).distinct()
+    return pairs.group_by("customer_id").aggregate(recent_categories=pairs._cat.group_concat(";"))

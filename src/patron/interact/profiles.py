@@ -48,6 +48,7 @@ class Profile:
     relationship: str | None = None
     relationship_recommended: str | None = None
     relationship_actions: str | None = None
+    recent_categories: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

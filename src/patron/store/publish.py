@@ -190,6 +190,11 @@ def _profile_expression(
         expr = expr.left_join(last, expr.customer_id == last._cid).drop("_cid")
         extra.append("last_purchase")
         has_last = True
+        recent = people.recent_categories(wh)
+        if recent is not None:
+            side = recent.rename(_rid="customer_id")
+            expr = expr.left_join(side, expr.customer_id == side._rid).drop("_rid")
+            extra.append("recent_categories")
     return expr, [*cols, *extra], has_last
 
 
@@ -228,6 +233,9 @@ def _rows(
         "relationship": column("relationship"),
         "relationship_recommended": column("relationship_recommended"),
         "relationship_actions": [v or None for v in column("relationship_actions")],
+        "recent_categories": [
+            ";".join(sorted(set(v.split(";")))) if v else None for v in column("recent_categories")
+        ],
     }
     for name in FLOAT_COLUMNS:
         cols[name] = _floats(column(name))

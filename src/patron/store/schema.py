@@ -105,6 +105,8 @@ profiles = Table(
     Column("relationship", String(16), nullable=True),
     Column("relationship_recommended", String(16), nullable=True),
     Column("relationship_actions", Text, nullable=True),  # one action per line
+    # revision 0009: the categories bought in the log's last days ("books;garden", sorted)
+    Column("recent_categories", Text, nullable=True),
 )
 
 #: Identifiers for lookup (e-mail, phone, card, source ids), per publication; the primary key
