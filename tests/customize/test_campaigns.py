@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 import yaml
 
 from patron.customize.campaigns import (
+    OfferUplift,
     analyze_campaign,
     apply_uplift,
     create_campaign,
@@ -183,6 +185,16 @@ def test_campaign_measures_the_true_lift(store: Store, tmp_path: Path) -> None:
         half = again.overall.contacted_share
         assert half == pytest.approx(0.5, abs=0.01)
         assert again.overall.uplift == pytest.approx(first.overall.itt / half)
+        assert again.overall.contacted == pytest.approx(first.overall.contacted / 2, abs=1)
+        # never written: an estimate that left the range of a rate, or too few contacted
+        for bad, why in (
+            (replace(first.overall, clipped=True), "too few contacted to tell"),
+            (replace(first.overall, contacted=99), "fewer than 100 customers contacted"),
+            (replace(first.overall, holdout=99), "fewer than 100 customers in an arm"),
+        ):
+            res = apply_uplift(store, [OfferUplift(first.offer_id, "x", bad, {})])
+            assert res[first.offer_id]["written"] is False
+            assert res[first.offer_id]["why"].startswith(why)
     finally:
         wh.close()
 

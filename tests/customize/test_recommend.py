@@ -217,5 +217,11 @@ def test_hybrid_mixes_normalised_bm25_and_als(data: Interactions) -> None:
     # Similar items: the same blend of the components' similarities, never a product itself.
     sim = similar_items(hybrid, data, n=5, rules=everything)
     assert all(i not in sim.items[i] for i in range(data.shape[1]))
+    # ... and a product similar in neither component (both <= 0) is never listed as similar
+    items = np.arange(data.shape[1])
+    b_sim, a_sim = bm25.item_similarity(items), als.item_similarity(items)
+    for i in items:
+        listed = [j for j in sim.items[i] if j >= 0]
+        assert all(b_sim[i, j] > 0 or a_sim[i, j] > 0 for j in listed), i
     with pytest.raises(UsageError, match=r"hybrid: als_weight=1.5 is out of range; use a number "):
         make_model("hybrid", als_weight=1.5).fit(data)

@@ -312,9 +312,9 @@ def _campaign(wh: Warehouse, store_url: str, truth: Path, shop: Path, seed: int)
         o = m.overall
         done = "written to the offer" if written[m.offer_id]["written"] else "too few to write"
         out.print(
-            f"Offer {m.offer_id}: {o.uplift:+.1%} more of the contacted customers {m.response} "
-            f"(95% CI {o.ci_low:+.1%} to {o.ci_high:+.1%}; {len(m.by_segment)} needs segments "
-            f"measured): {done}."
+            f"Offer {m.offer_id}: of the contacted customers, {100 * o.uplift:+.1f} percentage "
+            f"points more {m.response} than without the offer (95% CI {100 * o.ci_low:+.1f} to "
+            f"{100 * o.ci_high:+.1f}; {len(m.by_segment)} needs segments measured): {done}."
         )
     out.print(
         "The next best action now uses these measured uplifts instead of the offers' prior "

@@ -109,6 +109,11 @@ def _print_campaign(result: CampaignAnalysis) -> None:
         out.print(f"note: {note}")
 
 
+def _points(rate_difference: float) -> str:
+    """A difference of two rates in percentage points."""
+    return f"{100 * rate_difference:+.1f} points"
+
+
 @campaign_app.command("analyze")
 def campaign_analyze_cmd(
     name: Annotated[str, typer.Argument(help="The campaign.")],
@@ -125,33 +130,34 @@ def campaign_analyze_cmd(
         ),
     ] = False,
     min_per_arm: Annotated[
-        int,
-        typer.Option(min=1, help="Fewest customers per arm for an uplift to be written."),
-    ] = 100,
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --apply-uplift: fewest customers per arm, and contacted, for an uplift "
+            "to be written (default 100).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Incremental conversion, revenue and margin against the holdout, overall and per offer.
 
     The result is kept with the campaign in the store, for the console and the service.
     """
-    from patron.customize.campaigns import (
-        analyze_campaign,
-        measure_uplift,
-        save_analysis,
-    )
-    from patron.customize.campaigns import (
-        apply_uplift as write_uplift,
-    )
+    from patron.customize.campaigns import analyze_campaign, measure_uplift, save_analysis
+    from patron.customize.campaigns import apply_uplift as write_uplift
+    from patron.errors import UsageError
 
+    if min_per_arm is not None and not apply_uplift:
+        raise UsageError("--min-per-arm applies with --apply-uplift; add it, or leave both out.")
     wh = _open(warehouse)
     try:
         with _open_store(store) as handle:
             result = analyze_campaign(wh, name)
+            save_analysis(handle, result)  # kept whatever happens to the uplift below
             measured = measure_uplift(wh, handle, name, require_contacts=apply_uplift)
-            save_analysis(handle, result)
-            written = (
-                write_uplift(handle, measured, min_per_arm=min_per_arm) if apply_uplift else {}
-            )
+            written = {}
+            if apply_uplift:
+                written = write_uplift(handle, measured, min_per_arm=min_per_arm or 100)
     finally:
         wh.close()
     if json_out:
@@ -168,13 +174,15 @@ def campaign_analyze_cmd(
         o = m.overall
         out.print(
             f"offer {m.offer_id}: response = {m.response}; {o.treated_rate:.1%} of "
-            f"{o.treated:,} treated against {o.holdout_rate:.1%} of {o.holdout:,} held out: "
-            f"uplift {o.uplift:+.1%} (95% interval {o.ci_low:+.1%} to {o.ci_high:+.1%})"
+            f"{o.treated:,} treated ({o.contacted:,} contacted) against {o.holdout_rate:.1%} of "
+            f"{o.holdout:,} held out: uplift on a contacted customer {_points(o.uplift)} "
+            f"(95% interval {_points(o.ci_low)} to {_points(o.ci_high)})"
+            + ("; too few contacted to tell" if o.clipped else "")
         )
         for seg, e in m.by_segment.items():
             out.print(
-                f"    {seg}: {e.uplift:+.1%} ({e.ci_low:+.1%} to {e.ci_high:+.1%}; "
-                f"{e.treated:,} treated, {e.holdout:,} held out)"
+                f"    {seg}: {_points(e.uplift)} ({_points(e.ci_low)} to {_points(e.ci_high)}; "
+                f"{e.treated:,} treated, {e.contacted:,} contacted, {e.holdout:,} held out)"
             )
     for offer_id, what in written.items():
         if what["written"]:

@@ -506,9 +506,10 @@ def interact_erase_cmd(
 ) -> None:
     """Erase a customer's personal data from the store and the warehouse.
 
-    Store: profile, identifiers and facts deleted, touch points and consents anonymised.
-    Warehouse: identity records (and their normalised copies) deleted, personal columns of
-    ``customers`` blanked, exported facts deleted and free text blanked. Transactions,
+    Store: profile, identifiers and facts deleted, touch points, consents, decisions and quotes
+    anonymised. Warehouse: identity records (and their normalised copies) deleted, personal
+    columns of ``customers`` blanked, exported facts deleted, free text and decisions' detail
+    blanked. Transactions,
     aggregates and the pseudonymous identity map stay.
     """
     from patron.data import people

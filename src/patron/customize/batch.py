@@ -84,9 +84,9 @@ def _recent_categories(wh: Warehouse, base: ir.Table) -> ir.Table:
     recent = people.recent_categories(wh)
     if recent is None:
         return base.mutate(recent_categories=ibis.null("string"))
-    side = recent.rename(_rid="customer_id")
+    side = recent.rename(_rid="customer_id", _recent="recent_categories")
     joined = base.left_join(side, base.customer_id.cast("string") == side._rid)
-    return joined.drop("_rid")
+    return joined.mutate(recent_categories=joined._recent.fill_null("")).drop("_rid", "_recent")
 
 
 def _consent(

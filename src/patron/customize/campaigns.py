@@ -32,6 +32,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 import sqlalchemy as sa
 
 from patron.customize.batch import nba_batch
@@ -631,12 +632,17 @@ class UpliftEstimate:
     effect on a contacted customer: ``itt`` divided by the share of treated customers who were
     contacted (Bloom 1984; the holdout is never contacted), with the interval scaled alike —
     what the next best action needs, since it only ever chooses for a customer it may contact.
+    The interval treats the contacted share as known (the delta method would widen it a
+    little). ``uplift`` and its interval are kept within [-1, 1]; ``clipped`` says the raw
+    ratio left that range — too few customers contacted to tell — and then it is never
+    written to an offer.
     """
 
     treated: int
     treated_rate: float
     holdout: int
     holdout_rate: float
+    contacted: int
     contacted_share: float
     itt: float
     itt_ci_low: float
@@ -644,6 +650,7 @@ class UpliftEstimate:
     uplift: float
     ci_low: float
     ci_high: float
+    clipped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON-ready data."""
@@ -678,28 +685,36 @@ def _responded(tx: ir.Table, offer: Offer | None, categories: bool) -> tuple[ir.
     return ibis.literal(True), "any purchase"
 
 
-def _contacted(conn: sa.Connection, name: str) -> dict[str, dict[str, int]]:
-    """Customers contacted by a campaign per offer and needs segment (one store aggregate)."""
-    live = live_publication(conn)
-    seg = sa.func.coalesce(profiles.c.segment, "(none)")
-    rows = conn.execute(
-        sa.select(decisions.c.offer_id, seg, sa.func.count(sa.distinct(decisions.c.customer_id)))
-        .select_from(
-            decisions.outerjoin(
-                profiles,
-                sa.and_(
-                    profiles.c.customer_id == decisions.c.customer_id,
-                    profiles.c.publication_id == live,
-                ),
+def _stage_contacts(store: Store, wh: Warehouse, name: str, batch: int = 50_000) -> str | None:
+    """Stage the campaign's contacts (``sent`` decisions) in the warehouse; its name.
+
+    Customer and offer ids stream from the store in batches into a staging table (the caller
+    drops it); None when nobody was contacted.
+    """
+    schema = pa.schema([("_kid", pa.string()), ("_koffer", pa.string())])
+    stage: str | None = None
+    with store.read() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+            sa.select(decisions.c.customer_id, decisions.c.offer_id)
+            .where(
+                decisions.c.campaign == name,
+                decisions.c.status == "sent",
+                decisions.c.offer_id.is_not(None),
             )
+            .distinct()
         )
-        .where(decisions.c.campaign == name, decisions.c.status == "sent")
-        .group_by(decisions.c.offer_id, seg)
-    )
-    found: dict[str, dict[str, int]] = {}
-    for offer_id, segment, n in rows:
-        found.setdefault(str(offer_id), {})[str(segment)] = int(n)
-    return found
+        for part in result.partitions():
+            ids, offer_ids = zip(*part, strict=True) if part else ((), ())
+            table = pa.table(
+                {"_kid": [str(c) for c in ids], "_koffer": [str(o) for o in offer_ids]},
+                schema=schema,
+            )
+            if stage is None:
+                stage = wh.scratch_name("contacts")
+                wh.create_table(stage, table)
+            else:
+                wh.insert(stage, table)
+    return stage
 
 
 def measure_uplift(
@@ -711,7 +726,8 @@ def measure_uplift(
     customers who would have got it (the same rule chose both, so the comparison is fair for
     the customers the offer is chosen for — not for others); the difference is then divided
     by the share of those treated customers the export contacted (the store's ``sent``
-    decisions), giving the effect on a contacted customer (:class:`UpliftEstimate`). A
+    decisions, staged into the warehouse and joined there to the same segments), giving the
+    effect on a contacted customer (:class:`UpliftEstimate`). A
     response is a purchase (not a return) in the campaign's window of the offer's product,
     else of its category (when the log or ``products`` carries categories), else any
     purchase. Segments are the needs
@@ -723,24 +739,40 @@ def measure_uplift(
     NotFoundError
         No campaign of that name, or its actions are not in the warehouse.
     """
-    from patron.customize.interactions import product_categories
-    from patron.data import people
-    from patron.measure.analysis import compare_proportions
-
     exp = load_experiment(wh, name)
     if not wh.has_table(ACTIONS_TABLE):
         raise NotFoundError(f"Campaign {name!r}: no actions in the warehouse (create it first).")
     _, start, end = experiment_outcomes(wh, exp)  # checks the window and the log
+    if not 0 < alpha < 1:
+        raise UsageError(f"alpha must be between 0 and 1, not {alpha}.")
     with store.read() as conn:
         by_id = {o.id: o for o in catalogue(conn)}
-        contacted = _contacted(conn, name)
-    if not contacted and not require_contacts:
-        return []
-    if not contacted:
-        raise UsageError(
-            f"Campaign {name!r} has contacted nobody yet: export it (`patron campaign export`) "
-            "and load the transactions of its window before measuring uplift."
-        )
+    with wh.scratch() as staged:
+        stage = _stage_contacts(store, wh, name)
+        if stage is None:
+            if not require_contacts:
+                return []
+            raise UsageError(
+                f"Campaign {name!r} has contacted nobody yet: export it (`patron campaign "
+                "export`) and load the transactions of its window before measuring uplift."
+            )
+        staged.append(stage)
+        return _measure(wh, name, start, end, by_id, wh.table(stage), alpha)
+
+
+def _measure(
+    wh: Warehouse,
+    name: str,
+    start: date,
+    end: date,
+    by_id: dict[str, Offer],
+    contacts: ir.Table,
+    alpha: float,
+) -> list[OfferUplift]:
+    from patron.customize.interactions import product_categories
+    from patron.data import people
+    from patron.measure.analysis import compare_proportions
+
     tx = people.transactions(wh)
     day = tx.timestamp.date()
     tx = tx.filter(
@@ -767,63 +799,84 @@ def measure_uplift(
         mine = acts.filter(acts.offer_id == oid).select(
             _cid=acts.customer_id.cast("string"), arm=acts.arm
         )
+        reached = contacts.filter(contacts._koffer == oid).select("_kid").distinct()
         j = mine.left_join(buyers, mine._cid == buyers._bid)
         j = j.select(j._cid, j.arm, took=j._bid.notnull().cast("int64"))
+        j = j.left_join(reached, j._cid == reached._kid)
+        j = j.select(j._cid, j.arm, j.took, sent=j._kid.notnull().cast("int64"))
         keys = ["arm"]
-        if segments is not None:
+        if segments is not None:  # one source of segments for the arms and the contacts
             j = j.left_join(segments, j._cid == segments._sid).select(
-                "arm", "took", segment=ibis.coalesce(segments.segment, "(none)")
+                "arm", "took", "sent", segment=ibis.coalesce(segments.segment, "(none)")
             )
             keys.append("segment")
-        rows = j.group_by(keys).aggregate(n=j.count(), k=j.took.sum()).to_pyarrow().to_pylist()
-        cells: dict[tuple[str, str], tuple[int, int]] = {}
+        rows = (
+            j.group_by(keys)
+            .aggregate(n=j.count(), k=j.took.sum(), c=j.sent.sum())
+            .to_pyarrow()
+            .to_pylist()
+        )
+        cells: dict[tuple[str, str], tuple[int, int, int]] = {}
         for r in rows:
             cell = (str(r["arm"]), str(r.get("segment", "")))
-            cells[cell] = (int(r["n"]), int(r["k"] or 0))
+            cells[cell] = (int(r["n"]), int(r["k"] or 0), int(r["c"] or 0))
 
         def estimate(
-            part: list[tuple[int, int]], other: list[tuple[int, int]], reached: int
+            part: list[tuple[int, int, int]], other: list[tuple[int, int, int]]
         ) -> UpliftEstimate | None:
-            nt, kt = sum(n for n, _ in part), sum(k for _, k in part)
-            nh, kh = sum(n for n, _ in other), sum(k for _, k in other)
-            if not nt or not nh or not reached:
+            nt, kt, ct = (sum(v[i] for v in part) for i in range(3))
+            nh, kh = sum(v[0] for v in other), sum(v[1] for v in other)
+            if not nt or not nh or not ct:
                 return None
             d = compare_proportions(kt, nt, kh, nh, alpha)
-            share = min(reached / nt, 1.0)
+            share = ct / nt
+            raw = d["lift"] / share
             return UpliftEstimate(
-                nt, kt / nt, nh, kh / nh, share, d["lift"], d["ci_low"], d["ci_high"],
-                max(-1.0, min(1.0, d["lift"] / share)),
-                max(-1.0, d["ci_low"] / share),
-                min(1.0, d["ci_high"] / share),
+                nt, kt / nt, nh, kh / nh, ct, share, d["lift"], d["ci_low"], d["ci_high"],
+                max(-1.0, min(1.0, raw)),
+                max(-1.0, min(1.0, d["ci_low"] / share)),
+                max(-1.0, min(1.0, d["ci_high"] / share)),
+                clipped=not -1.0 <= raw <= 1.0,
             )  # fmt: skip
 
-        reached = contacted.get(oid, {})
         overall = estimate(
             [v for (a, _), v in cells.items() if a == TREATED],
             [v for (a, _), v in cells.items() if a == HOLDOUT],
-            sum(reached.values()),
         )
         if overall is None:
             continue
         by_segment: dict[str, UpliftEstimate] = {}
         for seg in sorted({s for (_, s) in cells if s and s != "(none)"}):
             t, h = cells.get((TREATED, seg)), cells.get((HOLDOUT, seg))
-            one = estimate([t] if t else [], [h] if h else [], reached.get(seg, 0))
+            one = estimate([t] if t else [], [h] if h else [])
             if one is not None:
                 by_segment[seg] = one
         found.append(OfferUplift(oid, words, overall, by_segment))
     return found
 
 
+def _writable(e: UpliftEstimate, min_per_arm: int) -> str | None:
+    """Why an estimate may not be written to an offer, or None when it may."""
+    if min(e.treated, e.holdout) < min_per_arm:
+        return f"fewer than {min_per_arm} customers in an arm"
+    if e.contacted < min_per_arm:
+        return f"fewer than {min_per_arm} customers contacted"
+    if e.clipped:
+        return "too few contacted to tell (the estimate left the range of a rate)"
+    return None
+
+
 def apply_uplift(
     store: Store, measured: Sequence[OfferUplift], *, min_per_arm: int = MIN_PER_ARM
 ) -> dict[str, dict[str, Any]]:
-    """Write measured uplifts into the offers, where both arms hold ``min_per_arm`` customers.
+    """Write measured uplifts into the offers, where the figures can carry them.
 
-    Each offer still in the catalogue gets ``uplift`` (overall) and ``uplift_by_segment``
-    (the segments measured with enough customers; others are dropped, so the overall figure
-    or the prior applies to them). The next best action then uses them instead of the prior
-    ``response_rate``. Returns, per offer, what was written (or why nothing was).
+    An offer's ``uplift`` is written when both arms hold ``min_per_arm`` customers, at least
+    ``min_per_arm`` were contacted and the estimate is a rate (not clipped); its
+    ``uplift_by_segment`` is replaced by the segments measured under the same rule (the others
+    fall back to the overall figure, or the prior). The next best action then uses them
+    instead of the prior ``response_rate``. Returns, per offer, what was written, or why
+    nothing was.
     """
     from patron.customize.offers import update_offer
 
@@ -833,20 +886,18 @@ def apply_uplift(
         present = {o.id for o in catalogue(conn)}
     written: dict[str, dict[str, Any]] = {}
     for m in measured:
-        enough = min(m.overall.treated, m.overall.holdout) >= min_per_arm
-        if m.offer_id not in present:
-            written[m.offer_id] = {"written": False, "why": "no longer in the catalogue"}
-            continue
-        if not enough:
-            written[m.offer_id] = {
-                "written": False,
-                "why": f"fewer than {min_per_arm} customers in an arm",
-            }
+        why = (
+            "no longer in the catalogue"
+            if m.offer_id not in present
+            else _writable(m.overall, min_per_arm)
+        )
+        if why is not None:
+            written[m.offer_id] = {"written": False, "why": why}
             continue
         segs = {
             s: round(e.uplift, 6)
             for s, e in m.by_segment.items()
-            if min(e.treated, e.holdout) >= min_per_arm
+            if _writable(e, min_per_arm) is None
         }
         update_offer(
             store,

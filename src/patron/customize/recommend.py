@@ -632,7 +632,11 @@ class HybridModel(Recommender):
         return self._mix(self.bm25_._scores(rows, user_rows), self.als_._scores(rows, user_rows))
 
     def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        sim = self._mix(self.bm25_._item_similarity(items), self.als_._item_similarity(items))
+        # Unrelated stays unrelated: negative similarities (ALS cosines) count as none, so a
+        # product similar in neither component scores 0 and is not listed as similar.
+        bm25 = np.maximum(self.bm25_._item_similarity(items), 0.0)
+        als = np.maximum(self.als_._item_similarity(items), 0.0)
+        sim = self._mix(bm25, als)
         sim[np.arange(len(items)), items] = 0.0
         return sim
 

@@ -152,10 +152,11 @@ def erase_customer_attributes(wh: Warehouse, customer_id: str) -> int:
 def recent_categories(wh: Warehouse, days: int = RECENT_DAYS) -> ir.Table | None:
     """Per person, the categories bought (not returned) in the log's last ``days`` days.
 
-    Columns ``customer_id`` and ``recent_categories`` (the distinct categories joined by
-    ``;``; their order is the engine's — sort when showing them). The window ends at the
-    log's latest transaction, so it means the same at publication and in a batch. Categories
-    come from the transactions, else from ``products``; None when neither has them.
+    Columns ``customer_id`` and ``recent_categories`` (the distinct categories, sorted, joined
+    by ``;``); people without a recent purchase have no row (callers read them as ``''``).
+    The window ends at the log's latest transaction, so it means the same at publication and
+    in a batch. Categories come from the transactions, else from ``products``; None when
+    neither has them (then the attribute is unknown: null).
     """
     tx = transactions(wh)
     if "category" not in tx.columns:
@@ -174,4 +175,6 @@ def recent_categories(wh: Warehouse, days: int = RECENT_DAYS) -> ir.Table | None
     pairs = recent.select(
         customer_id=recent.customer_id.cast("string"), _cat=recent.category.cast("string").strip()
     ).distinct()
-    return pairs.group_by("customer_id").aggregate(recent_categories=pairs._cat.group_concat(";"))
+    return pairs.group_by("customer_id").aggregate(
+        recent_categories=pairs._cat.group_concat(";", order_by=pairs._cat)
+    )

@@ -188,7 +188,10 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _lock_file(self) -> int | None:
-        if self._lock_pid != os.getpid():
+        if self._lock_pid != os.getpid():  # a forked child: its own descriptor, its own lock
+            if self._lock_fd is not None and self._lock_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_fd)  # the parent's descriptor stays open in the parent
             self._lock_fd, self._lock_pid = None, os.getpid()
         if self._lock_fd is None and fcntl is not None:
             database = self.engine.url.database

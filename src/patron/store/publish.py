@@ -191,9 +191,12 @@ def _profile_expression(
         extra.append("last_purchase")
         has_last = True
         recent = people.recent_categories(wh)
-        if recent is not None:
-            side = recent.rename(_rid="customer_id")
-            expr = expr.left_join(side, expr.customer_id == side._rid).drop("_rid")
+        if recent is not None:  # categories known: no recent purchase is '' (not unknown)
+            side = recent.rename(_rid="customer_id", _recent="recent_categories")
+            joined = expr.left_join(side, expr.customer_id == side._rid)
+            expr = joined.mutate(recent_categories=joined._recent.fill_null("")).drop(
+                "_rid", "_recent"
+            )
             extra.append("recent_categories")
     return expr, [*cols, *extra], has_last
 
@@ -233,9 +236,7 @@ def _rows(
         "relationship": column("relationship"),
         "relationship_recommended": column("relationship_recommended"),
         "relationship_actions": [v or None for v in column("relationship_actions")],
-        "recent_categories": [
-            ";".join(sorted(set(v.split(";")))) if v else None for v in column("recent_categories")
-        ],
+        "recent_categories": column("recent_categories"),
     }
     for name in FLOAT_COLUMNS:
         cols[name] = _floats(column(name))

@@ -135,11 +135,11 @@ def publish_recommendations(
         store, model=model[:32], source=source, customers=0, rows=0, products=0
     )
     n_rows = n_sim = batches = 0
-    n_customers = int(rec_expr.customer_id.nunique().to_pyarrow().as_py())
-    n_products = (
-        int(sim_expr.product_id.nunique().to_pyarrow().as_py()) if sim_expr is not None else 0
-    )
-    try:
+    try:  # from here a failure marks the run failed (never left "building")
+        n_customers = int(rec_expr.customer_id.nunique().to_pyarrow().as_py())
+        n_products = (
+            int(sim_expr.product_id.nunique().to_pyarrow().as_py()) if sim_expr is not None else 0
+        )
         for batch in rec_expr.to_pyarrow_batches(chunk_size=batch_size):
             cols = [batch.column(c).to_pylist() for c in _REC_COLUMNS[1:]]
             rows = [

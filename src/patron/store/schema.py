@@ -105,7 +105,8 @@ profiles = Table(
     Column("relationship", String(16), nullable=True),
     Column("relationship_recommended", String(16), nullable=True),
     Column("relationship_actions", Text, nullable=True),  # one action per line
-    # revision 0009: the categories bought in the log's last days ("books;garden", sorted)
+    # revision 0009: the categories bought in the log's last 90 days ("books;garden", sorted;
+    # '' for none; null when the log has no categories)
     Column("recent_categories", Text, nullable=True),
 )
 

@@ -19,8 +19,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", operation_id="health", response_model=Health, summary="Liveness")
-def health() -> dict[str, Any]:
-    """The process answers (nothing else is checked)."""
+async def health() -> dict[str, Any]:
+    """The process answers (nothing else is checked).
+
+    Run on the event loop, not in the request threads: a liveness probe answers even while
+    every thread waits on a slow request (on SQLite a worker has one).
+    """
     return {"status": "ok"}
 
 
