@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.engine import Connection
 
 from patron.customize.eligibility import Eligibility, check_eligibility
-from patron.errors import DataError, NotFoundError, UsageError, first_line
+from patron.errors import DataError, NotFoundError, UsageError
 from patron.interact.vocabulary import CHANNELS, PURPOSES, utc_now
 from patron.store import Store
 from patron.store.schema import facts, offers, questions, store_meta
+from patron.yamltext import parse_yaml
 
 __all__ = [
     "OFFER_KINDS",
@@ -404,10 +404,7 @@ def read_offer_file(path: Path) -> list[dict[str, Any]]:
                 raise DataError(f"{path}, line {reader.line_num}: more fields than the header has.")
             rows.append({k: (v if v != "" else None) for k, v in row.items()})
         return rows
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({first_line(exc)}).") from None
+    data = parse_yaml(text, str(path))
     if isinstance(data, Mapping) and set(data) <= {"offers", "version"}:
         data = data.get("offers")
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):

@@ -27,15 +27,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.engine import Connection
 
-from patron.errors import DataError, UsageError, first_line
+from patron.errors import DataError, UsageError
 from patron.interact.consent import DEFAULT_CONSENT, ConsentDecision, latest_consent
 from patron.interact.profiles import Profile, live_profile
 from patron.interact.vocabulary import CHANNELS, PURPOSES, check_choice, to_utc
 from patron.store import Store
 from patron.store.schema import store_meta, touchpoints
+from patron.yamltext import parse_yaml
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -360,11 +360,12 @@ def decide(
 def read_contact_policy(path: Path) -> ContactPolicy:
     """A contact policy from a YAML file; a :class:`DataError` names the file and the problem."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: no such contact policy file.") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({first_line(exc)}).") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason}).") from None
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise DataError(f"{path}: a contact policy is a mapping with `rules`.")
     try:

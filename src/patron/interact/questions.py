@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from sqlalchemy.engine import Connection
 
 from patron.errors import DataError, NotFoundError
 from patron.interact.vocabulary import CHANNELS, utc_now
 from patron.store import Store
 from patron.store.schema import questions, store_meta
+from patron.yamltext import parse_yaml
 
 __all__ = [
     "ANSWER_TYPES",
@@ -421,14 +421,7 @@ def load_question_bank(path: Path) -> QuestionBank:
         raise DataError(f"{path}: no such question bank file.") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason}).") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DataError(f"{path}: not valid YAML{line} ({problem}).") from None
-    return parse_question_bank(data, str(path))
+    return parse_question_bank(parse_yaml(text, str(path)), str(path))
 
 
 def example_question_bank() -> Path:

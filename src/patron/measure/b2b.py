@@ -40,11 +40,11 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import yaml
 
 from patron.data.people import customers as people_customers
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
+from patron.yamltext import parse_yaml
 
 __all__ = [
     "B2B_TABLE",
@@ -76,11 +76,12 @@ QUADRANTS = ("develop", "grow", "maintain", "serve efficiently")
 def read_weights(path: Path) -> dict[str, float]:
     """The weights file: ``factor: weight`` summing to 1; errors name the file and field."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"--weights {path}: no such file.") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}).") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason}).") from None
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict) or not data:
         raise DataError(
             f"{path}: expected 'factor: weight' lines, e.g. monetary: 0.4; the factors are: "

@@ -28,8 +28,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from patron.errors import DataError, PatronError
+from patron.errors import DataError, NotFoundError, PatronError
 from patron.store.keys import ApiKey, authenticate, key_by_id, record_audit
+from patron.yamltext import parse_yaml
 
 __all__ = ["CONSOLE_ROLES", "install_console"]
 
@@ -355,8 +356,7 @@ def _router() -> APIRouter:
                 raise DataError("An offer is a mapping of its fields (id, name, kind, ...).")
             store = request.app.state.store
             offer_id = str(data.get("id", ""))
-            existing = {o["id"] for o in _offer_ids(store)}
-            if offer_id in existing:
+            if _has_offer(store, offer_id):
                 offer = update_offer(
                     store, offer_id, {k: v for k, v in data.items() if k != "id"}, source="console"
                 )
@@ -522,10 +522,15 @@ max_per_customer: 2
 """
 
 
-def _offer_ids(store: Any) -> list[dict[str, Any]]:
-    from patron.customize.offers import list_offers
+def _has_offer(store: Any, offer_id: str) -> bool:
+    """Whether the catalogue holds ``offer_id`` (one keyed read)."""
+    from patron.customize.offers import get_offer
 
-    return [o.to_dict() for o in list_offers(store)]
+    try:
+        get_offer(store, offer_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _audit(
@@ -548,10 +553,4 @@ def _audit(
 
 def _yaml(text: str, what: str) -> Any:
     """``text`` parsed as YAML; a :class:`DataError` names the line of a syntax error."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DataError(f"{what}: not valid YAML{line} ({problem}).") from None
+    return parse_yaml(text, what)
