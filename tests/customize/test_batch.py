@@ -13,6 +13,7 @@ from patron.customize.batch import nba_batch
 from patron.data.warehouse import connect
 from patron.interact import (
     Touchpoint,
+    agent_screen,
     contact_policy,
     live_profile,
     log_touchpoints,
@@ -134,5 +135,12 @@ def test_recent_categories_are_the_logs_last_90_days(store: Store, tmp_path: Pat
         got = {p.customer_id: p.recent_categories for p in profiles if p is not None}
         # 91 days ago is out, the return is out, blanks are trimmed; no recent purchase: ''
         assert got == {"A": "books;garden", "B": "", "C": ""}
+        # the agent sees them too
+        screen = agent_screen(store, "A").to_dict()
+        assert screen["needs"]["recent_categories"] == ["books", "garden"]
+        assert "Lately they bought: books, garden." in screen["script"]
+        quiet = agent_screen(store, "B").to_dict()
+        assert quiet["needs"]["recent_categories"] == []
+        assert not any(line.startswith("Lately") for line in quiet["script"])
     finally:
         wh.close()

@@ -155,10 +155,17 @@ class ValueOut(BaseModel):
 
 
 class NeedsOut(BaseModel):
-    """The customer's needs segment."""
+    """The customer's needs segment, and what they bought lately."""
 
     segment: str | None
     description: str | None
+    recent_categories: list[str] | None = Field(
+        default=None,
+        description=(
+            "Categories bought in the transaction log's last 90 days ([] for none; null when "
+            "the log has no categories)."
+        ),
+    )
 
 
 class FactOut(BaseModel):

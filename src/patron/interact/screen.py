@@ -85,7 +85,15 @@ class AgentScreen:
                 "last_purchase": p.last_purchase.date().isoformat() if p.last_purchase else None,
                 "text": _value_words(p),
             },
-            "needs": {"segment": p.segment, "description": p.segment_description},
+            "needs": {
+                "segment": p.segment,
+                "description": p.segment_description,
+                "recent_categories": (
+                    [c for c in p.recent_categories.split(";") if c]
+                    if p.recent_categories is not None
+                    else None
+                ),
+            },
             "relationship": (
                 {
                     "current": p.relationship,
@@ -149,6 +157,9 @@ def _script(
         lines.append(f"Use what they told us: {remembered}.")
     if p.last_purchase is not None:
         lines.append(f"Their last purchase was on {p.last_purchase:%d %B %Y}.")
+    if p.recent_categories:
+        lately = ", ".join(c for c in p.recent_categories.split(";") if c)
+        lines.append(f"Lately they bought: {lately}.")
     if question is not None:
         q = question.question
         choices = f" ({', '.join(q.answers)})" if q.answers else ""
