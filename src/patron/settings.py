@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Self
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from patron.errors import ConfigError
 
 __all__ = ["DEFAULT_STORE", "DEFAULT_WAREHOUSE", "Settings"]
 
@@ -16,6 +20,23 @@ class Settings(BaseSettings):
     """Patron's settings; every field can be set by a ``PATRON_<NAME>`` environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
+
+    @classmethod
+    def load(cls, **values: Any) -> Self:
+        """The settings from ``values`` and the ``PATRON_*`` environment.
+
+        Raises
+        ------
+        ConfigError
+            A value is invalid: the message names its variable and what is wrong (never a
+            validation traceback).
+        """
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = str(problem["loc"][0]).upper() if problem["loc"] else "?"
+            raise ConfigError(f"PATRON_{field}: {problem['msg']}.") from None
 
     warehouse: str = Field(
         default=DEFAULT_WAREHOUSE,

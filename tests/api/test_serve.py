@@ -31,6 +31,17 @@ def test_serve_refuses_a_missing_store(tmp_path: Path) -> None:
     assert "patron store upgrade" in err.getvalue()
 
 
+def test_serve_names_a_bad_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    upgrade_store(url)
+    monkeypatch.setenv("PATRON_API_THREADS", "0")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["serve", "--store", url])
+    assert code == 78  # a configuration error, not "a bug in Patron"
+    assert "PATRON_API_THREADS: Input should be greater than or equal to 1" in err.getvalue()
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -89,7 +89,7 @@ def create_app(
     StoreError
         The store is missing or not at this Patron's revision (the message says what to run).
     """
-    chosen = settings if settings is not None else ApiSettings()
+    chosen = settings if settings is not None else ApiSettings.load()
     own_store = store is None
     handle = store if store is not None else open_store(chosen.store)
     if offers is None:
@@ -145,4 +145,4 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The app from ``PATRON_*`` settings: uvicorn's factory for ``patron serve --workers``."""
-    return create_app(ApiSettings())
+    return create_app(ApiSettings.load())

@@ -59,7 +59,7 @@ def _open(warehouse: str | None) -> Warehouse:
     from patron.data.warehouse import connect
     from patron.settings import Settings
 
-    url = warehouse or STATE.warehouse or Settings().warehouse
+    url = warehouse or STATE.warehouse or Settings.load().warehouse
     return connect(url)
 
 

@@ -140,7 +140,7 @@ def serve_demo(store_url: str, port: int) -> None:
     from patron.api import ApiSettings, create_app
     from patron.store.keys import create_key
 
-    settings = ApiSettings(store=store_url)
+    settings = ApiSettings.load(store=store_url)
     app = create_app(settings)
     secret = app.state.secret
     keys = {

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from patron.cli._common import JsonOpt, WarehouseOpt, _emit_json, _open, _parse_date, app, err, out
-from patron.errors import ConfigError, UsageError
+from patron.errors import UsageError
 
 if TYPE_CHECKING:
     from patron.needs import SegmentResult
@@ -303,8 +303,6 @@ def report_cmd(
 
 def _money_format(currency: str | None, decimals: int | None) -> Money:
     """The options, else the settings (``PATRON_CURRENCY``, ``PATRON_MONEY_DECIMALS``)."""
-    from pydantic import ValidationError
-
     from patron.report import Money
     from patron.settings import Settings
 
@@ -312,12 +310,7 @@ def _money_format(currency: str | None, decimals: int | None) -> Money:
         raise UsageError(f"--money-decimals {decimals} must be between 0 and 4.")
     if currency is not None and len(currency) > 8:
         raise UsageError(f"--currency {currency!r}: give a symbol or a code of up to 8 letters.")
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        field = str(problem["loc"][0]).upper() if problem["loc"] else "?"
-        raise ConfigError(f"PATRON_{field}: {problem['msg']}.") from None
+    settings = Settings.load()
     return Money(
         currency if currency is not None else settings.currency,
         decimals if decimals is not None else settings.money_decimals,

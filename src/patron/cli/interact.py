@@ -52,7 +52,7 @@ def redact_url(wh: Warehouse) -> str:
 def _store_url(store: str | None) -> str:
     from patron.settings import Settings
 
-    return store or Settings().store
+    return store or Settings.load().store
 
 
 def _open_store(store: str | None) -> Store:
@@ -363,7 +363,7 @@ def publish_overview(wh: Warehouse, store: Store) -> None:
     from patron.settings import Settings
     from patron.store.overview import write_overview
 
-    settings = Settings()
+    settings = Settings.load()
     try:
         data = overview(wh, Money(settings.currency, settings.money_decimals))
     except DataError as exc:

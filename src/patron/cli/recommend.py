@@ -130,7 +130,7 @@ def recommend_fit_cmd(
         from patron.settings import Settings
         from patron.store import open_store
 
-        handle = open_store(store or Settings().store)
+        handle = open_store(store or Settings.load().store)
     wh = _open(warehouse)
     try:
         with err.status("Fitting recommendations ...") as status:

@@ -70,7 +70,7 @@ def serve_cmd(
     os.environ["PATRON_STORE"] = url  # the workers build their settings from the environment
     if threads is not None:
         os.environ["PATRON_API_THREADS"] = str(threads)
-    settings = ApiSettings(store=url)
+    settings = ApiSettings.load(store=url)
     application = create_app(settings)  # fails here, with the fix, on a store not upgraded
     err.print(
         f"Serving Patron's API on http://{host}:{port} (OpenAPI at /docs) over {url} "
@@ -104,7 +104,7 @@ def _secret(store: Any) -> bytes:
     from patron.api.settings import ApiSettings
     from patron.store.keys import server_secret
 
-    return server_secret(store, ApiSettings().api_secret)
+    return server_secret(store, ApiSettings.load().api_secret)
 
 
 @keys_app.command("create")

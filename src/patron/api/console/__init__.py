@@ -267,7 +267,7 @@ def _router() -> APIRouter:
             "customer.html",
             session,
             screen=data,
-            decision=decision.to_dict() if decision.action is not None else None,
+            decision=data["next_best_action"] if decision.action is not None else None,
             channels=CHANNELS,
             purposes=PURPOSES,
             consent_states=CONSENT_STATES,

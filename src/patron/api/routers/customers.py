@@ -113,7 +113,7 @@ def screen(
     _, decision, data = screen_with_offer(
         store_of(request), customer_id, channel, fallback=request.app.state.offers
     )
-    data["next_best_action"] = {**decision.to_dict(), "offer_text": offer_text(decision)}
+    data["next_best_action"]["offer_text"] = offer_text(decision)  # the decision's view, once
     # The hot path: the dictionary is the schema's (tests check it), sent without re-validation.
     return StrictJSONResponse(data)
 
