@@ -133,6 +133,79 @@ def test_phone_digits_key_reads_as_the_raw_number(tmp_path_factory: Any, values:
         assert got[raw] == (expected.value, expected.status), raw
 
 
+PHONE_REGIONS = ["GB", "US", "DE", "FR", "IT", "AU", "IE", "IN", "BR", "GG"]
+
+
+@st.composite
+def written_phones(draw: st.DrawFn, region: str) -> str:
+    """Numbers as people write them: a prefix the region's parser treats specially, digits."""
+    import phonenumbers
+
+    cc = str(phonenumbers.country_code_for_region(region))
+    prefix = draw(
+        st.sampled_from(
+            ["", "0", "00", "1", "011", "180020", cc, f"+{cc}", f"+{cc}0", f"+{cc} (0)", "(0", "+1"]
+        )
+    )
+    digits = draw(st.text("0123456789", min_size=1, max_size=14))
+    text = prefix + digits
+    cut = draw(st.integers(0, len(text)))
+    sep = draw(st.sampled_from(["", " ", "-", ".", ") "]))
+    return (text[:cut] + sep + text[cut:]).strip() or "1"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(PHONE_REGIONS).flatmap(
+        lambda r: st.tuples(st.just(r), st.lists(written_phones(r), max_size=40, unique=True))
+    )
+)
+def test_engine_phones_agree_with_phonenumbers(region_values: tuple[str, list[str]]) -> None:
+    """Number for number, what the engine decides is what ``normalise_phone`` says."""
+    from patron.identity.normalise import engine_identifiers
+
+    region, values = region_values
+    t = ibis.memtable({"raw": values}, schema={"raw": "string"})
+    decided = engine_identifiers(t, {"phone": "raw"}, region)
+    rows = ibis.duckdb.connect().to_pyarrow(decided).to_pylist()
+    for row in rows:
+        if row["phone_status"] is None:
+            continue  # left to Python
+        expected = normalise_phone(row["raw"], region)
+        got = (row["phone"], row["phone_status"])
+        assert got == (expected.value, expected.status), (region, row["raw"])
+
+
+@pytest.mark.parametrize(
+    ("region", "raw", "value"),
+    [
+        ("GB", "07700 900123", "+447700900123"),
+        ("GB", "+44 7700 900123", "+447700900123"),
+        ("GB", "(07700) 900-123", "+447700900123"),
+        ("GB", "020 7946 0018", "+442079460018"),
+        ("US", "(202) 555-0143", "+12025550143"),
+        ("DE", "030 12345678", "+493012345678"),
+    ],
+)
+def test_the_engine_reads_the_common_forms_itself(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch, region: str, raw: str, value: str
+) -> None:
+    """National and international forms of the region's own numbers never reach Python."""
+    import patron.identity.normalise as normalise
+
+    def refuse(kind: str, region: str) -> Any:
+        def parse(value: str) -> Any:
+            raise AssertionError(f"{value!r} went to Python")
+
+        return parse
+
+    monkeypatch.setattr(normalise, "normaliser", refuse)
+    column = ibis.memtable({"v": [raw]}, schema={"v": "string"}).v
+    created: list[str] = []
+    rows = wh.con.to_pyarrow(normalised_lookup(wh, column, "phone", region, created)).to_pylist()
+    assert rows == [{"raw": raw, "value": value, "status": "valid"}]
+
+
 def test_engine_cards_agree_with_normalise_card(wh: Warehouse) -> None:
     values = ["6331 2904-1190", "ab-12/34", "0000-0000", "12", "12#45", "none", "AAAA", "a.b.c.d.e"]
     got = _engine(wh, "card", values)
@@ -160,10 +233,13 @@ def test_values_are_normalised_in_pages_and_cached(
         return wrapped
 
     monkeypatch.setattr(normalise, "normaliser", counting)
-    phones = [f"07700 9001{i:02d}" for i in range(10)] + [f"077009001{i:02d}" for i in range(10)]
+    # Numbers of another country go to Python (the engine reads the region's own).
+    phones = [f"+1 202 555 01{i:02d}" for i in range(10)] + [
+        f"+1202555-01{i:02d}" for i in range(10)
+    ]
     got = _engine(wh, "phone", phones)
     assert all(got[p][1] == "valid" for p in phones)  # every page was read
     assert len(calls) == 10  # one parse per number, however it was written
-    again = _engine(wh, "phone", [*phones, "07700 900200"])
+    again = _engine(wh, "phone", [*phones, "+1 202 555 0200"])
     assert len(calls) == 11  # the cache holds the others
-    assert again["07700 900200"] == ("+447700900200", "valid")
+    assert again["+1 202 555 0200"] == ("+12025550200", "valid")

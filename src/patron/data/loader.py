@@ -770,6 +770,10 @@ def _write_file(ctx: _Context, item: _Staged, *, verify: bool) -> None:
     if contract.key:
         key = list(contract.key)
         current = wh.con.table(target)
+        if int(current.count().to_pyarrow().as_py()) == 0:
+            # Nothing to replace (a first load): append, sparing the engine the anti-join.
+            wh.insert(target, _conform(rows, schema))
+            return
         kept = _conform(current.anti_join(rows.select(*key), key), schema)
         wh.replace_table(target, kept.union(_conform(rows, schema)))
         return
@@ -805,7 +809,9 @@ def _rows_to_write(ctx: _Context, item: _Staged) -> tuple[ir.Table, list[str]]:
     if contract.key:
         key = list(contract.key)
         if contract.unique_key:
+            # Refused unless every key is on one line: no need to pick the latest line.
             _refuse_repeated_keys(item, rows, key)
+            return rows, list(typer.extras)
         latest = ibis.row_number().over(group_by=key, order_by=ibis.desc("_line"))
         rows = rows.mutate(_rank=latest).filter(lambda t: t._rank == 0)
     return rows, list(typer.extras)

@@ -32,11 +32,14 @@ __all__ = [
     "STATUS_INVALID",
     "STATUS_PLACEHOLDER",
     "STATUS_VALID",
+    "complete_identifiers",
+    "engine_identifiers",
     "fold_text",
     "normalise_card",
     "normalise_email",
     "normalise_phone",
     "normalised_lookup",
+    "phone_key",
 ]
 
 STATUS_VALID = "valid"
@@ -197,9 +200,10 @@ def normalise_phone(raw: str, region: str) -> Normalised:
     if _placeholder_text(text):
         return Normalised(None, STATUS_PLACEHOLDER)
     if re.match(PLAIN_PHONE, text):
-        # Spaces, dots and dashes only separate digits: read the digits (as the engine keys
-        # them), so that "0.1" and "01" are one number however phonenumbers treats the dot.
-        text = re.sub(r"[ .\-]", "", text)
+        # Spaces, dots, dashes and brackets only separate digits: read the digits (as the
+        # engine keys them), so that "0.1" and "01" are one number however phonenumbers
+        # treats the dot.
+        text = re.sub(PHONE_SEPARATORS, "", text)
     digits = _DIGITS.sub("", text)
     if not digits:
         return Normalised(None, STATUS_INVALID)
@@ -320,10 +324,12 @@ CACHE_VERSION = 2
 #: ``email-validator`` too and normalise to themselves; the engine decides them, Python only
 #: the rest. Domains with ``--`` (IDNA rules) and special-use names go to Python.
 FAST_EMAIL = r"^[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$"
-#: Phone numbers written with digits, spaces, dots and dashes only (and a leading +) are read
-#: by ``phonenumbers`` as their digits; the engine reduces them to digits so that one number
-#: written several ways is parsed once.
-PLAIN_PHONE = r"^\+?[0-9][0-9 .\-]*$"
+#: Phone numbers written with digits, spaces, dots, dashes and brackets only (and a leading +)
+#: are read by ``phonenumbers`` as their digits; the engine reduces them to digits so that one
+#: number written several ways is parsed once.
+PLAIN_PHONE = r"^\+?[(]?[0-9][0-9 .\-()]*$"
+#: The separators dropped from a plain phone number.
+PHONE_SEPARATORS = r"[ .\-()]"
 
 
 def _special_use_domains() -> list[str]:
@@ -332,45 +338,273 @@ def _special_use_domains() -> list[str]:
     return [str(d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES]
 
 
-def _email_in_engine(raw: ir.StringValue) -> tuple[ir.StringValue, ir.StringValue]:
-    """(value, status) decided by the engine; status null where Python must decide."""
-    text = raw.strip().lower()
-    local = text.re_extract(r"^(.*)@[^@]*$", 1)
-    domain = text.re_extract(r"@([^@]*)$", 1)
-    tld = text.re_extract(r"\.([a-z]+)$", 1)
-    placeholder = (
-        text.isin(sorted(PLACEHOLDERS["text"]))
-        | local.isin(sorted(PLACEHOLDERS["email_local"]))
-        | domain.isin(sorted(PLACEHOLDERS["email_domain"]))
-    )
-    fast = (
-        text.re_search(FAST_EMAIL)
-        & ~domain.contains("--")
-        & ~tld.isin(_special_use_domains())
-        & (text.length() <= 254)
-        & (local.length() <= 64)
-    )
-    status = ibis.cases(
-        (placeholder, ibis.literal(STATUS_PLACEHOLDER)),
-        (fast, ibis.literal(STATUS_VALID)),
-        else_=ibis.null("string"),
-    )
-    value = ibis.cases((status == STATUS_VALID, text), else_=ibis.null("string"))
-    return value, status
+Stage = dict[str, Callable[[ir.Table], ir.Value]]
 
 
-def _card_in_engine(raw: ir.StringValue) -> tuple[ir.StringValue, ir.StringValue]:
-    """(value, status) of :func:`normalise_card`, computed in the engine (ASCII letters)."""
-    text = raw.strip()
-    value = text.re_replace(r"[\s\-./_]", "").upper()
-    repeated = value == value.substr(0, 1).repeat(value.length())
-    status = ibis.cases(
-        (text.lower().isin(sorted(PLACEHOLDERS["text"])), ibis.literal(STATUS_PLACEHOLDER)),
-        (repeated | value.isin(sorted(PLACEHOLDERS["number"])), ibis.literal(STATUS_PLACEHOLDER)),
-        ((value.length() < 4) | ~value.re_search(r"^[A-Z0-9]+$"), ibis.literal(STATUS_INVALID)),
-        else_=ibis.literal(STATUS_VALID),
+def _staged(table: ir.Table, stages: list[Stage]) -> ir.Table:
+    """``table`` with each stage's columns added in turn; a stage may use earlier stages'.
+
+    One ``mutate`` per stage keeps each intermediate a column computed once per row: Ibis
+    inlines a column into the next select only when that does not make the query costlier.
+    """
+    for stage in stages:
+        table = table.mutate(**{name: make(table) for name, make in stage.items()})
+    return table
+
+
+def _email_stages(raw: str, p: str) -> list[Stage]:
+    """(``{p}value``, ``{p}status``) decided by the engine; status null where Python must."""
+    return [
+        {f"{p}text": lambda t: t[raw].strip().lower()},
+        {
+            f"{p}local": lambda t: t[f"{p}text"].re_extract(r"^(.*)@[^@]*$", 1),
+            f"{p}domain": lambda t: t[f"{p}text"].re_extract(r"@([^@]*)$", 1),
+            f"{p}tld": lambda t: t[f"{p}text"].re_extract(r"\.([a-z]+)$", 1),
+        },
+        {
+            f"{p}status": lambda t: ibis.cases(
+                (
+                    t[f"{p}text"].isin(sorted(PLACEHOLDERS["text"]))
+                    | t[f"{p}local"].isin(sorted(PLACEHOLDERS["email_local"]))
+                    | t[f"{p}domain"].isin(sorted(PLACEHOLDERS["email_domain"])),
+                    ibis.literal(STATUS_PLACEHOLDER),
+                ),
+                (
+                    t[f"{p}text"].re_search(FAST_EMAIL)
+                    & ~t[f"{p}domain"].contains("--")
+                    & ~t[f"{p}tld"].isin(_special_use_domains())
+                    & (t[f"{p}text"].length() <= 254)
+                    & (t[f"{p}local"].length() <= 64),
+                    ibis.literal(STATUS_VALID),
+                ),
+                else_=ibis.null("string"),
+            )
+        },
+        {
+            f"{p}value": lambda t: ibis.cases(
+                (t[f"{p}status"] == STATUS_VALID, t[f"{p}text"]), else_=ibis.null("string")
+            )
+        },
+    ]
+
+
+def _card_stages(raw: str, p: str) -> list[Stage]:
+    """(``{p}value``, ``{p}status``) of :func:`normalise_card`, in the engine (ASCII letters)."""
+    return [
+        {
+            f"{p}text": lambda t: t[raw].strip(),
+            f"{p}card": lambda t: t[raw].strip().re_replace(r"[\s\-./_]", "").upper(),
+        },
+        {
+            f"{p}status": lambda t: ibis.cases(
+                (
+                    t[f"{p}text"].lower().isin(sorted(PLACEHOLDERS["text"])),
+                    ibis.literal(STATUS_PLACEHOLDER),
+                ),
+                (
+                    (t[f"{p}card"] == t[f"{p}card"].substr(0, 1).repeat(t[f"{p}card"].length()))
+                    | t[f"{p}card"].isin(sorted(PLACEHOLDERS["number"])),
+                    ibis.literal(STATUS_PLACEHOLDER),
+                ),
+                (
+                    (t[f"{p}card"].length() < 4) | ~t[f"{p}card"].re_search(r"^[A-Z0-9]+$"),
+                    ibis.literal(STATUS_INVALID),
+                ),
+                else_=ibis.literal(STATUS_VALID),
+            )
+        },
+        {
+            f"{p}value": lambda t: ibis.cases(
+                (t[f"{p}status"] == STATUS_VALID, t[f"{p}card"]), else_=ibis.null("string")
+            )
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class PhonePlan:
+    """What the engine needs from ``phonenumbers``' metadata to read a region's plain numbers.
+
+    ``possible`` and ``local`` are the national number lengths the region allows (any number
+    type; local-only lengths are "possible" for :func:`phonenumbers.is_possible_number` too),
+    ``general`` the pattern of its national numbers, ``national_prefix`` the regular expression
+    of the prefix dialled inside the country (``None`` if none), ``prefixes`` its alternatives
+    when they are plain digits (else ``None``: numbers in national form go to Python), and
+    ``idd`` the international dialling prefix.
+    """
+
+    country_code: str
+    possible: tuple[int, ...]
+    local: tuple[int, ...]
+    general: str
+    national_prefix: str | None
+    prefixes: tuple[str, ...] | None
+    idd: str | None
+
+
+def phone_plan(region: str) -> PhonePlan | None:
+    """The engine's plan for ``region``, or ``None`` when every number must go to Python.
+
+    A region whose national prefix is rewritten rather than dropped (a transform rule, as in
+    Argentina), or that shares its calling code with a larger region (Guernsey and the UK),
+    is left to ``phonenumbers`` entirely.
+    """
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    meta = PhoneMetadata.metadata_for_region(region.upper(), None)
+    if meta is None or meta.national_prefix_transform_rule or meta.country_code is None:
+        return None
+    if phonenumbers.region_code_for_country_code(meta.country_code) != region.upper():
+        return None
+    general = meta.general_desc
+    if general is None or not general.possible_length or not general.national_number_pattern:
+        return None
+    npfp = meta.national_prefix_for_parsing or None
+    prefixes = tuple(npfp.split("|")) if npfp and re.fullmatch(r"\d+(\|\d+)*", npfp) else None
+    return PhonePlan(
+        country_code=str(meta.country_code),
+        possible=tuple(general.possible_length),
+        local=tuple(general.possible_length_local_only),
+        general=general.national_number_pattern,
+        national_prefix=npfp,
+        prefixes=prefixes if npfp else (),
+        idd=meta.international_prefix or None,
     )
-    return ibis.cases((status == STATUS_VALID, value), else_=ibis.null("string")), status
+
+
+def _after_prefix_is_national(
+    t: ir.Table, key: str, width: int, full: Callable[[ir.StringValue], ir.BooleanValue]
+) -> ir.BooleanValue:
+    return full(t[key].substr(width))
+
+
+def _phone_key_of(t: ir.Table, column: str) -> ir.StringValue:
+    return phone_key(t[column])
+
+
+def _phone_stages(key: str, region: str, p: str) -> list[Stage]:
+    """(``{p}value``, ``{p}status``) of :func:`normalise_phone` for the region's plain numbers.
+
+    ``key`` is a number reduced to its digits (with a leading ``+``, :func:`phone_key`). The
+    engine reads, as ``phonenumbers.parse`` does, the two forms most numbers are written in:
+    international with the region's own calling code (``+447700900123``) and national
+    (``07700900123``: the national prefix dropped when what remains is a possible national
+    number), using the region's metadata from ``phonenumbers`` (:func:`phone_plan`); it
+    decides placeholders (repeated digits, counting sequences) alike. Anything else (another
+    country, the ``00`` dialling prefix, a national number starting with 0, a national prefix
+    written after the calling code) gets a null status and goes to Python.
+    ``tests/identity/test_normalise.py`` checks the two agree number for number.
+    """
+    null = ibis.null("string")
+    first: Stage = {
+        f"{p}plain": lambda t: t[key].re_search(r"^\+?[0-9]+$"),
+        f"{p}digits": lambda t: t[key].re_replace(r"^\+", ""),
+    }
+    placeholder: Stage = {
+        f"{p}placeholder": lambda t: (
+            t[f"{p}plain"]
+            & (
+                (t[f"{p}digits"] == t[f"{p}digits"].substr(0, 1).repeat(t[f"{p}digits"].length()))
+                | t[f"{p}digits"].isin(sorted(PLACEHOLDERS["number"]))
+            )
+        )
+    }
+    plan = phone_plan(region)
+    if plan is None:
+        return [
+            first,
+            placeholder,
+            {
+                f"{p}status": lambda t: ibis.cases(
+                    (t[f"{p}placeholder"], ibis.literal(STATUS_PLACEHOLDER)), else_=null
+                )
+            },
+            {f"{p}value": lambda t: null},
+        ]
+    cc = plan.country_code
+    lengths = sorted(set(plan.possible) | set(plan.local))
+    prefixes = plan.prefixes or ()
+
+    def full(text: ir.StringValue) -> ir.BooleanValue:
+        return text.re_search(f"^(?:{plan.general})$")
+
+    def starts(text: ir.StringValue, pattern: str | None) -> ir.BooleanValue:
+        if pattern is None:
+            return ibis.literal(False)
+        return text.re_search(f"^(?:{pattern})")
+
+    def possible(n: ir.IntegerValue) -> ir.BooleanValue:
+        """Not too short, local-only or of an impossible length (may be too long)."""
+        return n.isin(list(plan.possible)) | (
+            (n > max(plan.possible)) & ~n.isin(list(plan.local) or [-1])
+        )
+
+    forms: Stage = {
+        # International: + and the region's own calling code.
+        f"{p}intl": lambda t: (
+            t[f"{p}plain"]
+            & t[key].startswith(f"+{cc}")
+            & ~starts(t[key].substr(len(cc) + 1), plan.national_prefix)
+        ),
+        # National: digits only, neither the international dialling prefix nor the calling
+        # code first (phonenumbers then tries other readings).
+        f"{p}national": lambda t: (
+            t[key].re_search(r"^[0-9]+$")
+            & ~starts(t[key], plan.idd)
+            & ~t[key].startswith(cc)
+            & ibis.literal(plan.prefixes is not None)
+        ),
+        f"{p}full": lambda t: full(t[key]),
+    }
+    for i, prefix in enumerate(prefixes):
+        width = len(prefix)
+        forms[f"{p}full{i}"] = partial(_after_prefix_is_national, key=key, width=width, full=full)
+
+    def national_number(t: ir.Table) -> ir.StringValue:
+        # The first alternative the number starts with is dropped, unless the number was a
+        # national number as written and would not be without it, or what remains is too
+        # short, a local-only length or an impossible length.
+        kept: ir.StringValue = t[key]
+        for i, prefix in reversed(list(enumerate(prefixes))):
+            rest = t[key].substr(len(prefix))
+            drop = ~(t[f"{p}full"] & ~t[f"{p}full{i}"]) & possible(rest.length())
+            kept = ibis.cases(
+                (t[key].startswith(prefix), ibis.cases((drop, rest), else_=t[key])),
+                else_=kept,
+            )
+        return ibis.cases(
+            (t[f"{p}intl"], t[key].substr(len(cc) + 1)),
+            (t[f"{p}national"], kept),
+            else_=null,
+        )
+
+    def status(t: ir.Table) -> ir.StringValue:
+        nsn = t[f"{p}nsn"]
+        decided = nsn.notnull() & nsn.re_search(r"^[1-9][0-9]*$")
+        return ibis.cases(
+            (t[f"{p}placeholder"], ibis.literal(STATUS_PLACEHOLDER)),
+            (~decided, null),
+            ((nsn.length() < 2) | (nsn.length() > 17), ibis.literal(STATUS_INVALID)),
+            (
+                (nsn == nsn.substr(0, 1).repeat(nsn.length()))
+                | nsn.isin(sorted(PLACEHOLDERS["number"])),
+                ibis.literal(STATUS_PLACEHOLDER),
+            ),
+            (nsn.length().isin(lengths), ibis.literal(STATUS_VALID)),
+            else_=ibis.literal(STATUS_INVALID),
+        )
+
+    return [
+        first,
+        {**placeholder, **forms},
+        {f"{p}nsn": national_number},
+        {f"{p}status": status},
+        {
+            f"{p}value": lambda t: ibis.cases(
+                (t[f"{p}status"] == STATUS_VALID, f"+{cc}" + t[f"{p}nsn"]), else_=null
+            )
+        },
+    ]
 
 
 def _python_values(
@@ -379,14 +613,20 @@ def _python_values(
     kind: str,
     region: str,
     created: list[str],
-) -> ir.Table:
-    """Normalise in Python the distinct ``key`` values not yet in the cache; the cache rows.
+) -> ir.Table | None:
+    """The ``(raw, value, status)`` rows of the distinct ``key`` values, normalised in Python.
 
-    The new keys are staged with a row number and read back a page at a time, each page a
-    query of its own (a result still streaming must not be open while the cache is written).
+    Only the keys not yet in the cache are normalised (and added to it); ``None`` when there
+    are no keys. The new keys are staged with a row number and read back a page at a time,
+    each page a query of its own (a result still streaming must not be open while the cache
+    is written).
     """
     import pyarrow as pa
 
+    name, keys = wh.materialize("keys", keys.select("key").distinct())
+    created.append(name)
+    if int(keys.count().to_pyarrow().as_py()) == 0:
+        return None
     if not wh.has_table(CACHE):
         wh.con.create_table(CACHE, schema=CACHE_SCHEMA)
     label = f"{kind}:{CACHE_VERSION}"
@@ -415,7 +655,95 @@ def _python_values(
             }
         )
         wh.insert(CACHE, ibis.memtable(rows))
-    return wh.con.table(CACHE).filter((ibis._.kind == label) & (ibis._.region == region))
+    cache = wh.con.table(CACHE).filter((ibis._.kind == label) & (ibis._.region == region))
+    mine = cache.semi_join(keys, cache.raw == keys.key).select("raw", "value", "status")
+    name, lookup = wh.materialize("lookup", mine)
+    created.append(name)
+    return lookup
+
+
+def phone_key(raw: ir.StringValue) -> ir.StringValue:
+    """A phone number as ``phonenumbers`` reads it: plain numbers reduced to their digits."""
+    return ibis.cases((raw.re_search(PLAIN_PHONE), raw.re_replace(PHONE_SEPARATORS, "")), else_=raw)
+
+
+def engine_identifiers(table: ir.Table, columns: dict[str, str], region: str) -> ir.Table:
+    """``table`` with each identifier normalised by the engine: ``KIND`` and ``KIND_status``.
+
+    ``columns`` maps an identifier kind (``email``, ``phone``, ``card``) to the column of
+    ``table`` holding it as written. The engine decides each row itself: cards; e-mail
+    addresses of a plain form or a placeholder; the region's own phone numbers in national
+    or international form, and placeholders (:func:`_phone_stages`, from ``phonenumbers``'
+    metadata). The rest (other e-mail addresses and phone numbers) keep a null status, for
+    :func:`complete_identifiers`. A null value has a null status.
+    """
+    null = ibis.null("string")
+    stages: list[Stage] = []
+    for kind, column in columns.items():
+        p = f"_{kind}_"
+        if kind == "card":
+            mine = _card_stages(column, p)
+        elif kind == "email":
+            mine = _email_stages(column, p)
+        else:
+            key = f"{p}key"
+            mine = [{key: partial(_phone_key_of, column=column)}, *_phone_stages(key, region, p)]
+        stages += mine
+    out = _staged(table, stages)
+    return out.select(
+        *table.columns,
+        **{
+            name: ibis.cases((out[column].isnull(), null), else_=out[f"_{kind}_{part}"])
+            for kind, column in columns.items()
+            for name, part in ((kind, "value"), (f"{kind}_status", "status"))
+        },
+    )
+
+
+def complete_identifiers(
+    wh: Warehouse,
+    table: ir.Table,
+    columns: dict[str, str],
+    region: str,
+    created: list[str],
+) -> ir.Table:
+    """``table`` (made by :func:`engine_identifiers`, staged) with every value decided.
+
+    The distinct values the engine left undecided are normalised in Python, a page at a
+    time, and kept in the ``identity_values`` cache, so that a later run normalises only
+    values it has not seen; when there are any, they join back as a small lookup and the
+    table is staged again. Otherwise ``table`` itself is returned.
+    """
+    lookups: dict[str, tuple[ir.Value, ir.Table]] = {}
+    for kind, column in columns.items():
+        if kind == "card":
+            continue
+        key = phone_key(table[column]) if kind == "phone" else table[column]
+        pending = table[f"{kind}_status"].isnull() & table[column].notnull()
+        rest = table.filter(pending).select(key=key)
+        lookup = _python_values(wh, rest, kind, region if kind == "phone" else "", created)
+        if lookup is not None:
+            lookups[kind] = (key, lookup)
+    if not lookups:
+        return table
+    out = table
+    replaced: dict[str, ir.Value] = {}
+    for kind, (_, lookup) in lookups.items():
+        lk = lookup.view()
+        column = columns[kind]
+        key = phone_key(out[column]) if kind == "phone" else out[column]
+        pending = out[f"{kind}_status"].isnull() & out[column].notnull()
+        out = out.left_join(lk, key == lk.raw).select(
+            *[out[c] for c in out.columns if c not in (kind, f"{kind}_status")],
+            **{
+                kind: ibis.cases((pending, lk.value), else_=out[kind]),
+                f"{kind}_status": ibis.cases((pending, lk.status), else_=out[f"{kind}_status"]),
+            },
+        )
+        replaced[kind] = out[kind]
+    name, done = wh.materialize("completed", out.select(*table.columns))
+    created.append(name)
+    return done
 
 
 def normalised_lookup(
@@ -423,11 +751,8 @@ def normalised_lookup(
 ) -> ir.Table:
     """A table ``(raw, value, status)`` for every distinct value of ``column``.
 
-    Cards, and e-mail addresses of a plain form or a placeholder, are decided in the engine.
-    Other e-mail addresses and phone numbers (reduced to their digits where that cannot
-    change how ``phonenumbers`` reads them) are normalised in Python, distinct values only,
-    a page at a time, and kept in the ``identity_values`` cache, so that a later run
-    normalises only values it has not seen.
+    See :func:`engine_identifiers` and :func:`complete_identifiers` for what the engine
+    decides and what Python does.
 
     Parameters
     ----------
@@ -447,29 +772,7 @@ def normalised_lookup(
     ibis.expr.types.Table
     """
     distinct = column.name("raw").as_table().filter(ibis._.raw.notnull()).distinct()
-    if kind == "card":
-        value, status = _card_in_engine(distinct.raw)
-        return distinct.select("raw", value=value, status=status)
-    if kind == "email":
-        value, status = _email_in_engine(distinct.raw)
-        decided = distinct.select("raw", value=value, status=status)
-        name, decided = wh.materialize("emails", decided)
-        created.append(name)
-        rest = decided.filter(decided.status.isnull()).select(key=decided.raw)
-        cached = _python_values(wh, rest, kind, "", created)
-        joined = decided.left_join(cached, decided.raw == cached.raw)
-        return joined.select(
-            raw=decided.raw,
-            value=ibis.coalesce(decided.value, cached.value),
-            status=ibis.coalesce(decided.status, cached.status),
-        )
-    plain = distinct.raw.re_search(PLAIN_PHONE)
-    keyed = distinct.select(
-        "raw",
-        key=ibis.cases((plain, distinct.raw.re_replace(r"[ .\-]", "")), else_=distinct.raw),
-    )
-    name, keyed = wh.materialize("phones", keyed)
+    name, staged = wh.materialize("values", engine_identifiers(distinct, {kind: "raw"}, region))
     created.append(name)
-    cached = _python_values(wh, keyed.select("key").distinct(), kind, region, created)
-    joined = keyed.left_join(cached, keyed.key == cached.raw)
-    return joined.select(raw=keyed.raw, value=cached.value, status=cached.status)
+    out = complete_identifiers(wh, staged, {kind: "raw"}, region, created)
+    return out.select("raw", value=out[kind], status=out[f"{kind}_status"])

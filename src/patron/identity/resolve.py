@@ -37,8 +37,9 @@ from patron.identity.normalise import (
     PLACEHOLDERS,
     STATUS_INVALID,
     STATUS_PLACEHOLDER,
+    complete_identifiers,
+    engine_identifiers,
     fold_text,
-    normalised_lookup,
 )
 from patron.identity.probabilistic import (
     COMPARED,
@@ -312,22 +313,15 @@ def prepare_records(
         postcode=_compact(ids.postcode),
         state=fold_text(ids.state),
     )
-    lookups = {
-        kind: normalised_lookup(wh, ids[kind], kind, options.region.upper(), created)
-        for kind in IDENTIFIERS
-    }
-    joined = base
-    for kind, lookup in lookups.items():
-        lk = lookup.view()
-        joined = joined.left_join(lk, joined[f"{kind}_raw"] == lk.raw).select(
-            *[c for c in joined.columns],
-            **{kind: lk.value, f"{kind}_status": lk.status},
-        )
+    columns = {kind: f"{kind}_raw" for kind in IDENTIFIERS}
+    region = options.region.upper()
+    joined = engine_identifiers(base, columns, region)
     numbered = joined.mutate(
         rid=ibis.row_number().over(order_by=[joined.source, joined.record_id]).cast("int64")
     )
     name, prepared = wh.materialize("records", numbered)
     created.append(name)
+    prepared = complete_identifiers(wh, prepared, columns, region, created)
     return prepared, _value_report(prepared)
 
 
