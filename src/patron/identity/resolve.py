@@ -297,7 +297,18 @@ def prepare_records(
         records.
     """
     ids = wh.table(IDENTITIES)
+    # Records are numbered in (source, record_id) order, so that runs on the same records
+    # (on any engine) number them alike; the keys alone are sorted (sorting the wide rows
+    # costs several times more) and joined back.
+    keys = ids.select("source", "record_id")
+    keys = keys.mutate(
+        rid=ibis.row_number().over(order_by=[keys.source, keys.record_id]).cast("int64")
+    )
+    kname, keys = wh.materialize("rids", keys)
+    created.append(kname)
+    ids = ids.join(keys, [ids.source == keys.source, ids.record_id == keys.record_id])
     base = ids.select(
+        "rid",
         "source",
         "record_id",
         customer_id=_text(ids.customer_id),
@@ -315,11 +326,7 @@ def prepare_records(
     )
     columns = {kind: f"{kind}_raw" for kind in IDENTIFIERS}
     region = options.region.upper()
-    joined = engine_identifiers(base, columns, region)
-    numbered = joined.mutate(
-        rid=ibis.row_number().over(order_by=[joined.source, joined.record_id]).cast("int64")
-    )
-    name, prepared = wh.materialize("records", numbered)
+    name, prepared = wh.materialize("records", engine_identifiers(base, columns, region))
     created.append(name)
     prepared = complete_identifiers(wh, prepared, columns, region, created)
     return prepared, _value_report(prepared)
