@@ -1,10 +1,12 @@
 """Connected components in the engine: iterative label propagation over an edge table.
 
-Every node starts with its own integer id as label; each round gives a node the smallest label
-among itself and its neighbours, then the label of its label (pointer jumping, which halves
-long chains), until no label changes. Each round is one Ibis query materialised into a
-staging table, so the graph never comes into Python; it compiles alike for DuckDB, Spark and
-PostgreSQL (joins, unions, ``min`` group-bys and a count).
+Every node starts with the smallest of its own id and its neighbours' as label; each round
+gives a node the smallest label among itself and its neighbours, then the label of its label
+(pointer jumping, which halves long chains), until no label changes. Only the nodes whose
+label changed in the last round send it along their edges (semi-naive evaluation: a label
+that did not change was sent when it was set), so later rounds touch few edges. Each round
+is one Ibis query materialised into a staging table, so the graph never comes into Python;
+it compiles alike for DuckDB, Spark and PostgreSQL (joins, ``min`` group-bys and a count).
 """
 
 from __future__ import annotations
@@ -49,33 +51,39 @@ def connected_components(
         .distinct(),
     )
     created.append(_)
-    # The first labels: each node's smallest neighbour (or itself).
-    start = both.group_by(node=both.a).aggregate(label=ibis.least(both.a.min(), both.b.min()))
+    # The first labels: each node's smallest neighbour (or itself); every node is "changed".
+    start = both.group_by(node=both.a).aggregate(
+        label=ibis.least(both.a.min(), both.b.min()), changed=ibis.literal(True)
+    )
     name, labels = wh.materialize("labels", start)
     created.append(name)
     for rounds in range(1, MAX_ROUNDS + 1):
-        spread = both.join(labels, both.b == labels.node).select(node=both.a, label=labels.label)
-        merged = (
-            labels.select("node", "label")
-            .union(spread, distinct=False)
-            .group_by("node")
-            .aggregate(label=ibis._.label.min())
-        )
+        moving = labels.filter(labels.changed)
+        sent = moving.join(both, moving.node == both.a)
+        spread = sent.group_by(node=sent.b).aggregate(label=sent.label.min())
+        merged = labels.left_join(spread, labels.node == spread.node).select(
+            node=labels.node,
+            old=labels.label,
+            label=ibis.least(labels.label, spread.label.fill_null(labels.label)),
+        ).view()
         # Pointer jumping: take the label of the label when it is smaller.
         hop = labels.view()
         jumped = merged.left_join(hop, merged.label == hop.node).select(
             node=merged.node,
+            old=merged.old,
             label=ibis.least(merged.label, hop.label.fill_null(merged.label)),
         )
-        new_name, new = wh.materialize("labels", jumped)
+        new_name, new = wh.materialize(
+            "labels",
+            jumped.select("node", "label", changed=jumped.label != jumped.old),
+        )
         created.append(new_name)
-        changed = new.join(labels, new.node == labels.node).filter(new.label != labels.label)
-        count = int(changed.count().to_pyarrow().as_py())
+        count = int(new.filter(new.changed).count().to_pyarrow().as_py())
         wh.drop(name)
         created.remove(name)
         name, labels = new_name, new
         if count == 0:
-            return labels, rounds
+            return labels.select("node", "label"), rounds
     raise WarehouseError(  # pragma: no cover - would need a graph with 2**100 nodes
         f"Connected components did not settle in {MAX_ROUNDS} rounds."
     )
