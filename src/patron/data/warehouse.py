@@ -68,6 +68,22 @@ def _java_property(name: str, value: str) -> str:
     return f'-D{name}="{escaped}"'
 
 
+def _splink_jar() -> str | None:
+    """Splink's jar of Scala similarity functions for this Spark, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("splink")
+    pyspark = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations or pyspark is None:
+        return None
+    from pyspark import __version__ as spark_version
+
+    major = "4" if int(spark_version.split(".")[0]) >= 4 else "3"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "internals/files/spark_jars"
+    jars = sorted(folder.glob(f"scala-udf-similarity-*_spark{major}.jar"))
+    return str(jars[-1]) if jars else None
+
+
 def _spark_session(directory: Path) -> Any:
     try:
         from pyspark.sql import SparkSession
@@ -97,6 +113,9 @@ def _spark_session(directory: Path) -> Any:
         )
         .enableHiveSupport()
     )
+    jar = _splink_jar()
+    if jar is not None:  # Splink's similarity functions (Jaro-Winkler) for identity matching
+        builder = builder.config("spark.jars", jar)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

@@ -61,11 +61,15 @@ def connected_components(
         moving = labels.filter(labels.changed)
         sent = moving.join(both, moving.node == both.a)
         spread = sent.group_by(node=sent.b).aggregate(label=sent.label.min())
-        merged = labels.left_join(spread, labels.node == spread.node).select(
-            node=labels.node,
-            old=labels.label,
-            label=ibis.least(labels.label, spread.label.fill_null(labels.label)),
-        ).view()
+        merged = (
+            labels.left_join(spread, labels.node == spread.node)
+            .select(
+                node=labels.node,
+                old=labels.label,
+                label=ibis.least(labels.label, spread.label.fill_null(labels.label)),
+            )
+            .view()
+        )
         # Pointer jumping: take the label of the label when it is smaller.
         hop = labels.view()
         jumped = merged.left_join(hop, merged.label == hop.node).select(

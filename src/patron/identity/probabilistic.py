@@ -11,9 +11,12 @@ Splink's own clusters are neither stable nor incremental, so only its *pairwise*
 are used: each pair above the threshold becomes an edge of the identity graph, with its match
 weight per field kept as the explanation.
 
-Splink runs on the warehouse's own DuckDB connection when the Ibis backend exposes one
-(a capability check: the backend's ``con`` attribute is a DuckDB connection); on other engines
-the person columns are streamed in Arrow batches into a private in-memory DuckDB.
+Splink runs on the warehouse's own engine where it has a backend for it: on DuckDB through
+the warehouse's connection (a capability check: the Ibis backend's ``con`` attribute is a
+DuckDB connection), on Spark through the warehouse's Spark session (Splink's ``SparkAPI``,
+with its Scala similarity functions, whose jar the session loads). On other engines
+(PostgreSQL) the person columns are streamed in Arrow batches into a private in-memory
+DuckDB.
 """
 
 from __future__ import annotations
@@ -106,7 +109,12 @@ TRAINING_RULES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _settings() -> Any:
+def _settings(*, retain_weights: bool = False) -> Any:
+    """Splink's settings.
+
+    ``retain_weights`` keeps each field's Bayes factor in the predictions (Splink's DuckDB
+    output has them anyway; its Spark output only when asked).
+    """
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
@@ -124,7 +132,7 @@ def _settings() -> Any:
             cl.LevenshteinAtThresholds("card", [1, 2]),
         ],
         blocking_rules_to_generate_predictions=[block_on(*r) for r in PREDICTION_RULES],
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=retain_weights,
         retain_matching_columns=False,
     )
 
@@ -203,12 +211,16 @@ def match_records(
         ``pairs`` has ``rid_l``, ``rid_r``, ``match_probability``, ``match_weight`` and one
         ``w_<field>`` match weight per comparison (``None`` when fewer than two records).
     """
-    from splink import DuckDBAPI, Linker, block_on
-    from splink.internals.exceptions import EMTrainingException
+    from splink import DuckDBAPI, Linker
 
     records = int(persons.count().to_pyarrow().as_py())
     if records < 2:
         return Matching(None, {}, records, 0)
+    spark = _spark_session(wh)
+    if spark is not None:
+        return _match_on_spark(
+            wh, spark, persons, records=records, threshold=threshold, seed=seed, created=created
+        )
     found = _duckdb_connection(wh)
     own = found is None
     if found is None:
@@ -229,42 +241,14 @@ def match_records(
             linker = Linker(
                 source, _settings(), DuckDBAPI(connection=duck), set_up_basic_logging=False
             )
-            linker.training.estimate_probability_two_random_records_match(
-                [block_on("given_name", "surname", "date_of_birth"), block_on("card")],
-                recall=0.8,
-            )
-            with _one_thread(duck):
-                linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
-            trained = 0
-            for rule in TRAINING_RULES:
-                try:
-                    linker.training.estimate_parameters_using_expectation_maximisation(
-                        block_on(*rule), estimate_without_term_frequencies=True
-                    )
-                    trained += 1
-                except EMTrainingException:  # no pair agrees on this rule's fields
-                    continue
-            if not trained:
-                return Matching(
-                    None,
-                    {},
-                    records,
-                    0,
-                    note="no two records agree on name, date of birth or postcode, so no "
-                    "probabilistic model could be trained; linked by identifiers only",
-                )
+            if not _train(linker, seed, _one_thread(duck)):
+                return Matching(None, {}, records, 0, note=NO_MODEL)
             predicted = linker.inference.predict(threshold_match_probability=threshold)
             model = linker.misc.save_model_to_json()
             columns = {
                 str(r[0]) for r in duck.execute(f'DESCRIBE "{predicted.physical_name}"').fetchall()
             }
-        weights = ", ".join(f"{_weight_sql(f, columns)} AS w_{f}" for f in WEIGHT_FIELDS)
-        sql = (
-            "SELECT CAST(rid_l AS BIGINT) AS rid_l, CAST(rid_r AS BIGINT) AS rid_r, "
-            "CAST(match_probability AS DOUBLE) AS match_probability, "
-            f"CAST(match_weight AS DOUBLE) AS match_weight, {weights} "
-            f'FROM "{predicted.physical_name}"'
-        )
+        sql = _pairs_sql(f'"{predicted.physical_name}"', columns)
         if own:
             name = wh.scratch_name("pairs")
             reader = duck.execute(sql).fetch_record_batch(BATCH_ROWS)
@@ -278,17 +262,136 @@ def match_records(
             created.append(name)
         compared = int(kept.count().to_pyarrow().as_py())
     except Exception as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(
-            f"Probabilistic matching failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            "run with --deterministic-only to link by shared identifiers alone."
-        ) from exc
+        raise _failed(exc) from exc
     finally:
         for table_name in set(_splink_tables(duck)) - before:
             duck.execute(f'DROP TABLE IF EXISTS "{table_name}"')
         if own:
             duck.close()
+    return Matching(kept, json.loads(json.dumps(model, default=str)), records, compared)
+
+
+NO_MODEL = (
+    "no two records agree on name, date of birth or postcode, so no probabilistic model "
+    "could be trained; linked by identifiers only"
+)
+
+
+def _train(linker: Any, seed: int, pinned: contextlib.AbstractContextManager[Any]) -> bool:
+    """Train ``linker`` without labels; ``False`` when no EM session found a pair.
+
+    ``pinned`` holds the engine steady while *u* is sampled (DuckDB's seeded sample is
+    repeatable only on one thread).
+    """
+    from splink import block_on
+    from splink.internals.exceptions import EMTrainingException
+
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("given_name", "surname", "date_of_birth"), block_on("card")],
+        recall=0.8,
+    )
+    with pinned:
+        linker.training.estimate_u_using_random_sampling(max_pairs=MAX_U_PAIRS, seed=seed)
+    trained = 0
+    for rule in TRAINING_RULES:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), estimate_without_term_frequencies=True
+            )
+            trained += 1
+        except EMTrainingException:  # no pair agrees on this rule's fields
+            continue
+    return trained > 0
+
+
+def _pairs_sql(table: str, columns: set[str]) -> str:
+    """The predicted pairs above the threshold, typed, with a match weight per field."""
+    weights = ", ".join(f"{_weight_sql(f, columns)} AS w_{f}" for f in WEIGHT_FIELDS)
+    return (
+        "SELECT CAST(rid_l AS BIGINT) AS rid_l, CAST(rid_r AS BIGINT) AS rid_r, "
+        "CAST(match_probability AS DOUBLE) AS match_probability, "
+        f"CAST(match_weight AS DOUBLE) AS match_weight, {weights} "
+        f"FROM {table}"
+    )
+
+
+def _failed(exc: Exception) -> DataError:
+    if isinstance(exc, DataError):
+        return exc
+    return DataError(
+        f"Probabilistic matching failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+        "run with --deterministic-only to link by shared identifiers alone."
+    )
+
+
+def _spark_session(wh: Warehouse) -> Any | None:
+    """The warehouse's Spark session, when the Ibis backend has one (capability check)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # pragma: no cover - without the Spark extra
+        return None
+    inner = getattr(wh.con, "_session", None)
+    return inner if isinstance(inner, SparkSession) else None
+
+
+def _spark_views(spark: Any) -> set[str]:
+    return {t.name for t in spark.catalog.listTables() if t.name.startswith("__splink__")}
+
+
+def _match_on_spark(
+    wh: Warehouse,
+    spark: Any,
+    persons: ir.Table,
+    *,
+    records: int,
+    threshold: float,
+    seed: int,
+    created: list[str],
+) -> Matching:
+    """:func:`match_records` with Splink's Spark backend, on the warehouse's session.
+
+    Splink's intermediate tables are cached in the session (``persist``) and dropped, with
+    their cache, when the run ends.
+    """
+    from splink import Linker, SparkAPI
+
+    name, _ = wh.materialize("persons", persons)
+    created.append(name)
+    before = _spark_views(spark)
+    make_api: Any = SparkAPI  # untyped
+    try:
+        with _quiet():
+            api = make_api(
+                spark_session=spark,
+                break_lineage_method="persist",
+                num_partitions_on_repartition=int(
+                    spark.conf.get("spark.sql.shuffle.partitions", "4")
+                ),
+            )
+            linker = Linker(
+                spark.table(name),
+                _settings(retain_weights=True),
+                api,
+                set_up_basic_logging=False,
+            )
+            if not _train(linker, seed, contextlib.nullcontext()):
+                return Matching(None, {}, records, 0, note=NO_MODEL)
+            predicted = linker.inference.predict(threshold_match_probability=threshold)
+            model = linker.misc.save_model_to_json()
+            columns = set(spark.table(predicted.physical_name).columns)
+        pname, kept = wh.materialize(
+            "pairs", wh.con.sql(_pairs_sql(f"`{predicted.physical_name}`", columns))
+        )
+        created.append(pname)
+        kept = kept.cast(_pair_schema())
+        compared = int(kept.count().to_pyarrow().as_py())
+    except Exception as exc:
+        raise _failed(exc) from exc
+    finally:
+        for view in _spark_views(spark) - before:
+            with contextlib.suppress(Exception):
+                spark.table(view).unpersist()
+                spark.catalog.dropTempView(view)
     return Matching(kept, json.loads(json.dumps(model, default=str)), records, compared)
 
 
