@@ -206,6 +206,25 @@ def test_the_engine_reads_the_common_forms_itself(
     assert rows == [{"raw": raw, "value": value, "status": "valid"}]
 
 
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [
+        ("email", "jo@\u0301test.com"),  # a combining mark after the @
+        ("email", "test@\u0301x.org"),
+        ("email", "jo@" + "b" * 64 + ".com"),  # a domain label over 63 characters
+        ("email", "jo@" + "b" * 63 + ".com"),
+        ("card", "\u00e9cole12"),
+        ("card", "1234\u00a05678"),  # a no-break space
+        ("card", "\u00e9\u00e9\u00e9\u00e9"),
+        ("card", " 6331-2904 "),
+    ],
+)
+def test_engine_agrees_on_awkward_values(wh: Warehouse, kind: str, raw: str) -> None:
+    got = _engine(wh, kind, [raw])[raw]
+    expected = normalise_email(raw) if kind == "email" else normalise_card(raw)
+    assert got == (expected.value, expected.status)
+
+
 def test_engine_cards_agree_with_normalise_card(wh: Warehouse) -> None:
     values = ["6331 2904-1190", "ab-12/34", "0000-0000", "12", "12#45", "none", "AAAA", "a.b.c.d.e"]
     got = _engine(wh, "card", values)

@@ -115,7 +115,10 @@ def _spark_session(directory: Path) -> Any:
     )
     jar = _splink_jar()
     if jar is not None:  # Splink's similarity functions (Jaro-Winkler) for identity matching
-        builder = builder.config("spark.jars", jar)
+        from pyspark import SparkConf
+
+        own = SparkConf().get("spark.jars", "") or ""  # jars the user's own settings give
+        builder = builder.config("spark.jars", ",".join(j for j in (own, jar) if j))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

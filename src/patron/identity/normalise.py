@@ -138,7 +138,9 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
 }
 
 _DIGITS = re.compile(r"\D")
-_CARD_SEPARATORS = re.compile(r"[\s\-./_]")
+_CARD_SEPARATORS = re.compile(r"[\s\-./_]", re.ASCII)
+#: What ``strip`` removes in the engine (ASCII white space), for the normalisers it mirrors.
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
 _REPEATED = re.compile(r"^(.)\1*$")
 
 
@@ -234,13 +236,15 @@ def normalise_card(raw: str) -> Normalised:
     Returns
     -------
     Normalised
-        Invalid when fewer than 4 characters remain or anything but letters and digits does;
-        repeated characters (``0000``) and counting sequences are placeholders.
+        Invalid when fewer than 4 characters remain or anything but ASCII letters and digits
+        does; repeated characters (``0000``) and counting sequences are placeholders.
     """
-    text = raw.strip()
-    if _placeholder_text(text):
+    text = raw.strip(_ASCII_SPACE)
+    if text.lower() in PLACEHOLDERS["text"]:
         return Normalised(None, STATUS_PLACEHOLDER)
     value = _CARD_SEPARATORS.sub("", text).upper()
+    if not all("!" <= c <= "~" for c in value):
+        return Normalised(None, STATUS_INVALID)
     if _REPEATED.match(value) or value in PLACEHOLDERS["number"]:
         return Normalised(None, STATUS_PLACEHOLDER)
     if len(value) < 4 or not value.isalnum():
@@ -323,7 +327,7 @@ CACHE_VERSION = 2
 #: E-mail addresses of this plain ASCII form (after trimming and lower-casing) are valid for
 #: ``email-validator`` too and normalise to themselves; the engine decides them, Python only
 #: the rest. Domains with ``--`` (IDNA rules) and special-use names go to Python.
-FAST_EMAIL = r"^[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$"
+FAST_EMAIL = r"^[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 #: Phone numbers written with digits, spaces, dots, dashes and brackets only (and a leading +)
 #: are read by ``phonenumbers`` as their digits; the engine reduces them to digits so that one
 #: number written several ways is parsed once.
@@ -384,9 +388,17 @@ def _email_stages(raw: str, p: str) -> list[Stage]:
         {
             f"{p}status": lambda t: ibis.cases(
                 (
-                    t[f"{p}text"].isin(sorted(PLACEHOLDERS["text"]))
-                    | t[f"{p}local"].isin(sorted(PLACEHOLDERS["email_local"]))
-                    | t[f"{p}domain"].isin(sorted(PLACEHOLDERS["email_domain"])),
+                    t[f"{p}text"].isin(sorted(PLACEHOLDERS["text"])),
+                    ibis.literal(STATUS_PLACEHOLDER),
+                ),
+                (
+                    # Only printable ASCII is split here (an engine may reverse a combining
+                    # mark with its letter); other text goes to Python.
+                    ~t[f"{p}text"].re_search(r"[^ -~]")
+                    & (
+                        t[f"{p}local"].isin(sorted(PLACEHOLDERS["email_local"]))
+                        | t[f"{p}domain"].isin(sorted(PLACEHOLDERS["email_domain"]))
+                    ),
                     ibis.literal(STATUS_PLACEHOLDER),
                 ),
                 (
@@ -409,7 +421,7 @@ def _email_stages(raw: str, p: str) -> list[Stage]:
 
 
 def _card_stages(raw: str, p: str) -> list[Stage]:
-    """(``{p}value``, ``{p}status``) of :func:`normalise_card`, in the engine (ASCII letters)."""
+    """(``{p}value``, ``{p}status``) of :func:`normalise_card`, in the engine."""
     return [
         {
             f"{p}text": lambda t: t[raw].strip(),
@@ -421,6 +433,7 @@ def _card_stages(raw: str, p: str) -> list[Stage]:
                     t[f"{p}text"].lower().isin(sorted(PLACEHOLDERS["text"])),
                     ibis.literal(STATUS_PLACEHOLDER),
                 ),
+                (~t[f"{p}card"].re_search(r"^[!-~]*$"), ibis.literal(STATUS_INVALID)),
                 (
                     (t[f"{p}card"] == t[f"{p}card"].substr(0, 1).repeat(t[f"{p}card"].length()))
                     | t[f"{p}card"].isin(sorted(PLACEHOLDERS["number"])),

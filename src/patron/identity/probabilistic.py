@@ -391,6 +391,7 @@ def _match_on_spark(
         for view in _spark_views(spark) - before:
             with contextlib.suppress(Exception):
                 spark.table(view).unpersist()
+            with contextlib.suppress(Exception):
                 spark.catalog.dropTempView(view)
     return Matching(kept, json.loads(json.dumps(model, default=str)), records, compared)
 

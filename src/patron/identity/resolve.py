@@ -467,17 +467,14 @@ def _stable_ids(
 ) -> tuple[ir.Table, ir.Table]:
     """Resolved id per component label; returns (label → customer_id, seq) and the claims.
 
-    ``assigned`` has ``source``, ``record_id``, ``label``; ``base`` is the map to stay
-    stable against (``source``, ``record_id``, ``customer_id``).
+    ``assigned`` has ``label`` and ``old_id``, the record's id in the map to stay stable
+    against (null for a record new to it); ``base`` says whether there is such a map.
     """
     labels = assigned.select("label").distinct()
     if base is None:
         winners = labels.select("label", resolved=ibis.null("string")).limit(0)
     else:
-        old = assigned.join(
-            base,
-            (assigned.source == base.source) & (assigned.record_id == base.record_id),
-        ).select(assigned.label, old_id=base.customer_id)
+        old = assigned.filter(assigned.old_id.notnull()).select("label", "old_id")
         pairs = old.group_by(["label", "old_id"]).aggregate(n=ibis._.count())
         claim = pairs.mutate(
             pick=ibis.row_number().over(
@@ -669,24 +666,38 @@ def resolve_identities(
             RULES[int(r["rank"])]: int(r["n"])
             for r in edges.group_by("rank").aggregate(n=ibis._.count()).to_pyarrow().to_pylist()
         }
-        assigned = (
-            prepared.left_join(components, prepared.rid == components.node)
-            .left_join(strongest, prepared.rid == strongest.node)
-            .select(
-                prepared.source,
-                prepared.record_id,
-                prepared.rid,
-                source_customer_id=prepared.customer_id,
-                label=ibis.coalesce(components.label, prepared.rid),
-                rank=ibis.coalesce(strongest.rank, ibis.literal(RANK["single"], "int64")),
+        base = _base_map(wh, restore_run)
+        if base is not None and restore_run is not None:
+            bname, base = wh.materialize("base", base)
+            created.append(bname)
+        # Each record with its place in the map to stay stable against (one join of the two
+        # maps, serving the stable ids, the runs kept and, when that map is the current one,
+        # the changes).
+        joined = prepared.left_join(components, prepared.rid == components.node).left_join(
+            strongest, prepared.rid == strongest.node
+        )
+        old: dict[str, ir.Value] = {
+            "old_id": ibis.null("string"),
+            "old_rule": ibis.null("string"),
+            "old_run": ibis.null("int64"),
+        }
+        if base is not None:
+            b = base.view()
+            joined = joined.left_join(
+                b, (prepared.source == b.source) & (prepared.record_id == b.record_id)
             )
+            old = {"old_id": b.customer_id, "old_rule": b.rule, "old_run": b.run}
+        assigned = joined.select(
+            prepared.source,
+            prepared.record_id,
+            prepared.rid,
+            source_customer_id=prepared.customer_id,
+            label=ibis.coalesce(components.label, prepared.rid),
+            rank=ibis.coalesce(strongest.rank, ibis.literal(RANK["single"], "int64")),
+            **old,
         )
         name, assigned = wh.materialize("assigned", assigned)
         created.append(name)
-        base = _base_map(wh, restore_run)
-        if base is not None:
-            bname, base = wh.materialize("base", base)
-            created.append(bname)
         ids, _winners = _stable_ids(assigned, base, last_seq)
         iname, ids = wh.materialize("ids", ids)
         created.append(iname)
@@ -700,25 +711,19 @@ def resolve_identities(
             assigned.source,
             assigned.record_id,
             assigned.source_customer_id,
+            assigned.old_id,
+            assigned.old_rule,
+            assigned.old_run,
             customer_id=ids.resolved,
             rule=rule,
         )
-        if base is not None:
-            b = base.view()
-            joined = resolved.left_join(
-                b, (resolved.source == b.source) & (resolved.record_id == b.record_id)
+        # A record whose id and rule did not change keeps the run that gave them.
+        same = (resolved.old_id == resolved.customer_id) & (resolved.old_rule == resolved.rule)
+        new_map = resolved.mutate(
+            run=ibis.cases(
+                (same.fill_null(False), resolved.old_run), else_=ibis.literal(run, "int64")
             )
-            same = (b.customer_id == resolved.customer_id) & (b.rule == resolved.rule)
-            new_map = joined.select(
-                resolved.source,
-                resolved.record_id,
-                resolved.customer_id,
-                resolved.rule,
-                run=ibis.cases((same.fill_null(False), b.run), else_=ibis.literal(run, "int64")),
-                source_customer_id=resolved.source_customer_id,
-            )
-        else:
-            new_map = resolved.mutate(run=ibis.literal(run, "int64"))
+        )
         mname, new_map = wh.materialize("map", new_map)
         created.append(mname)
         report = _write_run(
@@ -734,6 +739,7 @@ def resolve_identities(
             note=note,
             decision=decision,
             undo_decision=undo_decision,
+            against_current=restore_run is None,
             summary={
                 "identifiers": identifiers,
                 "refused": refused,
@@ -760,24 +766,41 @@ def _write_run(
     note: str,
     decision: tuple[str, str, Sequence[tuple[str, str, int]]] | None,
     undo_decision: int | None = None,
+    against_current: bool = False,
     summary: dict[str, Any],
 ) -> RunReport:
-    """Write the map, the changes, links, records and the run record in one transaction."""
+    """Write the map, the changes, links, records and the run record in one transaction.
+
+    With ``against_current``, ``new_map`` carries each record's place in the current map
+    (``old_id``, ``old_rule``, ``old_run``), so the changes need no second join of the maps.
+    """
     ensure_tables(wh)
     current = wh.con.table(MAP)
-    c = current.view()
-    diff = new_map.left_join(
-        c, (new_map.source == c.source) & (new_map.record_id == c.record_id)
-    ).select(
-        run=ibis.literal(run, "int64"),
-        source=new_map.source,
-        record_id=new_map.record_id,
-        old_customer_id=c.customer_id,
-        old_rule=c.rule,
-        old_run=c.run,
-        new_customer_id=new_map.customer_id,
-        new_rule=new_map.rule,
-    )
+    if against_current:
+        diff = new_map.select(
+            run=ibis.literal(run, "int64"),
+            source=new_map.source,
+            record_id=new_map.record_id,
+            old_customer_id=new_map.old_id,
+            old_rule=new_map.old_rule,
+            old_run=new_map.old_run,
+            new_customer_id=new_map.customer_id,
+            new_rule=new_map.rule,
+        )
+    else:
+        c = current.view()
+        diff = new_map.left_join(
+            c, (new_map.source == c.source) & (new_map.record_id == c.record_id)
+        ).select(
+            run=ibis.literal(run, "int64"),
+            source=new_map.source,
+            record_id=new_map.record_id,
+            old_customer_id=c.customer_id,
+            old_rule=c.rule,
+            old_run=c.run,
+            new_customer_id=new_map.customer_id,
+            new_rule=new_map.rule,
+        )
     diff = diff.filter(
         diff.old_customer_id.isnull()
         | (diff.old_customer_id != diff.new_customer_id)
