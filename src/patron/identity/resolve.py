@@ -37,6 +37,7 @@ from patron.identity.normalise import (
     PLACEHOLDERS,
     STATUS_INVALID,
     STATUS_PLACEHOLDER,
+    STATUS_VALID,
     complete_identifiers,
     engine_identifiers,
     fold_text,
@@ -333,29 +334,34 @@ def prepare_records(
 
 
 def _value_report(prepared: ir.Table) -> dict[str, dict[str, Any]]:
+    # One pass counts every identifier's statuses.
+    counts = (
+        prepared.aggregate(
+            **{
+                f"{kind}_{status}": (prepared[f"{kind}_status"] == status).cast("int64").sum()
+                for kind in IDENTIFIERS
+                for status in (STATUS_VALID, STATUS_INVALID, STATUS_PLACEHOLDER)
+            }
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
     report: dict[str, dict[str, Any]] = {}
     for kind in IDENTIFIERS:
-        status = prepared[f"{kind}_status"]
-        counts = (
-            prepared.filter(status.notnull())
-            .group_by(status=status)
-            .aggregate(n=ibis._.count())
-            .to_pyarrow()
-            .to_pylist()
-        )
-        by = {str(r["status"]): int(r["n"]) for r in counts}
-        bad = prepared.filter(status == STATUS_INVALID)
-        examples = (
-            bad.order_by(["source", "record_id"])
-            .limit(EXAMPLES)
-            .select("source", "record_id", value=bad[f"{kind}_raw"])
-            .to_pyarrow()
-            .to_pylist()
-        )
+        examples: list[dict[str, Any]] = []
+        if counts[f"{kind}_{STATUS_INVALID}"]:
+            bad = prepared.filter(prepared[f"{kind}_status"] == STATUS_INVALID)
+            examples = (
+                bad.order_by(["source", "record_id"])
+                .limit(EXAMPLES)
+                .select("source", "record_id", value=bad[f"{kind}_raw"])
+                .to_pyarrow()
+                .to_pylist()
+            )
         report[kind] = {
-            "valid": by.get("valid", 0),
-            "invalid": by.get(STATUS_INVALID, 0),
-            "placeholder": by.get(STATUS_PLACEHOLDER, 0),
+            "valid": int(counts[f"{kind}_{STATUS_VALID}"] or 0),
+            "invalid": int(counts[f"{kind}_{STATUS_INVALID}"] or 0),
+            "placeholder": int(counts[f"{kind}_{STATUS_PLACEHOLDER}"] or 0),
             "first_invalid": [dict(e) for e in examples],
         }
     return report
@@ -915,6 +921,17 @@ def _run_stats(new_map: ir.Table, current: ir.Table, diff: ir.Table) -> dict[str
         .to_pyarrow()
         .to_pylist()[0]
     )
+    if int(current.count().to_pyarrow().as_py()) == 0:
+        # A first run: every record and every customer is new, nothing merged or split.
+        return {
+            "records": int(totals["records"]),
+            "customers": int(totals["customers"]),
+            "by_rule": by_rule,
+            "merged": 0,
+            "new_customers": int(totals["customers"]),
+            "split": 0,
+            "changed": int(totals["records"]),
+        }
     old_ids = current.select(old=current.customer_id).distinct()
     new_ids = new_map.select(new=new_map.customer_id).distinct()
     gone = old_ids.anti_join(new_ids, old_ids.old == new_ids.new)
