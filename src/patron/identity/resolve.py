@@ -338,7 +338,9 @@ def _value_report(prepared: ir.Table) -> dict[str, dict[str, Any]]:
     counts = (
         prepared.aggregate(
             **{
-                f"{kind}_{status}": (prepared[f"{kind}_status"] == status).cast("int64").sum()
+                f"{kind}_{status}": ibis.cases(
+                    (prepared[f"{kind}_status"] == status, 1), else_=0
+                ).sum()
                 for kind in IDENTIFIERS
                 for status in (STATUS_VALID, STATUS_INVALID, STATUS_PLACEHOLDER)
             }
