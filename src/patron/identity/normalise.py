@@ -138,7 +138,10 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
 }
 
 _DIGITS = re.compile(r"\D")
-_CARD_SEPARATORS = re.compile(r"[\s\-./_]", re.ASCII)
+#: What a card number loses (ASCII white space, dashes, dots, slashes, underscores), in
+#: Python and in the engine alike.
+CARD_SEPARATORS = r"[\s\-./_]"
+_CARD_SEPARATORS = re.compile(CARD_SEPARATORS, re.ASCII)
 #: What ``strip`` removes in the engine (ASCII white space), for the normalisers it mirrors.
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _REPEATED = re.compile(r"^(.)\1*$")
@@ -423,10 +426,8 @@ def _email_stages(raw: str, p: str) -> list[Stage]:
 def _card_stages(raw: str, p: str) -> list[Stage]:
     """(``{p}value``, ``{p}status``) of :func:`normalise_card`, in the engine."""
     return [
-        {
-            f"{p}text": lambda t: t[raw].strip(),
-            f"{p}card": lambda t: t[raw].strip().re_replace(r"[\s\-./_]", "").upper(),
-        },
+        {f"{p}text": lambda t: t[raw].strip()},
+        {f"{p}card": lambda t: t[f"{p}text"].re_replace(CARD_SEPARATORS, "").upper()},
         {
             f"{p}status": lambda t: ibis.cases(
                 (
@@ -582,7 +583,8 @@ def _phone_stages(key: str, region: str, p: str) -> list[Stage]:
         # National: digits only, neither the international dialling prefix nor the calling
         # code first (phonenumbers then tries other readings).
         f"{p}national": lambda t: (
-            t[key].re_search(r"^[0-9]+$")
+            t[f"{p}plain"]
+            & ~t[key].startswith("+")
             & ~starts(t[key], plan.idd)
             & ~t[key].startswith(cc)
             & ibis.literal(plan.prefixes is not None)
@@ -747,33 +749,34 @@ def complete_identifiers(
     values it has not seen; when there are any, they join back as a small lookup and the
     table is staged again. Otherwise ``table`` itself is returned.
     """
-    lookups: dict[str, tuple[ir.Value, ir.Table]] = {}
-    for kind, column in columns.items():
+
+    def key(t: ir.Table, kind: str) -> ir.Value:
+        return phone_key(t[columns[kind]]) if kind == "phone" else t[columns[kind]]
+
+    def pending(t: ir.Table, kind: str) -> ir.BooleanValue:
+        return t[f"{kind}_status"].isnull() & t[columns[kind]].notnull()
+
+    lookups: dict[str, ir.Table] = {}
+    for kind in columns:
         if kind == "card":
             continue
-        key = phone_key(table[column]) if kind == "phone" else table[column]
-        pending = table[f"{kind}_status"].isnull() & table[column].notnull()
-        rest = table.filter(pending).select(key=key)
+        rest = table.filter(pending(table, kind)).select(key=key(table, kind))
         lookup = _python_values(wh, rest, kind, region if kind == "phone" else "", created)
         if lookup is not None:
-            lookups[kind] = (key, lookup)
+            lookups[kind] = lookup
     if not lookups:
         return table
     out = table
-    replaced: dict[str, ir.Value] = {}
-    for kind, (_, lookup) in lookups.items():
+    for kind, lookup in lookups.items():
         lk = lookup.view()
-        column = columns[kind]
-        key = phone_key(out[column]) if kind == "phone" else out[column]
-        pending = out[f"{kind}_status"].isnull() & out[column].notnull()
-        out = out.left_join(lk, key == lk.raw).select(
+        undecided = pending(out, kind)
+        out = out.left_join(lk, key(out, kind) == lk.raw).select(
             *[out[c] for c in out.columns if c not in (kind, f"{kind}_status")],
             **{
-                kind: ibis.cases((pending, lk.value), else_=out[kind]),
-                f"{kind}_status": ibis.cases((pending, lk.status), else_=out[f"{kind}_status"]),
+                kind: ibis.cases((undecided, lk.value), else_=out[kind]),
+                f"{kind}_status": ibis.cases((undecided, lk.status), else_=out[f"{kind}_status"]),
             },
         )
-        replaced[kind] = out[kind]
     name, done = wh.materialize("completed", out.select(*table.columns))
     created.append(name)
     return done

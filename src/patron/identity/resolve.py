@@ -784,31 +784,30 @@ def _write_run(
     """
     ensure_tables(wh)
     current = wh.con.table(MAP)
-    if against_current:
-        diff = new_map.select(
-            run=ibis.literal(run, "int64"),
-            source=new_map.source,
-            record_id=new_map.record_id,
-            old_customer_id=new_map.old_id,
-            old_rule=new_map.old_rule,
-            old_run=new_map.old_run,
-            new_customer_id=new_map.customer_id,
-            new_rule=new_map.rule,
-        )
-    else:
+    placed = new_map
+    if not against_current:
         c = current.view()
-        diff = new_map.left_join(
+        placed = new_map.left_join(
             c, (new_map.source == c.source) & (new_map.record_id == c.record_id)
         ).select(
-            run=ibis.literal(run, "int64"),
-            source=new_map.source,
-            record_id=new_map.record_id,
-            old_customer_id=c.customer_id,
+            new_map.source,
+            new_map.record_id,
+            new_map.customer_id,
+            new_map.rule,
+            old_id=c.customer_id,
             old_rule=c.rule,
             old_run=c.run,
-            new_customer_id=new_map.customer_id,
-            new_rule=new_map.rule,
         )
+    diff = placed.select(
+        run=ibis.literal(run, "int64"),
+        source=placed.source,
+        record_id=placed.record_id,
+        old_customer_id=placed.old_id,
+        old_rule=placed.old_rule,
+        old_run=placed.old_run,
+        new_customer_id=placed.customer_id,
+        new_rule=placed.rule,
+    )
     diff = diff.filter(
         diff.old_customer_id.isnull()
         | (diff.old_customer_id != diff.new_customer_id)
@@ -923,17 +922,25 @@ def _run_stats(new_map: ir.Table, current: ir.Table, diff: ir.Table) -> dict[str
         .to_pyarrow()
         .to_pylist()[0]
     )
+    records, customers = int(totals["records"]), int(totals["customers"])
     if int(current.count().to_pyarrow().as_py()) == 0:
         # A first run: every record and every customer is new, nothing merged or split.
-        return {
-            "records": int(totals["records"]),
-            "customers": int(totals["customers"]),
-            "by_rule": by_rule,
-            "merged": 0,
-            "new_customers": int(totals["customers"]),
-            "split": 0,
-            "changed": int(totals["records"]),
-        }
+        row = {"gone": 0, "fresh": customers, "split": 0, "changed": records}
+    else:
+        row = _changes_against(new_map, current, diff)
+    return {
+        "records": records,
+        "customers": customers,
+        "by_rule": by_rule,
+        "merged": row["gone"],
+        "new_customers": row["fresh"],
+        "split": row["split"],
+        "changed": row["changed"],
+    }
+
+
+def _changes_against(new_map: ir.Table, current: ir.Table, diff: ir.Table) -> dict[str, int]:
+    """Customers gone (merged), fresh, split, and records changed against the current map."""
     old_ids = current.select(old=current.customer_id).distinct()
     new_ids = new_map.select(new=new_map.customer_id).distinct()
     gone = old_ids.anti_join(new_ids, old_ids.old == new_ids.new)
@@ -951,20 +958,11 @@ def _run_stats(new_map: ir.Table, current: ir.Table, diff: ir.Table) -> dict[str
     def count(table: ir.Table) -> int:
         return int(table.count().to_pyarrow().as_py())
 
-    row = {
+    return {
         "gone": count(gone),
         "fresh": count(fresh),
         "split": count(split_ids),
         "changed": count(diff),
-    }
-    return {
-        "records": int(totals["records"]),
-        "customers": int(totals["customers"]),
-        "by_rule": by_rule,
-        "merged": int(row["gone"]),
-        "new_customers": int(row["fresh"]),
-        "split": int(row["split"]),
-        "changed": int(row["changed"]),
     }
 
 
