@@ -359,8 +359,9 @@ def check_model(
         ):
             shared = scored.check_source()
         with shared or summary_from_warehouse(wh, spec) as source:
+            # The grade compares purchases only: no spend model is needed.
             fit = fit_purchase_model(
-                source, model, penalizer=penalizer, dropout_prior=dropout_prior
+                source, model, penalizer=penalizer, dropout_prior=dropout_prior, spend=False
             )
             report = holdout_report(source, fit, track=False)
     except (DataError, UsageError, ConvergenceError) as exc:

@@ -333,6 +333,7 @@ def fit_purchase_model(
     *,
     penalizer: float = 0.0,
     dropout_prior: float | None = None,
+    spend: bool = True,
 ) -> FitResult:
     """Fit ``name`` (or choose among the continuous models with ``auto``) and Gamma-Gamma.
 
@@ -351,6 +352,9 @@ def fit_purchase_model(
     else by the lowest BIC; models within 1% of the lowest RMSE (or 2 of the lowest BIC) tie,
     and the tie goes to a model that identifies dropout, then the lowest BIC (free
     parameters counted), then the order bgnbd, pnbd, mbgnbd.
+
+    ``spend=False`` fits the purchase model only (a holdout check predicts purchases, not
+    spend); the result then has no spend model and says so in ``spend_note``.
     """
     require_known_model(name)
     require_valid_penalizer(penalizer)
@@ -430,17 +434,19 @@ def fit_purchase_model(
                 + "; give --calibration-end to choose by holdout accuracy instead."
             )
         model = fitted[best]
-    spend: GammaGammaModel | None = None
+    spend_model: GammaGammaModel | None = None
     spend_note = "the summary has no monetary_value"
-    if "monetary_value" in source.table.columns:
+    if not spend:
+        spend_note = "not fitted (purchases only)"
+    elif "monetary_value" in source.table.columns:
         try:
-            spend = GammaGammaModel().fit(spend_data(source.table))
+            spend_model = GammaGammaModel().fit(spend_data(source.table))
             spend_note = ""
         except (DataError, ConvergenceError) as exc:  # CLV then uses the mean spend
             spend_note = str(exc).rstrip(".")
     return FitResult(
         model,
-        spend,
+        spend_model,
         source.unit,
         float(comp.counts.sum()),
         len(comp.counts),
