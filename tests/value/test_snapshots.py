@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from patron.cli import main
 from patron.data import simulate_shop
-from patron.data.warehouse import connect
-from patron.value.history import SNAPSHOTS_TABLE, snapshot_dates
+from patron.data.warehouse import Warehouse, connect
+from patron.value.clv import ValueSettings
+from patron.value.history import HISTORY_TABLE, SNAPSHOTS_TABLE, snapshot_dates
+from patron.value.summary import SummarySpec
+from patron.value.workflow import fit_purchase_model, score_customers, summary_from_warehouse
 
 DATES = ("2025-03-31", "2025-06-30", "2025-09-30")
 
@@ -79,3 +83,87 @@ def test_prune_refuses_what_it_cannot_do(
     assert main(["snapshots", "list", "-w", empty]) == 0
     assert "No value snapshots yet" in capsys.readouterr().out
     assert _json(["snapshots", "prune", "--keep-last", "1", "-w", empty], capsys)["removed"] == []
+
+
+def _per_date(wh: Warehouse, name: str) -> dict[str, tuple[int, float]]:
+    """Customers and equity per date of ``name``."""
+    t = wh.table(name)
+    rows = t.group_by("as_of").aggregate(n=t.count(), e=t.clv.sum()).to_pyarrow().to_pylist()
+    return {str(r["as_of"])[:10]: (int(r["n"]), round(float(r["e"]), 6)) for r in rows}
+
+
+def test_the_latest_run_is_read_in_place_and_replaced_runs_are_kept(tmp_path: Path) -> None:
+    """One table written per run: customer_value; its snapshot is archived when replaced."""
+    simulate_shop(800, tmp_path / "shop", seed=5)
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    for table in ("products", "customers", "transactions"):
+        assert main(["load", table, str(tmp_path / "shop" / f"{table}.parquet"), "-w", url]) == 0
+    held: dict[str, tuple[int, float]] = {}
+    for day in DATES:
+        assert main(["value", "score", "--no-check", "--observation-end", day, "-w", url]) == 0
+        with connect(url) as wh:
+            held.update(_per_date(wh, "customer_value"))
+            assert _per_date(wh, SNAPSHOTS_TABLE) == held  # every run so far, each once
+    with connect(url) as wh:
+        assert sorted(_per_date(wh, HISTORY_TABLE)) == list(DATES[:2])  # the latest in place
+    # Scoring an archived date again: it replaces the archived snapshot, never doubles it.
+    assert main(["value", "score", "--no-check", "--observation-end", DATES[1], "-w", url]) == 0
+    with connect(url) as wh:
+        assert sorted(_per_date(wh, HISTORY_TABLE)) == [DATES[0], DATES[2]]
+        assert _per_date(wh, SNAPSHOTS_TABLE) == held
+    # Re-tiering keeps the dates and the rows.
+    assert main(["tiers", "-w", url]) == 0
+    with connect(url) as wh:
+        assert {d: n for d, (n, _) in _per_date(wh, SNAPSHOTS_TABLE).items()} == {
+            d: n for d, (n, _) in held.items()
+        }
+
+
+def test_a_warehouse_with_the_snapshots_as_a_table_is_converted(tmp_path: Path) -> None:
+    """value_snapshots written as a table (before the view) becomes the history on a write."""
+    simulate_shop(600, tmp_path / "shop", seed=6)
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    for table in ("products", "customers", "transactions"):
+        assert main(["load", table, str(tmp_path / "shop" / f"{table}.parquet"), "-w", url]) == 0
+    for day in DATES[:2]:
+        assert main(["value", "score", "--no-check", "--observation-end", day, "-w", url]) == 0
+    with connect(url) as wh:  # the layout of earlier versions: one table of every snapshot
+        before = _per_date(wh, SNAPSHOTS_TABLE)
+        wh.con.raw_sql(
+            f"CREATE TABLE old_snaps AS SELECT * FROM {SNAPSHOTS_TABLE}; "
+            f"DROP VIEW {SNAPSHOTS_TABLE}; DROP TABLE {HISTORY_TABLE}; "
+            f"ALTER TABLE old_snaps RENAME TO {SNAPSHOTS_TABLE}"
+        )
+        assert not wh.has_table(HISTORY_TABLE)
+        assert snapshot_dates(wh) == [date.fromisoformat(d) for d in DATES[:2]]
+    assert main(["tiers", "-w", url]) == 0
+    with connect(url) as wh:
+        assert sorted(_per_date(wh, HISTORY_TABLE)) == [DATES[0]]
+        after = _per_date(wh, SNAPSHOTS_TABLE)
+        assert {d: n for d, (n, _) in after.items()} == {d: n for d, (n, _) in before.items()}
+        assert after[DATES[0]] == before[DATES[0]]
+    # Pruning a converted warehouse deletes from the history.
+    assert main(["snapshots", "prune", "--keep-last", "1", "-w", url]) == 0
+    with connect(url) as wh:
+        assert snapshot_dates(wh) == [date.fromisoformat(DATES[1])]
+
+
+def test_an_untiered_write_keeps_the_tiered_run_as_a_snapshot(tmp_path: Path) -> None:
+    """score_customers into customer_value (no tiers) after a tiered run loses no snapshot."""
+    simulate_shop(600, tmp_path / "shop", seed=7)
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    for table in ("products", "customers", "transactions"):
+        assert main(["load", table, str(tmp_path / "shop" / f"{table}.parquet"), "-w", url]) == 0
+    assert main(["value", "score", "--no-check", "--observation-end", DATES[1], "-w", url]) == 0
+    with connect(url) as wh:
+        tiered = _per_date(wh, SNAPSHOTS_TABLE)
+        spec = SummarySpec("week", None, date.fromisoformat(DATES[1]))
+        with summary_from_warehouse(wh, spec) as source:
+            score_customers(source, fit_purchase_model(source, "bgnbd"), ValueSettings(12, 0.1))
+        assert "tier" not in wh.table("customer_value").columns
+        assert _per_date(wh, SNAPSHOTS_TABLE) == tiered  # the view reads the history alone
+    # A tiered run of the same date replaces that snapshot; the view reads customer_value again.
+    assert main(["value", "score", "--no-check", "--observation-end", DATES[1], "-w", url]) == 0
+    with connect(url) as wh:
+        assert _per_date(wh, SNAPSHOTS_TABLE) == tiered
+        assert snapshot_dates(wh, HISTORY_TABLE) == []

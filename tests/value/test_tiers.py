@@ -239,14 +239,14 @@ def test_a_failing_snapshot_leaves_the_value_table_as_it_was(
             )  # fmt: skip
 
         before = state()
-        real = history._replace_dated
+        real = history.replace_dated
 
         def fail_on_runs(w: Warehouse, name: str, rows: ibis.Table, *args: Any) -> None:
             if name == history.RUNS_TABLE:
                 raise RuntimeError("disk full")
             real(w, name, rows, *args)
 
-        monkeypatch.setattr(history, "_replace_dated", fail_on_runs)
+        monkeypatch.setattr(history, "replace_dated", fail_on_runs)
         with pytest.raises(RuntimeError, match="disk full"):
             history.apply_tiers(wh, TierRules(mvc_equity_share=0.9))
         assert state() == before  # tiers, snapshot and runs unchanged together

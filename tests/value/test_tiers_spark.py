@@ -49,6 +49,11 @@ def test_tiers_and_experiments_on_spark(spark_wh: Warehouse, wh: Warehouse) -> N
     with summary_from_warehouse(spark_wh, spec) as source:
         score_into_warehouse(source, fit_purchase_model(source, "bgnbd"), ValueSettings(12, 0.1))
     assert snapshot_dates(spark_wh) == [date(1998, 3, 31), date(1998, 6, 30)]
+    # customer_value now holds the earlier run: its snapshot is not pruned.
+    assert prune_snapshots(spark_wh, keep_last=1) == ([], [date(1998, 3, 31), date(1998, 6, 30)])
+    # Scored at the later date again, the earlier run moves to the history and can go.
+    _tiered(spark_wh)
+    assert snapshot_dates(spark_wh) == [date(1998, 3, 31), date(1998, 6, 30)]
     assert prune_snapshots(spark_wh, keep_last=1) == ([date(1998, 3, 31)], [date(1998, 6, 30)])
     assert snapshot_dates(spark_wh) == [date(1998, 6, 30)]
     assert int(spark_wh.table("value_snapshots").count().execute()) == 2357

@@ -174,7 +174,11 @@ def snapshots_prune(
     warehouse: WarehouseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove old value snapshots (the latest always stays; run records are kept)."""
+    """Remove old value snapshots.
+
+    The latest always stays, and so does the one of the run customer_value holds; run records
+    are kept.
+    """
     from patron.value.history import prune_snapshots
 
     day = _parse_date(before, "--before")

@@ -325,6 +325,15 @@ class Warehouse:
                 self.drop(name)
         return name, self.con.create_table(name, obj)
 
+    def create_view(self, name: str, sql: str) -> None:
+        """Create (or replace) the persistent view ``name`` as ``sql``.
+
+        Plain SQL, since Ibis makes only temporary views on Spark; ``sql`` must be Patron's
+        own (table and column names it chose), never user text.
+        """
+        self.drop(name)
+        self.con.raw_sql(f"CREATE VIEW {name} AS {sql}")
+
     def insert(self, name: str, obj: Any) -> None:
         """Append the rows of an expression to an existing table."""
         self.con.insert(name, obj)

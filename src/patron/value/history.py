@@ -4,6 +4,9 @@ Every scoring run (and every re-tiering) stores a snapshot of each customer's va
 in ``value_snapshots``, dated by the day the data was observed up to (``as_of``, the summary's
 observation end), and the run's rules and thresholds in ``value_runs``. Scoring the same
 ``as_of`` again replaces that snapshot, so snapshots are one per date.
+
+How they are kept (``value_snapshots`` is a view over ``customer_value`` and the history of
+earlier runs) is :mod:`patron.value.snapshots`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,17 @@ from patron.data import people
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, UsageError
 from patron.value.clv import ValueSettings
+from patron.value.snapshots import (
+    HISTORY_TABLE,
+    SNAPSHOTS_TABLE,
+    VALUE_TABLE,
+    delete_dated,
+    replace_dated,
+    snapshot_dates,
+    snapshots_table,
+    tiered_run_date,
+    write_value,
+)
 from patron.value.tiers import (
     TIER_CATEGORIES,
     TIERS,
@@ -38,6 +52,7 @@ from patron.value.workflow import (
 )
 
 __all__ = [
+    "HISTORY_TABLE",
     "RUNS_TABLE",
     "SEGMENTS_TABLE",
     "SNAPSHOTS_TABLE",
@@ -53,23 +68,10 @@ __all__ = [
     "value_trend",
 ]
 
-VALUE_TABLE = "customer_value"
-SNAPSHOTS_TABLE = "value_snapshots"
 RUNS_TABLE = "value_runs"
 SEGMENTS_TABLE = "customer_segments"
 #: The string columns of customer_value and its snapshots with a closed set of values.
 CATEGORIES = {**VALUE_CATEGORIES, **TIER_CATEGORIES}
-SNAPSHOT_COLUMNS = (
-    "clv",
-    "clv_low",
-    "clv_high",
-    "p_alive",
-    "expected_purchases",
-    "strategic_value",
-    "tier",
-    "segment",
-    "loyalty",
-)
 
 
 def _run_facts(table: ir.Table) -> tuple[date, str, str]:
@@ -93,15 +95,6 @@ def _run_facts(table: ir.Table) -> tuple[date, str, str]:
         raise DataError(f"{VALUE_TABLE} is empty; run `patron value score` first.")
     as_of = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     return as_of, str(row["unit"] or ""), str(row["model"] or "")
-
-
-def snapshot_dates(wh: Warehouse) -> list[date]:
-    """The dates (``as_of``) of the stored snapshots, oldest first."""
-    if not wh.has_table(SNAPSHOTS_TABLE):
-        return []
-    snaps = wh.table(SNAPSHOTS_TABLE)
-    rows = snaps.select("as_of").distinct().order_by("as_of").to_pyarrow().column(0).to_pylist()
-    return [d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in rows]
 
 
 def snapshot_summary(wh: Warehouse) -> list[dict[str, Any]]:
@@ -140,9 +133,11 @@ def prune_snapshots(
 ) -> tuple[list[date], list[date]]:
     """Delete stored snapshots: all but the ``keep_last`` latest and/or those before ``before``.
 
-    The latest snapshot always stays (it is ``customer_value``'s, and migration starts from
-    it); the run records in ``value_runs`` stay too (a few hundred bytes each). Returns the
-    dates removed (or, with ``dry_run``, that would be) and the dates kept.
+    The latest snapshot always stays (migration starts from it), and so does the snapshot of
+    the run ``customer_value`` holds (usually the latest; after scoring an earlier date, that
+    one too: it leaves when a later run replaces ``customer_value``); the run records in
+    ``value_runs`` stay too (a few hundred bytes each). Returns the dates removed (or, with
+    ``dry_run``, that would be) and the dates kept.
     """
     if keep_last is None and before is None:
         raise UsageError("Say which snapshots to remove: --keep-last N and/or --before DATE.")
@@ -153,53 +148,12 @@ def prune_snapshots(
     if before is not None:
         drop |= {d for d in dates if d < before}
     drop -= set(dates[-1:])
+    drop.discard(tiered_run_date(wh))  # customer_value's own: it goes when a new run replaces it
     removed = sorted(drop)
     if removed and not dry_run:
-        if wh.supports_transactions:
-            with wh.transaction():
-                wh.con.raw_sql(_delete_dates(SNAPSHOTS_TABLE, removed))
-        else:
-            kept = _other_dates(wh.table(SNAPSHOTS_TABLE), removed)
-            wh.replace_table(SNAPSHOTS_TABLE, kept, categories=CATEGORIES)
-    return removed, [d for d in dates if d not in drop]
-
-
-def _delete_dates(name: str, dates: list[date]) -> str:
-    """SQL deleting the rows of ``dates`` from ``name``.
-
-    Plain SQL because Ibis has no DELETE; the table name and the dates are Patron's own,
-    never user text.
-    """
-    listed = ", ".join(f"DATE '{d.isoformat()}'" for d in dates)
-    return f"DELETE FROM {name} WHERE as_of IN ({listed})"
-
-
-def _other_dates(table: ir.Table, dates: list[date]) -> ir.Table:
-    """The rows of ``table`` dated otherwise (where the engine has no DELETE)."""
-    return table.filter(~table.as_of.isin([ibis.literal(d) for d in dates]))
-
-
-def _replace_dated(
-    wh: Warehouse,
-    name: str,
-    rows: ir.Table,
-    as_of: date,
-    categories: dict[str, tuple[str, ...]] | None = None,
-) -> None:
-    """Store ``rows`` as the ``as_of`` rows of ``name``, replacing earlier rows of that date."""
-    if not wh.has_table(name):
-        wh.create_table(name, rows, categories=categories)
-        return
-    old = wh.table(name)
-    rows = rows.cast(old.select(*rows.columns).schema())
-    if wh.supports_transactions:
-        # Delete that date's rows and append, atomically: cheaper than rewriting every snapshot.
         with wh.transaction():
-            wh.con.raw_sql(_delete_dates(name, [as_of]))
-            wh.insert(name, rows)
-        return
-    kept = _other_dates(old, [as_of]).select(*rows.columns)
-    wh.replace_table(name, kept.union(rows), categories=categories)
+            delete_dated(wh, snapshots_table(wh, CATEGORIES), removed, CATEGORIES)
+    return removed, [d for d in dates if d not in drop]
 
 
 #: Business customers' judged potential (written by ``patron b2b``); read by name, since the
@@ -266,16 +220,10 @@ def apply_tiers(
     # customer_value, its snapshot and the run record change together, or not at all
     # (one transaction where the engine has them).
     with wh.transaction():
-        wh.replace_table(VALUE_TABLE, summary.table, categories=CATEGORIES)
+        write_value(wh, summary.table, as_of, CATEGORIES)
         stored = wh.table(VALUE_TABLE)
         summary.table = stored
         summarise_tiers(summary, stored)
-        snapshot = stored.select(
-            as_of=ibis.literal(as_of), customer_id=stored.customer_id, **{
-                c: stored[c] for c in SNAPSHOT_COLUMNS
-            }
-        )  # fmt: skip
-        _replace_dated(wh, SNAPSHOTS_TABLE, snapshot, as_of, CATEGORIES)
         details = summary.to_dict()
         if score is not None:
             details["score"] = score
@@ -287,7 +235,7 @@ def apply_tiers(
                 "details": [json.dumps(details, sort_keys=True, default=str)],
             }
         )
-        _replace_dated(wh, RUNS_TABLE, run, as_of)
+        replace_dated(wh, RUNS_TABLE, run, as_of)
     return summary
 
 

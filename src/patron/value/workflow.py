@@ -19,6 +19,7 @@ import pyarrow as pa
 from patron.errors import ConvergenceError, DataError, UsageError
 from patron.value.clv import Z95, ValueSettings, period_value_factors, value_factors
 from patron.value.models import MODELS, BaseModel, DiscreteData, GammaGammaModel
+from patron.value.snapshots import VALUE_TABLE, write_value
 from patron.value.sources import SummarySource, summary_from_file, summary_from_warehouse
 from patron.value.summary import TIME_UNITS, spend_data
 
@@ -41,7 +42,6 @@ CONTINUOUS_MODELS = ("bgnbd", "mbgnbd", "pnbd")
 #: Models of whole periods (transaction opportunities); their summaries count periods.
 DISCRETE_MODELS = ("bgbb",)
 FIT_MODELS = (*CONTINUOUS_MODELS, *DISCRETE_MODELS)
-VALUE_TABLE = "customer_value"
 #: What the CLV and equity intervals cover, said wherever they are shown.
 INTERVAL_MEANING = (
     "95% interval for the parameter uncertainty only (delta method): it assumes the model is "
@@ -696,7 +696,11 @@ def score_customers(
         scored_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
     )
     wh = source.warehouse
-    if write:
+    if write == VALUE_TABLE:  # untiered: the tiered run it replaces stays a snapshot
+        with wh.transaction():
+            write_value(wh, scored, as_of, VALUE_CATEGORIES)
+        scored = wh.table(write)
+    elif write:
         wh.replace_table(write, scored, categories=VALUE_CATEGORIES)
         scored = wh.table(write)
     else:
