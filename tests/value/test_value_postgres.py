@@ -14,7 +14,7 @@ import pytest
 
 from patron.data.warehouse import Warehouse, connect
 from patron.value.clv import ValueSettings
-from patron.value.history import score_into_warehouse
+from patron.value.history import prune_snapshots, score_into_warehouse, snapshot_dates
 from patron.value.summary import SummarySpec
 from patron.value.validation import holdout_report
 from patron.value.workflow import fit_purchase_model, summary_from_warehouse
@@ -29,7 +29,7 @@ def pg_wh(postgres_url: str, wh: Warehouse) -> Iterator[Warehouse]:
     warehouse = connect(postgres_url)
     rows = wh.table("transactions").to_pyarrow()
     warehouse.con.create_table("transactions", rows, overwrite=True)
-    for name in ("customer_value", "value_snapshots", "value_runs"):
+    for name in ("customer_value", "value_snapshots", "value_snapshot_history", "value_runs"):
         warehouse.drop(name)
     yield warehouse
     warehouse.close()
@@ -73,3 +73,16 @@ def test_postgres_values_customers_as_duckdb_does(pg_wh: Warehouse, wh: Warehous
         np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-6)  # type: ignore[index]
     assert a.tier.tolist() == b.tier.tolist()  # type: ignore[attr-defined]
     assert not [t for t in pg_wh.list_tables() if t.startswith("_patron_")]
+
+
+def test_postgres_keeps_the_snapshots_of_replaced_runs(pg_wh: Warehouse) -> None:
+    """The view over customer_value survives its replacement (PostgreSQL refuses to drop a
+    table a view reads, so the view is remade), and a replaced run moves to the history."""
+    for end in (date(1998, 6, 30), date(1998, 3, 31), date(1998, 6, 30)):
+        with summary_from_warehouse(pg_wh, SummarySpec("week", None, end)) as source:
+            score_into_warehouse(source, fit_purchase_model(source, "bgnbd"), ValueSettings())
+    assert snapshot_dates(pg_wh) == [date(1998, 3, 31), date(1998, 6, 30)]
+    assert snapshot_dates(pg_wh, "value_snapshot_history") == [date(1998, 3, 31)]
+    assert int(pg_wh.table("value_snapshots").count().execute()) == 2 * 2357
+    assert prune_snapshots(pg_wh, keep_last=1) == ([date(1998, 3, 31)], [date(1998, 6, 30)])
+    assert int(pg_wh.table("value_snapshots").count().execute()) == 2357
