@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -351,26 +352,88 @@ def check_model(
     cal = as_of - timedelta(weeks=weeks)
     spec = SummarySpec(unit, cal, as_of, discrete=model in DISCRETE_MODELS)
     try:
-        shared = None
-        if (
-            scored is not None
-            and not spec.discrete
-            and scored.info.get("check_end") == cal.isoformat()
-        ):
-            shared = scored.check_source()
+        shared = _shared_check(scored, spec)
         with shared or summary_from_warehouse(wh, spec) as source:
-            # The grade compares purchases only: no spend model is needed.
-            fit = fit_purchase_model(
-                source, model, penalizer=penalizer, dropout_prior=dropout_prior, spend=False
-            )
-            report = holdout_report(source, fit, track=False)
+            return _graded(source, model, penalizer, dropout_prior, cal, weeks)
     except (DataError, UsageError, ConvergenceError) as exc:
-        why = (
-            f"refitted on the data up to {cal} only, the model gives no answer "
-            f"({str(exc).rstrip('.')})"
-        )
-        return ModelCheck(model, cal, weeks, None, FitGrade("not checked", why))
+        return _not_checked(model, cal, weeks, exc)
+
+
+def _shared_check(scored: SummarySource | None, spec: SummarySpec) -> SummarySource | None:
+    """The check's summary from the scoring pass, when it was computed there for ``spec``."""
+    if (
+        scored is not None
+        and not spec.discrete
+        and spec.calibration_end is not None
+        and scored.info.get("check_end") == spec.calibration_end.isoformat()
+    ):
+        return scored.check_source()
+    return None
+
+
+def _not_checked(model: str, cal: date, weeks: int, exc: Exception) -> ModelCheck:
+    why = (
+        f"refitted on the data up to {cal} only, the model gives no answer ({str(exc).rstrip('.')})"
+    )
+    return ModelCheck(model, cal, weeks, None, FitGrade("not checked", why))
+
+
+def _graded(
+    source: SummarySource,
+    model: str,
+    penalizer: float,
+    dropout_prior: float | None,
+    cal: date,
+    weeks: int,
+) -> ModelCheck:
+    """Fit ``model`` on the check's summary and grade it on the holdout after ``cal``."""
+    # The grade compares purchases only: no spend model is needed.
+    fit = fit_purchase_model(
+        source, model, penalizer=penalizer, dropout_prior=dropout_prior, spend=False
+    )
+    report = holdout_report(source, fit, track=False)
     return ModelCheck(fit.model.name, cal, weeks, report, report.grade, fit)
+
+
+def _fit_beside_check(
+    source: SummarySource,
+    model: str,
+    penalizer: float,
+    dropout_prior: float | None,
+    as_of: date,
+) -> tuple[FitResult, ModelCheck] | None:
+    """The scoring fit and the holdout check's fit side by side, where they can be.
+
+    For a named model whose check summary came in the scoring pass: the check's engine reads
+    (its summary, the holdout sums) are made first, then its fit (numpy and scipy only,
+    which release the GIL on arrays this size) runs in a worker thread while this thread
+    fits the scoring model. One thread uses the engine at a time. Returns None where they
+    cannot run side by side (``auto`` chooses the scoring model on the check).
+    """
+    if model == "auto":
+        return None
+    cal = as_of - timedelta(weeks=HOLDOUT_WEEKS)
+    spec = SummarySpec(source.unit, cal, as_of, discrete=model in DISCRETE_MODELS)
+    try:
+        shared = _shared_check(source, spec)
+        if shared is None:
+            return None
+        holdout_sums(shared)  # the engine's part of the grade, computed here and kept
+    except (DataError, UsageError, ConvergenceError) as exc:
+        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
+        return fit, _not_checked(model, cal, HOLDOUT_WEEKS, exc)
+
+    def check() -> ModelCheck:
+        try:
+            return _graded(shared, model, penalizer, dropout_prior, cal, HOLDOUT_WEEKS)
+        except (DataError, UsageError, ConvergenceError) as exc:
+            return _not_checked(model, cal, HOLDOUT_WEEKS, exc)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(check)
+        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
+        checked = pending.result()
+    return fit, checked
 
 
 def fit_and_check(
@@ -402,6 +465,9 @@ def fit_and_check(
         weeks = round(source.info["holdout_days"] / 7)
         return fit, ModelCheck(fit.model.name, cal, weeks, report, report.grade, fit)
     as_of = source.spec.observation_end or date.today()
+    both = _fit_beside_check(source, model, penalizer, dropout_prior, as_of)
+    if both is not None:
+        return both
     checked = check_model(
         source.warehouse,
         source.unit,
