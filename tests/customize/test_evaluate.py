@@ -72,6 +72,7 @@ def test_evaluate_runs_every_model(warehouse: Warehouse) -> None:
         "bm25",
         "als",
         "hybrid",
+        "ease",
     ]
     for s in result.scores:
         assert 0 <= s.precision <= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import numpy as np
@@ -16,7 +17,7 @@ from patron.customize import (
     recommend,
     similar_items,
 )
-from patron.customize.recommend import recent_buyers
+from patron.customize.recommend import recent_buyers, weight
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, NotFittedError, UsageError
 from tests.customize.log import load_log
@@ -225,3 +226,71 @@ def test_hybrid_mixes_normalised_bm25_and_als(data: Interactions) -> None:
         assert all(b_sim[i, j] > 0 or a_sim[i, j] > 0 for j in listed), i
     with pytest.raises(UsageError, match=r"hybrid: als_weight=1.5 is out of range; use a number "):
         make_model("hybrid", als_weight=1.5).fit(data)
+
+
+def _ease_by_direct_solve(x: np.ndarray, l2: float) -> np.ndarray:  # type: ignore[type-arg]
+    """EASE's weights from the constrained least squares itself, column by column.
+
+    Column j minimises ||x_j - X b||² + l2 ||b||² with b_j = 0: ridge regression of product j
+    on every other product, solved with the normal equations (no closed-form trick).
+    """
+    n = x.shape[1]
+    out = np.zeros((n, n))
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        a = x[:, others]
+        out[others, j] = np.linalg.solve(a.T @ a + l2 * np.eye(n - 1), a.T @ x[:, j])
+    return out
+
+
+def test_ease_closed_form_solves_the_constrained_least_squares(data: Interactions) -> None:
+    for weighting, l2 in (("binary", 0.5), ("log", 3.0), ("none", 100.0)):
+        model = make_model("ease", l2=l2, weighting=weighting, trend_weight=0.0).fit(data)
+        b = model.weights_  # type: ignore[attr-defined]
+        assert b.dtype == np.float32
+        assert b.shape == (6, 6)
+        assert np.all(np.diag(b) == 0.0)  # no product predicts itself
+        dense = weight(data.orders, weighting).toarray().astype(np.float64)
+        np.testing.assert_allclose(b, _ease_by_direct_solve(dense, l2), rtol=1e-4, atol=1e-6)
+        # Scores are the customers' weighted rows times B.
+        np.testing.assert_allclose(
+            model.scores(np.arange(5), data.orders), dense @ b, rtol=1e-5, atol=1e-6
+        )
+
+
+def test_ease_tiny_case_by_hand() -> None:
+    # Two customers, two products, both bought by both: X = [[1, 1], [1, 1]], XᵀX = [[2, 2],
+    # [2, 2]]. With l2 = 1: P = inverse of [[3, 2], [2, 3]] = [[3, -2], [-2, 3]] / 5, so
+    # B[0, 1] = -P[0, 1] / P[1, 1] = 2 / 3 (the ridge fit of one column on the other:
+    # 2 / (2 + 1)).
+    from scipy import sparse
+
+    x = sparse.csr_matrix(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    model = make_model("ease", l2=1.0, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(model.weights_, [[0, 2 / 3], [2 / 3, 0]], rtol=1e-6)  # type: ignore[attr-defined]
+    # A customer who bought product 0 only scores product 1 at 2/3, product 0 at 0.
+    np.testing.assert_allclose(
+        model.scores(np.array([0]), sparse.csr_matrix([[1.0, 0.0]])), [[0.0, 2 / 3]], rtol=1e-6
+    )
+
+
+def test_ease_item_similarity_and_limits(
+    data: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = make_model("ease", l2=1.0, trend_weight=0.0).fit(data)
+    items = np.arange(data.shape[1])
+    sim = model.item_similarity(items)
+    np.testing.assert_array_equal(sim, model.weights_)  # type: ignore[attr-defined]
+    top = similar_items(model, data, n=5, rules=Rules(active_days=None))
+    for i in items:
+        listed = [j for j in top.items[i] if j >= 0]
+        assert i not in listed
+        assert all(sim[i, j] > 0 for j in listed)  # negative weights are not "similar"
+    with pytest.raises(UsageError, match=r"ease: l2=0 is out of range"):
+        make_model("ease", l2=0).fit(data)
+    with pytest.raises(UsageError, match=r"ease: weighting='bm25' is not allowed; choose one"):
+        make_model("ease", weighting="bm25").fit(data)
+    # (the package's ``recommend`` is the function; the module is in sys.modules)
+    monkeypatch.setattr(sys.modules["patron.customize.recommend"], "EASE_MAX_PRODUCTS", 5)
+    with pytest.raises(UsageError, match=r"limited to 5 products .* these purchases have 6\. Use"):
+        make_model("ease").fit(data)
