@@ -73,6 +73,7 @@ def test_evaluate_runs_every_model(warehouse: Warehouse) -> None:
         "als",
         "hybrid",
         "ease",
+        "rp3beta",
     ]
     for s in result.scores:
         assert 0 <= s.precision <= 1

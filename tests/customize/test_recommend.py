@@ -294,3 +294,46 @@ def test_ease_item_similarity_and_limits(
     monkeypatch.setattr(sys.modules["patron.customize.recommend"], "EASE_MAX_PRODUCTS", 5)
     with pytest.raises(UsageError, match=r"limited to 5 products .* these purchases have 6\. Use"):
         make_model("ease").fit(data)
+
+
+def test_rp3beta_tiny_case_by_hand() -> None:
+    # X = [[1, 1, 0], [0, 1, 1]]: P_ui = [[.5, .5, 0], [0, .5, .5]], P_iu = [[1, 0], [.5, .5],
+    # [0, 1]], so P_iu P_ui = [[.5, .5, 0], [.25, .5, .25], [0, .5, .5]]; popularity [1, 2, 1].
+    from scipy import sparse
+
+    x = sparse.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    walk = make_model("rp3beta", alpha=1.0, beta=0.0, K=10, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(
+        walk.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.5, 0], [0.25, 0, 0.25], [0, 0.5, 0]],
+    )
+    # beta = 1 divides each column by its popularity; counts score as bought (binary).
+    pen = make_model("rp3beta", alpha=1.0, beta=1.0, K=10, trend_weight=0.0).fit(x * 3)
+    np.testing.assert_allclose(
+        pen.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]],
+    )
+    np.testing.assert_allclose(
+        pen.scores(np.array([0]), sparse.csr_matrix([[2.0, 0.0, 0.0]])), [[0, 0.25, 0]]
+    )
+    # alpha = 2 squares every transition probability: P_iu P_ui = [[.25, .25, 0],
+    # [.0625, .125, .0625], [0, .25, .25]]; K = 1 keeps each product's strongest neighbour.
+    sq = make_model("rp3beta", alpha=2.0, beta=0.0, K=1, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(
+        sq.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.25, 0], [0.0625, 0, 0], [0, 0.25, 0]],
+    )
+    with pytest.raises(UsageError, match=r"rp3beta: beta=3 is out of range; use a number from 0"):
+        make_model("rp3beta", beta=3).fit(x)
+
+
+def test_rp3beta_matches_a_dense_computation(data: Interactions) -> None:
+    x = (data.orders.toarray() > 0).astype(np.float64)
+    alpha, beta = 0.7, 0.4
+    p_ui = (x / x.sum(axis=1, keepdims=True)) ** alpha
+    p_iu = (x.T / x.sum(axis=0)[:, None]) ** alpha
+    w = (p_iu @ p_ui) / x.sum(axis=0)[None, :] ** beta
+    np.fill_diagonal(w, 0.0)
+    model = make_model("rp3beta", alpha=alpha, beta=beta, K=100, trend_weight=0.0).fit(data)
+    np.testing.assert_allclose(model.similarity_.toarray(), w, rtol=1e-6)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(model.scores(np.arange(5), data.orders), x @ w, rtol=1e-5)
