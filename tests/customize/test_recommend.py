@@ -337,3 +337,57 @@ def test_rp3beta_matches_a_dense_computation(data: Interactions) -> None:
     model = make_model("rp3beta", alpha=alpha, beta=beta, K=100, trend_weight=0.0).fit(data)
     np.testing.assert_allclose(model.similarity_.toarray(), w, rtol=1e-6)  # type: ignore[attr-defined]
     np.testing.assert_allclose(model.scores(np.arange(5), data.orders), x @ w, rtol=1e-5)
+
+
+def test_hybrid_with_an_ease_component(data: Interactions) -> None:
+    rows = np.arange(5)
+    parts = {"K": 20, "K1": 1.2, "B": 0.75, "factors": 4, "regularization": 0.1}
+    bm25 = make_model("bm25", K=20, K1=1.2, B=0.75, trend_weight=0.0).fit(data)
+    als = make_model("als", factors=4, regularization=0.1, weighting="none", trend_weight=0.0)
+    ease = make_model("ease", l2=2.0, weighting="log", trend_weight=0.0).fit(data)
+    b, a = bm25.scores(rows, data.orders), als.fit(data).scores(rows, data.orders)
+    e = ease.scores(rows, data.orders)
+
+    def minmax(s: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        low, high = s.min(axis=1, keepdims=True), s.max(axis=1, keepdims=True)
+        return (s - low) / np.where(high > low, high - low, 1.0)
+
+    three = make_model(
+        "hybrid",
+        als_weight=0.3,
+        ease_weight=0.5,
+        l2=2.0,
+        ease_weighting="log",
+        weighting="none",
+        trend_weight=0.0,
+        **parts,
+    ).fit(data)
+    np.testing.assert_allclose(
+        three.scores(rows, data.orders),
+        0.2 * minmax(b) + 0.3 * minmax(a) + 0.5 * minmax(e),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # All the weight on EASE ranks as EASE alone.
+    only = make_model(
+        "hybrid",
+        als_weight=0.0,
+        ease_weight=1.0,
+        l2=2.0,
+        ease_weighting="log",
+        trend_weight=0.0,
+        **parts,
+    )
+    everything = Rules(active_days=None)
+    got = recommend(only.fit(data), data, n=4, rules=everything)
+    np.testing.assert_array_equal(got.items, recommend(ease, data, n=4, rules=everything).items)
+    # Without EASE weight no EASE is fitted (no dense inverse, no catalogue limit) ...
+    two = make_model("hybrid", als_weight=0.3, trend_weight=0.0, **parts).fit(data)
+    assert two.ease_ is None  # type: ignore[attr-defined]
+    two.ease_weight = 0.2  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="fitted without the EASE component; fit it again"):
+        two.scores(rows, data.orders)
+    with pytest.raises(UsageError, match=r"hybrid: als_weight \+ ease_weight = 1.2 is over 1"):
+        make_model("hybrid", als_weight=0.7, ease_weight=0.5).fit(data)
+    with pytest.raises(UsageError, match=r"hybrid: ease_weighting='bm25' is not allowed"):
+        make_model("hybrid", ease_weight=0.5, ease_weighting="bm25").fit(data)

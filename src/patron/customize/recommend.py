@@ -542,114 +542,6 @@ class ALSModel(Recommender):
         return sim
 
 
-def _minmax_rows(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Each row scaled to [0, 1] by its own minimum and maximum (a constant row: zeros)."""
-    low = scores.min(axis=1, keepdims=True)
-    span = scores.max(axis=1, keepdims=True) - low
-    return np.asarray((scores - low) / np.where(span > 0, span, 1.0), dtype=np.float32)
-
-
-class HybridModel(Recommender):
-    """A weighted hybrid of BM25 item-item and ALS: per-customer normalised scores, mixed.
-
-    The *weighted hybrid* of Burke's survey (R. Burke, "Hybrid recommender systems: survey and
-    experiments", User Modeling and User-Adapted Interaction 12(4), 2002): a linear
-    combination of the component recommenders' scores. Each component's scores are first
-    min-max normalised per customer (to [0, 1] over the catalogue), the score normalisation
-    of CombSUM-style fusion (Fox & Shaw, "Combination of multiple searches", TREC-2, 1994;
-    Lee, SIGIR 1997), so that neither scale dominates:
-    ``score = (1 - als_weight) * bm25 + als_weight * als``. The components are
-    :class:`BM25Model` and :class:`ALSModel` (their own trend off); the trend blend, when on,
-    applies to the hybrid's scores.
-
-    Parameters
-    ----------
-    als_weight
-        Weight of ALS in [0, 1] (0: BM25's ranking alone; 1: ALS's alone).
-    K, K1, B
-        The BM25 component (:class:`BM25Model`).
-    factors, regularization, alpha, iterations, weighting, random_state
-        The ALS component (:class:`ALSModel`; the same ``random_state`` gives the same model).
-    trend_weight, trend_days
-        The trend blend: scores scaled per customer, mixed with recent buyers per product
-        (within ``trend_days`` days before the reference date) at weight ``trend_weight``
-        (0: off). Needs purchase dates (fit on :class:`Interactions`).
-    """
-
-    name = "hybrid"
-    _choices: ClassVar[dict[str, tuple[Any, ...]]] = ALSModel._choices
-    _ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "als_weight": (0.0, 1.0),
-        **BM25Model._ranges,
-        **ALSModel._ranges,
-    }
-
-    bm25_: BM25Model
-    als_: ALSModel
-
-    def __init__(
-        self,
-        *,
-        als_weight: float = 0.5,
-        K: int = 20,
-        K1: float = 1.2,
-        B: float = 0.75,
-        factors: int = 100,
-        regularization: float = 0.01,
-        alpha: float = 1.0,
-        iterations: int = 15,
-        weighting: str = "none",
-        random_state: int = 0,
-        trend_weight: float = 0.0,
-        trend_days: int = 30,
-    ) -> None:
-        self.als_weight = als_weight
-        self.K = K
-        self.K1 = K1
-        self.B = B
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.weighting = weighting
-        self.random_state = random_state
-        self.trend_weight = trend_weight
-        self.trend_days = trend_days
-
-    def _fit(self, purchases: sparse.csr_matrix) -> None:
-        self.bm25_ = BM25Model(K=self.K, K1=self.K1, B=self.B)
-        self.bm25_.fit(purchases)
-        self.als_ = ALSModel(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            weighting=self.weighting,
-            random_state=self.random_state,
-        )
-        self.als_.fit(purchases)
-
-    def _mix(
-        self, bm25: npt.NDArray[np.float32], als: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        w = float(self.als_weight)
-        return np.asarray((1 - w) * _minmax_rows(bm25) + w * _minmax_rows(als), dtype=np.float32)
-
-    def _scores(
-        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
-    ) -> npt.NDArray[np.float32]:
-        return self._mix(self.bm25_._scores(rows, user_rows), self.als_._scores(rows, user_rows))
-
-    def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        # Unrelated stays unrelated: negative similarities (ALS cosines) count as none, so a
-        # product similar in neither component scores 0 and is not listed as similar.
-        bm25 = np.maximum(self.bm25_._item_similarity(items), 0.0)
-        als = np.maximum(self.als_._item_similarity(items), 0.0)
-        sim = self._mix(bm25, als)
-        sim[np.arange(len(items)), items] = 0.0
-        return sim
-
-
 class RP3betaModel(_ItemItem):
     """RP3beta: three-step random walks from a customer, divided by popularity (Paudel et al.).
 
@@ -804,6 +696,170 @@ class EASEModel(Recommender):
     def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         # Row i: how much buying product i adds to each product's score (diagonal already 0).
         return np.array(self.weights_[items], dtype=np.float32)
+
+
+def _minmax_rows(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Each row scaled to [0, 1] by its own minimum and maximum (a constant row: zeros)."""
+    low = scores.min(axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - low
+    return np.asarray((scores - low) / np.where(span > 0, span, 1.0), dtype=np.float32)
+
+
+class HybridModel(Recommender):
+    """A weighted hybrid of BM25 item-item, ALS and optionally EASE: normalised scores, mixed.
+
+    The *weighted hybrid* of Burke's survey (R. Burke, "Hybrid recommender systems: survey and
+    experiments", User Modeling and User-Adapted Interaction 12(4), 2002): a linear
+    combination of the component recommenders' scores. Each component's scores are first
+    min-max normalised per customer (to [0, 1] over the catalogue), the score normalisation
+    of CombSUM-style fusion (Fox & Shaw, "Combination of multiple searches", TREC-2, 1994;
+    Lee, SIGIR 1997), so that neither scale dominates:
+    ``score = (1 - als_weight - ease_weight) * bm25 + als_weight * als
+    + ease_weight * ease``. The components are :class:`BM25Model`, :class:`ALSModel` and,
+    only when ``ease_weight`` > 0, :class:`EASEModel` (their own trend off); the trend blend,
+    when on, applies to the hybrid's scores.
+
+    Parameters
+    ----------
+    als_weight
+        Weight of ALS in [0, 1] (0: BM25's ranking alone; 1: ALS's alone).
+    ease_weight
+        Weight of EASE in [0, 1], with ``als_weight + ease_weight`` at most 1 (0: no EASE
+        component, none fitted; then no catalogue limit).
+    l2, ease_weighting
+        The EASE component (:class:`EASEModel`'s ``l2`` and ``weighting``).
+    K, K1, B
+        The BM25 component (:class:`BM25Model`).
+    factors, regularization, alpha, iterations, weighting, random_state
+        The ALS component (:class:`ALSModel`; the same ``random_state`` gives the same model).
+    trend_weight, trend_days
+        The trend blend: scores scaled per customer, mixed with recent buyers per product
+        (within ``trend_days`` days before the reference date) at weight ``trend_weight``
+        (0: off). Needs purchase dates (fit on :class:`Interactions`).
+    """
+
+    name = "hybrid"
+    _choices: ClassVar[dict[str, tuple[Any, ...]]] = {
+        **ALSModel._choices,
+        "ease_weighting": EASE_WEIGHTINGS,
+    }
+    _ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "als_weight": (0.0, 1.0),
+        "ease_weight": (0.0, 1.0),
+        **BM25Model._ranges,
+        **ALSModel._ranges,
+        "l2": EASEModel._ranges["l2"],
+    }
+
+    bm25_: BM25Model
+    als_: ALSModel
+    ease_: EASEModel | None
+
+    def __init__(
+        self,
+        *,
+        als_weight: float = 0.5,
+        ease_weight: float = 0.0,
+        K: int = 20,
+        K1: float = 1.2,
+        B: float = 0.75,
+        factors: int = 100,
+        regularization: float = 0.01,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        weighting: str = "none",
+        random_state: int = 0,
+        l2: float = 500.0,
+        ease_weighting: str = "binary",
+        trend_weight: float = 0.0,
+        trend_days: int = 30,
+    ) -> None:
+        self.als_weight = als_weight
+        self.ease_weight = ease_weight
+        self.K = K
+        self.K1 = K1
+        self.B = B
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.weighting = weighting
+        self.random_state = random_state
+        self.l2 = l2
+        self.ease_weighting = ease_weighting
+        self.trend_weight = trend_weight
+        self.trend_days = trend_days
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        total = float(self.als_weight) + float(self.ease_weight)
+        if total > 1.0 + 1e-9:
+            raise UsageError(
+                f"hybrid: als_weight + ease_weight = {total:g} is over 1; the two weights "
+                "share 1 with bm25 (its weight is what they leave)."
+            )
+
+    def _fit(self, purchases: sparse.csr_matrix) -> None:
+        self.ease_ = None
+        if float(self.ease_weight) > 0:
+            self.ease_ = EASEModel(l2=self.l2, weighting=self.ease_weighting)
+            self.ease_.fit(purchases)
+        self.bm25_ = BM25Model(K=self.K, K1=self.K1, B=self.B)
+        self.bm25_.fit(purchases)
+        self.als_ = ALSModel(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            weighting=self.weighting,
+            random_state=self.random_state,
+        )
+        self.als_.fit(purchases)
+
+    def _ease(self) -> EASEModel | None:
+        """The EASE component when it has weight (it must then have been fitted with some)."""
+        if float(self.ease_weight) <= 0:
+            return None
+        if self.ease_ is None:
+            raise UsageError(
+                "hybrid: ease_weight is above 0 but the model was fitted without the EASE "
+                "component; fit it again with ease_weight above 0."
+            )
+        return self.ease_
+
+    def _mix(
+        self,
+        bm25: npt.NDArray[np.float32],
+        als: npt.NDArray[np.float32],
+        ease: npt.NDArray[np.float32] | None,
+    ) -> npt.NDArray[np.float32]:
+        w, e = float(self.als_weight), float(self.ease_weight)
+        mixed = (1 - w - e) * _minmax_rows(bm25) + w * _minmax_rows(als)
+        if ease is not None:
+            mixed += e * _minmax_rows(ease)
+        return np.asarray(mixed, dtype=np.float32)
+
+    def _scores(
+        self, rows: npt.NDArray[np.int64], user_rows: sparse.csr_matrix
+    ) -> npt.NDArray[np.float32]:
+        ease = self._ease()
+        return self._mix(
+            self.bm25_._scores(rows, user_rows),
+            self.als_._scores(rows, user_rows),
+            ease._scores(rows, user_rows) if ease is not None else None,
+        )
+
+    def _item_similarity(self, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        # Unrelated stays unrelated: negative similarities (ALS cosines) count as none, so a
+        # product similar in neither component scores 0 and is not listed as similar.
+        bm25 = np.maximum(self.bm25_._item_similarity(items), 0.0)
+        als = np.maximum(self.als_._item_similarity(items), 0.0)
+        ease = self._ease()
+        sim = self._mix(
+            bm25, als, np.maximum(ease._item_similarity(items), 0.0) if ease is not None else None
+        )
+        sim[np.arange(len(items)), items] = 0.0
+        return sim
 
 
 _CLASSES: dict[str, type[Recommender]] = {
