@@ -9,8 +9,8 @@ Usage::
 warehouse (or uses ``--warehouse``), then runs the issue's protocol (train before 2011-09-01,
 test on products bought first on or after it) for every model, twice: with the shipped
 defaults (chosen on the validation split by ``tune_recommend.py``) and with ``implicit``'s
-own defaults and no activity rule (the anchors of the issue; the hybrid, Patron's own, only in
-the first). Prints precision@10, recall@10,
+own defaults and no activity rule (the anchors of the issue; the hybrid, EASE and RP3beta,
+which ``implicit`` does not provide, only in the first). Prints precision@10, recall@10,
 hit@10, coverage and seconds per model as a Markdown table.
 
 ``als``: SYNTHETIC data (no real log of that size is at hand): N customers x M products, each
@@ -74,7 +74,7 @@ def protocol(warehouse: str | None) -> None:
         )
         for label, rules, params, models in (
             ("shipped defaults, Rules()", Rules(), None, MODELS),
-            # The hybrid is Patron's (no implicit default); it is in the first table only.
+            # hybrid, ease, rp3beta have no implicit default: in the first table only.
             (
                 "implicit defaults, no activity rule",
                 Rules(active_days=None),

@@ -18,9 +18,11 @@ the all-time count stays the reference baseline), and the best model is ``DEFAUL
 folds inside the training period. ``--hybrid`` tunes the hybrid's blend weight
 (``als_weight``) and its trend over the same six folds (the last of them is the validation
 split), beside the shipped bm25 and als, and applies the rule that picks the hybrid's shipped
-setting and whether it becomes the default model (see :func:`hybrid`). Business rules: the
-defaults (``Rules()``: returned items excluded, products sold in the last 90 days), also tried
-without the activity rule.
+setting and whether it becomes the default model (see :func:`hybrid`). ``--new-models``
+does the same for EASE and RP3beta (grids and rule in :func:`new_models`), and
+``--hybrid-ease`` for the hybrid with EASE as a third component (:func:`hybrid_ease`).
+Business rules: the defaults (``Rules()``: returned items excluded, products sold in the
+last 90 days), also tried without the activity rule.
 
 The test period is never read here (the warehouse holds the whole log, but the split's window
 ends at 2011-09-01).
@@ -207,6 +209,203 @@ def hybrid(wh: Any, json_path: str | None) -> None:
         )
 
 
+#: EASE's grid (stated before the run): the L2 penalty and the input weighting.
+EASE_GRID: list[dict[str, Any]] = [
+    {"l2": l2, "weighting": w}
+    for l2, w in itertools.product(
+        (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0), ("binary", "log", "none")
+    )
+]
+#: RP3beta's grid (stated before the run): transition exponent, popularity penalty, neighbours.
+RP3BETA_GRID: list[dict[str, Any]] = [
+    {"alpha": a, "beta": b, "K": k}
+    for a, b, k in itertools.product((0.5, 0.75, 1.0), (0.0, 0.2, 0.4, 0.6), (100, 1000))
+]
+#: Both with the trend weights of the hybrid's grid over the same 21 days.
+NEW_MODEL_GRIDS = {"ease": EASE_GRID, "rp3beta": RP3BETA_GRID}
+
+
+def _setting(g: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in g.items())
+
+
+def new_models(wh: Any, json_path: str | None) -> None:
+    """EASE and RP3beta over the six folds, beside the shipped default, and the rule.
+
+    Per fold and grid setting the model is fitted once with the largest trend weight (the
+    recent buyers counted over ``HYBRID_TREND_DAYS``), then ranks at every trend weight of
+    ``HYBRID_TRENDS`` (the trend does not change what is fitted): the same figures as a fit
+    per setting.
+
+    The rule (stated and committed before the run; the test period is not read):
+
+    1. Each new model's shipped setting (``DEFAULT_PARAMS``) is its grid's highest mean
+       precision@10 over the six folds (grid setting × trend weight; ties: the first in grid
+       order, then the lower trend weight).
+    2. A new model becomes ``DEFAULT_MODEL`` only if that setting beats the current default
+       (the hybrid, ``als_weight`` 0.4, trend 0.2 over 21 days; expected mean 0.1337,
+       validation 0.1389, recomputed here on the same folds) both on the mean over the six
+       folds AND on the validation split (the last fold, cutoff 2011-06-01). If both new
+       models qualify, the one with the higher mean. Otherwise the default stays the hybrid
+       and the new models ship as options.
+    3. Then, and only then, ``benchmarks/bench_recommend.py protocol`` is run once for the
+       test-period figures; nothing is re-tuned after it.
+    """
+    from patron.customize.recommend import DEFAULT_MODEL
+
+    splits = _fold_splits(wh)
+    rules = Rules()
+    default = [evaluate_split(s, [DEFAULT_MODEL], rules=rules)[0].precision for s in splits]
+    _fold_header("model, setting, trend_weight")
+    default_mean = _fold_row(f"{DEFAULT_MODEL} (the shipped default)", default)
+    report: dict[str, Any] = {
+        "folds": [str(c) for c, _ in FOLD_CUTOFFS],
+        "default": {"model": DEFAULT_MODEL, "precision": default},
+        "grids": {},
+    }
+    best_of: dict[str, tuple[dict[str, Any], float, list[float]]] = {}
+    for name, grid in NEW_MODEL_GRIDS.items():
+        per_fold: dict[tuple[int, float], list[float]] = {
+            (i, t): [] for i in range(len(grid)) for t in HYBRID_TRENDS
+        }
+        for split in splits:
+            for i, g in enumerate(grid):
+                fitted = make_model(
+                    name, **g, trend_weight=HYBRID_TRENDS[-1], trend_days=HYBRID_TREND_DAYS
+                ).fit(split.train, as_of=split.cutoff)
+                for t in HYBRID_TRENDS:
+                    model = copy.copy(fitted)
+                    model.trend_weight = t  # type: ignore[attr-defined]
+                    top = recommend(
+                        model, split.train, n=10, rules=rules, as_of=split.cutoff, rows=split.rows
+                    )
+                    score = score_top_n(name, model.get_params(), top.items, split, 10)
+                    per_fold[(i, t)].append(score.precision)
+            print(f"{name}: fold {split.cutoff.date()} done", flush=True)
+        _fold_header(f"{name}: setting, trend_weight")
+        means = {
+            key: _fold_row(f"{_setting(grid[key[0]])}, trend {key[1]:.1f}", ps)
+            for key, ps in per_fold.items()
+        }
+        best = max(means, key=lambda key: means[key])  # ties: the first (grid order)
+        chosen = {**grid[best[0]], "trend_weight": best[1], "trend_days": HYBRID_TREND_DAYS}
+        best_of[name] = (chosen, means[best], per_fold[best])
+        print(
+            f"\nbest {name} by the mean over the folds: {chosen}: mean {means[best]:.4f}, "
+            f"validation {per_fold[best][-1]:.4f}",
+            flush=True,
+        )
+        report["grids"][name] = [
+            {**grid[i], "trend_weight": t, "precision": ps} for (i, t), ps in per_fold.items()
+        ]
+    qualified = {
+        name: mean
+        for name, (_, mean, ps) in best_of.items()
+        if mean > default_mean and ps[-1] > default[-1]
+    }
+    winner = max(qualified, key=lambda n: qualified[n]) if qualified else DEFAULT_MODEL
+    print(
+        f"\nthe shipped default ({DEFAULT_MODEL}): mean {default_mean:.4f}, validation "
+        f"{default[-1]:.4f}; qualified: {sorted(qualified) or 'none'} -> DEFAULT_MODEL = "
+        f"{winner!r}"
+    )
+    report["best"] = {
+        n: {"params": c, "mean": m, "precision": ps} for n, (c, m, ps) in best_of.items()
+    }
+    report["default_model"] = winner
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=1))
+
+
+#: The hybrid with EASE (stated before its run, after ``--new-models``): EASE as a third
+#: component at its setting chosen by ``--new-models`` (l2 100, binary; its own trend off),
+#: bm25 and als at their shipped settings; the grid is every (als_weight, ease_weight) on a
+#: 0.1 step with a sum of at most 1 (bm25 gets the rest), times the trend weights.
+HYBRID_EASE = {"l2": 100.0, "ease_weighting": "binary"}
+HYBRID_EASE_PAIRS = [(a, e) for a in HYBRID_WEIGHTS for e in HYBRID_WEIGHTS if a + e <= 1.0 + 1e-9]
+
+
+def hybrid_ease(wh: Any, json_path: str | None) -> None:
+    """The hybrid with an EASE component over the six folds, and the rule that picks it.
+
+    Per fold the hybrid with EASE is fitted once (its components do not depend on the blend
+    or trend weights), then ranks at every grid point.
+
+    The rule (stated and committed before the run; the test period is not read):
+
+    1. The candidate is the grid's highest mean precision@10 over the six folds (ties: the
+       first in grid order: als_weight, then ease_weight, then trend weight ascending).
+    2. The shipped hybrid takes that setting only if its ``ease_weight`` is above 0 and it
+       beats the current default (the hybrid without EASE, ``als_weight`` 0.4, trend 0.2;
+       mean 0.1337, validation 0.1389, recomputed here) both on the mean over the six folds
+       AND on the validation split (the last fold). Otherwise the hybrid stays as it is
+       (EASE weight 0).
+    3. Then ``benchmarks/bench_recommend.py protocol`` is run once; nothing is re-tuned
+       after it.
+    """
+    from patron.customize.recommend import DEFAULT_MODEL
+
+    splits = _fold_splits(wh)
+    rules = Rules()
+    default = [evaluate_split(s, [DEFAULT_MODEL], rules=rules)[0].precision for s in splits]
+    _fold_header("model, setting")
+    default_mean = _fold_row(f"{DEFAULT_MODEL} (the shipped default)", default)
+    grid = [(a, e, t) for a, e in HYBRID_EASE_PAIRS for t in HYBRID_TRENDS]
+    per_fold: dict[tuple[float, float, float], list[float]] = {g: [] for g in grid}
+    for split in splits:
+        fitted = make_model(
+            "hybrid",
+            ease_weight=0.1,
+            **HYBRID_EASE,
+            trend_weight=HYBRID_TRENDS[-1],
+            trend_days=HYBRID_TREND_DAYS,
+        ).fit(split.train, as_of=split.cutoff)
+        for a, e, t in grid:
+            model = copy.copy(fitted)
+            model.als_weight = a  # type: ignore[attr-defined]
+            model.ease_weight = e  # type: ignore[attr-defined]
+            model.trend_weight = t  # type: ignore[attr-defined]
+            top = recommend(
+                model, split.train, n=10, rules=rules, as_of=split.cutoff, rows=split.rows
+            )
+            score = score_top_n("hybrid", model.get_params(), top.items, split, 10)
+            per_fold[(a, e, t)].append(score.precision)
+        print(f"hybrid with EASE: fold {split.cutoff.date()} done", flush=True)
+    _fold_header("hybrid: als_weight, ease_weight, trend_weight")
+    means = {g: _fold_row(f"{g[0]:.1f}, {g[1]:.1f}, {g[2]:.1f}", per_fold[g]) for g in grid}
+    best = max(grid, key=lambda g: means[g])  # ties: the first
+    wins = best[1] > 0 and means[best] > default_mean and per_fold[best][-1] > default[-1]
+    print(
+        f"\nbest hybrid with EASE by the mean over the folds: als_weight {best[0]}, "
+        f"ease_weight {best[1]}, trend_weight {best[2]} ({HYBRID_TREND_DAYS} days): mean "
+        f"{means[best]:.4f}, validation {per_fold[best][-1]:.4f}; the shipped default: mean "
+        f"{default_mean:.4f}, validation {default[-1]:.4f} -> "
+        f"{'the hybrid takes EASE' if wins else 'the hybrid stays without EASE'}"
+    )
+    if json_path:
+        Path(json_path).write_text(
+            json.dumps(
+                {
+                    "folds": [str(c) for c, _ in FOLD_CUTOFFS],
+                    "default": default,
+                    "ease": HYBRID_EASE,
+                    "grid": [
+                        {
+                            "als_weight": a,
+                            "ease_weight": e,
+                            "trend_weight": t,
+                            "precision": per_fold[(a, e, t)],
+                        }
+                        for a, e, t in grid
+                    ],
+                    "best": {"als_weight": best[0], "ease_weight": best[1], "trend": best[2]},
+                    "hybrid_takes_ease": wins,
+                },
+                indent=1,
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -229,6 +428,18 @@ def main() -> None:
         "beside the shipped bm25 and als (writes --json if given).",
     )
     parser.add_argument(
+        "--new-models",
+        action="store_true",
+        help="Instead of the grids: EASE and RP3beta over the six folds, beside the shipped "
+        "default, and the rule that picks their settings and the default (writes --json).",
+    )
+    parser.add_argument(
+        "--hybrid-ease",
+        action="store_true",
+        help="Instead of the grids: the hybrid with an EASE component over the six folds, "
+        "and the rule that picks its weights (writes --json).",
+    )
+    parser.add_argument(
         "--default-rules-only",
         action="store_true",
         help="Only the default rules (skip the run without the activity rule).",
@@ -245,6 +456,14 @@ def main() -> None:
             return
         if args.hybrid:
             hybrid(wh, args.json)
+            wh.close()
+            return
+        if args.new_models:
+            new_models(wh, args.json)
+            wh.close()
+            return
+        if args.hybrid_ease:
+            hybrid_ease(wh, args.json)
             wh.close()
             return
         split = split_at(wh, VALIDATION_CUTOFF, end=VALIDATION_END)

@@ -72,6 +72,8 @@ def test_evaluate_runs_every_model(warehouse: Warehouse) -> None:
         "bm25",
         "als",
         "hybrid",
+        "ease",
+        "rp3beta",
     ]
     for s in result.scores:
         assert 0 <= s.precision <= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import numpy as np
@@ -16,7 +17,7 @@ from patron.customize import (
     recommend,
     similar_items,
 )
-from patron.customize.recommend import recent_buyers
+from patron.customize.recommend import recent_buyers, weight
 from patron.data.warehouse import Warehouse
 from patron.errors import DataError, NotFittedError, UsageError
 from tests.customize.log import load_log
@@ -225,3 +226,168 @@ def test_hybrid_mixes_normalised_bm25_and_als(data: Interactions) -> None:
         assert all(b_sim[i, j] > 0 or a_sim[i, j] > 0 for j in listed), i
     with pytest.raises(UsageError, match=r"hybrid: als_weight=1.5 is out of range; use a number "):
         make_model("hybrid", als_weight=1.5).fit(data)
+
+
+def _ease_by_direct_solve(x: np.ndarray, l2: float) -> np.ndarray:  # type: ignore[type-arg]
+    """EASE's weights from the constrained least squares itself, column by column.
+
+    Column j minimises ||x_j - X b||² + l2 ||b||² with b_j = 0: ridge regression of product j
+    on every other product, solved with the normal equations (no closed-form trick).
+    """
+    n = x.shape[1]
+    out = np.zeros((n, n))
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        a = x[:, others]
+        out[others, j] = np.linalg.solve(a.T @ a + l2 * np.eye(n - 1), a.T @ x[:, j])
+    return out
+
+
+def test_ease_closed_form_solves_the_constrained_least_squares(data: Interactions) -> None:
+    for weighting, l2 in (("binary", 0.5), ("log", 3.0), ("none", 100.0)):
+        model = make_model("ease", l2=l2, weighting=weighting, trend_weight=0.0).fit(data)
+        b = model.weights_  # type: ignore[attr-defined]
+        assert b.dtype == np.float32
+        assert b.shape == (6, 6)
+        assert np.all(np.diag(b) == 0.0)  # no product predicts itself
+        dense = weight(data.orders, weighting).toarray().astype(np.float64)
+        np.testing.assert_allclose(b, _ease_by_direct_solve(dense, l2), rtol=1e-4, atol=1e-6)
+        # Scores are the customers' weighted rows times B.
+        np.testing.assert_allclose(
+            model.scores(np.arange(5), data.orders), dense @ b, rtol=1e-5, atol=1e-6
+        )
+
+
+def test_ease_tiny_case_by_hand() -> None:
+    # Two customers, two products, both bought by both: X = [[1, 1], [1, 1]], XᵀX = [[2, 2],
+    # [2, 2]]. With l2 = 1: P = inverse of [[3, 2], [2, 3]] = [[3, -2], [-2, 3]] / 5, so
+    # B[0, 1] = -P[0, 1] / P[1, 1] = 2 / 3 (the ridge fit of one column on the other:
+    # 2 / (2 + 1)).
+    from scipy import sparse
+
+    x = sparse.csr_matrix(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    model = make_model("ease", l2=1.0, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(model.weights_, [[0, 2 / 3], [2 / 3, 0]], rtol=1e-6)  # type: ignore[attr-defined]
+    # A customer who bought product 0 only scores product 1 at 2/3, product 0 at 0.
+    np.testing.assert_allclose(
+        model.scores(np.array([0]), sparse.csr_matrix([[1.0, 0.0]])), [[0.0, 2 / 3]], rtol=1e-6
+    )
+
+
+def test_ease_item_similarity_and_limits(
+    data: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = make_model("ease", l2=1.0, trend_weight=0.0).fit(data)
+    items = np.arange(data.shape[1])
+    sim = model.item_similarity(items)
+    np.testing.assert_array_equal(sim, model.weights_)  # type: ignore[attr-defined]
+    top = similar_items(model, data, n=5, rules=Rules(active_days=None))
+    for i in items:
+        listed = [j for j in top.items[i] if j >= 0]
+        assert i not in listed
+        assert all(sim[i, j] > 0 for j in listed)  # negative weights are not "similar"
+    with pytest.raises(UsageError, match=r"ease: l2=0 is out of range"):
+        make_model("ease", l2=0).fit(data)
+    with pytest.raises(UsageError, match=r"ease: weighting='bm25' is not allowed; choose one"):
+        make_model("ease", weighting="bm25").fit(data)
+    # (the package's ``recommend`` is the function; the module is in sys.modules)
+    monkeypatch.setattr(sys.modules["patron.customize.recommend"], "EASE_MAX_PRODUCTS", 5)
+    with pytest.raises(UsageError, match=r"limited to 5 products .* these purchases have 6\. Use"):
+        make_model("ease").fit(data)
+
+
+def test_rp3beta_tiny_case_by_hand() -> None:
+    # X = [[1, 1, 0], [0, 1, 1]]: P_ui = [[.5, .5, 0], [0, .5, .5]], P_iu = [[1, 0], [.5, .5],
+    # [0, 1]], so P_iu P_ui = [[.5, .5, 0], [.25, .5, .25], [0, .5, .5]]; popularity [1, 2, 1].
+    from scipy import sparse
+
+    x = sparse.csr_matrix(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    walk = make_model("rp3beta", alpha=1.0, beta=0.0, K=10, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(
+        walk.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.5, 0], [0.25, 0, 0.25], [0, 0.5, 0]],
+    )
+    # beta = 1 divides each column by its popularity; counts score as bought (binary).
+    pen = make_model("rp3beta", alpha=1.0, beta=1.0, K=10, trend_weight=0.0).fit(x * 3)
+    np.testing.assert_allclose(
+        pen.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]],
+    )
+    np.testing.assert_allclose(
+        pen.scores(np.array([0]), sparse.csr_matrix([[2.0, 0.0, 0.0]])), [[0, 0.25, 0]]
+    )
+    # alpha = 2 squares every transition probability: P_iu P_ui = [[.25, .25, 0],
+    # [.0625, .125, .0625], [0, .25, .25]]; K = 1 keeps each product's strongest neighbour.
+    sq = make_model("rp3beta", alpha=2.0, beta=0.0, K=1, trend_weight=0.0).fit(x)
+    np.testing.assert_allclose(
+        sq.similarity_.toarray(),  # type: ignore[attr-defined]
+        [[0, 0.25, 0], [0.0625, 0, 0], [0, 0.25, 0]],
+    )
+    with pytest.raises(UsageError, match=r"rp3beta: beta=3 is out of range; use a number from 0"):
+        make_model("rp3beta", beta=3).fit(x)
+
+
+def test_rp3beta_matches_a_dense_computation(data: Interactions) -> None:
+    x = (data.orders.toarray() > 0).astype(np.float64)
+    alpha, beta = 0.7, 0.4
+    p_ui = (x / x.sum(axis=1, keepdims=True)) ** alpha
+    p_iu = (x.T / x.sum(axis=0)[:, None]) ** alpha
+    w = (p_iu @ p_ui) / x.sum(axis=0)[None, :] ** beta
+    np.fill_diagonal(w, 0.0)
+    model = make_model("rp3beta", alpha=alpha, beta=beta, K=100, trend_weight=0.0).fit(data)
+    np.testing.assert_allclose(model.similarity_.toarray(), w, rtol=1e-6)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(model.scores(np.arange(5), data.orders), x @ w, rtol=1e-5)
+
+
+def test_hybrid_with_an_ease_component(data: Interactions) -> None:
+    rows = np.arange(5)
+    parts = {"K": 20, "K1": 1.2, "B": 0.75, "factors": 4, "regularization": 0.1}
+    bm25 = make_model("bm25", K=20, K1=1.2, B=0.75, trend_weight=0.0).fit(data)
+    als = make_model("als", factors=4, regularization=0.1, weighting="none", trend_weight=0.0)
+    ease = make_model("ease", l2=2.0, weighting="log", trend_weight=0.0).fit(data)
+    b, a = bm25.scores(rows, data.orders), als.fit(data).scores(rows, data.orders)
+    e = ease.scores(rows, data.orders)
+
+    def minmax(s: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        low, high = s.min(axis=1, keepdims=True), s.max(axis=1, keepdims=True)
+        return (s - low) / np.where(high > low, high - low, 1.0)
+
+    three = make_model(
+        "hybrid",
+        als_weight=0.3,
+        ease_weight=0.5,
+        l2=2.0,
+        ease_weighting="log",
+        weighting="none",
+        trend_weight=0.0,
+        **parts,
+    ).fit(data)
+    np.testing.assert_allclose(
+        three.scores(rows, data.orders),
+        0.2 * minmax(b) + 0.3 * minmax(a) + 0.5 * minmax(e),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # All the weight on EASE ranks as EASE alone.
+    only = make_model(
+        "hybrid",
+        als_weight=0.0,
+        ease_weight=1.0,
+        l2=2.0,
+        ease_weighting="log",
+        trend_weight=0.0,
+        **parts,
+    )
+    everything = Rules(active_days=None)
+    got = recommend(only.fit(data), data, n=4, rules=everything)
+    np.testing.assert_array_equal(got.items, recommend(ease, data, n=4, rules=everything).items)
+    # Without EASE weight no EASE is fitted (no dense inverse, no catalogue limit) ...
+    two = make_model("hybrid", als_weight=0.3, trend_weight=0.0, **parts).fit(data)
+    assert two.ease_ is None  # type: ignore[attr-defined]
+    two.ease_weight = 0.2  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="fitted without the EASE component; fit it again"):
+        two.scores(rows, data.orders)
+    with pytest.raises(UsageError, match=r"hybrid: als_weight \+ ease_weight = 1.2 is over 1"):
+        make_model("hybrid", als_weight=0.7, ease_weight=0.5).fit(data)
+    with pytest.raises(UsageError, match=r"hybrid: ease_weighting='bm25' is not allowed"):
+        make_model("hybrid", ease_weight=0.5, ease_weighting="bm25").fit(data)

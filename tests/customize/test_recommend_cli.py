@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import ibis
@@ -160,3 +161,21 @@ def test_no_products_or_transactions(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = run(["recommend", "evaluate", "-w", url], capsys)
     assert code == 65
     assert "no product_id column" in err
+
+
+def test_fit_ease_and_its_catalogue_limit(
+    small: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules["patron.customize.recommend"], "EASE_MAX_PRODUCTS", 3)
+    code, _, err = run(["recommend", "fit", "--model", "ease", "-w", small], capsys)
+    assert code == 2
+    assert "The ease model inverts a dense products x products matrix and is limited to 3" in err
+    assert "Traceback" not in err
+    assert not connect(small).has_table("recommendations")  # nothing written
+    monkeypatch.undo()
+    code, out, _ = run(
+        ["recommend", "fit", "--model", "ease", "--top", "3", "--all-products", "-w", small],
+        capsys,
+    )
+    assert code == 0
+    assert "ease: top 3 for 5 of 5 customers" in out

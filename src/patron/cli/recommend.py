@@ -47,7 +47,7 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="popularity, cooccurrence, item_knn, bm25, als or hybrid "
+        help="popularity, cooccurrence, item_knn, bm25, als, hybrid, ease or rp3beta "
         "(default: hybrid, the shipped one).",
         show_default=False,
     ),

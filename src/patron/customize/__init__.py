@@ -7,7 +7,7 @@ and the contact policy (from :mod:`patron.interact`), and logs every decision wi
 price quotes (:mod:`patron.customize.quotes`) keep one live price per customer and product;
 campaigns (:mod:`patron.customize.campaigns`) send next best actions against a holdout.
 Recommendations: a customer × product matrix from engine aggregates
-(:mod:`~patron.customize.interactions`), six models with business rules
+(:mod:`~patron.customize.interactions`), eight models with business rules
 (:mod:`~patron.customize.recommend`), the evaluation protocol (:mod:`~patron.customize.evaluate`)
 and the batch run that writes the top N per customer to the warehouse
 (:mod:`~patron.customize.recommend_batch`); publishing to and reading from the operational store:
@@ -45,10 +45,12 @@ from patron.customize.recommend import (
     ALSModel,
     BM25Model,
     CooccurrenceModel,
+    EASEModel,
     HybridModel,
     ItemKNNModel,
     PopularityModel,
     Recommender,
+    RP3betaModel,
     Rules,
     TopN,
     make_model,
@@ -67,6 +69,7 @@ __all__ = [
     "Candidate",
     "CooccurrenceModel",
     "Decision",
+    "EASEModel",
     "Eligibility",
     "Evaluation",
     "FitResult",
@@ -80,6 +83,7 @@ __all__ = [
     "PopularityModel",
     "Quote",
     "QuoteOutcome",
+    "RP3betaModel",
     "Recommender",
     "Rules",
     "Split",
