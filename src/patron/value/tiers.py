@@ -84,12 +84,15 @@ TIER_REASONS = (
     "value growing since the previous snapshot",
     "",
 )
+#: Every RFM code: recency, frequency and monetary scores of 1 to 5, e.g. "531".
+RFM_CODES = tuple(f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6))
 #: The added string columns with a closed set of values.
 TIER_CATEGORIES: dict[str, tuple[str, ...]] = {
     "tier": TIERS,
     "tier_reason": TIER_REASONS,
     "loyalty": LOYALTY_STATUSES,
     "profit_loyalty": GRID_CELLS,
+    "rfm": RFM_CODES,
 }
 
 #: Columns the scored table must have.
