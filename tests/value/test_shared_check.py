@@ -90,35 +90,3 @@ def test_the_check_summary_equals_a_separate_pass(wh: Warehouse, tmp_path: Path,
         assert checked is not None
         assert checked.to_dict()["totals"] == pytest.approx(alone["totals"], rel=1e-9)
     assert [t for t in wh.list_tables() if t.startswith("_patron_")] == ["_patron_loads"]
-
-
-def test_the_check_fits_beside_the_scoring_fit(
-    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The check's fit runs in a worker thread beside the scoring fit: the same answers."""
-    import threading
-
-    from patron.value import validation
-
-    load_cdnow_sample(wh)
-    graded_in: list[str] = []
-    real = validation._graded
-
-    def spy(*args: object, **kwargs: object) -> validation.ModelCheck:
-        graded_in.append(threading.current_thread().name)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(validation, "_graded", spy)
-    with summary_from_warehouse(wh, SummarySpec("week"), check_weeks=HOLDOUT_WEEKS) as scored:
-        fit, checked = fit_and_check(scored, "bgnbd")
-        monkeypatch.setattr(validation, "_fit_beside_check", lambda *a: None)
-        fit_seq, checked_seq = fit_and_check(scored, "bgnbd")
-    assert graded_in[0] != threading.main_thread().name  # side by side
-    assert graded_in[1] == threading.main_thread().name  # the sequential path
-    assert fit.model.params_ == fit_seq.model.params_
-    assert fit.spend_model is not None
-    assert fit_seq.spend_model is not None
-    assert fit.spend_model.params_ == fit_seq.spend_model.params_
-    assert checked is not None
-    assert checked_seq is not None
-    assert checked.to_dict() == checked_seq.to_dict()

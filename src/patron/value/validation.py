@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -395,47 +394,6 @@ def _graded(
     return ModelCheck(fit.model.name, cal, weeks, report, report.grade, fit)
 
 
-def _fit_beside_check(
-    source: SummarySource,
-    model: str,
-    penalizer: float,
-    dropout_prior: float | None,
-    as_of: date,
-) -> tuple[FitResult, ModelCheck] | None:
-    """The scoring fit and the holdout check's fit side by side, where they can be.
-
-    For a named model whose check summary came in the scoring pass: the check's engine reads
-    (its summary, the holdout sums) are made first, then its fit (numpy and scipy only,
-    which release the GIL on arrays this size) runs in a worker thread while this thread
-    fits the scoring model. One thread uses the engine at a time. Returns None where they
-    cannot run side by side (``auto`` chooses the scoring model on the check).
-    """
-    if model == "auto":
-        return None
-    cal = as_of - timedelta(weeks=HOLDOUT_WEEKS)
-    spec = SummarySpec(source.unit, cal, as_of, discrete=model in DISCRETE_MODELS)
-    try:
-        shared = _shared_check(source, spec)
-        if shared is None:
-            return None
-        holdout_sums(shared)  # the engine's part of the grade, computed here and kept
-    except (DataError, UsageError, ConvergenceError) as exc:
-        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
-        return fit, _not_checked(model, cal, HOLDOUT_WEEKS, exc)
-
-    def check() -> ModelCheck:
-        try:
-            return _graded(shared, model, penalizer, dropout_prior, cal, HOLDOUT_WEEKS)
-        except (DataError, UsageError, ConvergenceError) as exc:
-            return _not_checked(model, cal, HOLDOUT_WEEKS, exc)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(check)
-        fit = fit_purchase_model(source, model, penalizer=penalizer, dropout_prior=dropout_prior)
-        checked = pending.result()
-    return fit, checked
-
-
 def fit_and_check(
     source: SummarySource,
     model: str,
@@ -465,9 +423,6 @@ def fit_and_check(
         weeks = round(source.info["holdout_days"] / 7)
         return fit, ModelCheck(fit.model.name, cal, weeks, report, report.grade, fit)
     as_of = source.spec.observation_end or date.today()
-    both = _fit_beside_check(source, model, penalizer, dropout_prior, as_of)
-    if both is not None:
-        return both
     checked = check_model(
         source.warehouse,
         source.unit,
