@@ -20,6 +20,7 @@ import pytest
 from patron.cli import main
 from patron.data.warehouse import connect
 from patron.value.history import latest_run
+from patron.value.summary import only_returns as count_only_returns
 from tests.conftest import shared_file
 
 
@@ -222,6 +223,9 @@ def test_customers_with_only_returns_are_counted_not_lost(retail: str, scored: d
         per = tx.group_by("customer_id").aggregate(buys=(~tx.is_return).sum())
         only_returns = int((per.buys == 0).sum().execute())  # counted independently
         everyone = int(per.count().execute())
+        # Both ways Patron counts them (grouping the returners; against every buyer) agree.
+        buyers = per.filter(per.buys > 0).select("customer_id")
+        assert count_only_returns(tx) == count_only_returns(tx, buyers) == only_returns
     finally:
         wh.close()
     assert only_returns > 0

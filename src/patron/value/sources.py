@@ -31,6 +31,7 @@ from patron.value.summary import (
     compress,
     customer_summary,
     expand_summary,
+    only_returns,
     stored_summary,
 )
 
@@ -112,9 +113,8 @@ class SummarySource:
             date.fromisoformat(info["calibration_end"]),
             date.fromisoformat(info["observation_end"]),
         )
-        return SummarySource(
-            table, self.unit, info, compress(table, self.unit_days), self.warehouse, spec=spec
-        )
+        comp = compress(table, self.unit_days, money=False)  # the check grades purchases
+        return SummarySource(table, self.unit, info, comp, self.warehouse, spec=spec)
 
     def release(self) -> None:
         """Drop the materialised summary and the staging tables made from it."""
@@ -162,6 +162,8 @@ def summary_from_warehouse(
         name, stored = wh.materialize("summary", stored_summary(table, info))
     table = expand_summary(stored, info)
     try:
+        if info["customers_only_returns"] is None:
+            info["customers_only_returns"] = only_returns(people.transactions(wh), stored)
         # A discrete summary's time columns are whole periods already.
         comp = compress(table, 1.0 if spec.discrete else spec.unit_days)
     except BaseException:

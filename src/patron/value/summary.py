@@ -52,6 +52,7 @@ __all__ = [
     "customer_summary",
     "day_number",
     "expand_summary",
+    "only_returns",
     "spend_data",
     "stored_summary",
 ]
@@ -163,13 +164,18 @@ def _date(day: int) -> ir.DateScalar:
 _MAX_SPAN_DAYS = 208_000
 
 
-def _only_returns(tx: ir.Table) -> int:
+def only_returns(tx: ir.Table, buyers: ir.Table | None = None) -> int:
     """How many customers have returns and no purchase (so no summary row).
 
-    Only the customers with a return are grouped: far fewer than a distinct count of every
-    customer (a third of the time at 1M rows).
+    ``buyers``: a table of every customer with a purchase (a summary without date limits),
+    against which the customers with a return are counted; without it, only the customers
+    with a return are grouped over their rows. Either is far cheaper than distinct counts of
+    every customer.
     """
     returned = tx.filter(tx.is_return.fill_null(False))
+    if buyers is not None:
+        who = returned.select("customer_id").distinct()
+        return int(who.anti_join(buyers, "customer_id").count().to_pyarrow().as_py() or 0)
     theirs = tx.filter(tx.customer_id.isin(returned.customer_id))
     per = theirs.group_by("customer_id").aggregate(
         bought=(~theirs.is_return.fill_null(False)).any()
@@ -285,16 +291,12 @@ def customer_summary(
     if check is not None and (spec.discrete or holdout or not lo <= check < obs):
         check = None  # only a summary without a holdout, in days, carries a check's columns
     if check is not None:
-        in_check, after_check = daily.day <= _date(check), daily.day > _date(check)
+        # The check grades purchases only: its calibration's last day and count of days (its
+        # holdout's follows from the total), two more states for the engine's grouping to
+        # hold (at 10M customers it spills to disk, and each state costs there).
+        in_check = daily.day <= _date(check)
         aggs["_c_last"] = key.max(where=in_check)
         aggs["_c_days"] = units.count(where=in_check)
-        aggs["_c_spend"] = units.amount.sum(where=in_check)
-        aggs["_c_hold_days"] = units.count(where=after_check)
-        aggs["_c_hold_spend"] = units.amount.sum(where=after_check)
-        if has_costs:
-            aggs["_c_margin"] = units.margin.sum(where=in_check)
-        if track:
-            aggs["_c_uncosted"] = units.uncosted.any(where=in_check)
     if has_costs:
         aggs["margin"] = units.margin.sum(where=cal_sel)
         aggs["first_margin"] = arg_min(units.margin, key)
@@ -348,29 +350,18 @@ def customer_summary(
         columns["holdout_frequency"] = ibis.literal(0, "int64")
         columns["holdout_spend"] = ibis.literal(0.0, "float64")
     if check is not None:
-        # As above with the calibration ending at ``check``; null for customers whose first
-        # purchase came later (the check's summary leaves them out).
+        # As above with the calibration ending at ``check``, purchases only; null for
+        # customers whose first purchase came later (the check's summary leaves them out).
         c_freq = (per._c_days - 1).cast("int64")
         c_recency = (_day_number(per._c_last) - per.first_purchase_day).cast("int64")
         c_t = (ibis.literal(check) - per.first_purchase_day).cast("int64")
-        c_margin = ibis.null("float64")
-        if has_costs:
-            c_known = c_freq > 0 if not track else (c_freq > 0) & ~per._c_uncosted
-            c_margin = ibis.ifelse(
-                c_known, (per._c_margin - per.first_margin) / c_freq, ibis.null("float64")
-            )
         columns |= {
-            "_check_monetary_value": ibis.ifelse(
-                c_freq > 0, (per._c_spend - per.first_amount) / c_freq, 0.0
-            ),
-            "_check_margin_value": c_margin,
             "_check_row_key": ibis.ifelse(
                 per.first_date <= _date(check),
                 (c_freq * base + c_recency) * base + c_t,
                 ibis.null("int64"),
             ),
-            "_check_holdout_frequency": per._c_hold_days.cast("int64"),
-            "_check_holdout_spend": ibis.coalesce(per._c_hold_spend, 0.0),
+            "_check_holdout_frequency": (per.days - per._c_days).cast("int64"),
         }
     summary = per.select("customer_id", **columns)
     info = {
@@ -381,8 +372,9 @@ def customer_summary(
         "has_costs": has_costs,
         "discrete": spec.discrete,
         "key_base": base,
-        # customers whose every row is a return: no purchase to model, so not scored
-        "customers_only_returns": _only_returns(tx),
+        # customers whose every row is a return: no purchase to model, so not scored. None:
+        # the summary holds every buyer, so the count is made against it once stored.
+        "customers_only_returns": None if not holdout and obs >= hi else only_returns(tx),
     }
     if spec.discrete:
         info["holdout_periods"] = hold_periods
@@ -398,19 +390,28 @@ CHECK_PREFIX = "_check_"
 def check_summary(stored: ir.Table, info: dict[str, Any]) -> tuple[ir.Table, dict[str, Any]]:
     """The stored summary of a holdout check, from a summary computed with ``check_days``.
 
-    The same table and ``info`` a :func:`customer_summary` with ``calibration_end`` =
-    ``info["check_end"]`` (and the same observation end) gives, stored: its customers are
-    those who bought by then. Expand it with :func:`expand_summary`.
+    The purchases of the table and the ``info`` a :func:`customer_summary` with
+    ``calibration_end`` = ``info["check_end"]`` (and the same observation end) gives, stored:
+    its customers are those who bought by then. The check grades purchases, so the money
+    columns (``monetary_value``, ``margin_value``, ``holdout_spend``) are null. Expand it with
+    :func:`expand_summary`; compress it with ``money=False``.
     """
     check = info["check_end"]
     rows = stored.filter(stored[f"{CHECK_PREFIX}row_key"].notnull())
-    names = ("row_key", "monetary_value", "margin_value", "holdout_frequency", "holdout_spend")
+    names = ("row_key", "holdout_frequency")
+    money = ("monetary_value", "margin_value", "holdout_spend")
     others = [
-        c for c in stored.columns[1:] if not c.startswith(CHECK_PREFIX) and c not in names
+        c
+        for c in stored.columns[1:]
+        if not c.startswith(CHECK_PREFIX) and c not in (*names, *money)
     ]  # what was joined on (a cost to serve)
     table = rows.select(
         "customer_id",
-        **{n: rows[f"{CHECK_PREFIX}{n}"] for n in names},
+        row_key=rows[f"{CHECK_PREFIX}row_key"],
+        monetary_value=ibis.null("float64"),
+        margin_value=ibis.null("float64"),
+        holdout_frequency=rows[f"{CHECK_PREFIX}holdout_frequency"],
+        holdout_spend=ibis.null("float64"),
         **{c: rows[c] for c in others},
     )
     checked = {k: v for k, v in info.items() if k != "check_end"}
@@ -526,34 +527,42 @@ class Compressed:
         return np.asarray(np.searchsorted(self.keys, keys))
 
 
-def compress(summary: ir.Table, unit_days: float, weights: str | None = None) -> Compressed:
+def compress(
+    summary: ir.Table, unit_days: float, weights: str | None = None, *, money: bool = True
+) -> Compressed:
     """Group the summary into unique rows by ``row_key`` in the engine; only those reach numpy.
 
     ``weights`` names a column of row weights (customers a row stands for); default 1 each.
-    The same pass sums what customer equity needs per unique row (see :class:`RowSums`).
+    The same pass sums what customer equity needs per unique row (see :class:`RowSums`);
+    ``money=False`` leaves those sums at zero (a holdout check grades purchases only).
     """
     t = summary
-    nonpositive = ((t.frequency > 0) & (t.monetary_value <= 0)).fill_null(False)
-    z = ibis.ifelse((t.frequency > 0) & (t.monetary_value > 0), t.monetary_value, 0.0)
-    m = t.margin_value
-    own = m.notnull() & (t.monetary_value > 0) & (t.frequency > 0)
-    extra = {"sum_cts": t.cost_to_serve.sum()} if "cost_to_serve" in t.columns else {}
+    money_sums: dict[str, ir.Value] = {}
+    if money:
+        nonpositive = ((t.frequency > 0) & (t.monetary_value <= 0)).fill_null(False)
+        z = ibis.ifelse((t.frequency > 0) & (t.monetary_value > 0), t.monetary_value, 0.0)
+        m = t.margin_value
+        own = m.notnull() & (t.monetary_value > 0) & (t.frequency > 0)
+        money_sums = {
+            "spenders": (~nonpositive).sum(),
+            "nonpositive": nonpositive.sum(),
+            "sum_z": z.sum(),
+            "own": own.sum(),
+            "own_rate": ibis.ifelse(own, m / t.monetary_value, 0.0).sum(),
+            "own_m": ibis.ifelse(own, m, 0.0).sum(),
+            "own_z": ibis.ifelse(own, z, 0.0).sum(),
+            "margins": m.count(),
+            "sum_m": m.sum(),
+        }
+        if "cost_to_serve" in t.columns:
+            money_sums["sum_cts"] = t.cost_to_serve.sum()
     grouped = t.group_by("row_key").aggregate(
         frequency=t.frequency.min(),
         recency_days=t.recency_days.min(),
         T_days=t.T_days.min(),
         n=t[weights].sum() if weights else t.count(),
         rows=t.count(),
-        spenders=(~nonpositive).sum(),
-        nonpositive=nonpositive.sum(),
-        sum_z=z.sum(),
-        own=own.sum(),
-        own_rate=ibis.ifelse(own, m / t.monetary_value, 0.0).sum(),
-        own_m=ibis.ifelse(own, m, 0.0).sum(),
-        own_z=ibis.ifelse(own, z, 0.0).sum(),
-        margins=m.count(),
-        sum_m=m.sum(),
-        **extra,
+        **money_sums,
     )
     arrow = grouped.to_pyarrow()
     if arrow.num_rows == 0:
@@ -562,7 +571,7 @@ def compress(summary: ir.Table, unit_days: float, weights: str | None = None) ->
     order = np.argsort(keys)  # sorted by key, so that positions() is a binary search
 
     def col(name: str) -> np.ndarray:
-        if name not in arrow.column_names:  # no cost to serve known
+        if name not in arrow.column_names:  # no cost to serve known (or money not summed)
             return np.zeros(len(keys))
         values = arrow.column(name).to_numpy(zero_copy_only=False)
         return np.nan_to_num(np.asarray(values, dtype=np.float64))[order]
