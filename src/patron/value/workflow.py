@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -553,6 +554,11 @@ def _spend_terms(
     return ibis.ifelse(nonpositive, 0.0, v), ibis.ifelse(nonpositive, 0.0, var)
 
 
+def _constant(value: ir.Value) -> bool:
+    """Whether ``value`` is a literal: the same for every customer."""
+    return isinstance(value.op(), ops.Literal)
+
+
 def score_customers(
     source: SummarySource,
     fit: FitResult,
@@ -673,28 +679,29 @@ def score_customers(
         if source.spec is not None and source.spec.observation_end
         else datetime.now(UTC).date()
     )
-    scored = t.select(
-        "customer_id",
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        p_alive=t.p_alive,
-        expected_purchases=t.expected_purchases,
-        expected_spend=t._v,
-        margin_rate=t._rate,
-        cost_to_serve_yearly=t._cts,
-        discounted_purchases=t._de,
-        clv=clv,
-        clv_low=clv - Z95 * sd,
-        clv_high=clv + Z95 * sd,
-        model=ibis.literal(model.name),
-        time_unit=ibis.literal(source.unit),
-        horizon_months=ibis.literal(settings.horizon_months),
-        discount_rate_yearly=ibis.literal(settings.discount_rate),
-        as_of=ibis.literal(as_of),
-        scored_at=ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
-    )
+    columns: dict[str, ir.Value] = {
+        "customer_id": t.customer_id,
+        "frequency": t.frequency,
+        "recency": t.recency,
+        "T": t["T"],
+        "monetary_value": t.monetary_value,
+        "p_alive": t.p_alive,
+        "expected_purchases": t.expected_purchases,
+        "expected_spend": t._v,
+        "margin_rate": rate if _constant(rate) else t._rate,
+        "cost_to_serve_yearly": cts if _constant(cts) else t._cts,
+        "discounted_purchases": t._de,
+        "clv": clv,
+        "clv_low": clv - Z95 * sd,
+        "clv_high": clv + Z95 * sd,
+        "model": ibis.literal(model.name),
+        "time_unit": ibis.literal(source.unit),
+        "horizon_months": ibis.literal(settings.horizon_months),
+        "discount_rate_yearly": ibis.literal(settings.discount_rate),
+        "as_of": ibis.literal(as_of),
+        "scored_at": ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
+    }
+    scored = t.select(**columns)
     wh = source.warehouse
     if write == VALUE_TABLE:  # untiered: the tiered run it replaces stays a snapshot
         with wh.transaction():
@@ -704,7 +711,13 @@ def score_customers(
         wh.replace_table(write, scored, categories=VALUE_CATEGORIES)
         scored = wh.table(write)
     else:
-        scored = source.stage("scored", scored)
+        # Only the columns that vary are staged (at 10M customers the staging table outgrows
+        # the engine's memory, and every column costs there); the constants are added back.
+        varying = [name for name, value in columns.items() if not _constant(value)]
+        staged = source.stage("scored", scored.select(*varying))
+        scored = staged.select(
+            *[staged[n] if n in varying else v.name(n) for n, v in columns.items()]
+        )
     # Customer equity and its interval from the per-row sums: the parameter errors are shared
     # by all customers, so the summed gradients carry them (no per-customer pass needed).
     x = c.frequency
