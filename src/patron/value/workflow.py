@@ -701,23 +701,6 @@ def score_customers(
         "as_of": ibis.literal(as_of),
         "scored_at": ibis.literal(datetime.now(UTC).replace(tzinfo=None)),
     }
-    scored = t.select(**columns)
-    wh = source.warehouse
-    if write == VALUE_TABLE:  # untiered: the tiered run it replaces stays a snapshot
-        with wh.transaction():
-            write_value(wh, scored, as_of, VALUE_CATEGORIES)
-        scored = wh.table(write)
-    elif write:
-        wh.replace_table(write, scored, categories=VALUE_CATEGORIES)
-        scored = wh.table(write)
-    else:
-        # Only the columns that vary are staged (at 10M customers the staging table outgrows
-        # the engine's memory, and every column costs there); the constants are added back.
-        varying = [name for name, value in columns.items() if not _constant(value)]
-        staged = source.stage("scored", scored.select(*varying))
-        scored = staged.select(
-            *[staged[n] if n in varying else v.name(n) for n, v in columns.items()]
-        )
     # Customer equity and its interval from the per-row sums: the parameter errors are shared
     # by all customers, so the summed gradients carry them (no per-customer pass needed).
     x = c.frequency
@@ -741,6 +724,24 @@ def score_customers(
         g_phi = g_phi_rows @ fac.de
         var_eq += float(g_phi @ fit.spend_model.covariance_ @ g_phi)
     half = Z95 * np.sqrt(max(var_eq, 0.0))
+    del fac, g_phi_rows  # the per-row factors are in the engine now: freed before staging
+    scored = t.select(**columns)
+    wh = source.warehouse
+    if write == VALUE_TABLE:  # untiered: the tiered run it replaces stays a snapshot
+        with wh.transaction():
+            write_value(wh, scored, as_of, VALUE_CATEGORIES)
+        scored = wh.table(write)
+    elif write:
+        wh.replace_table(write, scored, categories=VALUE_CATEGORIES)
+        scored = wh.table(write)
+    else:
+        # Only the columns that vary are staged (at 10M customers the staging table outgrows
+        # the engine's memory, and every column costs there); the constants are added back.
+        varying = [name for name, value in columns.items() if not _constant(value)]
+        staged = source.stage("scored", scored.select(*varying))
+        scored = staged.select(
+            *[staged[n] if n in varying else v.name(n) for n, v in columns.items()]
+        )
     top = (
         scored.order_by(ibis.desc("clv"))
         .limit(5)
