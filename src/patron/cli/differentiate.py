@@ -180,10 +180,12 @@ def snapshots_prune(
     are kept.
     """
     from patron.value.history import prune_snapshots
+    from patron.value.snapshots import tiered_run_date
 
     day = _parse_date(before, "--before")
     with _open(warehouse) as wh:
         removed, kept = prune_snapshots(wh, keep_last=keep_last, before=day, dry_run=dry_run)
+        held = tiered_run_date(wh)
     if as_json:
         _emit_json(
             {
@@ -196,6 +198,11 @@ def snapshots_prune(
     verb = "Would remove" if dry_run else "Removed"
     listed = ", ".join(d.isoformat() for d in removed) or "none"
     out.print(f"{verb} {len(removed)} snapshot(s): {listed}. Kept {len(kept)}.")
+    if held is not None and kept and held != kept[-1]:
+        out.print(
+            f"The snapshot of {held} stays: customer_value holds that run (it moves to the "
+            "history, and can be pruned, when a later run replaces it)."
+        )
 
 
 def _print_migration(m: Migration) -> None:

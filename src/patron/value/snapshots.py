@@ -16,6 +16,7 @@ converted on the first write: that table becomes the history, less the rows of
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -153,20 +154,26 @@ def snapshots_table(wh: Warehouse, categories: Categories | None = None) -> str:
         return SNAPSHOTS_TABLE
     wh.rename(SNAPSHOTS_TABLE, HISTORY_TABLE)
     delete_dated(wh, HISTORY_TABLE, [current], categories)
-    _create_view(wh)
+    _create_view(wh, current)
     return HISTORY_TABLE
 
 
-def _create_view(wh: Warehouse) -> None:
+def _create_view(wh: Warehouse, current: date | None) -> None:
     """(Re)make ``value_snapshots``: the history's rows and a tiered ``customer_value``'s.
 
-    Plain SQL, the same on every engine: a union by position of the same columns, named by
-    Patron (never user text).
+    ``current`` is the date of the tiered run ``customer_value`` holds (None: untiered or
+    absent). Plain SQL, the same on every engine: a union by position of the same columns,
+    named by Patron (never user text). The history's rows of ``customer_value``'s own date
+    are left out, so that a write cut short (on an engine without transactions) cannot show
+    a date twice.
     """
     columns = ", ".join(("as_of", "customer_id", *SNAPSHOT_COLUMNS))
     sql = f"SELECT {columns} FROM {HISTORY_TABLE}"
-    if tiered_run_date(wh) is not None:
-        sql += f" UNION ALL SELECT {columns} FROM {VALUE_TABLE}"
+    if current is not None:
+        sql += (
+            f" WHERE as_of <> (SELECT MAX(as_of) FROM {VALUE_TABLE})"
+            f" UNION ALL SELECT {columns} FROM {VALUE_TABLE}"
+        )
     wh.create_view(SNAPSHOTS_TABLE, sql)
 
 
@@ -183,8 +190,8 @@ def write_value(
     """
     stage = wh.scratch_name("stage")
     wh.create_table(stage, rows, categories=categories)
+    tiered = _tiered(rows)
     try:
-        tiered = _tiered(rows)
         if snapshots_table(wh, categories) != HISTORY_TABLE:
             if wh.has_table(SNAPSHOTS_TABLE):  # snapshots beside an untiered customer_value
                 wh.rename(SNAPSHOTS_TABLE, HISTORY_TABLE)
@@ -195,13 +202,31 @@ def write_value(
         if current is not None and (current != as_of or not tiered):
             held = _snapshot_rows(wh.table(VALUE_TABLE))
             replace_dated(wh, HISTORY_TABLE, held, current, categories)
-        if tiered and as_of in snapshot_dates(wh, HISTORY_TABLE):
-            delete_dated(wh, HISTORY_TABLE, [as_of], categories)
+        if tiered and (wh.supports_transactions or as_of in snapshot_dates(wh, HISTORY_TABLE)):
+            delete_dated(wh, HISTORY_TABLE, [as_of], categories)  # (a rewrite on Spark)
         wh.drop(SNAPSHOTS_TABLE)  # the view first: some engines refuse to drop what it reads
         wh.drop(VALUE_TABLE)
         wh.rename(stage, VALUE_TABLE)
     except BaseException:
-        wh.drop(stage)
+        if wh.supports_transactions:  # the caller's transaction puts everything back
+            wh.drop(stage)
+        else:
+            _recover(wh, stage)
         raise
     if wh.has_table(HISTORY_TABLE):
-        _create_view(wh)
+        _create_view(wh, as_of if tiered else None)
+
+
+def _recover(wh: Warehouse, stage: str) -> None:
+    """After a write cut short where there are no transactions: leave something readable.
+
+    The new rows take ``customer_value``'s place if it was already dropped (else the staging
+    table goes), and the view is made again if it was.
+    """
+    with contextlib.suppress(Exception):
+        if wh.has_table(VALUE_TABLE):
+            wh.drop(stage)
+        elif wh.has_table(stage):
+            wh.rename(stage, VALUE_TABLE)
+        if wh.has_table(HISTORY_TABLE) and not wh.has_table(SNAPSHOTS_TABLE):
+            _create_view(wh, tiered_run_date(wh))

@@ -207,7 +207,9 @@ def customer_summary(
         (frequency, recency_days, T_days), the key of the compressed rows. With
         ``spec.discrete`` the ``recency_days`` and ``T_days`` columns hold whole periods
         (t_x and n; ``recency`` and ``T`` the same as floats). ``info`` has the dates used,
-        ``has_costs`` and, discrete, ``holdout_periods``.
+        ``has_costs``, ``customers_only_returns`` (None when the summary holds every buyer:
+        :func:`only_returns` then counts them against the stored summary, as
+        ``summary_from_warehouse`` does) and, discrete, ``holdout_periods``.
     """
     # One cheap scan for the date range and what the costs look like (no grouping needed).
     tx = transactions
