@@ -70,3 +70,31 @@ def test_engines_without_enums_store_plain_strings() -> None:
     t = wh.create_table("t", ibis.memtable(ROWS), categories=TIERS)
     assert t.schema()["tier"].is_string()
     assert t.order_by("customer_id").tier.to_pyarrow().to_pylist() == ["MVC", "other", None]
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+def test_a_failed_swap_leaves_one_table_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transactions: bool
+) -> None:
+    """A rename that fails after the old table was dropped: with transactions the rollback
+    keeps the old rows; without (Spark), the new rows take the table's place."""
+    wh = connect(f"duckdb://{tmp_path / 'w.duckdb'}")
+    try:
+        wh.create_table("t", ibis.memtable({"x": [1, 2, 3]}))
+        monkeypatch.setattr(Warehouse, "supports_transactions", property(lambda s: transactions))
+        real, failed = Warehouse.rename, []
+
+        def rename(self: Warehouse, old: str, new: str) -> None:
+            if not failed:
+                failed.append(old)
+                raise OSError("disk full")
+            real(self, old, new)
+
+        monkeypatch.setattr(Warehouse, "rename", rename)
+        t = wh.table("t")
+        with pytest.raises(OSError, match="disk full"):
+            wh.replace_table("t", t.filter(t.x > 1))
+        assert wh.table("t").count().to_pyarrow().as_py() == (3 if transactions else 2)
+        assert [n for n in wh.list_tables() if n.startswith("_patron_")] == []
+    finally:
+        wh.close()

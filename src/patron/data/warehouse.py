@@ -358,8 +358,21 @@ class Warehouse:
                 self.drop(name)
                 self.rename(stage, name)
         except BaseException:
-            self.drop(stage)
+            self.settle_stage(stage, name)
             raise
+
+    def settle_stage(self, stage: str, name: str) -> None:
+        """After a swap of ``stage`` into ``name`` failed: leave one of them readable.
+
+        Where the engine has transactions, the rollback restores ``name`` and the staging
+        table goes. Without (Spark), ``name`` may already be dropped: the staging table then
+        takes its place (the new rows rather than none); else it goes.
+        """
+        with contextlib.suppress(Exception):
+            if self.supports_transactions or self.has_table(name):
+                self.drop(stage)
+            elif self.has_table(stage):
+                self.rename(stage, name)
 
     def rename(self, old: str, new: str) -> None:
         """Rename a table (names are plain identifiers made by Patron)."""

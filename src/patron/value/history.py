@@ -27,6 +27,7 @@ from patron.value.snapshots import (
     HISTORY_TABLE,
     SNAPSHOTS_TABLE,
     VALUE_TABLE,
+    as_date,
     delete_dated,
     replace_dated,
     snapshot_dates,
@@ -93,8 +94,7 @@ def _run_facts(table: ir.Table) -> tuple[date, str, str]:
     value = row["as_of"]
     if value is None:
         raise DataError(f"{VALUE_TABLE} is empty; run `patron value score` first.")
-    as_of = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-    return as_of, str(row["unit"] or ""), str(row["model"] or "")
+    return as_date(value), str(row["unit"] or ""), str(row["model"] or "")
 
 
 def snapshot_summary(wh: Warehouse) -> list[dict[str, Any]]:

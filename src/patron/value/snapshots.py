@@ -30,6 +30,7 @@ __all__ = [
     "SNAPSHOTS_TABLE",
     "SNAPSHOT_COLUMNS",
     "VALUE_TABLE",
+    "as_date",
     "delete_dated",
     "replace_dated",
     "snapshot_dates",
@@ -64,10 +65,11 @@ def snapshot_dates(wh: Warehouse, table: str = SNAPSHOTS_TABLE) -> list[date]:
         return []
     snaps = wh.table(table)
     rows = snaps.select("as_of").distinct().order_by("as_of").to_pyarrow().column(0).to_pylist()
-    return [_as_date(d) for d in rows]
+    return [as_date(d) for d in rows]
 
 
-def _as_date(value: object) -> date:
+def as_date(value: object) -> date:
+    """A date the engine returned (a date, or a timestamp or text some engines give)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -136,24 +138,23 @@ def tiered_run_date(wh: Warehouse) -> date | None:
     if not wh.has_table(VALUE_TABLE) or not _tiered(wh.table(VALUE_TABLE)):
         return None
     value = wh.table(VALUE_TABLE).as_of.max().to_pyarrow().as_py()
-    return None if value is None else _as_date(value)
+    return None if value is None else as_date(value)
 
 
 def snapshots_table(wh: Warehouse, categories: Categories | None = None) -> str:
     """The table holding the stored snapshots' rows: the history, once there is one.
 
-    A warehouse whose ``value_snapshots`` is a table (written before the view) is converted
-    where ``customer_value`` holds a tiered run: that table becomes the history, less the rows
-    of that run's date (read from ``customer_value`` from now on), and the view is made over
-    both. Elsewhere the old table is returned as it is.
+    A warehouse whose ``value_snapshots`` is a table (written before the view) is converted:
+    that table becomes the history, less the rows of the date of the tiered run
+    ``customer_value`` holds (read from ``customer_value`` from now on), and the view is made
+    over both. Without stored snapshots, ``value_snapshots`` is returned (no table).
     """
-    if wh.has_table(HISTORY_TABLE):
-        return HISTORY_TABLE
+    if wh.has_table(HISTORY_TABLE) or not wh.has_table(SNAPSHOTS_TABLE):
+        return HISTORY_TABLE if wh.has_table(HISTORY_TABLE) else SNAPSHOTS_TABLE
     current = tiered_run_date(wh)
-    if not wh.has_table(SNAPSHOTS_TABLE) or current is None:
-        return SNAPSHOTS_TABLE
     wh.rename(SNAPSHOTS_TABLE, HISTORY_TABLE)
-    delete_dated(wh, HISTORY_TABLE, [current], categories)
+    if current is not None:
+        delete_dated(wh, HISTORY_TABLE, [current], categories)
     _create_view(wh, current)
     return HISTORY_TABLE
 
@@ -192,12 +193,9 @@ def write_value(
     wh.create_table(stage, rows, categories=categories)
     tiered = _tiered(rows)
     try:
-        if snapshots_table(wh, categories) != HISTORY_TABLE:
-            if wh.has_table(SNAPSHOTS_TABLE):  # snapshots beside an untiered customer_value
-                wh.rename(SNAPSHOTS_TABLE, HISTORY_TABLE)
-            elif tiered:
-                empty = _snapshot_rows(wh.table(stage)).limit(0)
-                wh.create_table(HISTORY_TABLE, empty, categories=categories)
+        if snapshots_table(wh, categories) != HISTORY_TABLE and tiered:  # the first snapshot
+            empty = _snapshot_rows(wh.table(stage)).limit(0)
+            wh.create_table(HISTORY_TABLE, empty, categories=categories)
         current = tiered_run_date(wh)
         if current is not None and (current != as_of or not tiered):
             held = _snapshot_rows(wh.table(VALUE_TABLE))
@@ -208,25 +206,11 @@ def write_value(
         wh.drop(VALUE_TABLE)
         wh.rename(stage, VALUE_TABLE)
     except BaseException:
-        if wh.supports_transactions:  # the caller's transaction puts everything back
-            wh.drop(stage)
-        else:
-            _recover(wh, stage)
+        wh.settle_stage(stage, VALUE_TABLE)
+        if not wh.supports_transactions:  # no rollback puts the view back: make it again
+            with contextlib.suppress(Exception):
+                if wh.has_table(HISTORY_TABLE) and not wh.has_table(SNAPSHOTS_TABLE):
+                    _create_view(wh, tiered_run_date(wh))
         raise
     if wh.has_table(HISTORY_TABLE):
         _create_view(wh, as_of if tiered else None)
-
-
-def _recover(wh: Warehouse, stage: str) -> None:
-    """After a write cut short where there are no transactions: leave something readable.
-
-    The new rows take ``customer_value``'s place if it was already dropped (else the staging
-    table goes), and the view is made again if it was.
-    """
-    with contextlib.suppress(Exception):
-        if wh.has_table(VALUE_TABLE):
-            wh.drop(stage)
-        elif wh.has_table(stage):
-            wh.rename(stage, VALUE_TABLE)
-        if wh.has_table(HISTORY_TABLE) and not wh.has_table(SNAPSHOTS_TABLE):
-            _create_view(wh, tiered_run_date(wh))
